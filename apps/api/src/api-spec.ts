@@ -1,0 +1,212 @@
+/**
+ * Every route the API serves, described once: parameters, body, examples and answers, each
+ * answer with the zod schema its body validates against. `openapi.ts` turns this into the
+ * OpenAPI 3.1 document; `openapi.test.ts` holds it to the router (no route undocumented, none
+ * documented that does not exist) and sends every example to a live app.
+ */
+import { z } from 'zod';
+import type { Config } from '@sluice/config';
+import { ADMIN_QUEUES_PATH } from './admin.ts';
+import { dashboardDataSchema, errorBodySchema, healthSchema, paymentResourceSchema, readinessSchema, type ApiErrorCode } from './api-schemas.ts';
+import { MAX_WAIT_SECONDS } from './long-poll.ts';
+import { ORDER_ID, paymentRequestSchema } from './payment-request.ts';
+
+/** One documented answer. A JSON body has `schema`; any other body has only `contentType`. */
+export interface ResponseSpec {
+  description: string;
+  schema?: z.ZodType;
+  /** Defaults to application/json. */
+  contentType?: string;
+  /** Response headers worth knowing: name → description. */
+  headers?: Record<string, string>;
+}
+
+/** A path, query or header parameter. `examples` are by example name (see {@link OperationSpec}). */
+export interface ParamSpec {
+  name: string;
+  in: 'path' | 'query' | 'header';
+  required: boolean;
+  description: string;
+  schema: z.ZodType;
+  /** Typed as the schema is (a number for an integer query parameter). */
+  examples: Record<string, string | number>;
+}
+
+/**
+ * One route. Its example requests are named: the request called `x` is made of every
+ * parameter's `examples.x` and the body's `examples.x`; an operation with neither has one
+ * implicit example (the bare request).
+ */
+export interface OperationSpec {
+  method: 'get' | 'post';
+  /** OpenAPI form: `/v1/payments/{id}`. */
+  path: string;
+  operationId: string;
+  summary: string;
+  description: string;
+  tag: 'Payments' | 'Operations' | 'Admin';
+  auth: 'merchant' | 'admin' | 'none';
+  parameters: ParamSpec[];
+  requestBody?: { description: string; schema: z.ZodType; examples: Record<string, { summary: string; value: unknown }> };
+  responses: Record<number, ResponseSpec>;
+}
+
+const json = (description: string, schema: z.ZodType, headers?: Record<string, string>): ResponseSpec => ({ description, schema, ...(headers ? { headers } : {}) });
+const error = (description: string, ...codes: [ApiErrorCode, ...ApiErrorCode[]]): ResponseSpec => ({ description, schema: errorBodySchema(codes) });
+const html = (description: string): ResponseSpec => ({ description, contentType: 'text/html' });
+
+const unauthorized = (auth: 'merchant' | 'admin'): ResponseSpec =>
+  error(auth === 'merchant' ? 'No or unknown API key (`WWW-Authenticate: Bearer`)' : 'No or wrong operator credentials', 'UNAUTHORIZED');
+const internal = error('An unexpected failure; nothing inside is said', 'INTERNAL');
+
+const EXAMPLE_ID = 'pay_0mwtg0rp12c8a1204a9db35e3';
+
+function paymentOperations(config: Config): OperationSpec[] {
+  const currency = config.PG_CURRENCY;
+  const payment = (what: string) => json(what, paymentResourceSchema);
+  return [
+    {
+      method: 'post',
+      path: '/v1/payments',
+      operationId: 'createPayment',
+      summary: 'Accept a payment',
+      description:
+        'Validates the payment, stores it with its idempotency key in one atomic Redis step, and answers 202 once Redis acknowledged it. ' +
+        'Sluice then confirms it with the PG as fast as the PG allows. A repeat with the same Idempotency-Key and body replays the stored ' +
+        'answer byte for byte with `Idempotent-Replayed: true` (24 h, per merchant). Never 429: past the backlog ceiling the answer is 503.',
+      tag: 'Payments',
+      auth: 'merchant',
+      parameters: [
+        {
+          name: 'Idempotency-Key',
+          in: 'header',
+          required: true,
+          description: '1–255 printable ASCII characters; one per payment the merchant means to make',
+          schema: z.string().regex(/^[\x20-\x7E]{1,255}$/),
+          examples: { minimal: 'order-1001-attempt-1', withMetadata: 'order-1002-attempt-1' },
+        },
+      ],
+      requestBody: {
+        description: `Unknown fields are refused. Bodies over ${config.BODY_LIMIT_BYTES} bytes are 413.`,
+        schema: paymentRequestSchema(currency),
+        examples: {
+          minimal: { summary: 'The three required fields', value: { paymentKey: 'pk_example_1001', orderId: 'order-1001', amount: 15000 } },
+          withMetadata: {
+            summary: 'With the currency spelled out and metadata',
+            value: { paymentKey: 'pk_example_1002', orderId: 'order-1002', amount: 9900, currency, metadata: { cart: 'c-17', channel: 'web' } },
+          },
+        },
+      },
+      responses: {
+        202: json('Accepted (or replayed): the QUEUED payment', paymentResourceSchema, {
+          Location: 'The payment: `/v1/payments/{id}`',
+          'Idempotent-Replayed': '`true` when this is the stored answer to an earlier request with the same key and body',
+        }),
+        400: error('Bad body or headers (zod issues in `details`, never the values), malformed JSON, or card data in metadata', 'INVALID_REQUEST', 'CARD_DATA_NOT_ALLOWED'),
+        401: unauthorized('merchant'),
+        409: error('Another payment (any merchant: the PG account is shared) holds this paymentKey or orderId', 'DUPLICATE_PAYMENT_KEY', 'DUPLICATE_ORDER_ID'),
+        413: error(`Body over ${config.BODY_LIMIT_BYTES} bytes`, 'PAYLOAD_TOO_LARGE'),
+        415: error('Not application/json (or a charset other than UTF-8)', 'UNSUPPORTED_MEDIA_TYPE'),
+        422: error('The same Idempotency-Key with a different body', 'IDEMPOTENCY_KEY_REUSED'),
+        500: internal,
+        503: { ...error("The backlog holds BACKLOG_MAX_SECONDS of work at the PG's rate; retry later", 'BACKLOG_FULL'), headers: { 'Retry-After': 'Seconds' } },
+      },
+    },
+    {
+      method: 'get',
+      path: '/v1/payments/{id}',
+      operationId: 'getPayment',
+      summary: 'Read a payment, optionally waiting for its final state',
+      description:
+        "A merchant sees only its own payments: another merchant's id answers 404 exactly like an unknown one. " +
+        `With \`wait=N\` (whole seconds, 0–${MAX_WAIT_SECONDS}) a payment that is not final is answered once it becomes final, or after N seconds ` +
+        'with its state then (a long poll). A final payment is answered at once.',
+      tag: 'Payments',
+      auth: 'merchant',
+      parameters: [
+        { name: 'id', in: 'path', required: true, description: "Sluice's payment id (from the 202's `id` or `Location`)", schema: z.string(), examples: { byId: EXAMPLE_ID, longPoll: EXAMPLE_ID } },
+        {
+          name: 'wait',
+          in: 'query',
+          required: false,
+          description: `Seconds to wait for a final state (0–${MAX_WAIT_SECONDS}; 0 or absent: answer now)`,
+          schema: z.int().min(0).max(MAX_WAIT_SECONDS),
+          examples: { longPoll: 10 },
+        },
+      ],
+      responses: {
+        200: payment('The payment'),
+        400: error('`wait` is not a whole number from 0 to 30', 'INVALID_REQUEST'),
+        401: unauthorized('merchant'),
+        404: error('No such payment for this merchant', 'NOT_FOUND'),
+        500: internal,
+        503: { ...error('Too many requests are waiting in this process; retry, or poll without `wait`', 'TOO_MANY_WAITERS'), headers: { 'Retry-After': 'Seconds' } },
+      },
+    },
+    {
+      method: 'get',
+      path: '/v1/payments',
+      operationId: 'getPaymentByOrderId',
+      summary: 'Read a payment by orderId',
+      description: "The payment with this orderId, if it is this merchant's; otherwise 404.",
+      tag: 'Payments',
+      auth: 'merchant',
+      parameters: [{ name: 'orderId', in: 'query', required: true, description: 'The orderId the payment was made with', schema: ORDER_ID, examples: { byOrderId: 'order-1001' } }],
+      responses: {
+        200: payment('The payment'),
+        400: error('orderId is missing or malformed', 'INVALID_REQUEST'),
+        401: unauthorized('merchant'),
+        404: error('No such payment for this merchant', 'NOT_FOUND'),
+        500: internal,
+      },
+    },
+  ];
+}
+
+const bare = (method: 'get', path: string, operationId: string, summary: string, description: string, tag: OperationSpec['tag'], auth: OperationSpec['auth'], responses: OperationSpec['responses']): OperationSpec => ({
+  method, path, operationId, summary, description, tag, auth, parameters: [], responses,
+});
+
+function operationsRoutes(): OperationSpec[] {
+  return [
+    bare('get', '/healthz', 'liveness', 'Liveness', 'The process serves HTTP. Restart it if not.', 'Operations', 'none', { 200: json('Alive', healthSchema) }),
+    bare('get', '/readyz', 'readiness', 'Readiness', 'Every readiness check (Redis first) passes within a second: route traffic here.', 'Operations', 'none', {
+      200: json('Ready', readinessSchema),
+      503: json('Not ready: the failing checks say `down`', readinessSchema),
+    }),
+    bare('get', '/openapi.json', 'openapi', 'This document', 'The OpenAPI 3.1 description of the API, generated from the schemas the API validates with.', 'Operations', 'none', {
+      200: json('The document', z.looseObject({ openapi: z.literal('3.1.0'), paths: z.record(z.string(), z.unknown()) })),
+    }),
+    bare('get', '/docs', 'docs', 'API reference', 'This document as a self-contained HTML page.', 'Operations', 'none', { 200: html('The reference page') }),
+  ];
+}
+
+function adminOperations(): OperationSpec[] {
+  const unavailable = error('Redis did not answer in time', 'REDIS_UNAVAILABLE');
+  return [
+    bare('get', ADMIN_QUEUES_PATH, 'adminQueues', 'Queues board (bull-board)', 'The confirm, resolve and maintenance queues. Read-only unless BULL_BOARD_READ_ONLY=false. Its own API and assets live under this path.', 'Admin', 'admin', {
+      200: html('The board'),
+      401: unauthorized('admin'),
+    }),
+    bare('get', '/dashboard', 'dashboard', 'Operations dashboard', 'PG calls per second against the limit, intake, final states, backlog, breaker, latest failures.', 'Admin', 'admin', {
+      200: html('The dashboard page'),
+      401: unauthorized('admin'),
+    }),
+    bare('get', '/dashboard/data', 'dashboardData', "The dashboard's data", 'Five minutes of per-second series and the current figures, in one Redis round trip.', 'Admin', 'admin', {
+      200: json('The figures', dashboardDataSchema),
+      401: unauthorized('admin'),
+      503: unavailable,
+    }),
+    bare('get', '/metrics', 'metrics', 'Prometheus metrics', "This process's metrics and the cluster's figures read from Redis, in the Prometheus text format.", 'Admin', 'admin', {
+      200: { description: 'The metrics', contentType: 'text/plain' },
+      401: unauthorized('admin'),
+      503: unavailable,
+    }),
+  ];
+}
+
+/** Every route of an app built with `config`. The admin routes exist only with operator credentials. */
+export function apiOperations(config: Config): OperationSpec[] {
+  const admin = Boolean(config.ADMIN_USER && config.ADMIN_PASSWORD);
+  return [...paymentOperations(config), ...operationsRoutes(), ...(admin ? adminOperations() : [])];
+}

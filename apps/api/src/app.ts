@@ -1,0 +1,71 @@
+/**
+ * The API's composition: `createApp(deps)` wires middleware and routes over clients it is given.
+ * `main.ts` builds those clients from the environment; tests build them over real Redis with a
+ * prefix of their own. Nothing here opens a connection or reads `process.env`.
+ */
+import express from 'express';
+import type { Logger } from 'pino';
+import { required, type Config } from '@sluice/config';
+import type { PaymentStore } from '@sluice/store';
+import type { ConfirmEnqueuer, Queues } from '@sluice/queue';
+import { adminRoutes } from './admin.ts';
+import { operatorRoutes } from './dashboard/routes.ts';
+import { MerchantAuth } from './auth.ts';
+import { errorHandler, notFoundRoute } from './errors.ts';
+import { healthRoutes, redisCheck, type ReadinessCheck } from './health.ts';
+import { FinalWaiters } from './long-poll.ts';
+import { buildOpenApi, docsRoutes } from './openapi.ts';
+import { paymentRoutes } from './payments.ts';
+import { parseTrustProxy, requestId } from './request-context.ts';
+import { securityHeaders } from './security-headers.ts';
+
+/** What the API runs on. */
+export interface AppDeps {
+  config: Config;
+  store: PaymentStore;
+  enqueuer: ConfirmEnqueuer;
+  /** For the admin board only; intake enqueues through `enqueuer`. */
+  queues: Queues;
+  logger: Logger;
+  /** The clock for `createdAt` (ms). Defaults to `Date.now`. */
+  now?: () => number;
+  /** Readiness checks besides Redis (which is always checked, on the store's connection). */
+  readinessChecks?: ReadinessCheck[];
+  /**
+   * Long polls wait here; give one to close it at shutdown. By default the app makes its own
+   * (it opens its subscriber connection only on the first `?wait`).
+   */
+  waiters?: FinalWaiters;
+}
+
+/** Builds the Express app. Throws at start-up when API_KEY_PEPPER is missing. */
+export function createApp(deps: AppDeps): express.Express {
+  const { config, logger } = deps;
+  const auth = new MerchantAuth(required(config, 'API_KEY_PEPPER'), config.MERCHANTS);
+  if (config.MERCHANTS.length === 0) logger.warn('MERCHANTS is empty: every payment request will be refused with 401');
+
+  const app = express();
+  app.disable('x-powered-by');
+  // Payment resources change under the merchant's feet and are private: no ETags (the routes
+  // send Cache-Control: no-store), and no hashing of every body.
+  app.set('etag', false);
+  app.set('trust proxy', parseTrustProxy(config.TRUST_PROXY));
+
+  app.use(securityHeaders()); // helmet()'s headers, computed once
+  app.use(requestId());
+
+  const ops = operatorRoutes({ config, store: deps.store, queues: deps.queues });
+  app.post('/v1/payments', ops.countIntake); // intake outcomes for /metrics: one listener, no Redis
+  // The intake route is matched first: every router layer in front of it is paid per payment.
+  const waiters = deps.waiters ?? new FinalWaiters(() => deps.store.redis.duplicate({ enableAutoPipelining: false }), deps.store.keys.finalChannel);
+  app.use(paymentRoutes({ config, store: deps.store, enqueuer: deps.enqueuer, auth, now: deps.now ?? Date.now, waiters }));
+  app.use(healthRoutes([redisCheck(deps.store.redis), ...(deps.readinessChecks ?? [])]));
+  const admin = adminRoutes(config, deps.queues);
+  if (admin) app.use(admin);
+  if (ops.router) app.use(ops.router);
+  app.use(docsRoutes(buildOpenApi(config)));
+
+  app.use(notFoundRoute());
+  app.use(errorHandler(logger));
+  return app;
+}

@@ -1,0 +1,139 @@
+/**
+ * `/dashboard`, `/dashboard/data` and the advisory readiness checks, over real Redis. The browser
+ * side is test/dashboard.browser.test.ts.
+ */
+import { createHash } from 'node:crypto';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createApp } from '../app.ts';
+import { get, listen, postPayment, startTestApp, type TestApp } from '../test-support.ts';
+import type { DashboardData } from './data.ts';
+import { etaSeconds, parseRedisMemory } from './ops-reader.ts';
+import { PAGE_SCRIPT } from './page-script.ts';
+import { breakerCheck, redisMemoryCheck } from './readiness.ts';
+
+let t: TestApp;
+const ops = { authorization: `Basic ${Buffer.from('ops:ops-password-1').toString('base64')}` };
+
+beforeAll(async () => {
+  t = await startTestApp();
+});
+afterAll(async () => {
+  await t.close();
+});
+
+describe('/dashboard', () => {
+  it('answers 401 without the operator credentials', async () => {
+    for (const path of ['/dashboard', '/dashboard/data']) {
+      const res = await get(t, path);
+      expect(res.status, path).toBe(401);
+      expect(res.headers.get('www-authenticate')).toMatch(/^Basic /);
+    }
+  });
+
+  it('serves a self-contained page whose inline script its CSP allows by hash', async () => {
+    const res = await get(t, '/dashboard', undefined, ops);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/^text\/html/);
+    expect(res.headers.get('cache-control')).toBe('no-store');
+    const csp = res.headers.get('content-security-policy') ?? '';
+    const hash = createHash('sha256').update(PAGE_SCRIPT).digest('base64');
+    expect(csp).toContain(`script-src 'sha256-${hash}'`);
+    expect(csp).toContain("default-src 'none'");
+    for (const id of ['pg-rps', 'pg-rps-confirm', 'pg-rps-inquire', 'pg-rps-cancel', 'intake-rps', 'backlog', 'eta', 'in-doubt', 'breaker-state', 'final-APPROVED', 'failures']) {
+      expect(res.text).toContain(`data-testid="${id}"`);
+    }
+    // No remote resources: nothing to load where there is no internet.
+    expect(res.text).not.toMatch(/(src|href)="https?:/);
+  });
+
+  it('/dashboard/data shows the figures in Redis', async () => {
+    for (let i = 0; i < 4; i++) expect((await postPayment(t, {})).status).toBe(202);
+    const k = t.store.keys;
+    const nowSec = Math.floor(Number((await t.redis.time())[0]));
+    await t.redis.hset(k.pgRate, `${nowSec - 1}:confirm`, 120, `${nowSec - 1}:inquire`, 7, `${nowSec - 1}:cancel`, 2);
+    await t.redis.hset(k.finalRate, `${nowSec - 2}:APPROVED`, 3);
+    await t.redis.hset(k.counters, 'final:APPROVED', 3, 'final:DECLINED', 1);
+    await t.redis.zadd(k.inDoubt, Date.now(), 'pay_x');
+    await t.redis.lpush(k.recentFailures, JSON.stringify({ at: Date.now(), id: 'pay_y', status: 'DECLINED', code: 'REJECT_CARD_COMPANY', message: '<b>no</b>' }));
+
+    // The series end at the last complete second (of the Redis clock the intake script counts
+    // by), so the payments just posted show up within a second.
+    let d = {} as DashboardData;
+    await expect
+      .poll(async () => {
+        const res = await get(t, '/dashboard/data', undefined, ops);
+        expect(res.status).toBe(200);
+        d = res.json as DashboardData;
+        return d.intake.reduce((a, b) => a + b, 0);
+      }, { timeout: 3_000, interval: 200 })
+      .toBe(4);
+    expect(d.limitPerSecond).toBe(500);
+    expect(d.seconds).toHaveLength(300);
+    expect(d.seconds.at(-1)).toBeGreaterThanOrEqual(nowSec - 1);
+    expect(d.pg.confirm).toHaveLength(300);
+    const at = d.seconds.indexOf(nowSec - 1);
+    expect([d.pg.confirm[at], d.pg.inquire[at], d.pg.cancel[at]]).toEqual([120, 7, 2]);
+    expect(d.final.APPROVED.reduce((a, b) => a + b, 0)).toBe(3);
+    expect(d.totals.created).toBe(4);
+    expect(d.totals.final).toEqual({ APPROVED: 3, DECLINED: 1, FAILED: 0, CANCELED: 0 });
+    expect(d.backlog).toBe(4);
+    expect(d.inDoubt).toBe(1);
+    expect(d.breaker.state).toBe('closed');
+    expect(d.failures).toEqual([expect.objectContaining({ id: 'pay_y', code: 'REJECT_CARD_COMPANY', message: '<b>no</b>' })]);
+    expect(d.memory.usedBytes).toBeGreaterThan(0);
+  });
+
+  it('does not exist without operator credentials configured', async () => {
+    const bare = await startTestApp({ ADMIN_USER: null, ADMIN_PASSWORD: null });
+    try {
+      for (const path of ['/dashboard', '/dashboard/data', '/metrics']) expect((await get(bare, path, undefined, ops)).status).toBe(404);
+    } finally {
+      await bare.close();
+    }
+  });
+});
+
+describe('advisory readiness checks', () => {
+  it('/readyz stays 200 with a Redis memory warning and an open breaker, and shows both', async () => {
+    await t.redis.hset(t.store.keys.breaker, 'state', 'open');
+    const app = createApp({
+      config: t.config,
+      store: t.store,
+      enqueuer: t.enqueuer,
+      queues: t.queues,
+      logger: pino({ level: 'silent' }),
+      // A negative threshold makes any usage a warning: the test Redis has no maxmemory.
+      readinessChecks: [redisMemoryCheck(t.redis, -1), breakerCheck(t.redis, t.store.keys)],
+    });
+    const s = await listen(app);
+    try {
+      const res = await fetch(`${s.url}/readyz`);
+      expect(res.status).toBe(200);
+      expect(await res.json()).toEqual({ status: 'ok', checks: { redis: 'ok', redisMemory: 'warn', breaker: 'open' } });
+    } finally {
+      await s.close();
+      await t.redis.del(t.store.keys.breaker);
+    }
+  });
+
+  it('says ok below the threshold', async () => {
+    expect(await redisMemoryCheck(t.redis, 0.8).check()).toBe('ok');
+  });
+});
+
+describe('figures', () => {
+  it('ETA: backlog over the recent confirm rate, or over the limit when idle', () => {
+    expect(etaSeconds(0, 0, 500)).toBe(0);
+    expect(etaSeconds(1_000, 0, 500)).toBe(2);
+    expect(etaSeconds(1_000, 0.5, 500)).toBe(2);
+    expect(etaSeconds(1_000, 100, 500)).toBe(10);
+    expect(etaSeconds(600_000, 480, 500)).toBe(1_250);
+  });
+
+  it('reads used_memory and maxmemory from INFO memory', () => {
+    const info = '# Memory\r\nused_memory:800\r\nused_memory_human:800B\r\nmaxmemory:1000\r\n';
+    expect(parseRedisMemory(info)).toEqual({ usedBytes: 800, maxBytes: 1000, ratio: 0.8 });
+    expect(parseRedisMemory('used_memory:5\r\nmaxmemory:0\r\n').ratio).toBe(0);
+  });
+});

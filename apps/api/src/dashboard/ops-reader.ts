@@ -1,0 +1,168 @@
+/**
+ * One cheap read of what operators watch: the per-second PG call, intake and final-state counts,
+ * the backlog, the payments in doubt, the breaker, the cluster-wide counters, the latest failures
+ * and Redis memory. The dashboard and `/metrics` both read through here, so the page and the
+ * alerts never disagree about a figure.
+ *
+ * Everything is one pipeline (one round trip). The per-second hashes are keyed by the Redis clock
+ * (the Lua writers use `TIME`), so the reader keeps its own estimate of Redis time − local time,
+ * refreshed by a `TIME` riding in every pipeline; only the first read pays a second round trip.
+ */
+import type { Redis } from 'ioredis';
+import { FINAL_STATUSES, type FinalStatus, type PgCall } from '@sluice/domain';
+import type { Keys } from '@sluice/store';
+
+/** The PG calls, in the order the dashboard stacks them. */
+export const PG_CALLS: readonly PgCall[] = ['confirm', 'inquire', 'cancel', 'transactions'];
+
+/** Seconds of confirm rate the ETA averages over: long enough to smooth the gate's batching. */
+export const ETA_RATE_SECONDS = 10;
+
+export type BreakerStateName = 'closed' | 'open' | 'half_open';
+
+/** A failure as apply-step.lua pushes it onto the `failures` list. */
+export interface RecentFailure {
+  at: number;
+  id: string;
+  status: string;
+  code: string;
+  message: string;
+}
+
+export interface RedisMemory {
+  usedBytes: number;
+  /** 0 when Redis has no maxmemory. */
+  maxBytes: number;
+  /** used ÷ max, 0 without maxmemory. */
+  ratio: number;
+}
+
+export interface OpsSnapshot {
+  /** Redis time of the read (ms). */
+  at: number;
+  /** Epoch seconds of the series, oldest first, ending at the last complete second. */
+  seconds: number[];
+  pg: Record<PgCall, number[]>;
+  intake: number[];
+  final: Record<FinalStatus, number[]>;
+  backlog: number;
+  inDoubt: number;
+  /** Confirms per second over the last {@link ETA_RATE_SECONDS} s. */
+  confirmRate: number;
+  /** Seconds to drain the backlog at the recent confirm rate, or at the PG's limit when idle. */
+  etaSeconds: number;
+  breaker: { state: BreakerStateName; since: number | null; reason: string | null };
+  /** The raw `counters` hash (intake:created, final:*, pg:*, recon:*, …). */
+  counters: Record<string, number>;
+  failures: RecentFailure[];
+  memory: RedisMemory;
+}
+
+/** Parses `used_memory` and `maxmemory` out of `INFO memory`. */
+export function parseRedisMemory(info: string): RedisMemory {
+  const field = (k: string) => Number(new RegExp(`^${k}:(\\d+)`, 'm').exec(info)?.[1] ?? 0);
+  const usedBytes = field('used_memory');
+  const maxBytes = field('maxmemory');
+  return { usedBytes, maxBytes, ratio: maxBytes > 0 ? usedBytes / maxBytes : 0 };
+}
+
+/**
+ * Time to drain: backlog ÷ the recent confirm rate. When nothing was confirmed lately (idle, or
+ * the breaker holds confirms back) the PG's limit is the best guess of the rate once it resumes.
+ */
+export function etaSeconds(backlog: number, confirmRate: number, limitPerSecond: number): number {
+  if (backlog <= 0) return 0;
+  const rate = confirmRate >= 1 ? confirmRate : limitPerSecond;
+  return Math.ceil(backlog / Math.max(rate, 1e-9));
+}
+
+const num = (v: string | null | undefined): number => (v ? Number(v) || 0 : 0);
+
+/** Reads {@link OpsSnapshot}s. One per app; it holds only the clock offset. */
+export class OpsReader {
+  private offsetMs: number | null = null;
+
+  constructor(
+    private readonly redis: () => Promise<Redis>,
+    private readonly keys: Keys,
+    /** The PG's limit in calls per second (PG_RATE_LIMIT scaled to one second). */
+    private readonly limitPerSecond: number,
+  ) {}
+
+  /** One pipelined read. `seriesSeconds` of history (≥ {@link ETA_RATE_SECONDS} is read anyway). */
+  async snapshot(seriesSeconds: number, failures = 0): Promise<OpsSnapshot> {
+    const redis = await this.redis();
+    if (this.offsetMs === null) this.offsetMs = redisMs((await redis.time()).map(String) as [string, string]) - Date.now();
+    const k = this.keys;
+    const n = Math.max(seriesSeconds, ETA_RATE_SECONDS);
+    // The current second is still being written: the series ends at the one before it.
+    const last = Math.floor((Date.now() + this.offsetMs) / 1000) - 1;
+    const seconds = Array.from({ length: n }, (_, i) => last - n + 1 + i);
+
+    const sent = Date.now();
+    const res = await redis
+      .pipeline()
+      .time()
+      .hmget(k.pgRate, ...seconds.flatMap((s) => PG_CALLS.map((c) => `${s}:${c}`)))
+      .hmget(k.intakeRate, ...seconds.map(String))
+      .hmget(k.finalRate, ...seconds.flatMap((s) => FINAL_STATUSES.map((st) => `${s}:${st}`)))
+      .zcard(k.open)
+      .zcard(k.inDoubt)
+      .hmget(k.breaker, 'state', 'since', 'reason')
+      .hgetall(k.counters)
+      .lrange(k.recentFailures, 0, Math.max(failures, 1) - 1)
+      .info('memory')
+      .exec();
+    if (!res) throw new Error('ops read: pipeline aborted');
+    const out = res.map(([err, v]) => {
+      if (err) throw err;
+      return v;
+    });
+    const [time, pgRaw, intakeRaw, finalRaw, backlog, inDoubt, breaker, counters, failuresRaw, info] = out as [
+      [string, string], (string | null)[], (string | null)[], (string | null)[], number, number,
+      (string | null)[], Record<string, string>, string[], string,
+    ];
+    const at = redisMs(time);
+    this.offsetMs = at - (sent + Date.now()) / 2;
+
+    const pg = Object.fromEntries(PG_CALLS.map((c, j) => [c, seconds.map((_, i) => num(pgRaw[i * PG_CALLS.length + j]))])) as Record<PgCall, number[]>;
+    const final = Object.fromEntries(
+      FINAL_STATUSES.map((st, j) => [st, seconds.map((_, i) => num(finalRaw[i * FINAL_STATUSES.length + j]))]),
+    ) as Record<FinalStatus, number[]>;
+    const confirmRate = pg.confirm.slice(-ETA_RATE_SECONDS).reduce((a, b) => a + b, 0) / ETA_RATE_SECONDS;
+    const trim = <T>(a: T[]): T[] => (seriesSeconds > 0 ? a.slice(-seriesSeconds) : []);
+
+    return {
+      at,
+      seconds: trim(seconds),
+      pg: Object.fromEntries(PG_CALLS.map((c) => [c, trim(pg[c])])) as Record<PgCall, number[]>,
+      intake: trim(intakeRaw.map(num)),
+      final: Object.fromEntries(FINAL_STATUSES.map((st) => [st, trim(final[st])])) as Record<FinalStatus, number[]>,
+      backlog,
+      inDoubt,
+      confirmRate,
+      etaSeconds: etaSeconds(backlog, confirmRate, this.limitPerSecond),
+      breaker: {
+        state: (breaker[0] as BreakerStateName | null) ?? 'closed',
+        since: breaker[1] ? Number(breaker[1]) : null,
+        reason: breaker[2] ?? null,
+      },
+      counters: Object.fromEntries(Object.entries(counters).map(([f, v]) => [f, num(v)])),
+      failures: failures > 0 ? failuresRaw.flatMap(parseFailure) : [],
+      memory: parseRedisMemory(info),
+    };
+  }
+}
+
+function redisMs(t: [string, string]): number {
+  return Number(t[0]) * 1000 + Math.floor(Number(t[1]) / 1000);
+}
+
+function parseFailure(s: string): RecentFailure[] {
+  try {
+    const f = JSON.parse(s) as Partial<RecentFailure>;
+    return [{ at: Number(f.at) || 0, id: String(f.id ?? ''), status: String(f.status ?? ''), code: String(f.code ?? ''), message: String(f.message ?? '') }];
+  } catch {
+    return [];
+  }
+}

@@ -1,0 +1,87 @@
+/**
+ * The operators' read-only pages: `/dashboard` (HTML), `/dashboard/data` (its JSON) and
+ * `/metrics` (Prometheus), behind the same HTTP Basic auth as bull-board. Like bull-board, they
+ * do not exist without ADMIN_USER and ADMIN_PASSWORD: an unconfigured deployment never shows its
+ * figures to anyone who asks.
+ */
+import { Router, type Request, type RequestHandler, type Response } from 'express';
+import type { Redis } from 'ioredis';
+import type { Config } from '@sluice/config';
+import { SluiceError } from '@sluice/domain';
+import type { Queues } from '@sluice/queue';
+import type { PaymentStore } from '@sluice/store';
+import { basicAuth } from '../auth.ts';
+import { ApiMetrics } from '../metrics.ts';
+import { readDashboardData } from './data.ts';
+import { OpsReader } from './ops-reader.ts';
+import { DASHBOARD_CSP, DASHBOARD_HTML } from './page.ts';
+
+/** Past this a read counts as failed: the page polls every second and a scrape has its own timeout. */
+export const OPS_READ_TIMEOUT_MS = 2_000;
+
+export interface OperatorDeps {
+  config: Config;
+  store: PaymentStore;
+  queues: Queues;
+}
+
+export interface OperatorRoutes {
+  /** Counts intake answers by outcome; mount on POST /v1/payments in front of the intake route. */
+  countIntake: RequestHandler;
+  /** `/dashboard`, `/dashboard/data`, `/metrics`; null without operator credentials. */
+  router: Router | null;
+  metrics: ApiMetrics;
+}
+
+/** The PG's limit scaled to one second (PG_RATE_LIMIT per PG_RATE_WINDOW_MS). */
+export function limitPerSecond(c: Pick<Config, 'PG_RATE_LIMIT' | 'PG_RATE_WINDOW_MS'>): number {
+  return (c.PG_RATE_LIMIT * 1000) / c.PG_RATE_WINDOW_MS;
+}
+
+async function withDeadline<T>(p: Promise<T>, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new SluiceError('REDIS_UNAVAILABLE', `${what}: Redis did not answer in time`, 503, true)), OPS_READ_TIMEOUT_MS);
+  });
+  try {
+    return await Promise.race([p, deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Builds the operator routes and the intake counter (which exists with or without them). */
+export function operatorRoutes(deps: OperatorDeps): OperatorRoutes {
+  const { config, store, queues } = deps;
+  // The queues' connection, not the intake's: a dashboard read never queues in front of a
+  // payment's one round trip (main.ts gives them separate connections for this reason).
+  // Sluice's connections are plain ioredis clients (connectRedis), never a Cluster.
+  const redis = () => queues.confirm.client as unknown as Promise<Redis>;
+  const reader = new OpsReader(redis, store.keys, limitPerSecond(config));
+  const metrics = new ApiMetrics(reader, queues);
+  const user = config.ADMIN_USER;
+  const password = config.ADMIN_PASSWORD;
+  if (!user || !password) return { countIntake: metrics.countIntake, router: null, metrics };
+
+  const router = Router();
+  const auth = basicAuth(user, password);
+  const noStore = (_req: Request, res: Response, next: () => void) => {
+    res.setHeader('Cache-Control', 'no-store');
+    next();
+  };
+  router.use(['/dashboard', '/metrics'], auth, noStore);
+
+  router.get('/dashboard', (_req, res) => {
+    res.setHeader('Content-Security-Policy', DASHBOARD_CSP);
+    res.type('html').send(DASHBOARD_HTML);
+  });
+  router.get('/dashboard/data', async (_req, res) => {
+    res.json(await withDeadline(readDashboardData(reader, limitPerSecond(config)), 'dashboard data'));
+  });
+  router.get('/metrics', async (_req, res) => {
+    const body = await withDeadline(metrics.render(), 'metrics');
+    res.setHeader('Content-Type', metrics.contentType);
+    res.send(body);
+  });
+  return { countIntake: metrics.countIntake, router, metrics };
+}

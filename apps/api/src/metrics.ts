@@ -1,0 +1,186 @@
+/**
+ * `/metrics` in the Prometheus text format, behind the operators' Basic auth.
+ *
+ * Two kinds of figures. This process's own: intake requests by outcome and the default process
+ * metrics. And the cluster's, read from Redis at scrape time through the {@link OpsReader} (PG
+ * calls by endpoint and outcome, finals, breaker, reconciliation, backlog, in doubt, memory) and
+ * from BullMQ (jobs by queue and state). The cluster figures are the same whichever API replica
+ * is scraped, so alert rules aggregate them with `max`, never `sum`.
+ *
+ * Each app has its own Registry: tests build several apps in one process, and the global one
+ * would refuse the second registration of a name.
+ */
+import type { Request, RequestHandler, Response, NextFunction } from 'express';
+import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
+import { FINAL_STATUSES } from '@sluice/domain';
+import type { Queues } from '@sluice/queue';
+import type { OpsReader, OpsSnapshot } from './dashboard/ops-reader.ts';
+
+/** The breaker as a number, for alert rules: 0 closed, 1 half-open, 2 open. */
+export const BREAKER_STATE_VALUE = { closed: 0, half_open: 1, open: 2 } as const;
+
+/** The reconciliation counters the `counters` hash keeps (`recon:<result>`). */
+const RECON_RESULTS = ['runs', 'checked', 'matched', 'repaired', 'unresolved', 'orphans'] as const;
+
+/** The PG answers that say "not processed, and we should never have caused it" (`pg:http:<status>`). */
+export const PG_REFUSAL_STATUSES = ['429', '503'] as const;
+
+/** Intake outcome by response status: a bounded label set, whatever a client sends. */
+export function intakeOutcome(status: number, replayed: boolean, finished: boolean): string {
+  if (!finished) return 'aborted';
+  switch (status) {
+    case 202:
+      return replayed ? 'replayed' : 'accepted';
+    case 400:
+      return 'invalid';
+    case 401:
+      return 'unauthorized';
+    case 409:
+      return 'duplicate';
+    case 413:
+      return 'too_large';
+    case 415:
+      return 'unsupported_media_type';
+    case 422:
+      return 'idempotency_key_reused';
+    case 503:
+      return 'backlog_full';
+    default:
+      return status >= 500 ? 'error' : 'other';
+  }
+}
+
+export class ApiMetrics {
+  readonly registry = new Registry();
+  private readonly intake = new Counter({
+    name: 'sluice_intake_requests_total',
+    help: 'POST /v1/payments requests answered by this process, by outcome (accepted, replayed, invalid, duplicate, backlog_full, …)',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+  private readonly created = this.counter('sluice_payments_created_total', 'Payments accepted (cluster-wide, from Redis)');
+  private readonly finals = new Gauge({
+    name: 'sluice_payments_final',
+    help: 'Payments in each final state (cluster-wide; a reconciliation repair moves one between states)',
+    labelNames: ['status'] as const,
+    registers: [this.registry],
+  });
+  private readonly pgCalls = new Counter({
+    name: 'sluice_pg_calls_total',
+    help: 'PG calls by endpoint (confirm, inquire, cancel, transactions) and outcome class (cluster-wide)',
+    labelNames: ['endpoint', 'outcome'] as const,
+    registers: [this.registry],
+  });
+  private readonly pgRefused = new Counter({
+    name: 'sluice_pg_refused_total',
+    help: 'PG answers 429 (rate limit) and 503 (connection cap): neither should ever happen (cluster-wide)',
+    labelNames: ['status'] as const,
+    registers: [this.registry],
+  });
+  private readonly jobs = new Gauge({
+    name: 'sluice_queue_jobs',
+    help: 'BullMQ jobs by queue and state',
+    labelNames: ['queue', 'state'] as const,
+    registers: [this.registry],
+  });
+  private readonly backlog = this.gauge('sluice_backlog_payments', 'Payments not final yet (the backlog)');
+  private readonly eta = this.gauge('sluice_backlog_eta_seconds', 'Seconds to drain the backlog at the recent confirm rate (or at PG_RATE_LIMIT when idle)');
+  private readonly confirmRate = this.gauge('sluice_pg_confirm_rate', 'PG confirms per second over the last 10 s (cluster-wide)');
+  private readonly inDoubt = this.gauge('sluice_in_doubt_payments', 'Payments in doubt now (being inquired or canceled)');
+  private readonly inDoubtEntered = this.counter('sluice_in_doubt_entered_total', 'Payments that went in doubt');
+  private readonly resolveCancels = this.counter('sluice_resolve_cancels_total', 'Payments in doubt that Sluice decided to cancel');
+  private readonly breakerState = this.gauge('sluice_breaker_state', 'PG circuit breaker: 0 closed, 1 half-open, 2 open');
+  private readonly breakerOpened = this.counter('sluice_breaker_opened_total', 'Times the breaker opened');
+  private readonly recon = new Counter({
+    name: 'sluice_reconcile_total',
+    help: 'Reconciliation: runs, payments checked, matched, repaired, unresolved, and orphan charges at the PG',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+  private readonly memUsed = this.gauge('sluice_redis_memory_used_bytes', 'Redis used_memory');
+  private readonly memMax = this.gauge('sluice_redis_memory_max_bytes', 'Redis maxmemory (0: none set)');
+  private readonly memRatio = this.gauge('sluice_redis_memory_ratio', 'Redis used_memory ÷ maxmemory (0 without maxmemory)');
+
+  constructor(
+    private readonly reader: OpsReader,
+    private readonly queues: Queues,
+  ) {
+    collectDefaultMetrics({ register: this.registry });
+  }
+
+  /**
+   * Counts every POST /v1/payments by how it was answered. Mounted in front of the intake route
+   * for POST only; it costs one listener per request, no Redis.
+   */
+  readonly countIntake: RequestHandler = (_req: Request, res: Response, next: NextFunction): void => {
+    res.once('close', () => {
+      this.intake.inc({ outcome: intakeOutcome(res.statusCode, res.getHeader('idempotent-replayed') === 'true', res.writableFinished) });
+    });
+    next();
+  };
+
+  /** Reads Redis and the queues, then renders every metric. */
+  async render(): Promise<string> {
+    const [snap, ...counts] = await Promise.all([
+      this.reader.snapshot(0),
+      this.queues.confirm.getJobCounts(),
+      this.queues.resolve.getJobCounts(),
+      this.queues.maintenance.getJobCounts(),
+    ]);
+    this.apply(snap, counts);
+    return this.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  /** Sets every cluster figure at once (synchronously, so a scrape never sees half of two reads). */
+  private apply(s: OpsSnapshot, counts: Record<string, number>[]): void {
+    const c = (f: string) => s.counters[f] ?? 0;
+    setCounter(this.created, c('intake:created'));
+    for (const st of FINAL_STATUSES) this.finals.set({ status: st }, c(`final:${st}`));
+    this.pgCalls.reset();
+    this.pgRefused.reset();
+    for (const st of PG_REFUSAL_STATUSES) this.pgRefused.inc({ status: st }, c(`pg:http:${st}`));
+    for (const [field, v] of Object.entries(s.counters)) {
+      const m = /^pg:([a-z_]+):([a-z_]+)$/.exec(field);
+      if (m && m[1] !== 'http') this.pgCalls.inc({ endpoint: m[1]!, outcome: m[2]! }, Math.max(0, v));
+    }
+    this.jobs.reset();
+    const names = ['confirm', 'resolve', 'maintenance'];
+    counts.forEach((byState, i) => {
+      for (const [state, n] of Object.entries(byState)) this.jobs.set({ queue: names[i]!, state }, n);
+    });
+    this.backlog.set(s.backlog);
+    this.eta.set(s.etaSeconds);
+    this.confirmRate.set(s.confirmRate);
+    this.inDoubt.set(s.inDoubt);
+    setCounter(this.inDoubtEntered, c('inDoubt:entered'));
+    setCounter(this.resolveCancels, c('resolve:cancels'));
+    this.breakerState.set(BREAKER_STATE_VALUE[s.breaker.state] ?? BREAKER_STATE_VALUE.open);
+    setCounter(this.breakerOpened, c('breaker:opened'));
+    this.recon.reset();
+    for (const r of RECON_RESULTS) this.recon.inc({ result: r }, Math.max(0, c(`recon:${r}`)));
+    this.memUsed.set(s.memory.usedBytes);
+    this.memMax.set(s.memory.maxBytes);
+    this.memRatio.set(s.memory.ratio);
+  }
+
+  private gauge(name: string, help: string): Gauge {
+    return new Gauge({ name, help, registers: [this.registry] });
+  }
+
+  private counter(name: string, help: string): Counter {
+    return new Counter({ name, help, registers: [this.registry] });
+  }
+}
+
+/**
+ * A Redis counter shown as a Prometheus counter: it only grows, cluster-wide, so `rate()` and
+ * `increase()` work on it (a Redis that lost its data reads as a counter reset, as it should).
+ */
+function setCounter(m: Counter, v: number): void {
+  m.reset();
+  m.inc(Math.max(0, v));
+}

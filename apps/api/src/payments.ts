@@ -1,0 +1,206 @@
+/**
+ * The merchant routes: intake (`POST /v1/payments`) and status reads, which may long-poll
+ * (`?wait=N`, see long-poll.ts) and carry the `eta` of a QUEUED payment.
+ *
+ * The POST is the hot path, measured against a no-op Express JSON route: it validates in
+ * memory, renders its 202 body up front (with a hole for `eta`, which the script fills from the
+ * backlog it counts anyway), and makes exactly one Redis round trip (the intake script, which
+ * also stores that body with the idempotency key). The 202 is sent once Redis has
+ * acknowledged the script; the confirm job is enqueued in a batch afterwards, and the outbox
+ * marker written by the same script lets the sweeper enqueue it should this process die first.
+ */
+import express, { Router, type NextFunction, type Request, type Response } from 'express';
+import type { Config } from '@sluice/config';
+import { assertNever, isFinalStatus, SluiceError } from '@sluice/domain';
+import { newPaymentId, type NewPayment, type PaymentStore, type PaymentView, type PgRate } from '@sluice/store';
+import type { ConfirmEnqueuer } from '@sluice/queue';
+import type { MerchantAuth } from './auth.ts';
+import type { FinalWaiters } from './long-poll.ts';
+import { fingerprintOf, idempotencyKeyOf, ORDER_ID, parsePaymentRequest, paymentRequestSchema, sha256Hex, waitSecondsOf } from './payment-request.ts';
+import { bodyTemplate, renderView } from './render.ts';
+import type { ApiLocals } from './request-context.ts';
+
+export interface PaymentRouteDeps {
+  config: Config;
+  store: PaymentStore;
+  enqueuer: ConfirmEnqueuer;
+  auth: MerchantAuth;
+  now: () => number;
+  /** Long polls (`?wait=N`) wait here. */
+  waiters: FinalWaiters;
+}
+
+type Res = Response<unknown, ApiLocals>;
+
+/** What a merchant is told to wait when the backlog is full: long enough for the PG to drain some. */
+export const BACKLOG_RETRY_AFTER_SECONDS = 30;
+
+/**
+ * The backlog ceiling in payments: BACKLOG_MAX_SECONDS of work at the PG's rate limit
+ * (PG_RATE_LIMIT calls per PG_RATE_WINDOW_MS), never below one.
+ */
+export function backlogCeiling(c: Pick<Config, 'BACKLOG_MAX_SECONDS' | 'PG_RATE_LIMIT' | 'PG_RATE_WINDOW_MS'>): number {
+  return Math.max(1, Math.floor((c.BACKLOG_MAX_SECONDS * 1000 * c.PG_RATE_LIMIT) / c.PG_RATE_WINDOW_MS));
+}
+
+const JSON_CONTENT_TYPE = 'application/json; charset=utf-8';
+const JSON_TYPE = /^application\/json\s*(?:;|$)/i;
+/** Ids are ours (`pay_…`); anything else cannot exist, so it is a 404 without asking Redis. */
+const PAYMENT_ID = /^[A-Za-z0-9_-]{1,64}$/;
+
+/**
+ * The 202, written with Node's own `end` rather than Express's `send`, which would parse and
+ * re-format the Content-Type we set and compute the length itself: the same bytes and headers
+ * (Node adds Content-Length for a body given to `end`), for less CPU on the hot path.
+ */
+function send202(res: Res, id: string, body: string, replayed: boolean): void {
+  res.statusCode = 202;
+  res.setHeader('Location', `/v1/payments/${id}`);
+  if (replayed) res.setHeader('Idempotent-Replayed', 'true');
+  res.setHeader('Content-Type', JSON_CONTENT_TYPE);
+  res.end(body);
+}
+
+const notFound = (): SluiceError => new SluiceError('NOT_FOUND', 'No such payment', 404);
+
+/** 415 before the body is read: only JSON is accepted. */
+function requireJson(req: Request, _res: Response, next: NextFunction): void {
+  if (!JSON_TYPE.test(req.headers['content-type'] ?? '')) {
+    throw new SluiceError('UNSUPPORTED_MEDIA_TYPE', 'Content-Type must be application/json', 415);
+  }
+  next();
+}
+
+/** The `/v1/payments` routes, behind merchant auth. */
+export function paymentRoutes(deps: PaymentRouteDeps): Router {
+  const { store, enqueuer, now, waiters } = deps;
+  const currency = deps.config.PG_CURRENCY;
+  const rate: PgRate = { windowMs: deps.config.PG_RATE_WINDOW_MS, limit: deps.config.PG_RATE_LIMIT };
+  const ceiling = backlogCeiling(deps.config);
+  const schema = paymentRequestSchema(currency);
+  const router = Router();
+
+  const authenticate = deps.auth.middleware();
+  router.use('/v1/payments', (req: Request, res: Res, next: NextFunction) => {
+    // Payment resources are private and change under the merchant's feet: never cached.
+    res.setHeader('Cache-Control', 'no-store');
+    authenticate(req, res, next);
+  });
+
+  router.post(
+    '/v1/payments',
+    requireJson,
+    express.json({ limit: deps.config.BODY_LIMIT_BYTES, type: 'application/json' }),
+    async (req: Request, res: Res) => {
+      const idemKey = idempotencyKeyOf(req.headers['idempotency-key']);
+      const body = parsePaymentRequest(schema, req.body);
+      const { merchantId, requestId } = res.locals;
+      const createdAt = now();
+      const p: NewPayment = {
+        id: newPaymentId(createdAt),
+        merchantId,
+        paymentKey: body.paymentKey,
+        orderId: body.orderId,
+        amount: body.amount,
+        currency,
+        metadata: body.metadata ?? null,
+        requestId,
+        createdAt,
+      };
+      // The script fills in `eta` from the backlog it counts: the body sent is the body stored.
+      const result = await store.create(p, sha256Hex(idemKey), fingerprintOf(body, currency), bodyTemplate(p, rate), ceiling);
+      switch (result.kind) {
+        case 'created':
+          enqueuer.push({ paymentId: p.id, requestId });
+          send202(res, p.id, result.body, false);
+          return;
+        case 'replay':
+          send202(res, result.id, result.body, true);
+          return;
+        case 'reused':
+          throw new SluiceError('IDEMPOTENCY_KEY_REUSED', 'This Idempotency-Key was used with a different request', 422);
+        case 'dup_payment_key':
+          // Who holds it is not said: it may be another merchant's payment.
+          throw new SluiceError('DUPLICATE_PAYMENT_KEY', 'A payment with this paymentKey already exists', 409);
+        case 'dup_order_id':
+          throw new SluiceError('DUPLICATE_ORDER_ID', 'A payment with this orderId already exists', 409);
+        case 'backlog_full':
+          res.set('Retry-After', String(BACKLOG_RETRY_AFTER_SECONDS));
+          // 503, never 429: the merchant is not over a limit of its own; Sluice is full.
+          throw new SluiceError('BACKLOG_FULL', 'Sluice is at its backlog ceiling; retry later', 503, true);
+        default:
+          assertNever(result);
+      }
+    },
+  );
+
+  router.get('/v1/payments/:id', async (req: Request<{ id: string }>, res: Res) => {
+    const waitSeconds = waitSecondsOf(req.query.wait);
+    const id = req.params.id;
+    if (!PAYMENT_ID.test(id)) throw notFound();
+    const merchantId = res.locals.merchantId;
+    const read = async (): Promise<PaymentView> => {
+      const v = await store.view(id);
+      // Another merchant's payment answers exactly like one that does not exist (no BOLA oracle).
+      if (!v || v.record.merchantId !== merchantId) throw notFound();
+      return v;
+    };
+    let v = await read();
+    if (waitSeconds > 0 && !isFinalStatus(v.record.status)) {
+      v = await waitForFinal(waiters, id, waitSeconds * 1_000, read, res);
+      // The client went away while waiting: nobody to answer.
+      if (res.writableEnded || res.destroyed) return;
+    }
+    res.json(renderView(v, now(), rate));
+  });
+
+  router.get('/v1/payments', async (req: Request, res: Res) => {
+    const orderId = ORDER_ID.safeParse(req.query.orderId);
+    if (!orderId.success) {
+      throw new SluiceError('INVALID_REQUEST', 'orderId query parameter is required', 400, false, [
+        { path: 'query.orderId', code: 'invalid', message: orderId.error.issues[0]?.message ?? 'invalid' },
+      ]);
+    }
+    const v = await store.viewByOrderId(orderId.data);
+    if (!v || v.record.merchantId !== res.locals.merchantId) throw notFound();
+    res.json(renderView(v, now(), rate));
+  });
+
+  return router;
+}
+
+/**
+ * Waits until the payment is final or `timeoutMs` passed, and returns it as read last. The waiter
+ * is registered before the subscription is confirmed and the payment read again after it, so a
+ * payment that became final between the first read and the subscription is not missed.
+ */
+async function waitForFinal(
+  waiters: FinalWaiters,
+  id: string,
+  timeoutMs: number,
+  read: () => Promise<PaymentView>,
+  res: Res,
+): Promise<PaymentView> {
+  let w: ReturnType<FinalWaiters['wait']>;
+  try {
+    w = waiters.wait(id, timeoutMs);
+  } catch (err) {
+    // TOO_MANY_WAITERS: a waiter frees up within the longest wait; most much sooner.
+    res.set('Retry-After', '1');
+    throw err;
+  }
+  // 'close' on the response: the answer was sent, or the connection is gone before it was.
+  const onClose = (): void => w.cancel();
+  res.once('close', onClose);
+  try {
+    await w.subscribed;
+    const v = await read();
+    if (isFinalStatus(v.record.status)) return v;
+    const outcome = await w.settled;
+    // A client that left gets no answer: skip the read.
+    return outcome === 'canceled' ? v : await read();
+  } finally {
+    w.cancel();
+    res.off('close', onClose);
+  }
+}

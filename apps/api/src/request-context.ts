@@ -1,0 +1,44 @@
+/**
+ * Per-request context kept in `res.locals`: the request id (echoed to the caller, written into
+ * the payment record and the confirm job, so one id follows a payment from intake to the PG) and,
+ * once authenticated, the merchant id.
+ */
+import { randomUUID } from 'node:crypto';
+import type { NextFunction, Request, Response } from 'express';
+
+/** What Sluice's middleware puts in `res.locals`. */
+export interface ApiLocals {
+  requestId: string;
+  /** Set by the merchant auth middleware; read only on routes behind it. */
+  merchantId: string;
+}
+
+/**
+ * A caller's id is taken when it is short and made of safe characters (it ends up in logs and
+ * in Redis); anything else is replaced rather than rejected, so a proxy's odd id never fails a
+ * payment.
+ */
+const SANE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/** Express middleware: sets `res.locals.requestId` and the `X-Request-Id` response header. */
+export function requestId() {
+  return (req: Request, res: Response<unknown, ApiLocals>, next: NextFunction): void => {
+    const given = req.headers['x-request-id'];
+    const id = typeof given === 'string' && SANE_REQUEST_ID.test(given) ? given : randomUUID();
+    res.locals.requestId = id;
+    res.setHeader('X-Request-Id', id);
+    next();
+  };
+}
+
+/**
+ * Parses TRUST_PROXY into what Express's `trust proxy` setting takes: `false`/`true`, a hop
+ * count, or a comma-separated list of addresses, subnets or names (`loopback`, `10.0.0.0/8`).
+ */
+export function parseTrustProxy(value: string): boolean | number | string[] {
+  const v = value.trim();
+  if (v === '' || v === 'false') return false;
+  if (v === 'true') return true;
+  if (/^\d+$/.test(v)) return Number(v);
+  return v.split(',').map((s) => s.trim()).filter(Boolean);
+}

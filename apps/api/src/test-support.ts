@@ -1,0 +1,184 @@
+/**
+ * Test harness (imported by the *.test.ts files only): the real app over real Redis, with a key
+ * prefix of its own, two merchants, and cleanup that leaves Redis as it found it.
+ */
+import { randomUUID } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import type { Express } from 'express';
+import { pino, type Logger } from 'pino';
+import { testConfig, type Config } from '@sluice/config';
+import { connectRedis, PaymentStore, type Redis } from '@sluice/store';
+import { ConfirmEnqueuer, createQueues, type Queues } from '@sluice/queue';
+import { createApp } from './app.ts';
+import { hashApiKey } from './auth.ts';
+import { FinalWaiters } from './long-poll.ts';
+
+export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+const PEPPER = 'test-pepper-0123456789';
+
+export interface TestApp {
+  url: string;
+  prefix: string;
+  config: Config;
+  redis: Redis;
+  store: PaymentStore;
+  queues: Queues;
+  enqueuer: ConfirmEnqueuer;
+  /** The app's long-poll waiters (closed by `close`). */
+  waiters: FinalWaiters;
+  /** API keys of merchants `m_a` and `m_b`. */
+  keyA: string;
+  keyB: string;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts the app on port 0 with a fresh prefix. `overrides` go on top of the test config; a
+ * `null` override leaves that variable unset.
+ */
+export async function startTestApp(
+  overrides: Record<string, string | number | boolean | null> = {},
+  opts: { maxWaiters?: number; logger?: Logger } = {},
+): Promise<TestApp> {
+  const prefix = `test-${randomUUID()}`;
+  const keyA = `sk_a_${randomUUID()}`;
+  const keyB = `sk_b_${randomUUID()}`;
+  const env: Record<string, string | number | boolean | null> = {
+    API_KEY_PEPPER: PEPPER,
+    MERCHANTS: `m_a:${hashApiKey(PEPPER, keyA)},m_b:${hashApiKey(PEPPER, keyB)}`,
+    ADMIN_USER: 'ops',
+    ADMIN_PASSWORD: 'ops-password-1',
+    REDIS_URL,
+    REDIS_PREFIX: prefix,
+    ...overrides,
+  };
+  const config = testConfig(
+    Object.fromEntries(Object.entries(env).filter((e): e is [string, string | number | boolean] => e[1] !== null)),
+  );
+  const redis = connectRedis(REDIS_URL);
+  const store = new PaymentStore(redis, {
+    prefix,
+    idempotencyTtlMs: config.IDEMPOTENCY_TTL_MS,
+    retentionMs: config.PAYMENT_RETENTION_MS,
+  });
+  const queues = createQueues(redis, prefix);
+  const enqueuer = new ConfirmEnqueuer(queues.confirm, redis, store.keys.outbox);
+  await queuesSettled(redis, prefix);
+  const waiters = new FinalWaiters(() => redis.duplicate({ enableAutoPipelining: false }), store.keys.finalChannel, opts.maxWaiters);
+  const app = createApp({ config, store, enqueuer, queues, waiters, logger: opts.logger ?? pino({ level: 'silent' }) });
+  const server = await listen(app);
+  return {
+    url: server.url,
+    prefix,
+    config,
+    redis,
+    store,
+    queues,
+    enqueuer,
+    waiters,
+    keyA,
+    keyB,
+    close: async () => {
+      await waiters.close();
+      await server.close();
+      await enqueuer.drain();
+      await cleanRedis(redis, prefix, queues);
+      await queues.close();
+      await redis.quit();
+    },
+  };
+}
+
+/** Serves an app on 127.0.0.1, port 0. */
+export async function listen(app: Express): Promise<{ url: string; close(): Promise<void> }> {
+  const server: Server = await new Promise((resolve) => {
+    const s = app.listen(0, '127.0.0.1', () => resolve(s));
+  });
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+/** Every key under the prefix. */
+export async function keysUnder(redis: Redis, prefix: string): Promise<string[]> {
+  const out: string[] = [];
+  let cursor = '0';
+  do {
+    const [next, batch] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 10_000);
+    cursor = next;
+    out.push(...batch);
+  } while (cursor !== '0');
+  return out.sort();
+}
+
+/**
+ * BullMQ writes each queue's meta key in the background after connecting; waiting for them lets
+ * tests compare Redis snapshots without seeing those writes land mid-test.
+ */
+async function queuesSettled(redis: Redis, prefix: string): Promise<void> {
+  const metas = ['confirm', 'resolve', 'maintenance'].map((q) => `${prefix}:${q}:meta`);
+  for (let i = 0; i < 200; i++) {
+    if ((await redis.exists(...metas)) === metas.length) return;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  throw new Error('BullMQ queues did not become ready');
+}
+
+async function cleanRedis(redis: Redis, prefix: string, queues: Queues): Promise<void> {
+  for (const q of [queues.confirm, queues.resolve, queues.maintenance]) await q.obliterate({ force: true });
+  const keys = await keysUnder(redis, prefix);
+  for (let i = 0; i < keys.length; i += 500) await redis.unlink(...keys.slice(i, i + 500));
+}
+
+/** A valid request body; ids are unique per call. */
+export function paymentBody(over: Record<string, unknown> = {}): Record<string, unknown> {
+  const u = randomUUID().replaceAll('-', '');
+  return { paymentKey: `pk_${u}`, orderId: `ord_${u.slice(0, 20)}`, amount: 15_000, ...over };
+}
+
+export interface Answer {
+  status: number;
+  headers: Headers;
+  text: string;
+  /** The parsed body (undefined when it is not JSON). */
+  json: any;
+}
+
+async function answer(res: Response): Promise<Answer> {
+  const text = await res.text();
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  return { status: res.status, headers: res.headers, text, json };
+}
+
+/** POSTs /v1/payments. `body` is JSON-encoded unless it is already a string. */
+export async function postPayment(
+  t: TestApp,
+  opts: { key?: string | null; idem?: string | null; body?: unknown; headers?: Record<string, string> },
+): Promise<Answer> {
+  const headers: Record<string, string> = { 'content-type': 'application/json' };
+  const key = opts.key === undefined ? t.keyA : opts.key;
+  if (key !== null) headers.authorization = `Bearer ${key}`;
+  const idem = opts.idem === undefined ? randomUUID() : opts.idem;
+  if (idem !== null) headers['idempotency-key'] = idem;
+  Object.assign(headers, opts.headers);
+  const body = typeof opts.body === 'string' ? opts.body : JSON.stringify(opts.body ?? paymentBody());
+  return answer(await fetch(`${t.url}/v1/payments`, { method: 'POST', headers, body }));
+}
+
+/** GETs a path, as merchant `key` when given. */
+export async function get(t: TestApp, path: string, key?: string, headers: Record<string, string> = {}): Promise<Answer> {
+  const h: Record<string, string> = { ...headers };
+  if (key) h.authorization = `Bearer ${key}`;
+  return answer(await fetch(`${t.url}${path}`, { headers: h }));
+}

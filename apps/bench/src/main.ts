@@ -1,0 +1,154 @@
+/**
+ * `npm run bench`: starts the PG simulator once, then for each scenario a fresh Sluice stack
+ * (API and worker as child processes, under a Redis prefix of its own that is deleted
+ * afterwards), drives load, collects the evidence, and writes BENCHMARKS.md.
+ *
+ * Exit code: 0 when every scenario ran, whether or not its targets were met (a missed target is
+ * a finding, reported in the file); 1 when a scenario could not run; 2 on bad flags or no Redis.
+ */
+import { execFileSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { arch, cpus, loadavg, platform, release } from 'node:os';
+import { resolve } from 'node:path';
+import { parseBenchArgs, USAGE, wants, type BenchOptions } from './args.ts';
+import { benchRoot, type BenchContext } from './context.ts';
+import { runFaults } from './faults.ts';
+import { runIntake } from './intake.ts';
+import { runLatencyBound } from './latency-bound.ts';
+import { runMemory } from './memory.ts';
+import { CONFIGS, runOverload } from './overload.ts';
+import { Progress } from './progress.ts';
+import { connect, deleteMatching, redisVersion } from './redis-tools.ts';
+import { renderReport } from './report.ts';
+import type { BenchResults } from './results.ts';
+import { SimClient } from './sim-client.ts';
+import { startSimulatorProcess, ROOT } from '../../../test/support/processes.ts';
+import { setPriority } from 'node:os';
+import { activeStacks, freePort, stopProc } from './stack.ts';
+
+const argv = process.argv.slice(2);
+let opts: BenchOptions;
+try {
+  opts = parseBenchArgs(argv);
+} catch (err) {
+  console.error(`${err instanceof Error ? err.message : String(err)}\nusage: ${USAGE}`);
+  process.exit(2);
+}
+const command = `npm run bench${argv.length > 0 ? ` -- ${argv.join(' ')}` : ''}`;
+console.log(`$ ${command}`);
+
+const redis = connect();
+redis.on('error', () => undefined);
+let version: string;
+try {
+  version = await redisVersion(redis);
+} catch (err) {
+  console.error(`cannot reach Redis (${err instanceof Error ? err.message : String(err)}); set REDIS_URL`);
+  process.exit(2);
+}
+
+const started = Date.now();
+const root = benchRoot();
+let runs = 0;
+const progress = new Progress();
+progress.start();
+progress.phase('starting the PG simulator');
+// The bench's own /__sim/* traffic goes to a separate admin port, so that it never takes one of
+// the PG's 200 connections from the worker (nor shows in the PG's connection peak).
+const adminPort = await freePort();
+const sim = await startSimulatorProcess({ SIM_ADMIN_PORT: String(adminPort) });
+try {
+  setPriority(sim.proc.child.pid!, opts.simNice);
+} catch (err) {
+  console.error(`cannot set the simulator's priority to ${opts.simNice}: ${err instanceof Error ? err.message : String(err)}`);
+}
+const ctx: BenchContext = { opts, sim: new SimClient(`http://127.0.0.1:${adminPort}`, sim.url), redis, progress, root, newPrefix: () => `${root}-${++runs}`, simPid: sim.proc.child.pid };
+
+/** Whatever happens, the run's keys go (the children are killed by the helpers on exit). */
+async function cleanup(): Promise<void> {
+  // The stack first: a live worker or API would write keys again after they were deleted.
+  for (const stack of activeStacks) await stack.stop(3_000).catch(() => undefined);
+  await stopProc(sim.proc, 5_000).catch(() => undefined);
+  await deleteMatching(redis, `${root}-*`).catch(() => undefined);
+}
+process.once('SIGINT', () => {
+  progress.stop();
+  console.error('\ninterrupted: cleaning up');
+  void cleanup().finally(() => process.exit(130));
+});
+
+const results: BenchResults = {
+  machine: {
+    cores: cpus().length,
+    loadStart: loadavg()[0] ?? Number.NaN,
+    loadEnd: Number.NaN,
+    cpuModel: cpus()[0]?.model.trim() ?? 'unknown',
+    node: process.version,
+    redis: version,
+    platform: `${platform()} ${release()} ${arch()}`,
+    date: new Date().toISOString(),
+    commit: gitState(),
+  },
+  command,
+  settings: { rate: opts.rate, seconds: opts.seconds, runs: opts.runs, quick: opts.quick, simNice: opts.simNice },
+  overload: [],
+  latency: [],
+  intake: null,
+  faults: null,
+  memory: null,
+  failures: [],
+  elapsedSeconds: 0,
+};
+
+/** `abc1234 (+3 changed paths)`: read-only git, so the report says what code it measured. */
+function gitState(): string {
+  try {
+    const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain'], { cwd: ROOT, encoding: 'utf8' }).split('\n').filter(Boolean).length;
+    return dirty === 0 ? head : `${head} (+${dirty} uncommitted paths)`;
+  } catch {
+    return 'unknown';
+  }
+}
+
+/** Runs one scenario; a failure is recorded and the bench goes on to the next. */
+async function attempt<T>(name: string, fn: () => Promise<T>): Promise<T | null> {
+  try {
+    return await fn();
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    results.failures.push(`${name}: ${message.split('\n').slice(0, 6).join(' ⏎ ')}`);
+    progress.note(`${name} FAILED: ${message}`);
+    return null;
+  }
+}
+
+if (wants(opts, 'overload')) {
+  for (const key of opts.configs) {
+    for (let i = 1; i <= (key === 'gate1' ? opts.runs : 1); i++) {
+      const r = await attempt(`overload ${key} #${i}`, () => runOverload(ctx, CONFIGS[key], i));
+      if (r) results.overload.push(r);
+    }
+  }
+  if (opts.configs.includes('gate1')) {
+    const r = await attempt('latency-bound', () => runLatencyBound(ctx));
+    if (r) results.latency.push(r);
+  }
+}
+if (wants(opts, 'intake')) results.intake = await attempt('intake', () => runIntake(ctx));
+if (wants(opts, 'faults')) results.faults = await attempt('faults', () => runFaults(ctx));
+if (wants(opts, 'memory')) results.memory = await attempt('memory', () => runMemory(ctx));
+
+progress.phase('cleaning up');
+await cleanup();
+progress.stop();
+results.elapsedSeconds = (Date.now() - started) / 1_000;
+results.machine.loadEnd = loadavg()[0] ?? Number.NaN;
+
+const report = renderReport(results);
+const out = resolve(ROOT, opts.out);
+writeFileSync(out, report);
+console.log(report);
+console.log(`\nwritten to ${out}`);
+redis.disconnect();
+process.exit(results.failures.length > 0 ? 1 : 0);

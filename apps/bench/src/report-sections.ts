@@ -1,0 +1,127 @@
+/**
+ * The report's intake, faults and memory sections (overload lives in `report.ts`, with the
+ * table helper).
+ */
+import { invariantLine } from './outcomes.ts';
+import { table } from './report.ts';
+import type { BenchResults } from './results.ts';
+import { bytes, count, max, mean, ms, percentile, ratio, secs } from './stats.ts';
+import type { DrivenResult } from './intake.ts';
+import type { MemoryReading } from './memory.ts';
+
+function statusList(m: Map<string, number>): string {
+  return [...m].map(([k, v]) => `${count(v)} × ${k}`).join(', ') || 'none';
+}
+
+export function intakeSection(r: BenchResults): string {
+  const i = r.intake;
+  if (!i) return '';
+  const perReq = (cpuS: number, c: DrivenResult) => (Number.isFinite(cpuS) ? `${((cpuS * 1e6) / Math.max(1, c.requests)).toFixed(0)} µs` : 'n/a');
+  const share = (cpuS: number, c: DrivenResult) => (Number.isFinite(cpuS) ? `${Math.round((100 * cpuS) / c.cpu.wallSeconds)} %` : 'n/a');
+  const row = (name: string, c: DrivenResult): string[] => [
+    name,
+    count(c.rps),
+    ms(percentile(c.latency, 50)),
+    ms(percentile(c.latency, 99)),
+    statusList(c.status),
+    `${perReq(c.cpu.server, c)} (${share(c.cpu.server, c)})`,
+    `${perReq(c.cpu.redis, c)} (${share(c.cpu.redis, c)})`,
+    `${perReq(c.cpu.bench, c)} (${share(c.cpu.bench, c)})`,
+  ];
+  const rows: string[][] = [];
+  i.noop.forEach((n, k) => {
+    const s = i.sluice[k];
+    rows.push(row(`${k + 1}: no-op Express JSON route`, n));
+    if (s) rows.push(row(`${k + 1}: Sluice \`POST /v1/payments\``, s), ['', `**ratio ${ratio(i.ratios[k] ?? Number.NaN)}**`, '', '', '', '', '', '']);
+  });
+  return [
+    '## 2. Intake',
+    '',
+    `Closed loop, ${i.connections} connections from one undici Pool; per server ${i.warmupS} s warm-up then ${i.seconds} s measured; ` +
+      `${i.noop.length} round(s), each driving the no-op server and then Sluice with the same requests (\`POST /v1/payments\`, Bearer key, ` +
+      'unique Idempotency-Key, JSON body). The no-op server is Express 5 with its defaults, `express.json()` and ' +
+      '`res.status(202).json({ok:true})`, in its own process; the Sluice API runs alone (no worker), with a backlog ceiling far above ' +
+      'what the run fills.',
+    '',
+    table(['round: server', 'req/s', 'p50', 'p99', 'answers', 'server CPU / request (share of a core)', 'Redis CPU / request', 'load generator CPU / request'], rows),
+    '',
+    `Ratio Sluice ÷ no-op, median of the rounds: **${ratio(i.ratio)}** (target ≥ 0.8). CPU per request is process CPU time over the ` +
+      'measured window ÷ requests answered in it (Redis: the whole server, so neighbours on a shared Redis add to it). With 2 cores the ' +
+      'server, Redis and the load generator compete for the same CPU: what Redis and the generator use is not available to the server.',
+  ].join('\n');
+}
+
+export function faultsSection(r: BenchResults): string {
+  const f = r.faults;
+  if (!f) return '';
+  const o = f.outcomes;
+  const id = o.inDoubt;
+  const knobs = Object.entries(f.knobs)
+    .map(([k, v]) => `${k} ${v}`)
+    .join(', ');
+  const states = Object.entries(o.byStatus)
+    .sort()
+    .map(([k, v]) => `${k} ${count(v)}`)
+    .join(', ');
+  const p95 = (a: Float64Array) => secs(percentile(a, 95) / 1_000);
+  return [
+    '## 3. Faults',
+    '',
+    `${count(f.intake.offered)} payments offered open-loop at ${f.rate}/s, 1 in 50 declined by marker, gate on, 1 worker process; ` +
+      `simulator at default latency with knobs: ${knobs} ` +
+      '(PG_HEADERS_TIMEOUT_MS 5000, so every late answer is a read timeout). In doubt = the payment record has `inDoubtAt`.',
+    '',
+    table(
+      ['', 'value'],
+      [
+        ['accepted', `${count(f.intake.accepted)} of ${count(f.intake.offered)}`],
+        ['in doubt', `${count(id.count)} (${((100 * id.count) / Math.max(1, f.intake.accepted)).toFixed(1)} %)`],
+        ['PG calls per in-doubt payment: mean / p50 / p95 / max', `${mean(id.pgCalls).toFixed(2)} / ${percentile(id.pgCalls, 50)} / ${percentile(id.pgCalls, 95)} / ${max(id.pgCalls)}`],
+        ['PG calls after the first confirm, per in-doubt payment: mean / p95 / max', `${mean(id.afterFirst).toFixed(2)} / ${percentile(id.afterFirst, 95)} / ${max(id.afterFirst)}`],
+        ['PG calls per payment, all payments (mean)', mean(o.pgCalls).toFixed(3)],
+        ['**p95 intake → final**, all payments', `**${p95(o.toFinal)}**`],
+        ['p95 intake → final, in-doubt payments', p95(id.toFinal)],
+        ['max intake → final', secs(max(o.toFinal) / 1_000)],
+        ['final states', states],
+        ['**invariants vs PG ledger**', `**${invariantLine(o.invariants)}**${f.drained ? '' : ' (NOT DRAINED)'}`],
+        ['PG requests / max in rolling 1,000 ms / 429 / 503', `${count(f.pg.requests)} / ${f.pg.maxInWindow} / ${f.pg.status429} / ${f.pg.status503}`],
+        ['PG requests by endpoint', Object.entries(f.pg.byEndpoint).map(([k, v]) => `${k} ${count(v)}`).join(', ')],
+      ],
+    ),
+  ].join('\n');
+}
+
+function kindRows(reading: MemoryReading, n: number): string[][] {
+  return [...reading.byKind]
+    .sort((a, b) => b[1].bytes - a[1].bytes)
+    .map(([kind, e]) => [kind, count(e.keys), bytes(e.bytes / n)]);
+}
+
+export function memorySection(r: BenchResults): string {
+  const m = r.memory;
+  if (!m) return '';
+  const n = Math.max(1, m.created);
+  return [
+    '## 4. Redis memory per payment',
+    '',
+    `${count(m.created)} payments created through the API with no worker running, then taken to a final state by one worker` +
+      `${m.drained ? '' : ' (NOT DRAINED in time)'}. "Own keys" is MEMORY USAGE summed over the run's prefix (exact, and immune to other users of ` +
+      'this Redis); `used_memory` Δ is the whole server against the reading before the first payment (includes allocator overhead and any neighbour).',
+    '',
+    table(
+      ['state', 'own keys', 'bytes / payment (own keys)', 'used_memory Δ / payment'],
+      [
+        ['queued (intake only)', count(m.queued.keys), `**${bytes(m.queued.keysBytes / n)}**`, bytes(m.queued.usedMemoryDelta / n)],
+        ['final (after the worker)', count(m.final.keys), `**${bytes(m.final.keysBytes / n)}**`, bytes(m.final.usedMemoryDelta / n)],
+      ],
+    ),
+    '',
+    'By kind of key, queued:',
+    '',
+    table(['kind', 'keys', 'bytes / payment'], kindRows(m.queued, n)),
+    '',
+    'By kind of key, final (completed BullMQ jobs are kept up to `removeOnComplete: {age: 3600 s, count: 20000}`; payment data for PAYMENT_RETENTION_MS):',
+    '',
+    table(['kind', 'keys', 'bytes / payment'], kindRows(m.final, n)),
+  ].join('\n');
+}

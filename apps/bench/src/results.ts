@@ -1,0 +1,118 @@
+/**
+ * Everything one bench run measured, as the report reads it, and the targets the issue sets,
+ * each decided from those figures alone.
+ */
+import type { FaultsResult } from './faults.ts';
+import type { IntakeResult } from './intake.ts';
+import type { LatencyBoundResult } from './latency-bound.ts';
+import type { MemoryResult } from './memory.ts';
+import type { OverloadRun } from './overload.ts';
+import { invariantLine, invariantsClean } from './outcomes.ts';
+import { count, median, ratio } from './stats.ts';
+
+export interface Machine {
+  cores: number;
+  /** 1-minute load average when the bench started and when it ended: the neighbours' share. */
+  loadStart: number;
+  loadEnd: number;
+  cpuModel: string;
+  node: string;
+  redis: string;
+  platform: string;
+  date: string;
+  /** HEAD commit, and how many paths differ from it (the bench measures the working tree). */
+  commit: string;
+}
+
+export interface BenchResults {
+  machine: Machine;
+  command: string;
+  settings: { rate: number; seconds: number; runs: number; quick: boolean; simNice: number };
+  overload: OverloadRun[];
+  latency: LatencyBoundResult[];
+  intake: IntakeResult | null;
+  faults: FaultsResult | null;
+  memory: MemoryResult | null;
+  /** Scenarios that could not run, with why. */
+  failures: string[];
+  elapsedSeconds: number;
+}
+
+export interface Target {
+  name: string;
+  met: boolean | null;
+  figure: string;
+}
+
+function windowTarget(runs: readonly OverloadRun[], label: string): Target {
+  const name = `PG max in any rolling 1,000 ms ≤ 500 with 0 × 429 and 0 × 503 (${label})`;
+  if (runs.length === 0) return { name, met: null, figure: 'not run' };
+  const invalid = runs.filter((r) => !r.drained || r.pg.requests === 0);
+  if (invalid.length > 0) return { name, met: false, figure: `${invalid.length} run(s) did not drain or reached no PG: no valid figure` };
+  const worst = Math.max(...runs.map((r) => r.pg.maxInWindow));
+  const s429 = runs.reduce((a, r) => a + r.pg.status429, 0);
+  const s503 = runs.reduce((a, r) => a + r.pg.status503, 0);
+  return {
+    name,
+    met: worst <= 500 && s429 === 0 && s503 === 0,
+    figure: `max ${worst}, ${s429} × 429, ${s503} × 503 over ${runs.length} run${runs.length > 1 ? 's' : ''}`,
+  };
+}
+
+/** Median utilisation of the gate with one worker process. */
+export function gateUtilisation(r: BenchResults): { median: number; runs: number[] } {
+  const runs = r.overload.filter((o) => o.config.key === 'gate1').map((o) => o.pg.utilisation);
+  return { median: median(runs), runs };
+}
+
+export function targets(r: BenchResults): Target[] {
+  const gate1 = r.overload.filter((o) => o.config.key === 'gate1');
+  const gate4 = r.overload.filter((o) => o.config.key === 'gate4');
+  const out: Target[] = [windowTarget(gate1, 'gate, 1 worker process'), windowTarget(gate4, 'gate, 4 worker processes')];
+  const u = gateUtilisation(r);
+  out.push({
+    name: `PG utilisation during the drain ≥ 0.97, goal 0.99 (gate, 1 process, median of ${u.runs.length})`,
+    met: u.runs.length === 0 ? null : Number.isFinite(u.median) && u.median >= 0.97,
+    figure: u.runs.length === 0 ? 'not run' : `${ratio(u.median)} (runs: ${u.runs.map(ratio).join(', ')}); goal 0.99 ${u.median >= 0.99 ? 'met' : 'not met'}`,
+  });
+  const send = gate1.map((o) => o.pg.sendPhaseUtilisation);
+  if (send.length > 0) {
+    out.push({
+      name: 'the same utilisation, reading "backlog" as payments not yet sent to the PG (the approval tail of the last sends left out)',
+      met: median(send) >= 0.97,
+      figure: `${ratio(median(send))} (runs: ${send.map(ratio).join(', ')})`,
+    });
+  }
+  out.push({
+    name: 'Intake throughput ÷ no-op Express JSON route ≥ 0.8',
+    met: r.intake ? r.intake.ratio >= 0.8 : null,
+    figure: r.intake
+      ? `${ratio(r.intake.ratio)} (median of ${r.intake.ratios.length} round(s): ${r.intake.ratios.map(ratio).join(', ')}; ` +
+        `Sluice ${r.intake.sluice.map((s) => count(s.rps)).join(' / ')} vs no-op ${r.intake.noop.map((s) => count(s.rps)).join(' / ')} req/s)`
+      : 'not run',
+  });
+  const gated = [...gate1, ...gate4];
+  if (gated.length > 0) {
+    const offered = gated.reduce((a, o) => a + o.intake.offered, 0);
+    const accepted = gated.reduce((a, o) => a + o.intake.accepted, 0);
+    out.push({ name: 'Every offered payment accepted with 202 under overload (gate runs)', met: offered === accepted, figure: `${count(accepted)} of ${count(offered)}` });
+  }
+  const checked = [...r.overload.map((o) => ({ label: `overload ${o.config.key} #${o.run}`, inv: o.outcomes.invariants })), ...(r.faults ? [{ label: 'faults', inv: r.faults.outcomes.invariants }] : [])];
+  if (checked.length > 0) {
+    const bad = checked.filter((c) => !invariantsClean(c.inv));
+    out.push({
+      name: '0 lost, 0 double charges, 0 mismatches against the PG ledger (every run)',
+      met: bad.length === 0,
+      figure: bad.length === 0 ? `clean in ${checked.length} runs` : bad.map((b) => `${b.label}: ${invariantLine(b.inv)}`).join('; '),
+    });
+  }
+  return out;
+}
+
+/** Machine busy share, and the share used by anything but the stack and the bench. */
+export function machineShares(r: OverloadRun): { busy: number; others: number } {
+  const total = r.cpu.machineTotal ?? Number.NaN;
+  const busy = (r.cpu.machineBusy ?? Number.NaN) / total;
+  const ours = (['api', 'worker', 'simulator', 'redis', 'bench'] as const).reduce((a, k) => a + (r.cpu[k] ?? 0), 0);
+  return { busy, others: Math.max(0, busy - ours / total) };
+}

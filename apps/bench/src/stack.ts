@@ -1,0 +1,125 @@
+/**
+ * The system under test, as child processes: the API and the worker pool, each started with
+ * `node --import tsx` through the system tests' helpers, against the local Redis under a prefix
+ * of the run's own. The PG simulator is started once per bench run (see `main.ts`) and shared.
+ */
+import { createServer } from 'node:net';
+import { hashApiKey } from '../../api/src/auth.ts';
+import { startProcess, type Proc } from '../../../test/support/processes.ts';
+import { REDIS_URL } from './redis-tools.ts';
+
+/** The bench's merchant: its key goes in `Authorization: Bearer`, its HMAC in MERCHANTS. */
+export const BENCH_API_KEY = 'sk_bench_sluice_0123456789abcdef';
+const PEPPER = 'bench-pepper-0123456789abcdef';
+export const PG_SECRET_KEY = 'test_sk_sluice_demo';
+
+/** A free TCP port on loopback (the API takes its port from PORT, so 0 would hide it). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** Resolves once `re` has matched `times` lines of the process's output. */
+async function waitForCount(proc: Proc, name: string, re: RegExp, times: number, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  const global = new RegExp(re.source, re.flags.includes('g') ? re.flags : re.flags + 'g');
+  while ((proc.output().match(global)?.length ?? 0) < times) {
+    if (proc.child.exitCode !== null || proc.child.signalCode !== null) {
+      throw new Error(`${name} exited (${proc.child.exitCode ?? proc.child.signalCode}) before it was ready:\n${proc.output().slice(-3000)}`);
+    }
+    if (Date.now() > deadline) throw new Error(`${name} not ready within ${timeoutMs} ms:\n${proc.output().slice(-3000)}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** SIGTERM, then SIGKILL if the process has not gone after `graceMs`. */
+export async function stopProc(proc: Proc, graceMs = 20_000): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const killed = new Promise<void>((resolve) => {
+    timer = setTimeout(() => {
+      proc.child.kill('SIGKILL');
+      resolve();
+    }, graceMs);
+  });
+  await Promise.race([proc.stop('SIGTERM').then(() => undefined), killed]);
+  clearTimeout(timer);
+  if (proc.child.exitCode === null && proc.child.signalCode === null) await proc.stop('SIGKILL');
+}
+
+/** Stacks with a process running, so that an interrupted bench can stop them before it deletes their keys. */
+export const activeStacks = new Set<Stack>();
+
+/** The API and the worker of one run, under one Redis prefix. */
+export class Stack {
+  api: Proc | null = null;
+  apiUrl = '';
+  worker: Proc | null = null;
+  private readonly env: Record<string, string>;
+
+  constructor(
+    readonly prefix: string,
+    simUrl: string,
+    extraEnv: Record<string, string> = {},
+  ) {
+    this.env = {
+      REDIS_URL,
+      REDIS_PREFIX: prefix,
+      PG_BASE_URL: simUrl,
+      PG_SECRET_KEY,
+      API_KEY_PEPPER: PEPPER,
+      MERCHANTS: `bench:${hashApiKey(PEPPER, BENCH_API_KEY)}`,
+      // Only start-up, shutdown and alerts are logged at info; nothing per request.
+      LOG_LEVEL: 'info',
+      ...extraEnv,
+    };
+  }
+
+  /** Starts the API on a free port and waits until it listens. */
+  async startApi(env: Record<string, string> = {}): Promise<string> {
+    const port = await freePort();
+    activeStacks.add(this);
+    this.api = startProcess('apps/api/src/main.ts', { ...this.env, ...env, PORT: String(port), HOST: '127.0.0.1' });
+    await waitForCount(this.api, 'api', /sluice api listening/, 1);
+    this.apiUrl = `http://127.0.0.1:${port}`;
+    return this.apiUrl;
+  }
+
+  /** Starts the worker with WORKER_PROCESSES=`processes` and waits for every process to start. */
+  async startWorker(processes: number, env: Record<string, string> = {}): Promise<void> {
+    activeStacks.add(this);
+    this.worker = startProcess('apps/worker/src/main.ts', { ...this.env, ...env, WORKER_PROCESSES: String(processes) });
+    await waitForCount(this.worker, 'worker', /worker started/, processes);
+  }
+
+  /** Stops the API first (it may still flush confirm jobs), then the worker. */
+  async stop(graceMs = 20_000): Promise<void> {
+    if (this.api) await stopProc(this.api, graceMs);
+    if (this.worker) await stopProc(this.worker, graceMs);
+    activeStacks.delete(this);
+  }
+
+  /**
+   * Log lines of either process at error level or above, and anything that is not a JSON log
+   * line (a stack trace, a crash), for the report's notes. Warnings (e.g. in-doubt alerts,
+   * expected under faults) are only counted.
+   */
+  problems(): { errors: string[]; warnings: number } {
+    const errors: string[] = [];
+    let warnings = 0;
+    for (const [name, p] of [['api', this.api], ['worker', this.worker]] as const) {
+      if (!p) continue;
+      for (const line of p.output().split('\n')) {
+        if (line.trim() === '') continue;
+        if (/^\{.*"level":40/.test(line)) warnings++;
+        else if (/"level":(50|60)/.test(line) || !line.startsWith('{')) errors.push(`${name}: ${line.slice(0, 300)}`);
+      }
+    }
+    return { errors, warnings };
+  }
+}

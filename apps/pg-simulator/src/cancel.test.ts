@@ -1,0 +1,86 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { startSimulator, type RunningSimulator } from './index.ts';
+import { call, confirm, sleep } from './test-client.ts';
+
+describe('cancel', () => {
+  let sim: RunningSimulator;
+  beforeAll(async () => {
+    sim = await startSimulator({ latencyMedianMs: 0 });
+  });
+  afterAll(() => sim.close());
+  beforeEach(() => sim.state.reset());
+
+  const cancel = (paymentKey: string, idempotencyKey?: string, cancelReason: unknown = 'customer asked') =>
+    call(sim.url, 'POST', `/v1/payments/${encodeURIComponent(paymentKey)}/cancel`, {
+      body: { cancelReason },
+      ...(idempotencyKey === undefined ? {} : { idempotencyKey }),
+    });
+
+  it('cancels a DONE payment: money returned, a CANCELED row, chargeCount stays 1', async () => {
+    expect((await confirm(sim.url, 'pk_c_done', { amount: 5_000 })).status).toBe(200);
+    const res = await cancel('pk_c_done', 'kc1');
+    expect(res.status).toBe(200);
+    const payment = res.json();
+    expect(payment).toMatchObject({ status: 'CANCELED', totalAmount: 5_000, balanceAmount: 0 });
+    expect(payment['cancels']).toEqual([
+      { cancelAmount: 5_000, cancelReason: 'customer asked', canceledAt: expect.stringMatching(/\+09:00$/), transactionKey: expect.any(String) },
+    ]);
+    expect(sim.state.ledgerView().payments['pk_c_done']).toMatchObject({ status: 'CANCELED', chargeCount: 1, refunded: true, canceledAt: expect.any(String) });
+    expect(sim.state.ledger.transactions.map((row) => row.status)).toEqual(['DONE', 'CANCELED']);
+
+    // Safe to repeat under another key: 200 as it is, nothing more recorded.
+    const again = await cancel('pk_c_done', 'kc2');
+    expect(again.status).toBe(200);
+    expect(again.json()['cancels']).toHaveLength(1);
+    expect(sim.state.ledger.transactions).toHaveLength(2);
+  });
+
+  it('voids an IN_PROGRESS approval: the confirm answers 403 CANCELED_DURING_PROCESSING and nothing is charged', async () => {
+    sim.state.setKnobs({ latencyMedianMs: 250, latencyP99Ms: 250 });
+    const pending = confirm(sim.url, 'pk_c_void', { idempotencyKey: 'k-void' });
+    await sleep(50);
+    const res = await cancel('pk_c_void', 'kc-void');
+    expect([res.status, res.json().status]).toEqual([200, 'CANCELED']);
+    // Contract: CANCELED from the moment the cancel is accepted, while the approval still runs.
+    expect((await call(sim.url, 'GET', '/v1/payments/pk_c_void')).json().status).toBe('CANCELED');
+    const answer = await pending;
+    expect([answer.status, answer.json().code]).toEqual([403, 'CANCELED_DURING_PROCESSING']);
+    expect(sim.state.ledgerView().payments['pk_c_void']).toMatchObject({ status: 'CANCELED', chargeCount: 0, refunded: false });
+    expect(sim.state.ledger.transactions).toHaveLength(0);
+    // The 403 is stored; another key meets an already processed payment.
+    const replay = await confirm(sim.url, 'pk_c_void', { idempotencyKey: 'k-void' });
+    expect([replay.status, replay.headers['idempotent-replayed']]).toEqual([403, 'true']);
+    sim.state.setKnobs({ latencyMedianMs: 0, latencyP99Ms: 1_500 });
+  });
+
+  it('answers NOT_FOUND for a never-confirmed payment, stores nothing, and a later confirm is processed normally', async () => {
+    const res = await cancel('pk_c_never', 'kc-never');
+    expect(res.status).toBe(200);
+    expect(res.json()).toEqual({ paymentKey: 'pk_c_never', status: 'NOT_FOUND', cancels: [] });
+    expect(sim.state.ledger.payments.size).toBe(0);
+    const repeat = await cancel('pk_c_never', 'kc-never');
+    expect(repeat.headers['idempotent-replayed']).toBeUndefined();
+
+    expect((await confirm(sim.url, 'pk_c_never')).status).toBe(200);
+    // The NOT_FOUND was not stored, so the same key now cancels the DONE payment.
+    const later = await cancel('pk_c_never', 'kc-never');
+    expect(later.json().status).toBe('CANCELED');
+    expect(sim.state.ledgerView().payments['pk_c_never']).toMatchObject({ chargeCount: 1, refunded: true });
+  });
+
+  it('answers an ABORTED payment as it is', async () => {
+    await confirm(sim.url, 'sim_decline_c1');
+    const res = await cancel('sim_decline_c1');
+    expect([res.status, res.json().status]).toEqual([200, 'ABORTED']);
+    expect(res.json()['cancels']).toEqual([]);
+  });
+
+  it('answers 400 INVALID_REQUEST for a cancelReason over 200 characters or a missing one', async () => {
+    await confirm(sim.url, 'pk_c_bad');
+    for (const body of [{ cancelReason: 'r'.repeat(201) }, {}]) {
+      const res = await call(sim.url, 'POST', '/v1/payments/pk_c_bad/cancel', { body });
+      expect([res.status, res.json().code]).toEqual([400, 'INVALID_REQUEST']);
+    }
+    expect(sim.state.ledger.byPaymentKey('pk_c_bad')?.status).toBe('DONE');
+  });
+});

@@ -1,0 +1,178 @@
+/**
+ * The PG's book: payment records, the orderId index and the transaction rows. `chargeCount` is the
+ * simulator's truth about money moved; it only ever increments inside {@link Ledger.commitApproval},
+ * which accepts IN_PROGRESS records only and leaves them DONE, so no path can charge twice.
+ */
+import { formatKst } from './clock.ts';
+
+/** The four statuses the contract defines for a Payment. */
+export type PaymentStatus = 'IN_PROGRESS' | 'DONE' | 'CANCELED' | 'ABORTED';
+
+/** One entry of a Payment's `cancels`. */
+export interface CancelEntry {
+  cancelAmount: number;
+  cancelReason: string;
+  canceledAt: string;
+  transactionKey: string;
+}
+
+/** A payment the PG holds a confirm for. */
+export interface PaymentRecord {
+  paymentKey: string;
+  orderId: string;
+  amount: number;
+  status: PaymentStatus;
+  approvedAt: string | null;
+  transactionKey: string | null;
+  cancels: CancelEntry[];
+  failure: { code: string; message: string } | null;
+  /** Times the card was charged: 0 or 1, never more. */
+  chargeCount: number;
+  /** True once a cancel returned the money of a DONE payment. */
+  refunded: boolean;
+  canceledAt: string | null;
+  /** The Idempotency-Key the confirm came under, to tell a same-key repeat from another key. */
+  confirmKey: string | null;
+}
+
+/** A row of `GET /v1/transactions`. */
+export interface TransactionRow {
+  transactionKey: string;
+  paymentKey: string;
+  orderId: string;
+  status: 'DONE' | 'CANCELED';
+  amount: number;
+  transactionAt: string;
+  /** Commit time in ms, for range search; not part of the JSON row. */
+  atMs: number;
+}
+
+/** Records, orderId index and transaction rows of one simulated PG account. */
+export class Ledger {
+  readonly payments = new Map<string, PaymentRecord>();
+  private readonly byOrder = new Map<string, PaymentRecord>();
+  /** Confirms received per paymentKey (also for keys that never got a record). */
+  readonly confirmArrivals = new Map<string, number>();
+  /** Append-only and sorted by (atMs, transactionKey): commit times come from a monotonic clock. */
+  readonly transactions: TransactionRow[] = [];
+  private transactionSeq = 0;
+
+  /** The record for a paymentKey, if the PG holds a confirm for it. */
+  byPaymentKey(paymentKey: string): PaymentRecord | undefined {
+    return this.payments.get(paymentKey);
+  }
+
+  /** The record that owns an orderId, if any. */
+  byOrderId(orderId: string): PaymentRecord | undefined {
+    return this.byOrder.get(orderId);
+  }
+
+  /** Counts one confirm received for a paymentKey. */
+  noteConfirmArrival(paymentKey: string): void {
+    this.confirmArrivals.set(paymentKey, (this.confirmArrivals.get(paymentKey) ?? 0) + 1);
+  }
+
+  /** Opens an IN_PROGRESS record: the approval is now under way. */
+  open(paymentKey: string, orderId: string, amount: number, confirmKey: string | null): PaymentRecord {
+    const record: PaymentRecord = {
+      paymentKey,
+      orderId,
+      amount,
+      status: 'IN_PROGRESS',
+      approvedAt: null,
+      transactionKey: null,
+      cancels: [],
+      failure: null,
+      chargeCount: 0,
+      refunded: false,
+      canceledAt: null,
+      confirmKey,
+    };
+    this.payments.set(paymentKey, record);
+    this.byOrder.set(orderId, record);
+    return record;
+  }
+
+  /** Removes a record that never committed ("no record"), freeing its orderId. */
+  forget(record: PaymentRecord): void {
+    if (this.payments.get(record.paymentKey) === record) this.payments.delete(record.paymentKey);
+    if (this.byOrder.get(record.orderId) === record) this.byOrder.delete(record.orderId);
+  }
+
+  /** Charges the card once. Returns false (and charges nothing) unless the record is IN_PROGRESS. */
+  commitApproval(record: PaymentRecord, atMs: number): boolean {
+    if (record.status !== 'IN_PROGRESS') return false;
+    const row = this.addRow(record, 'DONE', atMs);
+    record.status = 'DONE';
+    record.chargeCount += 1;
+    record.approvedAt = row.transactionAt;
+    record.transactionKey = row.transactionKey;
+    return true;
+  }
+
+  /** A final decline: the payment becomes ABORTED with its failure, and leaves no row. */
+  abort(record: PaymentRecord, code: string, message: string): void {
+    if (record.status !== 'IN_PROGRESS') return;
+    record.status = 'ABORTED';
+    record.failure = { code, message };
+  }
+
+  /**
+   * A full cancel. DONE returns the money and writes a CANCELED row; IN_PROGRESS voids the
+   * approval under way (no money moved, so no row). Other statuses are left as they are.
+   */
+  cancel(record: PaymentRecord, reason: string, atMs: number): void {
+    if (record.status !== 'DONE' && record.status !== 'IN_PROGRESS') return;
+    const canceledAt = formatKst(atMs);
+    const wasDone = record.status === 'DONE';
+    const transactionKey = wasDone ? this.addRow(record, 'CANCELED', atMs).transactionKey : this.nextTransactionKey();
+    record.cancels.push({ cancelAmount: record.amount, cancelReason: reason, canceledAt, transactionKey });
+    record.status = 'CANCELED';
+    record.canceledAt = canceledAt;
+    record.refunded = wasDone;
+  }
+
+  /** Forgets everything (used by `/__sim/reset`). */
+  clear(): void {
+    this.payments.clear();
+    this.byOrder.clear();
+    this.confirmArrivals.clear();
+    this.transactions.length = 0;
+    this.transactionSeq = 0;
+  }
+
+  /** Zero-padded sequence keys sort like the rows they name, which `startingAfter` relies on. */
+  private nextTransactionKey(): string {
+    this.transactionSeq += 1;
+    return `txsim${String(this.transactionSeq).padStart(12, '0')}`;
+  }
+
+  private addRow(record: PaymentRecord, status: 'DONE' | 'CANCELED', atMs: number): TransactionRow {
+    const row: TransactionRow = {
+      transactionKey: this.nextTransactionKey(),
+      paymentKey: record.paymentKey,
+      orderId: record.orderId,
+      status,
+      amount: record.amount,
+      transactionAt: formatKst(atMs),
+      atMs: Math.floor(atMs),
+    };
+    this.transactions.push(row);
+    return row;
+  }
+}
+
+/** The Payment JSON of the contract; `statusOverride` exists for the `unknown_status` scenario. */
+export function paymentJson(record: PaymentRecord, statusOverride?: string): string {
+  return JSON.stringify({
+    paymentKey: record.paymentKey,
+    orderId: record.orderId,
+    status: statusOverride ?? record.status,
+    totalAmount: record.amount,
+    balanceAmount: record.status === 'CANCELED' ? 0 : record.amount,
+    approvedAt: record.approvedAt,
+    transactionKey: record.transactionKey,
+    cancels: record.cancels,
+    failure: record.failure,
+  });
+}

@@ -1,0 +1,177 @@
+/**
+ * The payment driver: one step of a payment's life. It reads the payment's phase, makes the one
+ * PG call that phase allows (through the guard), asks the domain what to do with the answer,
+ * and applies that atomically. The BullMQ processors only schedule what it returns.
+ */
+import {
+  afterCancel,
+  afterConfirm,
+  afterInquiry,
+  type Phase,
+  type PgOutcome,
+  type ResolutionPolicy,
+  type Step,
+} from '@sluice/domain';
+import type { CallResult } from '@sluice/pg-client';
+import type { PaymentRecord, PaymentStore, Transitions } from '@sluice/store';
+import type { PgPort, Refusal } from './sender/pg-port.ts';
+import type { Logger } from 'pino';
+
+/** What the processor does next. */
+export type Next =
+  /** Nothing more for this job: the payment is final, or another job owns it now. */
+  | { kind: 'done'; phase: Phase | 'missing' }
+  /** Run this payment's resolve job (inquiry, re-confirm, cancel) after `delayMs`. */
+  | { kind: 'resolve'; delayMs: number }
+  /** Run the same step again after `delayMs` (not sent, unanswered cancel, 401). */
+  | { kind: 'again'; delayMs: number }
+  /** The circuit breaker held the call back. */
+  | { kind: 'breaker' };
+
+export interface DriverDeps {
+  pg: PgPort;
+  store: PaymentStore;
+  transitions: Transitions;
+  policy: ResolutionPolicy;
+  log: Logger;
+}
+
+/** The PG Idempotency-Keys: derived from Sluice's globally unique payment id, never from merchant input. */
+export const confirmKey = (id: string): string => `sluice.${id}.confirm`;
+export const cancelKey = (id: string): string => `sluice.${id}.cancel`;
+
+
+export class PaymentDriver {
+  constructor(private readonly d: DriverDeps) {}
+
+  /**
+   * One step. `via` says which queue asks: the confirm queue owns `queued`; the resolve queue owns
+   * the phases after the first answer (`inquiring`, `canceling`, and a re-`confirming`).
+   */
+  async step(id: string, via: 'confirm' | 'resolve', retries: number): Promise<Next> {
+    const rec = await this.d.store.get(id);
+    if (!rec) return { kind: 'done', phase: 'missing' };
+    switch (rec.phase) {
+      case 'final':
+        return { kind: 'done', phase: 'final' };
+      case 'queued':
+        return via === 'confirm' ? this.confirm(rec, ['queued', 'confirming'], retries) : { kind: 'done', phase: 'queued' };
+      case 'confirming':
+        return this.confirm(rec, ['queued', 'confirming'], retries);
+      case 'inquiring':
+        return via === 'resolve' ? this.inquire(rec, retries) : { kind: 'resolve', delayMs: 0 };
+      case 'canceling':
+        return via === 'resolve' ? this.cancel(rec, retries) : { kind: 'resolve', delayMs: 0 };
+      default:
+        return { kind: 'done', phase: rec.phase };
+    }
+  }
+
+  private async confirm(rec: PaymentRecord, allowed: Phase[], retries: number): Promise<Next> {
+    const r = await this.d.pg.confirm(
+      { paymentKey: rec.paymentKey, orderId: rec.orderId, amount: rec.amount },
+      {
+        idempotencyKey: confirmKey(rec.id),
+        requestId: rec.requestId ?? rec.id,
+        guard: { paymentId: rec.id, call: 'confirm', allowed, to: 'confirming' },
+      },
+    );
+    if (r.refused) return this.refused(r.refusal);
+    const step = afterConfirm(r.outcome, this.ctx(rec, retries));
+    return this.apply(rec, 'confirming', 'confirm', r, step);
+  }
+
+  private async inquire(rec: PaymentRecord, retries: number): Promise<Next> {
+    const r = await this.d.pg.inquire(rec.paymentKey, {
+      requestId: rec.requestId ?? rec.id,
+      guard: { paymentId: rec.id, call: 'inquire', allowed: ['inquiring'], to: 'inquiring' },
+    });
+    if (r.refused) return this.refused(r.refusal);
+    const step = afterInquiry(r.outcome, this.ctx(rec, retries));
+    return this.apply(rec, 'inquiring', 'inquire', r, step);
+  }
+
+  private async cancel(rec: PaymentRecord, retries: number): Promise<Next> {
+    const r = await this.d.pg.cancel(rec.paymentKey, 'No final answer from the PG in time', {
+      idempotencyKey: cancelKey(rec.id),
+      requestId: rec.requestId ?? rec.id,
+      guard: { paymentId: rec.id, call: 'cancel', allowed: ['canceling'], to: 'canceling' },
+    });
+    if (r.refused) return this.refused(r.refusal);
+    const step = afterCancel(r.outcome, this.ctx(rec, retries));
+    return this.apply(rec, 'canceling', 'cancel', r, step);
+  }
+
+  private ctx(rec: PaymentRecord, retries: number) {
+    return { policy: this.d.policy, retries, answeredInquiries: rec.answeredInquiries, reconfirms: rec.reconfirms };
+  }
+
+  private refused(r: Refusal): Next {
+    switch (r.reason) {
+      case 'breaker':
+        return { kind: 'breaker' };
+      case 'phase':
+        return r.phase === 'inquiring' || r.phase === 'canceling' || r.phase === 'confirming'
+          ? { kind: 'resolve', delayMs: 0 }
+          : { kind: 'done', phase: r.phase as Phase };
+      case 'expired':
+        return { kind: 'done', phase: 'final' };
+      default:
+        return { kind: 'done', phase: 'missing' };
+    }
+  }
+
+  private async apply(
+    rec: PaymentRecord,
+    expected: Phase,
+    call: 'confirm' | 'inquire' | 'cancel',
+    r: Extract<CallResult<unknown>, { refused: false }>,
+    step: Step,
+  ): Promise<Next> {
+    const event = { call, outcome: describe(r.outcome), step: step.do, ms: Math.round(r.latencyMs) };
+    const alert = alertOf(r.outcome, step);
+    // The request id travels from the intake (X-Request-Id) through the job to the PG call's
+    // own x-request-id header and these lines. No keys, secrets or card data are logged.
+    const fields = { paymentId: rec.id, requestId: rec.requestId, call, outcome: event.outcome, step: step.do, ms: event.ms };
+    if (alert) this.d.log.warn({ ...fields, alert: true, reason: alert }, 'PG answer needs attention');
+    else this.d.log.debug(fields, 'PG call');
+    const phase = await this.d.transitions.apply(rec.id, expected, step, event);
+    if (phase === null) {
+      // Another step moved the payment first; its owner carries on.
+      return { kind: 'done', phase: expected };
+    }
+    switch (step.do) {
+      case 'finalize':
+        return { kind: 'done', phase: 'final' };
+      case 'inquire':
+        return { kind: 'resolve', delayMs: step.delayMs };
+      case 'reconfirm':
+      case 'cancel':
+        return { kind: 'resolve', delayMs: 0 };
+      case 'retry':
+      case 'halt':
+        return { kind: 'again', delayMs: step.delayMs };
+    }
+  }
+}
+
+function describe(o: PgOutcome): string {
+  switch (o.kind) {
+    case 'declined':
+    case 'failed':
+      return `${o.kind}:${o.code}`;
+    case 'in_doubt':
+    case 'not_sent':
+      return `${o.kind}:${o.reason}`;
+    default:
+      return o.kind;
+  }
+}
+
+function alertOf(o: PgOutcome, step: Step): string | null {
+  if (o.kind === 'auth_error') return 'PG answered 401: check PG_SECRET_KEY';
+  if ((o.kind === 'in_doubt' || o.kind === 'not_sent') && o.alert) return o.reason;
+  if (o.kind === 'failed' && o.ourBug) return `PG rejected our request: ${o.code}`;
+  if (step.do === 'inquire' && step.alert) return step.alert;
+  return null;
+}

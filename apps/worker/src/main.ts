@@ -1,0 +1,47 @@
+/**
+ * The worker process. With WORKER_PROCESSES=N > 1 the primary forks N workers (node:cluster),
+ * each with its share (PG_CONNECTIONS_TOTAL ÷ N) of the PG's connections. Workers on several
+ * machines: run this on each, with WORKER_PROCESSES set to the total count of worker processes
+ * and WORKER_FORKS to the count on that machine.
+ */
+import cluster from 'node:cluster';
+import { loadConfig, workerConcurrency } from '@sluice/config';
+import { exposeWorkerMetrics, serveClusterMetrics } from './metrics.ts';
+import { createLogger, startWorker } from './runtime.ts';
+
+const config = loadConfig();
+const log = createLogger(config, 'worker');
+const forks = config.WORKER_FORKS ?? config.WORKER_PROCESSES;
+
+if (cluster.isPrimary && forks > 1) {
+  // One metrics port per machine: the primary aggregates its forks' registries (prom-client).
+  await serveClusterMetrics(config.WORKER_METRICS_PORT, config.HOST);
+  for (let i = 0; i < forks; i++) cluster.fork();
+  cluster.on('exit', (w, code, signal) => log.warn({ pid: w.process.pid, code, signal }, 'worker process exited'));
+  let stopping = false;
+  const stop = (sig: NodeJS.Signals) => {
+    if (stopping) process.exit(1);
+    stopping = true;
+    for (const w of Object.values(cluster.workers ?? {})) w?.process.kill(sig);
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+} else {
+  const running = await startWorker(config, log);
+  const metricsServer = await exposeWorkerMetrics(running.metrics, config.WORKER_METRICS_PORT, config.HOST);
+  log.info({ concurrency: workerConcurrency(config), gate: config.GATE_ENABLED }, 'worker started');
+  let stopping = false;
+  const stop = async (sig: string) => {
+    if (stopping) {
+      log.warn('second signal: exiting now');
+      process.exit(1);
+    }
+    stopping = true;
+    log.info({ sig }, 'stopping: finishing in-flight PG calls');
+    metricsServer?.close();
+    await running.close();
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+}

@@ -1,0 +1,88 @@
+/** The worker's metrics: what the PG client's observer feeds in, and the endpoint that serves it. */
+import { describe, expect, it } from 'vitest';
+import { exposeWorkerMetrics, serveMetrics, WorkerMetrics } from './metrics.ts';
+import { startHarness } from './test-harness.ts';
+
+const line = (text: string, series: string) => text.split('\n').find((l) => l.startsWith(`${series} `))?.slice(series.length + 1);
+
+describe('WorkerMetrics', () => {
+  it('records gate waits, PG latency, 429s and 503s, the margin and too-late permits', async () => {
+    const m = new WorkerMetrics();
+    const stats = { granted: 0, tooLate: 2, fetches: 0, fetchErrors: 0, rateLimited: 0, marginMs: 12, inFlight: 7 };
+    m.bind(() => stats);
+
+    m.onGateWait('confirm', 30);
+    m.onGateWait('confirm', 2_000);
+    m.onGateWait('inquire', 1);
+    const approved = { kind: 'approved', payment: { paymentKey: 'pk', status: 'DONE' } } as const;
+    m.onResult('confirm', { transport: 'answered', httpStatus: 200, body: {} }, approved, false, 150);
+    m.onResult('confirm', { transport: 'answered', httpStatus: 429, body: {} }, { kind: 'not_sent', reason: 'TOO_MANY_REQUESTS', alert: true }, false, 20);
+    m.onResult('cancel', { transport: 'answered', httpStatus: 503, body: {} }, { kind: 'not_sent', reason: 'TOO_MANY_CONNECTIONS', alert: true }, true, 5);
+    // Never left the process: no PG latency to report.
+    m.onResult('confirm', { transport: 'not_sent', reason: 'ECONNREFUSED' }, { kind: 'not_sent', reason: 'ECONNREFUSED', alert: false }, true, 0);
+
+    let text = await m.registry.metrics();
+    expect(line(text, 'sluice_gate_wait_seconds_count{call="confirm"}')).toBe('2');
+    expect(line(text, 'sluice_gate_wait_seconds_bucket{le="0.05",call="confirm"}')).toBe('1');
+    expect(line(text, 'sluice_gate_wait_seconds_count{call="inquire"}')).toBe('1');
+    expect(line(text, 'sluice_pg_call_duration_seconds_count{endpoint="confirm"}')).toBe('2');
+    expect(line(text, 'sluice_pg_call_duration_seconds_bucket{le="0.15",endpoint="confirm"}')).toBe('2');
+    expect(line(text, 'sluice_worker_pg_refused_total{status="429"}')).toBe('1');
+    expect(line(text, 'sluice_worker_pg_refused_total{status="503"}')).toBe('1');
+    expect(line(text, 'sluice_gate_margin_seconds')).toBe('0.012');
+    expect(line(text, 'sluice_gate_permits_too_late_total')).toBe('2');
+    expect(line(text, 'sluice_pg_connections_in_use')).toBe('7');
+    expect(text).toContain('\nprocess_resident_memory_bytes ');
+
+    // The too-late counter follows the gate's running count, without double counting.
+    stats.tooLate = 5;
+    text = await m.registry.metrics();
+    expect(line(text, 'sluice_gate_permits_too_late_total')).toBe('5');
+  });
+
+  it('serves /metrics on its port (a lone process: no cluster primary to aggregate)', async () => {
+    const m = new WorkerMetrics();
+    // WORKER_METRICS_PORT=0 is "off": nothing listens.
+    expect(await exposeWorkerMetrics(m, 0, '127.0.0.1')).toBeNull();
+    const s = await serveMetrics(0, '127.0.0.1', async () => ({ body: await m.registry.metrics(), contentType: m.registry.contentType }));
+    try {
+      const { port } = s.address() as { port: number };
+      const res = await fetch(`http://127.0.0.1:${port}/metrics`);
+      expect(res.status).toBe(200);
+      expect(res.headers.get('content-type')).toMatch(/^text\/plain/);
+      expect(await res.text()).toContain('# TYPE sluice_gate_wait_seconds histogram');
+      expect((await fetch(`http://127.0.0.1:${port}/other`)).status).toBe(404);
+    } finally {
+      s.close();
+    }
+  });
+
+  it('a running worker feeds them from its PG calls, and counts 429s and 503s in Redis for the alerts', async () => {
+    const h = await startHarness();
+    try {
+      // A PG that refuses: one request a second, one connection at a time.
+      h.sim.state.setKnobs({ rateLimit: 1, maxConnections: 1 });
+      const ids = await Promise.all(['pk_m_a', 'pk_m_b', 'pk_m_c', 'pk_m_d', 'pk_m_e', 'pk_m_f'].map((k) => h.pay(k)));
+      await new Promise((r) => setTimeout(r, 1_500));
+      h.sim.state.setKnobs({ rateLimit: 500, maxConnections: 200 });
+      const recs = await h.settle(ids);
+      expect(recs.map((r) => r.status)).toEqual(Array(6).fill('APPROVED'));
+
+      const { status429, status503 } = h.sim.state;
+      expect(status429).toBeGreaterThan(0);
+      expect(status503).toBeGreaterThan(0);
+      // Cluster-wide (what the API's /metrics and the alerts read) and per process, both exact.
+      const counters = await h.worker.redis.hgetall(h.worker.store.keys.counters);
+      expect(Number(counters['pg:http:429'] ?? 0)).toBe(status429);
+      expect(Number(counters['pg:http:503'] ?? 0)).toBe(status503);
+      const text = await h.worker.metrics.registry.metrics();
+      expect(line(text, 'sluice_worker_pg_refused_total{status="429"}')).toBe(String(status429));
+      expect(line(text, 'sluice_worker_pg_refused_total{status="503"}')).toBe(String(status503));
+      expect(Number(line(text, 'sluice_gate_wait_seconds_count{call="confirm"}'))).toBeGreaterThanOrEqual(6);
+      expect(Number(line(text, 'sluice_pg_call_duration_seconds_count{endpoint="confirm"}'))).toBeGreaterThanOrEqual(6);
+      expect(Number(line(text, 'sluice_gate_margin_seconds'))).toBeGreaterThan(0);
+    } finally {
+      await h.close();
+    }
+  });
+});

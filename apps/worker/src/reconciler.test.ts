@@ -1,0 +1,83 @@
+/**
+ * Reconciliation against the simulator's book: matches, a recorded repair, and an orphan that is
+ * recorded but never touched.
+ */
+import { Pool } from 'undici';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { expected, Reconciler } from './reconciler.ts';
+import { startHarness, type Harness } from './test-harness.ts';
+
+let h: Harness;
+beforeAll(async () => {
+  h = await startHarness({}, { RECONCILE_INTERVAL_MS: 3_600_000 });
+});
+afterAll(async () => {
+  await h?.close();
+});
+
+describe('reconciliation', () => {
+  it('matches a clean book with 0 repairs', async () => {
+    const ids = await Promise.all(['pk_rc_1', 'pk_rc_2', 'sim_decline_rc3'].map((k) => h.pay(k)));
+    await h.settle(ids);
+    const report = await h.worker.reconciler.run();
+    expect(report).toMatchObject({ complete: true, repaired: 0, orphans: 0, unresolved: 0 });
+    expect(report.matched).toBe(2);
+    expect(report.pgRows).toBe(2);
+  });
+
+  it('repairs a payment Sluice shows FAILED while the PG charged it: cancel at the PG, record, count', async () => {
+    const id = await h.pay('pk_rc_bad');
+    await h.settle([id]);
+    // Simulate the bug reconciliation exists for.
+    await h.worker.redis.hset(h.worker.store.keys.payment(id), 'status', 'FAILED');
+    const report = await h.worker.reconciler.run();
+    expect(report.repaired).toBe(1);
+    const rec = await h.worker.store.get(id);
+    expect(rec).toMatchObject({ status: 'CANCELED', failure: { code: 'RECONCILED' } });
+    expect(h.ledger()['pk_rc_bad']).toMatchObject({ status: 'CANCELED', chargeCount: 1, refunded: true });
+    const history = await h.worker.store.history(id);
+    expect(history.at(-1)).toMatchObject({ repair: 'FAILED -> CANCELED' });
+    expect((await h.worker.store.counters())['recon:repaired']).toBe(1);
+    // Run again: now it matches.
+    expect((await h.worker.reconciler.run()).repaired).toBe(0);
+  });
+
+  it('records an orphan charge and never touches it', async () => {
+    const pool = new Pool(h.sim.url);
+    const res = await pool.request({
+      method: 'POST', path: '/v1/payments/confirm',
+      headers: { authorization: `Basic ${Buffer.from('test_sk_sluice_demo:').toString('base64')}`, 'content-type': 'application/json', 'idempotency-key': 'outside' },
+      body: JSON.stringify({ paymentKey: 'pk_orphan', orderId: 'order-orphan-1', amount: 500 }),
+    });
+    await res.body.text();
+    await pool.close();
+    const report = await h.worker.reconciler.run();
+    expect(report.orphans).toBe(1);
+    expect(await h.worker.redis.hexists(h.worker.store.keys.orphans, 'pk_orphan')).toBe(1);
+    expect(h.ledger()['pk_orphan']).toMatchObject({ status: 'DONE', chargeCount: 1, refunded: false });
+  });
+
+  it('checks an approval the book never showed with the PG, and follows the PG (here: nothing held → FAILED)', async () => {
+    const id = await h.pay('sim_nosession_rc_ghost');
+    await h.settle([id]);
+    // Pretend Sluice had recorded an approval the PG never made.
+    await h.worker.redis.hset(h.worker.store.keys.payment(id), 'status', 'APPROVED');
+    await h.worker.redis.zadd(h.worker.store.keys.approved, Date.now() - 120_000, id);
+    const strict = new Reconciler(h.worker.pg, h.worker.store, h.worker.transitions, h.worker.log, { lookbackMs: 600_000, settleMs: 0 });
+    const report = await strict.run();
+    expect(report.repaired).toBe(1);
+    expect((await h.worker.store.get(id))!.status).toBe('FAILED');
+    expect(await h.worker.redis.zscore(h.worker.store.keys.approved, id)).toBeNull();
+  });
+
+  it('follows the equivalence', () => {
+    expect(expected('APPROVED', 'DONE')).toBeNull();
+    expect(expected('FAILED', 'DONE')).toBe('CANCELED');
+    expect(expected('APPROVED', 'CANCELED')).toBe('CANCELED');
+    expect(expected('CANCELED', 'NOTHING')).toBeNull();
+    expect(expected('FAILED', 'NOTHING')).toBeNull();
+    expect(expected('FAILED', 'ABORTED')).toBeNull();
+    expect(expected('DECLINED', 'ABORTED')).toBeNull();
+    expect(expected('APPROVED', 'NOTHING')).toBe('FAILED');
+  });
+});

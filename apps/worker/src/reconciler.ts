@@ -1,0 +1,213 @@
+/**
+ * Reconciliation: the safety net, not the mechanism. It reads the PG's book
+ * (`GET /v1/transactions`) over a recent window, which overlaps the previous runs because a late
+ * approval carries its own commit time, and compares it with Sluice's records by the equivalence:
+ *
+ *   APPROVED iff the PG holds DONE;       DECLINED iff ABORTED;
+ *   CANCELED iff the PG holds CANCELED, or holds nothing;
+ *   FAILED   iff the PG holds nothing, ABORTED or a voided CANCELED — never DONE.
+ *
+ * (A voided approval and a decline leave no row, so a CANCELED row always follows a DONE one.)
+ *
+ * Repair rules, each recorded on the payment's history, counted and alerted:
+ * - the PG holds DONE, Sluice said FAILED / DECLINED / CANCELED (the merchant was told "not
+ *   paid"): cancel at the PG so the customer gets the money back; Sluice then shows CANCELED;
+ * - the PG holds CANCELED, Sluice said APPROVED, FAILED or DECLINED: Sluice shows CANCELED;
+ * - Sluice said APPROVED but the book has no approval: ask the PG (inquiry) and follow it.
+ * A charge at the PG that Sluice has no record of (an orphan) is recorded and alerted, and never
+ * touched. Payments not final yet are left to the in-doubt flow (counted as unresolved).
+ */
+import type { FinalStatus } from '@sluice/domain';
+import type { PgPort } from './sender/pg-port.ts';
+import type { PaymentRecord, PaymentStore, Transitions } from '@sluice/store';
+import type { Logger } from 'pino';
+
+export interface ReconcileReport {
+  from: string;
+  to: string;
+  pgRows: number;
+  checked: number;
+  matched: number;
+  repaired: number;
+  orphans: number;
+  unresolved: number;
+  complete: boolean;
+}
+
+interface Row {
+  transactionKey: string;
+  paymentKey: string;
+  orderId?: string;
+  status: string;
+  amount?: number;
+  transactionAt: string;
+}
+
+export interface ReconcilerOptions {
+  lookbackMs: number;
+  /** Sluice approvals younger than this are not yet expected in the book. */
+  settleMs: number;
+}
+
+const iso = (ms: number): string => new Date(ms).toISOString().replace('Z', '+00:00');
+
+/**
+ * Rows per page of the PG's book. The contract allows 10,000, but a page that large is one long
+ * answer for the PG to build: measured on the simulator, a 10,000-row page held its event loop for
+ * tens of ms, long enough for it to read a burst of on-time confirms as arriving together (the
+ * 429s of the overload bench came 1 s after those stalls). 1,000-row pages cost 10× the calls —
+ * still well under 0.1% of the budget — and keep each answer short.
+ */
+const PAGE_ROWS = 1_000;
+
+export class Reconciler {
+  constructor(
+    private readonly pg: PgPort,
+    private readonly store: PaymentStore,
+    private readonly transitions: Transitions,
+    private readonly log: Logger,
+    private readonly o: ReconcilerOptions,
+  ) {}
+
+  async run(now = Date.now()): Promise<ReconcileReport> {
+    const from = now - this.o.lookbackMs;
+    const report: ReconcileReport = { from: iso(from), to: iso(now), pgRows: 0, checked: 0, matched: 0, repaired: 0, orphans: 0, unresolved: 0, complete: false };
+    // Rows that disagree with Sluice. A DONE row followed (maybe pages later) by a CANCELED row
+    // for the same payment is settled by the later row; what is left is checked with the PG.
+    const suspects = new Map<string, string>();
+    const pending = new Set<string>();
+    const ok = await this.readBook(report.from, report.to, async (rows) => {
+      report.pgRows += rows.length;
+      const k = this.store.keys;
+      const ids = (await this.store.redis.pipeline(rows.map((r) => ['get', k.byPaymentKey(r.paymentKey)])).exec()) ?? [];
+      const recIds = ids.map(([, v]) => v as string | null);
+      const recs = (await this.store.redis.pipeline(recIds.map((id) => ['hmget', k.payment(id ?? '-'), 'status', 'phase'])).exec()) ?? [];
+      const seenApproved: string[] = [];
+      for (let i = 0; i < rows.length; i++) {
+        const row = rows[i]!;
+        const id = recIds[i];
+        const [status, phase] = (recs[i]?.[1] as (string | null)[] | undefined) ?? [];
+        if (!id || !status) {
+          await this.orphan(row);
+          report.orphans++;
+          continue;
+        }
+        report.checked++;
+        if (phase !== 'final') {
+          pending.add(row.paymentKey);
+          continue;
+        }
+        pending.delete(row.paymentKey);
+        if (expected(status, row.status) === null) {
+          suspects.delete(row.paymentKey);
+          report.matched++;
+          if (row.status === 'DONE') seenApproved.push(id);
+        } else suspects.set(row.paymentKey, id);
+      }
+      // Approvals the book has shown need no further check.
+      if (seenApproved.length) await this.store.redis.zrem(k.approved, ...seenApproved);
+    });
+    if (!ok) {
+      this.log.warn('reconciliation: the PG did not answer; will try again next run');
+      return this.save(report);
+    }
+    report.unresolved += pending.size;
+
+    for (const id of suspects.values()) await this.checkWithPg(id, report);
+    // Sluice approvals the book has not shown (older than the settle time): ask the PG.
+    const unseen = await this.store.redis.zrangebyscore(this.store.keys.approved, '-inf', now - this.o.settleMs, 'LIMIT', 0, 1_000);
+    for (const id of unseen) {
+      report.checked++;
+      await this.checkWithPg(id, report);
+    }
+    report.complete = true;
+    return this.save(report);
+  }
+
+  /** Asks the PG for the payment as it stands now, and compares with Sluice. */
+  private async checkWithPg(id: string, report: ReconcileReport): Promise<void> {
+    const rec = await this.store.get(id);
+    if (!rec) return;
+    const r = await this.pg.inquire(rec.paymentKey, { requestId: rec.requestId ?? id });
+    if (r.refused || r.outcome.kind === 'in_doubt' || r.outcome.kind === 'not_sent' || r.outcome.kind === 'auth_error' || r.outcome.kind === 'in_progress') {
+      report.unresolved++;
+      return;
+    }
+    const held = r.outcome.kind === 'approved' ? 'DONE' : r.outcome.kind === 'canceled' ? 'CANCELED' : r.outcome.kind === 'declined' ? 'ABORTED' : 'NOTHING';
+    if (held === 'DONE' && rec.status === 'APPROVED') await this.store.redis.zrem(this.store.keys.approved, id);
+    await this.compare(rec, held, report);
+  }
+
+  private async orphan(row: Row): Promise<void> {
+    if ((await this.store.redis.hsetnx(this.store.keys.orphans, row.paymentKey, JSON.stringify(row))) === 1) {
+      await this.store.redis.hincrby(this.store.keys.counters, 'recon:orphans', 1);
+      this.log.error({ alert: true, paymentKey: row.paymentKey, transactionKey: row.transactionKey }, 'reconciliation: a PG charge Sluice has no record of');
+    }
+  }
+
+  private async compare(rec: PaymentRecord, held: string, report: ReconcileReport): Promise<void> {
+    const want = expected(rec.status, held);
+    if (want === null) {
+      report.matched++;
+      return;
+    }
+    if (held === 'DONE') {
+      // The merchant was told "not paid" while the PG charged: give the money back first.
+      const r = await this.pg.cancel(rec.paymentKey, 'Reconciliation: charged after Sluice reported it not paid', {
+        idempotencyKey: `sluice.${rec.id}.repair-cancel`,
+        requestId: rec.requestId ?? rec.id,
+      });
+      if (r.refused || r.outcome.kind !== 'canceled') {
+        report.unresolved++;
+        return;
+      }
+    }
+    const reason = `PG holds ${held}, Sluice said ${rec.status}`;
+    if (await this.transitions.repair(rec.id, want, reason, { call: 'reconcile' })) {
+      report.repaired++;
+      this.log.error({ alert: true, paymentId: rec.id, from: rec.status, to: want, reason }, 'reconciliation repaired a payment');
+    }
+  }
+
+  /** Pages through the PG's book, handing each page over; false if the PG did not answer. */
+  private async readBook(startDate: string, endDate: string, onPage: (rows: Row[]) => Promise<void>): Promise<boolean> {
+    let startingAfter: string | undefined;
+    for (let page = 0; page < 100_000; page++) {
+      const q = { startDate, endDate, limit: PAGE_ROWS };
+      const r = await this.pg.transactions(startingAfter ? { ...q, startingAfter } : q);
+      if (r.refused || r.raw.transport !== 'answered' || r.raw.httpStatus !== 200 || !Array.isArray(r.raw.body)) return false;
+      const batch = r.raw.body as Row[];
+      if (batch.length > 0) await onPage(batch);
+      if (batch.length < PAGE_ROWS) return true;
+      startingAfter = batch[batch.length - 1]!.transactionKey;
+    }
+    return true;
+  }
+
+  private async save(report: ReconcileReport): Promise<ReconcileReport> {
+    const k = this.store.keys;
+    await this.store.redis
+      .multi()
+      .hset(k.reconcileReport, { ...report, at: Date.now() })
+      .hincrby(k.counters, 'recon:runs', 1)
+      .hincrby(k.counters, 'recon:checked', report.checked)
+      .hincrby(k.counters, 'recon:matched', report.matched)
+      .hincrby(k.counters, 'recon:unresolved', report.unresolved)
+      .exec();
+    return report;
+  }
+}
+
+/** The status Sluice should show given what the PG holds, or null when they agree. */
+export function expected(status: string, held: string): FinalStatus | null {
+  switch (held) {
+    case 'DONE':
+      return status === 'APPROVED' ? null : 'CANCELED';
+    case 'CANCELED':
+      return status === 'CANCELED' ? null : 'CANCELED';
+    case 'ABORTED':
+      return status === 'DECLINED' || status === 'FAILED' ? null : 'DECLINED';
+    default:
+      return status === 'APPROVED' ? 'FAILED' : null;
+  }
+}

@@ -1,0 +1,126 @@
+/**
+ * The worker's composition root: builds the Redis connections, the permit gate, the PG client,
+ * the driver and the BullMQ workers from one parsed config. `main.ts` runs it as a process;
+ * tests run it in-process against a simulator on port 0.
+ */
+import { workerConcurrency, type Config } from '@sluice/config';
+import { createQueues, QUEUE_NAMES, type Queues } from '@sluice/queue';
+import { checkRedisSafety, connectRedis, PaymentStore, Transitions, type Redis } from '@sluice/store';
+import { Worker } from 'bullmq';
+import pino, { type Logger } from 'pino';
+import { PaymentDriver } from './driver.ts';
+import { WorkerMetrics } from './metrics.ts';
+import { confirmProcessor, resolveProcessor } from './processors.ts';
+import { Reconciler } from './reconciler.ts';
+import { LocalPg } from './sender/local-pg.ts';
+import type { PgPort } from './sender/pg-port.ts';
+import { ThreadPg } from './sender/thread-pg.ts';
+import { breakerOf, policyOf } from './settings.ts';
+import { Sweeper } from './sweeper.ts';
+
+export interface RunningWorker {
+  config: Config;
+  redis: Redis;
+  store: PaymentStore;
+  transitions: Transitions;
+  queues: Queues;
+  /** The PG side: the sender thread (or this thread with PG_SENDER_THREAD=false). */
+  pg: PgPort;
+  sweeper: Sweeper;
+  reconciler: Reconciler;
+  workers: Worker[];
+  metrics: WorkerMetrics;
+  log: Logger;
+  /** Stops taking jobs, waits up to the grace period for in-flight calls, then closes everything. */
+  close(): Promise<void>;
+}
+
+export function createLogger(c: Config, name: string): Logger {
+  return pino({ name, level: c.LOG_LEVEL, redact: ['secretKey', 'authorization', 'headers.authorization', '*.authorization'] });
+}
+
+export async function startWorker(config: Config, log: Logger = createLogger(config, 'worker')): Promise<RunningWorker> {
+  const redis = connectRedis(config.REDIS_URL);
+  const bullConnection = connectRedis(config.REDIS_URL, { enableAutoPipelining: false });
+  await checkRedisSafety(redis, config.REDIS_ALLOW_EVICTION, log);
+  const store = new PaymentStore(redis, {
+    prefix: config.REDIS_PREFIX,
+    idempotencyTtlMs: config.IDEMPOTENCY_TTL_MS,
+    retentionMs: config.PAYMENT_RETENTION_MS,
+  });
+  const transitions = new Transitions(redis, store.keys, {
+    breaker: breakerOf(config),
+    maxQueueAgeMs: config.QUEUE_MAX_AGE_MS,
+    retentionMs: config.PAYMENT_RETENTION_MS,
+  });
+  const metrics = new WorkerMetrics();
+  let pg: PgPort;
+  if (config.PG_SENDER_THREAD) {
+    const thread = new ThreadPg(config, metrics);
+    await thread.ready;
+    pg = thread;
+  } else {
+    pg = new LocalPg(config, redis, transitions, metrics);
+  }
+  metrics.bind(() => pg.stats());
+  const queues = createQueues(bullConnection, config.REDIS_PREFIX);
+  const driver = new PaymentDriver({ pg, store, transitions, policy: policyOf(config), log });
+  const deps = { driver, resolveQueue: queues.resolve, probeIntervalMs: config.BREAKER_PROBE_INTERVAL_MS, log };
+  const common = {
+    connection: bullConnection,
+    prefix: config.REDIS_PREFIX,
+    lockDuration: config.WORKER_LOCK_MS,
+    stalledInterval: config.WORKER_LOCK_MS,
+    maxStalledCount: 10,
+  };
+
+  let confirmWorker: Worker | null = null;
+  confirmWorker = new Worker(QUEUE_NAMES.confirm, confirmProcessor(deps, () => confirmWorker!), {
+    ...common,
+    concurrency: workerConcurrency(config),
+    ...(config.BULLMQ_LIMITER_MAX > 0 ? { limiter: { max: config.BULLMQ_LIMITER_MAX, duration: config.PG_RATE_WINDOW_MS } } : {}),
+  });
+  const resolveWorker = new Worker(QUEUE_NAMES.resolve, resolveProcessor(deps), { ...common, concurrency: config.RESOLVE_CONCURRENCY });
+
+  const sweeper = new Sweeper(store, transitions, queues.confirm, queues.resolve, log);
+  const reconciler = new Reconciler(pg, store, transitions, log, { lookbackMs: config.RECONCILE_LOOKBACK_MS, settleMs: 60_000 });
+  const maintenanceWorker = new Worker(
+    QUEUE_NAMES.maintenance,
+    async (job) => {
+      if (job.name === 'sweep') return sweeper.sweep();
+      if (job.name === 'reconcile') return reconciler.run();
+      return null;
+    },
+    { ...common, concurrency: 1 },
+  );
+  await queues.maintenance.upsertJobScheduler('sweep', { every: config.SWEEP_INTERVAL_MS }, { name: 'sweep' });
+  await queues.maintenance.upsertJobScheduler('reconcile', { every: config.RECONCILE_INTERVAL_MS }, { name: 'reconcile' });
+
+  const workers = [confirmWorker, resolveWorker, maintenanceWorker];
+  for (const w of workers) w.on('error', (err) => log.error({ err: err.message, queue: w.name }, 'worker error'));
+  // BullMQ gave up on a job (attempts spent or stalled too often): never leave the payment
+  // orphaned. The sweeper's live-job check re-drives it; do it at once here.
+  for (const w of [confirmWorker, resolveWorker]) {
+    w.on('failed', (job, err) => {
+      if (!job || job.attemptsMade < (job.opts.attempts ?? 1)) return;
+      log.error({ alert: true, paymentId: job.data.paymentId, err: err.message }, 'job failed for good; re-driving the payment');
+      sweeper.ensureLiveJob(job.data.paymentId).catch((e: unknown) => log.error({ err: e }, 're-drive failed'));
+    });
+  }
+
+  return {
+    config, redis, store, transitions, queues, pg, sweeper, reconciler, workers, metrics, log,
+    close: async () => {
+      const grace = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), config.WORKER_SHUTDOWN_GRACE_MS).unref());
+      const graceful = Promise.all(workers.map((w) => w.close())).then(() => 'closed' as const);
+      if ((await Promise.race([graceful, grace])) === 'timeout') {
+        // Hand the jobs back: their locks lapse and another worker picks them up, and a confirm
+        // that may have been sent is re-sent with the same key or inquired.
+        await Promise.all(workers.map((w) => w.close(true)));
+      }
+      await pg.close();
+      await queues.close();
+      await Promise.all([redis.quit(), bullConnection.quit()]).catch(() => undefined);
+    },
+  };
+}

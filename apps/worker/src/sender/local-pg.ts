@@ -1,0 +1,103 @@
+/**
+ * The PG port in this thread: the permit gate, the pg-client and the phase guard, wired from one
+ * config. The sender thread runs exactly this; `PG_SENDER_THREAD=false` runs it in the worker's
+ * main thread instead.
+ */
+import { connectionsPerProcess, required, type Config } from '@sluice/config';
+import { PgClient, Ungated, type CallObserver } from '@sluice/pg-client';
+import { PermitGate } from '@sluice/permit-gate';
+import type { Redis, Transitions } from '@sluice/store';
+import type { PgPort, PortCallOptions, PortResult, Refusal, SenderStats, TransactionsQuery } from './pg-port.ts';
+
+export function gateOf(c: Config, redis: Redis): PermitGate {
+  return new PermitGate(redis, {
+    prefix: c.REDIS_PREFIX,
+    limit: c.PG_RATE_LIMIT,
+    windowMs: c.PG_RATE_WINDOW_MS,
+    marginMinMs: c.GATE_MARGIN_MIN_MS,
+    marginMaxMs: c.GATE_MARGIN_MAX_MS,
+    horizonMs: c.GATE_HORIZON_MS,
+    priorityHorizonMs: c.GATE_PRIORITY_HORIZON_MS,
+    batchMax: c.GATE_BATCH_MAX,
+  });
+}
+
+export class LocalPg implements PgPort {
+  readonly gate: PermitGate | null;
+  readonly client: PgClient;
+
+  constructor(config: Config, redis: Redis, private readonly transitions: Transitions, observer: CallObserver = {}) {
+    this.gate = config.GATE_ENABLED ? gateOf(config, redis) : null;
+    this.client = new PgClient(
+      {
+        baseUrl: required(config, 'PG_BASE_URL'),
+        secretKey: required(config, 'PG_SECRET_KEY'),
+        connections: connectionsPerProcess(config),
+        connectTimeoutMs: config.PG_CONNECT_TIMEOUT_MS,
+        headersTimeoutMs: config.PG_HEADERS_TIMEOUT_MS,
+        bodyTimeoutMs: config.PG_BODY_TIMEOUT_MS,
+        keepAliveTimeoutMs: config.PG_KEEPALIVE_TIMEOUT_MS,
+        poolWaitTimeoutMs: config.PG_POOL_WAIT_TIMEOUT_MS,
+      },
+      this.gate ?? new Ungated(),
+      {
+        onGateWait: observer.onGateWait,
+        onResult: (call, raw, outcome, pgFailed, latencyMs, sentAtMs) => {
+          const status = raw.transport === 'answered' ? raw.httpStatus : undefined;
+          // The PG's per-second chart counts a call in the second it was sent, on the Redis clock
+          // the gate counts on (by completion, slow answers would pile into a later second).
+          const sent: number | 'now' | 'unsent' =
+            raw.transport === 'not_sent' ? 'unsent' : sentAtMs === null ? 'now' : Math.floor(this.gate?.serverMs(sentAtMs) ?? sentAtMs);
+          // The shared breaker's bookkeeping; a lost record only delays the breaker's view.
+          transitions.record(call, outcome.kind, pgFailed, status, sent).catch(() => undefined);
+          observer.onResult?.(call, raw, outcome, pgFailed, latencyMs, sentAtMs);
+        },
+      },
+    );
+  }
+
+  private opts(o: PortCallOptions = {}) {
+    const g = o.guard;
+    return {
+      idempotencyKey: o.idempotencyKey,
+      requestId: o.requestId,
+      guard: g
+        ? async (): Promise<Refusal | null> => {
+            const r = await this.transitions.guard(g.paymentId, g.call, g.allowed, g.to);
+            return r.ok ? null : r;
+          }
+        : undefined,
+    };
+  }
+
+  confirm(p: { paymentKey: string; orderId: string; amount: number }, o: PortCallOptions): Promise<PortResult> {
+    return this.client.confirm(p, this.opts(o));
+  }
+  inquire(paymentKey: string, o?: PortCallOptions): Promise<PortResult> {
+    return this.client.inquire(paymentKey, this.opts(o));
+  }
+  cancel(paymentKey: string, cancelReason: string, o: PortCallOptions): Promise<PortResult> {
+    return this.client.cancel(paymentKey, cancelReason, this.opts(o));
+  }
+  transactions(q: TransactionsQuery, o?: PortCallOptions): Promise<PortResult> {
+    return this.client.transactions(q, this.opts(o));
+  }
+
+  stats(): SenderStats {
+    const s = this.gate?.stats;
+    return {
+      granted: s?.granted ?? 0,
+      tooLate: s?.tooLate ?? 0,
+      fetches: s?.fetches ?? 0,
+      fetchErrors: s?.fetchErrors ?? 0,
+      rateLimited: s?.rateLimited ?? 0,
+      marginMs: this.gate?.currentMarginMs() ?? 0,
+      inFlight: this.client.inFlight(),
+    };
+  }
+
+  async close(): Promise<void> {
+    this.gate?.close();
+    await this.client.close();
+  }
+}

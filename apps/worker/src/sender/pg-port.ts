@@ -1,0 +1,56 @@
+/**
+ * What the worker needs from the PG side: the four calls, each behind the payment's phase guard
+ * (given as data, so that it can run wherever the send happens), plus the sender's figures.
+ * Two implementations: `LocalPg` sends from this thread; `ThreadPg` hands every call to a sender
+ * thread whose event loop does nothing but wait for slots and send on time.
+ */
+import type { Phase, PgCall } from '@sluice/domain';
+import type { CallResult } from '@sluice/pg-client';
+import type { GuardResult } from '@sluice/store';
+
+/** The phase guard of one call: this payment, this call, only from these phases, moving to `to`. */
+export interface GuardSpec {
+  paymentId: string;
+  call: Exclude<PgCall, 'transactions'>;
+  allowed: Phase[];
+  to: Phase;
+}
+
+export type Refusal = Exclude<GuardResult, { ok: true }>;
+
+export interface PortCallOptions {
+  idempotencyKey?: string;
+  requestId?: string;
+  guard?: GuardSpec;
+}
+
+export interface TransactionsQuery {
+  startDate: string;
+  endDate: string;
+  startingAfter?: string;
+  limit?: number;
+}
+
+/** The sender's own figures, for metrics and tests. */
+export interface SenderStats {
+  granted: number;
+  tooLate: number;
+  fetches: number;
+  fetchErrors: number;
+  rateLimited: number;
+  /** The margin the gate kept at its last grant (ms); 0 without a gate. */
+  marginMs: number;
+  /** Connections of this process's share in use. */
+  inFlight: number;
+}
+
+export type PortResult = CallResult<Refusal>;
+
+export interface PgPort {
+  confirm(p: { paymentKey: string; orderId: string; amount: number }, o: PortCallOptions): Promise<PortResult>;
+  inquire(paymentKey: string, o?: PortCallOptions): Promise<PortResult>;
+  cancel(paymentKey: string, cancelReason: string, o: PortCallOptions): Promise<PortResult>;
+  transactions(q: TransactionsQuery, o?: PortCallOptions): Promise<PortResult>;
+  stats(): SenderStats;
+  close(): Promise<void>;
+}

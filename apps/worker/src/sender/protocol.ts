@@ -1,0 +1,20 @@
+/** Messages between the worker's main thread and its sender thread. All plain data. */
+import type { PgCall } from '@sluice/domain';
+import type { PortCallOptions, PortResult, SenderStats, TransactionsQuery } from './pg-port.ts';
+
+export type ToSender =
+  | { type: 'confirm'; id: number; p: { paymentKey: string; orderId: string; amount: number }; o: PortCallOptions }
+  | { type: 'inquire'; id: number; paymentKey: string; o: PortCallOptions }
+  | { type: 'cancel'; id: number; paymentKey: string; cancelReason: string; o: PortCallOptions }
+  | { type: 'transactions'; id: number; q: TransactionsQuery; o: PortCallOptions }
+  | { type: 'close' };
+
+export type FromSender =
+  | { type: 'ready' }
+  | { type: 'reply'; id: number; result: PortResult }
+  | { type: 'failed'; id: number; message: string }
+  /** For the main thread's metrics: one per PG call, and one per gate wait. */
+  | { type: 'observed'; call: PgCall; transport: string; httpStatus: number; outcome: string; pgFailed: boolean; latencyMs: number; sentAtMs: number | null }
+  | { type: 'waited'; call: PgCall; ms: number }
+  | { type: 'stats'; stats: SenderStats }
+  | { type: 'closed' };

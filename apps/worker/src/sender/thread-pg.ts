@@ -1,0 +1,119 @@
+/**
+ * The PG port backed by the sender thread: every call is posted to the thread and its result
+ * posted back. A call the thread could not run (it crashed, or is closing) rejects, which the
+ * BullMQ processor treats like any infrastructure error: the job is retried, and a confirm that
+ * may have left is resolved by the same key or by inquiry.
+ */
+import type { Config } from '@sluice/config';
+import type { PgOutcome, PgRaw } from '@sluice/domain';
+import type { CallObserver } from '@sluice/pg-client';
+import { Worker } from 'node:worker_threads';
+import type { PgPort, PortCallOptions, PortResult, SenderStats, TransactionsQuery } from './pg-port.ts';
+import type { FromSender, ToSender } from './protocol.ts';
+
+type Pending = { resolve: (r: PortResult) => void; reject: (e: Error) => void };
+
+export class ThreadPg implements PgPort {
+  private readonly worker: Worker;
+  private readonly pending = new Map<number, Pending>();
+  private seq = 0;
+  private last: SenderStats = { granted: 0, tooLate: 0, fetches: 0, fetchErrors: 0, rateLimited: 0, marginMs: 0, inFlight: 0 };
+  private closed: Promise<void> | null = null;
+  readonly ready: Promise<void>;
+
+  constructor(config: Config, observer: CallObserver = {}) {
+    // The boot file registers tsx itself: the thread runs TypeScript, also under vitest.
+    this.worker = new Worker(new URL('./sender-thread-boot.mjs', import.meta.url), { workerData: { config } });
+    let readyResolve: () => void = () => undefined;
+    let readyReject: (e: Error) => void = () => undefined;
+    this.ready = new Promise((res, rej) => {
+      readyResolve = res;
+      readyReject = rej;
+    });
+    this.worker.on('message', (m: FromSender) => {
+      switch (m.type) {
+        case 'ready':
+          readyResolve();
+          break;
+        case 'reply':
+          this.settle(m.id)?.resolve(m.result);
+          break;
+        case 'failed':
+          this.settle(m.id)?.reject(new Error(`sender thread: ${m.message}`));
+          break;
+        case 'observed': {
+          const raw = (m.transport === 'answered' ? { transport: 'answered', httpStatus: m.httpStatus, body: null } : { transport: m.transport, reason: '' }) as PgRaw;
+          observer.onResult?.(m.call, raw, { kind: m.outcome } as PgOutcome, m.pgFailed, m.latencyMs, m.sentAtMs);
+          break;
+        }
+        case 'waited':
+          observer.onGateWait?.(m.call, m.ms);
+          break;
+        case 'stats':
+          this.last = m.stats;
+          break;
+        case 'closed':
+          break;
+      }
+    });
+    this.worker.on('error', (err) => {
+      readyReject(err);
+      this.failAll(err);
+    });
+    this.worker.on('exit', (code) => this.failAll(new Error(`sender thread exited (${code})`)));
+  }
+
+  private settle(id: number): Pending | undefined {
+    const p = this.pending.get(id);
+    this.pending.delete(id);
+    return p;
+  }
+
+  private failAll(err: Error): void {
+    for (const p of this.pending.values()) p.reject(err);
+    this.pending.clear();
+  }
+
+  private call(m: Exclude<ToSender, { type: 'close' }>): Promise<PortResult> {
+    if (this.closed) return Promise.reject(new Error('sender thread closed'));
+    return new Promise((resolve, reject) => {
+      this.pending.set(m.id, { resolve, reject });
+      this.worker.postMessage(m);
+    });
+  }
+
+  confirm(p: { paymentKey: string; orderId: string; amount: number }, o: PortCallOptions): Promise<PortResult> {
+    return this.call({ type: 'confirm', id: ++this.seq, p, o });
+  }
+  inquire(paymentKey: string, o: PortCallOptions = {}): Promise<PortResult> {
+    return this.call({ type: 'inquire', id: ++this.seq, paymentKey, o });
+  }
+  cancel(paymentKey: string, cancelReason: string, o: PortCallOptions): Promise<PortResult> {
+    return this.call({ type: 'cancel', id: ++this.seq, paymentKey, cancelReason, o });
+  }
+  transactions(q: TransactionsQuery, o: PortCallOptions = {}): Promise<PortResult> {
+    return this.call({ type: 'transactions', id: ++this.seq, q, o });
+  }
+
+  /** The thread's figures as of its last report (every 500 ms). */
+  stats(): SenderStats {
+    return this.last;
+  }
+
+  /** Lets calls in flight finish, then closes the gate, the pool and the thread's Redis. */
+  close(): Promise<void> {
+    this.closed ??= new Promise<void>((resolve) => {
+      const done = () => {
+        void this.worker.terminate().finally(resolve);
+      };
+      this.worker.on('message', (m: FromSender) => {
+        if (m.type === 'closed') done();
+      });
+      this.worker.once('exit', () => resolve());
+      const msg: ToSender = { type: 'close' };
+      this.worker.postMessage(msg);
+      setTimeout(done, 5_000).unref();
+    });
+    return this.closed;
+  }
+}

@@ -1,0 +1,120 @@
+/**
+ * The sweeper: the safety net under the intake's outbox and under BullMQ.
+ *
+ * 1. Outbox: a payment written by the intake but whose confirm job was never added (the API
+ *    died between its 202 and the batched enqueue) is enqueued. The job id is the payment id, so
+ *    an add that races the API's own is a no-op.
+ * 2. Live jobs: every payment that is not final must have a live job (waiting, delayed, active or
+ *    prioritized). A job can vanish (failed after its attempts, stalled too often, cleaned from the
+ *    dashboard). A payment that was never sent gets its confirm job back; one that may have been
+ *    sent goes to inquiry first, never straight to another confirm.
+ */
+import { confirmJobId, resolveJobId, type ConfirmJob, type ResolveJob } from '@sluice/queue';
+import type { PaymentStore, Transitions } from '@sluice/store';
+import type { Job, Queue } from 'bullmq';
+import type { Logger } from 'pino';
+import { startResolving } from './processors.ts';
+
+const ALIVE = new Set(['waiting', 'delayed', 'active', 'prioritized', 'waiting-children']);
+
+export interface SweepReport {
+  outboxEnqueued: number;
+  checked: number;
+  redriven: number;
+}
+
+export interface SweeperOptions {
+  /** Outbox markers younger than this are left to the API's own enqueue. */
+  outboxGraceMs: number;
+  /** Payments younger than this are not checked for a live job. */
+  liveGraceMs: number;
+  /** Payments checked per sweep (the cursor walks the whole backlog over several sweeps). */
+  chunk: number;
+}
+
+export class Sweeper {
+  private cursor = 0;
+
+  constructor(
+    private readonly store: PaymentStore,
+    private readonly transitions: Transitions,
+    private readonly confirmQueue: Queue<ConfirmJob>,
+    private readonly resolveQueue: Queue<ResolveJob>,
+    private readonly log: Logger,
+    private readonly o: SweeperOptions = { outboxGraceMs: 3_000, liveGraceMs: 30_000, chunk: 500 },
+  ) {}
+
+  async sweep(now = Date.now()): Promise<SweepReport> {
+    const outboxEnqueued = await this.sweepOutbox(now);
+    const { checked, redriven } = await this.sweepLiveJobs(now);
+    if (outboxEnqueued || redriven) this.log.warn({ alert: true, outboxEnqueued, redriven }, 'sweeper re-drove payments');
+    return { outboxEnqueued, checked, redriven };
+  }
+
+  private async sweepOutbox(now: number): Promise<number> {
+    const r = this.store.redis;
+    const k = this.store.keys;
+    const ids = await r.zrangebyscore(k.outbox, '-inf', now - this.o.outboxGraceMs, 'LIMIT', 0, 1_000);
+    if (ids.length === 0) return 0;
+    await this.confirmQueue.addBulk(ids.map((paymentId) => ({ name: 'confirm', data: { paymentId }, opts: { jobId: confirmJobId(paymentId) } })));
+    await r.zrem(k.outbox, ...ids);
+    return ids.length;
+  }
+
+  private async sweepLiveJobs(now: number): Promise<{ checked: number; redriven: number }> {
+    const r = this.store.redis;
+    const k = this.store.keys;
+    let ids = await r.zrange(k.open, this.cursor, this.cursor + this.o.chunk - 1, 'WITHSCORES');
+    if (ids.length === 0 && this.cursor > 0) {
+      this.cursor = 0;
+      ids = await r.zrange(k.open, 0, this.o.chunk - 1, 'WITHSCORES');
+    }
+    this.cursor += ids.length / 2;
+    let checked = 0;
+    let redriven = 0;
+    for (let i = 0; i < ids.length; i += 2) {
+      const id = ids[i]!;
+      if (Number(ids[i + 1]) > now - this.o.liveGraceMs) continue;
+      checked++;
+      if (await this.ensureLiveJob(id)) redriven++;
+    }
+    return { checked, redriven };
+  }
+
+  /** Returns true when the payment had no live job and got one again. */
+  async ensureLiveJob(id: string): Promise<boolean> {
+    const rec = await this.store.get(id);
+    if (!rec || rec.phase === 'final') {
+      if (!rec) await this.store.redis.zrem(this.store.keys.open, id);
+      return false;
+    }
+    if (rec.phase === 'queued') {
+      return this.revive(this.confirmQueue, confirmJobId(id), () =>
+        this.confirmQueue.add('confirm', { paymentId: id }, { jobId: confirmJobId(id) }).then(() => undefined),
+      );
+    }
+    const resolveAlive = ALIVE.has(await this.resolveQueue.getJobState(resolveJobId(id)));
+    if (rec.phase === 'confirming') {
+      const confirmAlive = ALIVE.has(await this.confirmQueue.getJobState(confirmJobId(id)));
+      if (confirmAlive || resolveAlive) return false;
+      // It may have been sent: learn the PG's state by inquiry before anything else.
+      await this.transitions.apply(id, 'confirming', { do: 'inquire', delayMs: 0, answered: false }, { call: 'sweeper', step: 'inquire' });
+    } else if (resolveAlive) return false;
+    return this.revive(this.resolveQueue, resolveJobId(id), () => startResolving(this.resolveQueue, id, rec.requestId ?? undefined, 0));
+  }
+
+  private async revive(queue: Queue, jobId: string, add: () => Promise<void>): Promise<boolean> {
+    const job = (await queue.getJob(jobId)) as Job | undefined;
+    if (job) {
+      const state = await job.getState();
+      if (ALIVE.has(state)) return false;
+      if (state === 'failed') {
+        await job.retry('failed');
+        return true;
+      }
+      await job.remove();
+    }
+    await add();
+    return true;
+  }
+}

@@ -1,0 +1,177 @@
+/**
+ * Sluice's configuration: one zod schema over the environment, parsed once at start-up by each
+ * app (`loadConfig(process.env)`). A bad variable fails at boot with a message naming it.
+ * The README's configuration table lists these same variables; keep them in step.
+ */
+import { z } from 'zod';
+
+const int = (def: number, min = 0) => z.coerce.number().int().min(min).default(def);
+const num = (def: number, min = 0) => z.coerce.number().min(min).default(def);
+const bool = (def: boolean) =>
+  z
+    .enum(['true', 'false', '1', '0', 'yes', 'no'])
+    .default(def ? 'true' : 'false')
+    .transform((v) => v === 'true' || v === '1' || v === 'yes');
+
+/** `id:hash[,id:hash…]`: merchant id and the HMAC-SHA-256 (hex) of its API key. */
+const merchantList = z
+  .string()
+  .default('')
+  .transform((s, ctx) => {
+    const out: { id: string; keyHash: string }[] = [];
+    for (const part of s.split(',').map((p) => p.trim()).filter(Boolean)) {
+      const m = /^([A-Za-z0-9_-]{1,64}):([0-9a-f]{64})$/.exec(part);
+      if (!m) {
+        ctx.addIssue({ code: 'custom', message: `bad entry "${part.slice(0, 20)}…": want merchantId:hmacSha256Hex` });
+        return z.NEVER;
+      }
+      out.push({ id: m[1]!, keyHash: m[2]! });
+    }
+    return out;
+  });
+
+export const EnvSchema = z.object({
+  NODE_ENV: z.string().default('development'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+
+  // Redis
+  REDIS_URL: z.string().default('redis://127.0.0.1:6379'),
+  /** Key prefix for every Sluice and BullMQ key. Use `{sluice}` on Redis Cluster (one hash slot). */
+  REDIS_PREFIX: z.string().min(1).default('sluice'),
+  /** Start even when Redis evicts keys (maxmemory-policy other than noeviction). Never in production. */
+  REDIS_ALLOW_EVICTION: bool(false),
+
+  // The PG
+  /** Required by the worker (see {@link required}); no default host. */
+  PG_BASE_URL: z.url().optional(),
+  PG_SECRET_KEY: z.string().min(1).optional(),
+  PG_CURRENCY: z.string().regex(/^[A-Z]{3}$/).default('KRW'),
+  PG_RATE_LIMIT: int(500, 1),
+  PG_RATE_WINDOW_MS: int(1000, 1),
+  /** The PG's cap on concurrent connections, shared by every worker process. */
+  PG_CONNECTIONS_TOTAL: int(200, 1),
+  /** How many worker processes share that cap (all machines). Each gets total ÷ processes. */
+  WORKER_PROCESSES: int(1, 1),
+  /** Worker processes this machine's `worker` starts (node:cluster); defaults to WORKER_PROCESSES. */
+  WORKER_FORKS: z.coerce.number().int().min(1).optional(),
+  PG_CONNECT_TIMEOUT_MS: int(2_000, 1),
+  /** The read timeout: no answer by then makes the outcome in doubt. */
+  PG_HEADERS_TIMEOUT_MS: int(5_000, 1),
+  PG_BODY_TIMEOUT_MS: int(5_000, 1),
+  /** Below the PG's 4 s idle close, so we never reuse a socket the PG is closing. */
+  PG_KEEPALIVE_TIMEOUT_MS: int(3_000, 1),
+  /** The longest a call may wait for a pooled connection before it is "not sent". */
+  PG_POOL_WAIT_TIMEOUT_MS: int(10_000, 1),
+
+  // Permit gate
+  GATE_ENABLED: bool(true),
+  /** Smallest and largest safety margin added to the window; the gate adapts between them. */
+  GATE_MARGIN_MIN_MS: num(5),
+  GATE_MARGIN_MAX_MS: num(60),
+  /** How far ahead a process may reserve slots, for confirms and for inquiries/cancels. */
+  GATE_HORIZON_MS: int(40, 1),
+  GATE_PRIORITY_HORIZON_MS: int(120, 1),
+  GATE_BATCH_MAX: int(16, 1),
+  /**
+   * Send from a dedicated thread whose event loop only waits for slots and sends, so that the
+   * worker's job processing does not make sends late (lateness is paid for in margin).
+   */
+  PG_SENDER_THREAD: bool(true),
+  /** Baseline only: BullMQ's own fixed-window limiter (max per window); 0 = off. */
+  BULLMQ_LIMITER_MAX: int(0),
+
+  // Circuit breaker
+  BREAKER_CONSECUTIVE_FAILURES: int(20, 1),
+  BREAKER_FAILURE_RATE: num(0.5).pipe(z.number().max(1)),
+  BREAKER_MIN_CALLS: int(40, 1),
+  BREAKER_WINDOW_MS: int(10_000, 1000),
+  BREAKER_OPEN_MS: int(5_000, 1),
+  BREAKER_PROBE_INTERVAL_MS: int(1_000, 1),
+  BREAKER_CLOSE_AFTER: int(2, 1),
+
+  // In-doubt resolution
+  RESOLVE_MAX_ANSWERED_INQUIRIES: int(8, 1),
+  RESOLVE_MAX_RECONFIRMS: int(2),
+  RESOLVE_FIRST_INQUIRY_DELAY_MS: int(1_000),
+  RETRY_BACKOFF_BASE_MS: int(1_000, 1),
+  RETRY_BACKOFF_MAX_MS: int(30_000, 1),
+
+  // Queue and intake
+  /** The backlog ceiling, in seconds of work at the PG's rate (503 past it). */
+  BACKLOG_MAX_SECONDS: int(1_200, 1),
+  /** A payment still QUEUED past this age is not sent: FAILED EXPIRED_IN_QUEUE. */
+  QUEUE_MAX_AGE_MS: int(25 * 60_000, 1),
+  /**
+   * Confirm jobs at once per worker process; 0 = 1.5 × this process's connection share. A job
+   * holds its slot for the whole PG round trip, so by Little's law the pool needs more than
+   * rate × latency jobs in flight (500/s × ~0.25 s ≈ 125), plus some waiting at the gate.
+   */
+  WORKER_CONCURRENCY: int(0, 0),
+  RESOLVE_CONCURRENCY: int(50, 1),
+  /** BullMQ job lock; a killed worker's jobs are picked up again after about this long. */
+  WORKER_LOCK_MS: int(30_000, 1_000),
+  /** How long a worker waits for in-flight PG calls on SIGTERM before handing the jobs back. */
+  WORKER_SHUTDOWN_GRACE_MS: int(15_000, 0),
+  /** Worker metrics port for Prometheus (0 = off). */
+  WORKER_METRICS_PORT: int(0),
+  PAYMENT_RETENTION_MS: int(30 * 24 * 3_600_000, 60_000),
+  IDEMPOTENCY_TTL_MS: int(24 * 3_600_000, 60_000),
+  RECONCILE_INTERVAL_MS: int(60_000, 1_000),
+  /** The window of the PG's book each run reads; it must exceed the longest delay from a PG commit to its row appearing. */
+  RECONCILE_LOOKBACK_MS: int(10 * 60_000, 60_000),
+  SWEEP_INTERVAL_MS: int(5_000, 100),
+
+  // API
+  PORT: int(3000),
+  HOST: z.string().default('127.0.0.1'),
+  TRUST_PROXY: z.string().default('false'),
+  BODY_LIMIT_BYTES: int(16_384, 256),
+  /** Pepper for API-key hashes: HMAC-SHA-256(API_KEY_PEPPER, key). */
+  /** Required by the API (see {@link required}). */
+  API_KEY_PEPPER: z.string().min(16).optional(),
+  MERCHANTS: merchantList,
+  ADMIN_USER: z.string().min(1).optional(),
+  ADMIN_PASSWORD: z.string().min(8).optional(),
+  BULL_BOARD_READ_ONLY: bool(true),
+});
+
+export type Config = z.infer<typeof EnvSchema>;
+
+/** Parses the environment. Throws one readable error naming every bad variable. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const parsed = EnvSchema.safeParse(env);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.') || '(env)'}: ${i.message}`);
+    throw new Error(`Invalid configuration:\n${lines.join('\n')}`);
+  }
+  return parsed.data;
+}
+
+/** Reads variables an app cannot run without; throws naming the missing one. */
+export function required<K extends keyof Config>(c: Config, key: K): NonNullable<Config[K]> {
+  const v = c[key];
+  if (v === undefined || v === null || v === '') throw new Error(`Invalid configuration:\n  ${String(key)}: required`);
+  return v as NonNullable<Config[K]>;
+}
+
+/** Confirm jobs at once in this worker process. */
+export function workerConcurrency(c: Pick<Config, 'WORKER_CONCURRENCY' | 'PG_CONNECTIONS_TOTAL' | 'WORKER_PROCESSES'>): number {
+  return c.WORKER_CONCURRENCY > 0 ? c.WORKER_CONCURRENCY : Math.ceil(connectionsPerProcess(c) * 1.5);
+}
+
+/** The per-process share of the PG's connection cap. */
+export function connectionsPerProcess(c: Pick<Config, 'PG_CONNECTIONS_TOTAL' | 'WORKER_PROCESSES'>): number {
+  return Math.max(1, Math.floor(c.PG_CONNECTIONS_TOTAL / c.WORKER_PROCESSES));
+}
+
+/** A config for tests: the given overrides on top of working defaults. */
+export function testConfig(overrides: Record<string, string | number | boolean> = {}): Config {
+  const base: Record<string, string> = {
+    PG_BASE_URL: 'http://127.0.0.1:1',
+    PG_SECRET_KEY: 'test_sk_sluice_demo',
+    API_KEY_PEPPER: 'test-pepper-0123456789',
+    LOG_LEVEL: 'silent',
+  };
+  for (const [k, v] of Object.entries(overrides)) base[k] = String(v);
+  return loadConfig(base);
+}

@@ -1,0 +1,83 @@
+import { describe, expect, it } from 'vitest';
+import { afterCancel, afterConfirm, afterInquiry, backoffMs, DEFAULT_RESOLUTION_POLICY, type StepContext } from './decide.ts';
+import type { PgOutcome } from './pg-outcome.ts';
+
+const ctx = (over: Partial<StepContext> = {}): StepContext => ({
+  policy: DEFAULT_RESOLUTION_POLICY,
+  retries: 0,
+  answeredInquiries: 0,
+  reconfirms: 0,
+  random: () => 0.5,
+  ...over,
+});
+const done = { paymentKey: 'pk', status: 'DONE', transactionKey: 'tx-1', approvedAt: '2026-01-01T00:00:00+09:00' };
+
+describe('after a confirm', () => {
+  it('finalises only definite answers', () => {
+    expect(afterConfirm({ kind: 'approved', payment: done }, ctx())).toEqual({
+      do: 'finalize', status: 'APPROVED', pg: { transactionKey: 'tx-1', approvedAt: '2026-01-01T00:00:00+09:00' },
+    });
+    expect(afterConfirm({ kind: 'declined', code: 'REJECT_CARD_COMPANY', message: 'm' }, ctx())).toMatchObject({ do: 'finalize', status: 'DECLINED', failure: { code: 'REJECT_CARD_COMPANY' } });
+    expect(afterConfirm({ kind: 'canceled' }, ctx())).toMatchObject({ do: 'finalize', status: 'CANCELED' });
+    expect(afterConfirm({ kind: 'failed', code: 'NOT_FOUND_PAYMENT_SESSION', message: '', ourBug: false }, ctx())).toMatchObject({ do: 'finalize', status: 'FAILED' });
+  });
+  it('sends everything unclear to inquiry, never to FAILED', () => {
+    const unclear: PgOutcome[] = [
+      { kind: 'in_doubt', reason: 'UND_ERR_HEADERS_TIMEOUT', alert: false },
+      { kind: 'in_doubt', reason: 'READY', alert: true },
+      { kind: 'in_progress' },
+    ];
+    for (const o of unclear) expect(afterConfirm(o, ctx())).toMatchObject({ do: 'inquire', delayMs: 1_000, answered: false });
+  });
+  it('retries what was not sent with backoff, and halts on 401', () => {
+    expect(afterConfirm({ kind: 'not_sent', reason: 'ECONNREFUSED', alert: false }, ctx({ retries: 2 }))).toEqual({ do: 'retry', delayMs: 3_000 });
+    expect(afterConfirm({ kind: 'auth_error' }, ctx())).toMatchObject({ do: 'halt' });
+  });
+});
+
+describe('after an inquiry', () => {
+  it('maps the PG status: DONE → APPROVED, ABORTED → DECLINED, CANCELED → CANCELED', () => {
+    expect(afterInquiry({ kind: 'approved', payment: done }, ctx())).toMatchObject({ status: 'APPROVED' });
+    expect(afterInquiry({ kind: 'declined', code: 'NOT_ENOUGH_BALANCE', message: '' }, ctx())).toMatchObject({ status: 'DECLINED' });
+    expect(afterInquiry({ kind: 'canceled' }, ctx())).toMatchObject({ status: 'CANCELED' });
+  });
+  it('keeps asking while IN_PROGRESS, and cancels once the answered inquiries run out', () => {
+    expect(afterInquiry({ kind: 'in_progress' }, ctx({ answeredInquiries: 0 }))).toMatchObject({ do: 'inquire', answered: true });
+    expect(afterInquiry({ kind: 'in_progress' }, ctx({ answeredInquiries: 7 }))).toEqual({ do: 'cancel' });
+  });
+  it('does not count silence toward the deadline (an outage never rushes cancels)', () => {
+    for (let i = 0; i < 50; i++) {
+      const s = afterInquiry({ kind: 'in_doubt', reason: 'UND_ERR_HEADERS_TIMEOUT', alert: false }, ctx({ answeredInquiries: 7, retries: i }));
+      expect(s).toMatchObject({ do: 'inquire', answered: false });
+    }
+    expect(afterInquiry({ kind: 'not_sent', reason: 'ECONNREFUSED', alert: false }, ctx({ answeredInquiries: 7 }))).toMatchObject({ do: 'inquire', answered: false });
+  });
+  it('re-confirms a bounded number of times when the PG holds nothing, then cancels', () => {
+    expect(afterInquiry({ kind: 'nothing_at_pg' }, ctx({ reconfirms: 0 }))).toEqual({ do: 'reconfirm' });
+    expect(afterInquiry({ kind: 'nothing_at_pg' }, ctx({ reconfirms: 2 }))).toEqual({ do: 'cancel' });
+  });
+  it('counts an unknown status as answered, with an alert', () => {
+    expect(afterInquiry({ kind: 'in_doubt', reason: 'unknown payment status READY', alert: true }, ctx())).toMatchObject({ do: 'inquire', answered: true, alert: expect.stringContaining('READY') });
+  });
+});
+
+describe('after a cancel', () => {
+  it('ends CANCELED, DECLINED or FAILED as the PG holds it', () => {
+    expect(afterCancel({ kind: 'canceled' }, ctx())).toMatchObject({ do: 'finalize', status: 'CANCELED' });
+    expect(afterCancel({ kind: 'declined', code: 'REJECT_CARD_COMPANY', message: '' }, ctx())).toMatchObject({ status: 'DECLINED' });
+    expect(afterCancel({ kind: 'nothing_at_pg' }, ctx())).toMatchObject({ status: 'FAILED', failure: { code: 'NOT_PROCESSED_BY_PG' } });
+  });
+  it('repeats an unanswered cancel until it is answered', () => {
+    for (const o of [{ kind: 'in_doubt', reason: 't', alert: false }, { kind: 'not_sent', reason: 'r', alert: false }] as PgOutcome[]) {
+      expect(afterCancel(o, ctx())).toMatchObject({ do: 'retry' });
+    }
+  });
+});
+
+describe('backoff', () => {
+  it('grows 1 s, 2 s, 4 s with equal jitter and caps', () => {
+    expect([0, 1, 2].map((n) => backoffMs(n, 1_000, 30_000, () => 0))).toEqual([500, 1_000, 2_000]);
+    expect([0, 1, 2].map((n) => backoffMs(n, 1_000, 30_000, () => 1))).toEqual([1_000, 2_000, 4_000]);
+    expect(backoffMs(20, 1_000, 30_000, () => 1)).toBe(30_000);
+  });
+});

@@ -1,0 +1,170 @@
+/**
+ * What Sluice does next after each PG answer: the action column of the outcome table.
+ * Pure: the worker feeds it the outcome and the payment's counters, and carries the step out.
+ */
+import type { FinalStatus } from './status.ts';
+import type { PgOutcome, PgPayment } from './pg-outcome.ts';
+
+export interface Failure {
+  code: string;
+  message: string;
+}
+
+export interface PgResult {
+  transactionKey?: string | null;
+  approvedAt?: string | null;
+}
+
+export type Step =
+  | { do: 'finalize'; status: FinalStatus; failure?: Failure; pg?: PgResult }
+  /** Send the same call again with the same Idempotency-Key after `delayMs`. */
+  | { do: 'retry'; delayMs: number }
+  /** Move to (or stay in) `inquiring`, and ask the PG after `delayMs`. */
+  | { do: 'inquire'; delayMs: number; answered: boolean; alert?: string }
+  /** The PG holds nothing: confirm again with the same key (bounded). */
+  | { do: 'reconfirm' }
+  /** Out of answered inquiries: cancel, which voids even an approval under way. */
+  | { do: 'cancel' }
+  /** 401: our credentials are wrong. Nothing is sent; the payment waits. */
+  | { do: 'halt'; delayMs: number };
+
+export interface ResolutionPolicy {
+  /** Answered inquiries (IN_PROGRESS or unknown status) before Sluice cancels. */
+  maxAnsweredInquiries: number;
+  /** Re-confirms after the PG said it holds nothing, before Sluice cancels instead. */
+  maxReconfirms: number;
+  /** Delay before the first inquiry of a payment in doubt. */
+  firstInquiryDelayMs: number;
+  backoffBaseMs: number;
+  backoffMaxMs: number;
+}
+
+export const DEFAULT_RESOLUTION_POLICY: ResolutionPolicy = {
+  maxAnsweredInquiries: 8,
+  maxReconfirms: 2,
+  firstInquiryDelayMs: 1_000,
+  backoffBaseMs: 1_000,
+  backoffMaxMs: 30_000,
+};
+
+/**
+ * Exponential backoff with equal jitter: attempt 0 → [base/2, base], 1 → [base, 2·base], …,
+ * capped at `max`. `random` is injected so that tests are exact.
+ */
+export function backoffMs(attempt: number, base: number, max: number, random: () => number = Math.random): number {
+  const d = Math.min(max, base * 2 ** Math.max(0, attempt));
+  return Math.round(d / 2 + (random() * d) / 2);
+}
+
+function final(status: FinalStatus, failure?: Failure, payment?: PgPayment): Step {
+  const step: Step = { do: 'finalize', status };
+  if (failure) step.failure = failure;
+  if (payment) step.pg = { transactionKey: payment.transactionKey ?? null, approvedAt: payment.approvedAt ?? null };
+  return step;
+}
+
+export interface StepContext {
+  policy: ResolutionPolicy;
+  /** How many times this same call has already been retried (for backoff). */
+  retries: number;
+  /** Answered inquiries so far (only for `afterInquiry`). */
+  answeredInquiries: number;
+  reconfirms: number;
+  random?: () => number;
+}
+
+function backoff(ctx: StepContext, n = ctx.retries): number {
+  return backoffMs(n, ctx.policy.backoffBaseMs, ctx.policy.backoffMaxMs, ctx.random);
+}
+
+/** After a confirm. Anything that is not a definite answer goes to inquiry. */
+export function afterConfirm(o: PgOutcome, ctx: StepContext): Step {
+  switch (o.kind) {
+    case 'approved':
+      return final('APPROVED', undefined, o.payment);
+    case 'declined':
+      return final('DECLINED', { code: o.code, message: o.message });
+    case 'canceled':
+      return final('CANCELED', { code: 'CANCELED_DURING_PROCESSING', message: 'Canceled while the approval was under way' });
+    case 'failed':
+      return final('FAILED', { code: o.code, message: o.message });
+    case 'in_progress':
+      return { do: 'inquire', delayMs: ctx.policy.firstInquiryDelayMs, answered: false };
+    case 'in_doubt':
+    case 'nothing_at_pg':
+      return {
+        do: 'inquire',
+        delayMs: ctx.policy.firstInquiryDelayMs,
+        answered: false,
+        ...(o.kind === 'in_doubt' && o.alert ? { alert: o.reason } : {}),
+      };
+    case 'not_sent':
+      return { do: 'retry', delayMs: backoff(ctx) };
+    case 'auth_error':
+      return { do: 'halt', delayMs: backoff(ctx) };
+    default:
+      return assertNever(o);
+  }
+}
+
+/** After a status inquiry. Only a definite Payment status ends the payment. */
+export function afterInquiry(o: PgOutcome, ctx: StepContext): Step {
+  const keepAsking = (alert?: string): Step => {
+    const answered = ctx.answeredInquiries + 1;
+    if (answered >= ctx.policy.maxAnsweredInquiries) return { do: 'cancel' };
+    return { do: 'inquire', delayMs: backoff(ctx, answered - 1), answered: true, ...(alert ? { alert } : {}) };
+  };
+  switch (o.kind) {
+    case 'approved':
+      return final('APPROVED', undefined, o.payment);
+    case 'declined':
+      return final('DECLINED', { code: o.code, message: o.message });
+    case 'canceled':
+      return final('CANCELED', { code: 'CANCELED', message: 'The PG holds the payment canceled' });
+    case 'in_progress':
+      return keepAsking();
+    case 'nothing_at_pg':
+      return ctx.reconfirms < ctx.policy.maxReconfirms ? { do: 'reconfirm' } : { do: 'cancel' };
+    case 'in_doubt':
+      // An answer we do not understand counts toward the deadline; silence (timeouts, 5xx) does
+      // not, so that an outage never rushes payments into cancels.
+      return o.alert ? keepAsking(o.reason) : { do: 'inquire', delayMs: backoff(ctx), answered: false };
+    case 'failed':
+      // An inquiry has no final failure: a 4xx here is our bug or an unknown answer.
+      return keepAsking(`inquiry answered ${o.code}`);
+    case 'not_sent':
+      return { do: 'inquire', delayMs: backoff(ctx), answered: false };
+    case 'auth_error':
+      return { do: 'halt', delayMs: backoff(ctx) };
+    default:
+      return assertNever(o);
+  }
+}
+
+/** After a cancel. A cancel is repeated (same key, safe by contract) until it is answered. */
+export function afterCancel(o: PgOutcome, ctx: StepContext): Step {
+  switch (o.kind) {
+    case 'canceled':
+      return final('CANCELED', { code: 'CANCELED_BY_SLUICE', message: 'No final answer from the PG in time; Sluice canceled it' });
+    case 'declined':
+      return final('DECLINED', { code: o.code, message: o.message });
+    case 'nothing_at_pg':
+      return final('FAILED', { code: 'NOT_PROCESSED_BY_PG', message: 'The PG never processed the payment' });
+    case 'approved':
+      // A cancel that answers DONE is not in the contract: learn the truth by inquiry.
+      return { do: 'inquire', delayMs: backoff(ctx), answered: false, alert: 'cancel answered DONE' };
+    case 'in_progress':
+    case 'in_doubt':
+    case 'not_sent':
+    case 'failed':
+      return { do: 'retry', delayMs: backoff(ctx) };
+    case 'auth_error':
+      return { do: 'halt', delayMs: backoff(ctx) };
+    default:
+      return assertNever(o);
+  }
+}
+
+export function assertNever(x: never): never {
+  throw new Error(`unexpected value ${JSON.stringify(x)}`);
+}

@@ -1,0 +1,5 @@
+export * from './status.ts';
+export * from './errors.ts';
+export * from './card-data.ts';
+export * from './pg-outcome.ts';
+export * from './decide.ts';

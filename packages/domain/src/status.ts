@@ -1,0 +1,54 @@
+/**
+ * Payment statuses as merchants see them, and the internal phase that decides which PG call
+ * may go out next. This file is the one place where the lifecycle is defined.
+ */
+
+/** What a merchant sees on `GET /v1/payments/:id`. */
+export const PAYMENT_STATUSES = ['QUEUED', 'PROCESSING', 'APPROVED', 'DECLINED', 'FAILED', 'CANCELED'] as const;
+export type PaymentStatus = (typeof PAYMENT_STATUSES)[number];
+
+export const FINAL_STATUSES = ['APPROVED', 'DECLINED', 'FAILED', 'CANCELED'] as const;
+export type FinalStatus = (typeof FINAL_STATUSES)[number];
+
+export function isFinalStatus(s: string): s is FinalStatus {
+  return (FINAL_STATUSES as readonly string[]).includes(s);
+}
+
+/**
+ * The internal phase. It is the guard before every PG call:
+ * - `queued`: the PG has never been sent this payment;
+ * - `confirming`: a confirm may be sent (and re-sent with the same Idempotency-Key);
+ * - `inquiring`: the outcome is in doubt; only status inquiries go out (and, after the PG said it
+ *   holds nothing, a bounded re-confirm, which moves the phase back to `confirming`);
+ * - `canceling`: Sluice has decided to cancel; no confirm may ever go out again;
+ * - `final`: nothing more is sent for this payment (except a reconciliation repair).
+ */
+export const PHASES = ['queued', 'confirming', 'inquiring', 'canceling', 'final'] as const;
+export type Phase = (typeof PHASES)[number];
+
+/** The merchant-visible status of a phase that is not final. */
+export function statusOfPhase(phase: Exclude<Phase, 'final'>): PaymentStatus {
+  return phase === 'queued' ? 'QUEUED' : 'PROCESSING';
+}
+
+/**
+ * Allowed phase moves. `queued → confirming` is the first send; nothing ever goes back to
+ * `queued`, and nothing leaves `canceling` except to `final` (or `inquiring` when a cancel's
+ * answer was itself unclear).
+ */
+const MOVES: Record<Phase, readonly Phase[]> = {
+  queued: ['confirming', 'final'],
+  confirming: ['confirming', 'inquiring', 'final'],
+  inquiring: ['confirming', 'inquiring', 'canceling', 'final'],
+  canceling: ['canceling', 'inquiring', 'final'],
+  final: [],
+};
+
+export function canMove(from: Phase, to: Phase): boolean {
+  return MOVES[from].includes(to);
+}
+
+/** The phases from which a move to `to` is legal; what the Lua phase guard is given. */
+export function phasesInto(to: Phase): Phase[] {
+  return PHASES.filter((p) => MOVES[p].includes(to));
+}

@@ -1,0 +1,85 @@
+--[[
+  The global permit gate: hands out send slots so that no rolling window at the PG holds more
+  than `limit` requests, with one clock (Redis TIME) for every process on every machine.
+
+  A window at the PG is (t - window, t]. A request sent at its slot arrives at the PG at
+  slot + d, with 0 <= d <= margin (the send guard and the adaptive margin keep d there). Then any
+  PG window holds only slots from a span of window + margin, so the gate keeps every span of
+  window + margin to at most `limit` slots: it paces slots at (window + margin) / limit and, as a
+  second check, never places a slot closer than window + margin after the limit-th newest one.
+
+  KEYS[1] slots zset (member and score: slot time, µs)
+  KEYS[2] last slot (µs)
+  KEYS[3] margins hash: client id -> "marginUs:expiresUs" (each client reports its own need)
+
+  ARGV[1] wanted slots (n >= 0; 0 only reports)   ARGV[2] limit
+  ARGV[3] window (µs)                             ARGV[4] minimum margin (µs)
+  ARGV[5] maximum margin (µs)                     ARGV[6] horizon (µs): no slot later than now + horizon
+  ARGV[7] client id                               ARGV[8] this client's margin need (µs, 0 = none)
+  ARGV[9] how long a reported need lasts (µs)
+  ARGV[10] tests only: a fake "now" (µs) in place of TIME; empty in production
+
+  Returns { nowUs, marginUs, retryAtUs, slot1, slot2, ... }. retryAtUs is when the next slot
+  could be granted (0 when slots were granted).
+]]
+local now = tonumber(ARGV[10])
+if now == nil then
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+end
+local n, limit, window = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local minMargin, maxMargin, horizon = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+local need, needTtl = tonumber(ARGV[8]), tonumber(ARGV[9])
+
+if need > 0 then
+  -- string.format, not '..': Lua 5.1's tostring keeps 14 digits, and µs epochs have 16.
+  redis.call('HSET', KEYS[3], ARGV[7], string.format('%d:%d', need, now + needTtl))
+end
+local margin = minMargin
+local reports = redis.call('HGETALL', KEYS[3])
+for i = 1, #reports, 2 do
+  local m, exp = string.match(reports[i + 1], '^([%d%.]+):([%d%.]+)$')
+  if m == nil or tonumber(exp) < now then
+    redis.call('HDEL', KEYS[3], reports[i])
+  elseif tonumber(m) > margin then
+    margin = tonumber(m)
+  end
+end
+if margin > maxMargin then margin = maxMargin end
+
+local span = window + margin
+local spacing = math.ceil(span / limit)
+local last = tonumber(redis.call('GET', KEYS[2]))
+if last == nil then
+  -- Cold start (or a Redis that lost its data): slots granted before may still be in the PG's
+  -- window, so the first new slot waits one full window.
+  last = now + window - spacing
+  redis.call('SET', KEYS[2], last, 'PX', 3600000)
+end
+
+local granted = {}
+local retryAt = 0
+for i = 1, n do
+  local slot = math.max(now, last + spacing)
+  local kth = redis.call('ZREVRANGE', KEYS[1], limit - 1, limit - 1, 'WITHSCORES')
+  if kth[2] ~= nil and slot - tonumber(kth[2]) < span then
+    slot = tonumber(kth[2]) + span
+  end
+  if slot > now + horizon then
+    retryAt = slot - horizon
+    break
+  end
+  redis.call('ZADD', KEYS[1], slot, slot)
+  last = slot
+  granted[#granted + 1] = slot
+end
+
+if #granted > 0 then
+  redis.call('SET', KEYS[2], last, 'PX', 3600000)
+  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - 2 * (window + maxMargin))
+  redis.call('PEXPIRE', KEYS[1], 3600000)
+end
+if n > 0 and #granted == 0 and retryAt == 0 then retryAt = now end
+local out = { now, margin, retryAt }
+for i = 1, #granted do out[#out + 1] = granted[i] end
+return out

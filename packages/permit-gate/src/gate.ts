@@ -1,0 +1,248 @@
+/**
+ * The client side of the global permit gate. Every PG call waits here for a send slot.
+ *
+ * - Slots come from one Lua script over Redis TIME (`acquire.lua`), in small batches to save
+ *   round trips, and only as many as there are callers waiting, so that no process hoards the
+ *   budget and a crashed process wastes at most one batch.
+ * - Callers are served by priority: `high` (inquiries and cancels: money in doubt) before `low`
+ *   (new confirms). Across processes, `high` may reserve further ahead (`priorityHorizonMs`) than
+ *   `low` (`horizonMs`), so in-doubt work takes the budget first when it is contested.
+ * - A caller is woken at its slot, never before. The caller then checks `isTooLate` right before
+ *   sending and takes a new slot if its lateness would exceed what the margin covers.
+ * - Fail closed: while Redis cannot be reached, no slot is granted, and callers wait.
+ */
+import type { Redis } from 'ioredis';
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { MarginEstimator } from './margin.ts';
+
+export type Priority = 'high' | 'low';
+
+export interface Permit {
+  /** The slot on this process's clock (epoch ms, fractional). */
+  readonly slotMs: number;
+  /** The margin (ms) the gate kept when it granted this slot. */
+  readonly marginMs: number;
+  readonly priority: Priority;
+}
+
+export interface GateOptions {
+  /** Key prefix; the gate's keys are `<prefix>:gate:*`. */
+  prefix: string;
+  limit: number;
+  windowMs: number;
+  marginMinMs: number;
+  marginMaxMs: number;
+  horizonMs: number;
+  priorityHorizonMs: number;
+  batchMax: number;
+  clientId?: string;
+  /** The local clock, epoch ms. */
+  now?: () => number;
+}
+
+interface Waiter {
+  priority: Priority;
+  resolve: (p: Permit) => void;
+  reject: (e: Error) => void;
+}
+
+interface Scheduled {
+  slotMs: number;
+  marginMs: number;
+  waiter: Waiter;
+}
+
+const SCRIPT = readFileSync(new URL('./acquire.lua', import.meta.url), 'utf8');
+const NEED_TTL_US = 10_000_000;
+const localNow = (): number => performance.timeOrigin + performance.now();
+
+type GateRedis = Redis & { sluiceGateAcquire(...args: (string | number)[]): Promise<number[]> };
+
+export class PermitGate {
+  readonly margin: MarginEstimator;
+  private readonly r: GateRedis;
+  private readonly o: Required<GateOptions>;
+  private readonly keys: [string, string, string];
+  private readonly waiting: { high: Waiter[]; low: Waiter[] } = { high: [], low: [] };
+  private held: { slotMs: number; marginMs: number }[] = [];
+  private scheduled: Scheduled[] = [];
+  private fetching = false;
+  private timer: NodeJS.Timeout | null = null;
+  private immediate: NodeJS.Immediate | null = null;
+  private retryTimer: NodeJS.Timeout | null = null;
+  private closed = false;
+  /** Redis clock − local clock (ms), from the fetch with the smallest round trip lately. */
+  private offsetMs = 0;
+  private bestRttMs = Infinity;
+  private bestRttAt = -Infinity;
+  private lastMarginMs: number;
+  /** Observability: grants, re-acquires (too late), and time spent waiting. */
+  readonly stats = { granted: 0, tooLate: 0, fetches: 0, fetchErrors: 0, rateLimited: 0 };
+
+  constructor(redis: Redis, opts: GateOptions) {
+    this.o = { clientId: randomUUID(), now: localNow, ...opts };
+    this.margin = new MarginEstimator({ minMs: opts.marginMinMs, maxMs: opts.marginMaxMs, windowMs: opts.windowMs });
+    this.lastMarginMs = opts.marginMinMs;
+    this.keys = [`${opts.prefix}:gate:slots`, `${opts.prefix}:gate:last`, `${opts.prefix}:gate:margins`];
+    if (!('sluiceGateAcquire' in redis)) redis.defineCommand('sluiceGateAcquire', { numberOfKeys: 3, lua: SCRIPT });
+    this.r = redis as GateRedis;
+  }
+
+  /** Waits for a send slot. Resolves at the slot (never before); never rejects unless closed. */
+  acquire(priority: Priority): Promise<Permit> {
+    if (this.closed) return Promise.reject(new Error('permit gate closed'));
+    return new Promise<Permit>((resolve, reject) => {
+      this.waiting[priority].push({ priority, resolve, reject });
+      this.pump();
+    });
+  }
+
+  /** The send-side guard: true when sending now would be later than the margin covers. */
+  isTooLate(p: Permit, nowMs = this.o.now()): boolean {
+    const allowed = Math.min(this.margin.allowedLatenessMs(nowMs), p.marginMs - this.o.marginMinMs);
+    const late = nowMs - p.slotMs > Math.max(0, allowed);
+    if (late) {
+      this.stats.tooLate++;
+      // Counted in the lateness the margin adapts to: it must see what it refused, too.
+      this.margin.record(nowMs - p.slotMs);
+    }
+    return late;
+  }
+
+  /** Reports when the request's headers went onto the socket, to adapt the margin. */
+  sent(p: Permit, atMs = this.o.now()): void {
+    this.margin.record(atMs - p.slotMs);
+  }
+
+  /** A 429 came back: count it and widen the margin. */
+  rateLimited(): void {
+    this.stats.rateLimited++;
+    this.margin.widen(this.o.now());
+  }
+
+  /** A moment on this process's clock, on the Redis clock the slots are counted on (ms). */
+  serverMs(localMs: number): number {
+    return localMs + this.offsetMs;
+  }
+
+  /** The margin the gate kept at the last grant (ms). */
+  currentMarginMs(): number {
+    return this.lastMarginMs;
+  }
+
+  /** Callers waiting for a slot in this process. */
+  queued(): number {
+    return this.waiting.high.length + this.waiting.low.length + this.scheduled.length;
+  }
+
+  /** Rejects every waiter; for shutdown. */
+  close(): void {
+    this.closed = true;
+    if (this.timer) clearTimeout(this.timer);
+    if (this.immediate) clearImmediate(this.immediate);
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    const err = new Error('permit gate closed');
+    for (const w of [...this.waiting.high, ...this.waiting.low, ...this.scheduled.map((s) => s.waiter)]) w.reject(err);
+    this.waiting.high = [];
+    this.waiting.low = [];
+    this.scheduled = [];
+  }
+
+  private nextWaiter(): Waiter | undefined {
+    return this.waiting.high.shift() ?? this.waiting.low.shift();
+  }
+
+  private pump(): void {
+    if (this.closed) return;
+    const now = this.o.now();
+    // Slots already in the past by more than the margin allows are useless: drop them.
+    while (this.held.length > 0 && now - this.held[0]!.slotMs > this.held[0]!.marginMs - this.o.marginMinMs) this.held.shift();
+    while (this.held.length > 0) {
+      const w = this.nextWaiter();
+      if (!w) break;
+      const slot = this.held.shift()!;
+      this.scheduled.push({ ...slot, waiter: w });
+    }
+    this.arm();
+    const wanting = this.waiting.high.length + this.waiting.low.length;
+    if (wanting > 0 && !this.fetching && !this.retryTimer) void this.fetch(Math.min(this.o.batchMax, wanting));
+  }
+
+  private arm(): void {
+    if (this.timer || this.immediate || this.scheduled.length === 0) return;
+    const wait = this.scheduled[0]!.slotMs - this.o.now();
+    this.timer = setTimeout(() => this.fire(), Math.max(0, wait));
+  }
+
+  private fire(): void {
+    this.timer = null;
+    this.immediate = null;
+    const now = this.o.now();
+    while (this.scheduled.length > 0 && this.scheduled[0]!.slotMs <= now) {
+      const s = this.scheduled.shift()!;
+      this.stats.granted++;
+      s.waiter.resolve({ slotMs: s.slotMs, marginMs: s.marginMs, priority: s.waiter.priority });
+    }
+    if (this.scheduled.length > 0 && this.scheduled[0]!.slotMs - now < 1) {
+      // Timers fire on whole milliseconds; never send early, so look again on the next turn.
+      this.immediate = setImmediate(() => this.fire());
+      return;
+    }
+    this.arm();
+  }
+
+  private async fetch(n: number): Promise<void> {
+    this.fetching = true;
+    const high = this.waiting.high.length > 0;
+    const t0 = this.o.now();
+    const needUs = Math.round((this.margin.needMs(t0) + this.clockUncertaintyMs()) * 1000);
+    try {
+      const res = await this.r.sluiceGateAcquire(
+        ...this.keys,
+        n, this.o.limit, this.o.windowMs * 1000, Math.round(this.o.marginMinMs * 1000), Math.round(this.o.marginMaxMs * 1000),
+        (high ? this.o.priorityHorizonMs : this.o.horizonMs) * 1000, this.o.clientId, needUs, NEED_TTL_US, '',
+      );
+      const t1 = this.o.now();
+      this.stats.fetches++;
+      this.observeClock(res[0]! / 1000, t0, t1);
+      const marginMs = res[1]! / 1000;
+      this.lastMarginMs = marginMs;
+      const retryAtMs = res[2]! / 1000;
+      for (let i = 3; i < res.length; i++) this.held.push({ slotMs: res[i]! / 1000 - this.offsetMs, marginMs });
+      // Nothing fits in the horizon now. Come back when half a horizon more has opened, so that
+      // the next fetch takes a batch instead of one slot per round trip.
+      if (res.length === 3 && retryAtMs > 0) this.retryAt(retryAtMs - this.offsetMs + this.o.horizonMs / 2);
+    } catch {
+      this.stats.fetchErrors++;
+      // Fail closed: no slot, callers keep waiting; try again shortly.
+      this.retryAt(this.o.now() + 100);
+    } finally {
+      this.fetching = false;
+    }
+    this.pump();
+  }
+
+  private retryAt(atLocalMs: number): void {
+    if (this.retryTimer) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      this.pump();
+    }, Math.max(0, atLocalMs - this.o.now()));
+  }
+
+  private observeClock(serverMs: number, t0: number, t1: number): void {
+    const rtt = t1 - t0;
+    // Keep the tightest sample of the last 10 s: its midpoint is the best offset estimate.
+    if (rtt <= this.bestRttMs || t1 - this.bestRttAt > 10_000) {
+      this.bestRttMs = rtt;
+      this.bestRttAt = t1;
+      this.offsetMs = serverMs - (t0 + t1) / 2;
+    }
+  }
+
+  /** How far off this process's reading of the Redis clock may be (ms). */
+  private clockUncertaintyMs(): number {
+    return Number.isFinite(this.bestRttMs) ? this.bestRttMs / 2 : 0;
+  }
+}

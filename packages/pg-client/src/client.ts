@@ -1,0 +1,166 @@
+/**
+ * The PG adapter. Every request to the PG goes through `PgClient.send`, the one function that:
+ * 1. takes a connection from this process's share of the PG's cap (bounded wait);
+ * 2. waits for a permit from the global gate (no way around it);
+ * 3. runs the caller's guard (the payment's phase and the circuit breaker) right before sending;
+ * 4. re-takes a permit if the send would be later than the gate's margin covers;
+ * 5. sends, and classifies the result with the domain's outcome table.
+ * It never throws for anything the PG or the network does: it returns what happened.
+ */
+import { classify, isPgFailure, type PgCall, type PgOutcome, type PgRaw } from '@sluice/domain';
+import { Pool } from 'undici';
+import type { PermitSource, Priority } from './permits.ts';
+import { Semaphore } from './semaphore.ts';
+import { CALL_HEADER, track } from './send-tracker.ts';
+
+export interface PgClientOptions {
+  baseUrl: string;
+  secretKey: string;
+  /** This process's share of the PG's connection cap. */
+  connections: number;
+  connectTimeoutMs: number;
+  headersTimeoutMs: number;
+  bodyTimeoutMs: number;
+  keepAliveTimeoutMs: number;
+  poolWaitTimeoutMs: number;
+}
+
+/** What a guard answers: `null` to send, or the reason not to (returned to the caller as is). */
+export type Guard<R> = () => Promise<R | null>;
+
+export interface CallOptions<R> {
+  idempotencyKey?: string;
+  requestId?: string;
+  guard?: Guard<R>;
+}
+
+export type CallResult<R> =
+  | { refused: false; outcome: PgOutcome; raw: PgRaw; latencyMs: number }
+  | { refused: true; refusal: R };
+
+export interface CallObserver {
+  /** Called once per request that left (or tried to leave) this process. */
+  /**
+   * One call's result. `sentAtMs` is when its headers went onto the socket (this process's
+   * clock), or null when nothing was written.
+   */
+  onResult?(call: PgCall, raw: PgRaw, outcome: PgOutcome, pgFailed: boolean, latencyMs: number, sentAtMs: number | null): void;
+  /** Time spent waiting for the connection share and the permit (ms). */
+  onGateWait?(call: PgCall, ms: number): void;
+}
+
+const PRIORITY: Record<PgCall, Priority> = { confirm: 'low', transactions: 'low', inquire: 'high', cancel: 'high' };
+const NOT_SENT_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNABORTED']);
+
+function errorCode(err: unknown): string {
+  const e = err as { code?: string; cause?: { code?: string } };
+  return e?.code ?? e?.cause?.code ?? (err instanceof Error ? err.name : 'UNKNOWN');
+}
+
+export class PgClient {
+  readonly pool: Pool;
+  private readonly auth: string;
+  private readonly connections: Semaphore;
+
+  constructor(
+    private readonly o: PgClientOptions,
+    private readonly permits: PermitSource,
+    private readonly observer: CallObserver = {},
+  ) {
+    this.auth = `Basic ${Buffer.from(`${o.secretKey}:`).toString('base64')}`;
+    this.connections = new Semaphore(o.connections);
+    this.pool = new Pool(o.baseUrl, {
+      connections: o.connections,
+      pipelining: 1,
+      connect: { timeout: o.connectTimeoutMs },
+      headersTimeout: o.headersTimeoutMs,
+      bodyTimeout: o.bodyTimeoutMs,
+      keepAliveTimeout: o.keepAliveTimeoutMs,
+      keepAliveMaxTimeout: o.keepAliveTimeoutMs,
+    });
+  }
+
+  confirm<R>(p: { paymentKey: string; orderId: string; amount: number }, opts: CallOptions<R>): Promise<CallResult<R>> {
+    return this.send('confirm', 'POST', '/v1/payments/confirm', p, opts);
+  }
+
+  inquire<R>(paymentKey: string, opts: CallOptions<R> = {}): Promise<CallResult<R>> {
+    return this.send('inquire', 'GET', `/v1/payments/${encodeURIComponent(paymentKey)}`, undefined, opts);
+  }
+
+  cancel<R>(paymentKey: string, cancelReason: string, opts: CallOptions<R>): Promise<CallResult<R>> {
+    return this.send('cancel', 'POST', `/v1/payments/${encodeURIComponent(paymentKey)}/cancel`, { cancelReason }, opts);
+  }
+
+  transactions<R>(q: { startDate: string; endDate: string; startingAfter?: string; limit?: number }, opts: CallOptions<R> = {}): Promise<CallResult<R>> {
+    const qs = new URLSearchParams({ startDate: q.startDate, endDate: q.endDate, limit: String(q.limit ?? 10_000) });
+    if (q.startingAfter) qs.set('startingAfter', q.startingAfter);
+    return this.send('transactions', 'GET', `/v1/transactions?${qs}`, undefined, opts);
+  }
+
+  /** Connections of this process's share now in use. */
+  inFlight(): number {
+    return this.connections.inUse();
+  }
+
+  async close(): Promise<void> {
+    await this.pool.close();
+  }
+
+  /** The one function every PG request goes through. */
+  async send<R>(call: PgCall, method: 'GET' | 'POST', path: string, body: unknown, opts: CallOptions<R>): Promise<CallResult<R>> {
+    const waitStart = performance.now();
+    if (!(await this.connections.acquire(this.o.poolWaitTimeoutMs))) {
+      const raw: PgRaw = { transport: 'not_sent', reason: 'pool_wait_timeout' };
+      return this.finish(call, raw, 0, null);
+    }
+    try {
+      let permit = await this.permits.acquire(PRIORITY[call]);
+      if (opts.guard) {
+        const refusal = await opts.guard();
+        if (refusal !== null) return { refused: true, refusal };
+      }
+      // The send-side guard: never before the slot (acquire resolves at it), never later than
+      // the margin covers. A late send takes a new slot instead.
+      while (this.permits.isTooLate(permit)) permit = await this.permits.acquire(PRIORITY[call]);
+      this.observer.onGateWait?.(call, performance.now() - waitStart);
+
+      const t = track((at) => this.permits.sent(permit, at));
+      const headers: Record<string, string> = { authorization: this.auth, [CALL_HEADER]: t.id };
+      if (body !== undefined) headers['content-type'] = 'application/json';
+      if (opts.idempotencyKey) headers['idempotency-key'] = opts.idempotencyKey;
+      if (opts.requestId) headers['x-request-id'] = opts.requestId;
+      const started = performance.now();
+      try {
+        const res = await this.pool.request({ method, path, headers, body: body === undefined ? null : JSON.stringify(body) });
+        const text = await res.body.text();
+        let parsed: unknown = null;
+        try {
+          parsed = text ? JSON.parse(text) : null;
+        } catch {
+          parsed = null;
+        }
+        return this.finish(call, { transport: 'answered', httpStatus: res.statusCode, body: parsed }, performance.now() - started, t.sentAtMs());
+      } catch (err) {
+        const code = errorCode(err);
+        // Only what provably never left (no header write, or a connect error) is "not sent".
+        const raw: PgRaw =
+          t.sentAtMs() === null || NOT_SENT_CODES.has(code)
+            ? { transport: 'not_sent', reason: code }
+            : { transport: 'no_answer', reason: code };
+        return this.finish(call, raw, performance.now() - started, raw.transport === 'not_sent' ? null : t.sentAtMs());
+      } finally {
+        t.done();
+      }
+    } finally {
+      this.connections.release();
+    }
+  }
+
+  private finish<R>(call: PgCall, raw: PgRaw, latencyMs: number, sentAtMs: number | null): CallResult<R> {
+    const outcome = classify(call, raw);
+    if (raw.transport === 'answered' && raw.httpStatus === 429) this.permits.rateLimited();
+    this.observer.onResult?.(call, raw, outcome, isPgFailure(raw), latencyMs, sentAtMs);
+    return { refused: false, outcome, raw, latencyMs };
+  }
+}

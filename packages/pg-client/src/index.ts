@@ -1,0 +1,3 @@
+export * from './client.ts';
+export * from './permits.ts';
+export { Semaphore } from './semaphore.ts';

@@ -1,0 +1,27 @@
+/**
+ * Where pg-client gets its permission to send. In production this is the global PermitGate; the
+ * only other source is `Ungated`, used by the benchmark's baseline (BullMQ's own limiter alone),
+ * and it says so in its name.
+ */
+import type { Permit, PermitGate, Priority } from '@sluice/permit-gate';
+
+export interface PermitSource {
+  acquire(priority: Priority): Promise<Permit>;
+  isTooLate(p: Permit, nowMs?: number): boolean;
+  sent(p: Permit, atMs?: number): void;
+  rateLimited(): void;
+}
+
+/** Every call goes at once. Only for the benchmark baseline with GATE_ENABLED=false. */
+export class Ungated implements PermitSource {
+  acquire(priority: Priority): Promise<Permit> {
+    return Promise.resolve({ slotMs: Date.now(), marginMs: Infinity, priority });
+  }
+  isTooLate(): boolean {
+    return false;
+  }
+  sent(): void {}
+  rateLimited(): void {}
+}
+
+export type { Permit, PermitGate, Priority };

@@ -1,0 +1,47 @@
+/**
+ * Knows when each PG request's headers went onto the socket, from undici's
+ * `undici:client:sendHeaders` diagnostics channel. That moment is what the permit gate's margin
+ * must cover (lateness = socket write − slot), and it tells "never sent" (connect errors, a
+ * request still queued) from "maybe received" (a socket error after the write).
+ *
+ * Each request carries an `x-sluice-call` header with a process-unique number that the channel
+ * message's raw header block is searched for.
+ */
+import diagnostics from 'node:diagnostics_channel';
+
+export const CALL_HEADER = 'x-sluice-call';
+const PATTERN = new RegExp(`${CALL_HEADER}: (\\d+)\\r\\n`);
+
+interface Tracked {
+  onSent: (atMs: number) => void;
+  sentAtMs: number | null;
+}
+
+const tracked = new Map<number, Tracked>();
+let seq = 0;
+let subscribed = false;
+
+function onSendHeaders(message: unknown): void {
+  const at = performance.timeOrigin + performance.now();
+  const headers = (message as { headers?: unknown }).headers;
+  if (typeof headers !== 'string') return;
+  const m = PATTERN.exec(headers);
+  if (!m) return;
+  const t = tracked.get(Number(m[1]));
+  if (t && t.sentAtMs === null) {
+    t.sentAtMs = at;
+    t.onSent(at);
+  }
+}
+
+/** Starts tracking one request; returns its header value and a handle. */
+export function track(onSent: (atMs: number) => void): { id: string; sentAtMs: () => number | null; done: () => void } {
+  if (!subscribed) {
+    diagnostics.subscribe('undici:client:sendHeaders', onSendHeaders);
+    subscribed = true;
+  }
+  const n = ++seq;
+  const t: Tracked = { onSent, sentAtMs: null };
+  tracked.set(n, t);
+  return { id: String(n), sentAtMs: () => t.sentAtMs, done: () => tracked.delete(n) };
+}

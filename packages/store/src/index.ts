@@ -1,0 +1,6 @@
+export * from './keys.ts';
+export * from './record.ts';
+export * from './redis.ts';
+export * from './payments.ts';
+export * from './transitions.ts';
+export * from './redis-safety.ts';

@@ -1,0 +1,66 @@
+/**
+ * Every Redis key Sluice writes, in one place. All keys start with the configured prefix, so a
+ * Redis Cluster user sets `REDIS_PREFIX={sluice}` and every key (BullMQ's included) lands in one
+ * hash slot, which the multi-key Lua scripts need.
+ */
+export interface Keys {
+  prefix: string;
+  payment(id: string): string;
+  history(id: string): string;
+  idempotency(merchantId: string, keyHash: string): string;
+  byPaymentKey(paymentKey: string): string;
+  byOrderId(orderId: string): string;
+  /** zset: paymentId → createdAt (ms) of payments whose job may not be enqueued yet. */
+  outbox: string;
+  /** zset: paymentId → createdAt (ms) of every payment that is not final (the backlog). */
+  open: string;
+  /** zset: paymentId → time it went in doubt (ms), for payments being resolved. */
+  inDoubt: string;
+  /** zset: paymentId → finalizedAt (ms) of APPROVED payments, for reconciliation. */
+  approved: string;
+  /** hash: paymentKey → the PG's row, for charges at the PG that Sluice has no record of. */
+  orphans: string;
+  /** hash: the last reconciliation report. */
+  reconcileReport: string;
+  /** hash: counters (final states, intake outcomes, repairs) for the dashboard and metrics. */
+  counters: string;
+  /** list: the latest failures (JSON), capped. */
+  recentFailures: string;
+  /** hash: "<sec>:<call>" → PG calls in that second (all processes). */
+  pgRate: string;
+  /** hash: "<sec>" → payments accepted in that second. */
+  intakeRate: string;
+  /** hash: "<sec>:<STATUS>" → payments that became final in that second. */
+  finalRate: string;
+  /** pub/sub channel: a payment id, each time one becomes final (long polls listen). */
+  finalChannel: string;
+  /** hash: the shared circuit breaker. */
+  breaker: string;
+  /** list: breaker transitions (JSON), capped. */
+  breakerLog: string;
+}
+
+export function makeKeys(prefix: string): Keys {
+  return {
+    prefix,
+    payment: (id) => `${prefix}:pay:${id}`,
+    history: (id) => `${prefix}:pay:${id}:hist`,
+    idempotency: (m, h) => `${prefix}:idem:${m}:${h}`,
+    byPaymentKey: (k) => `${prefix}:pk:${k}`,
+    byOrderId: (o) => `${prefix}:oid:${o}`,
+    outbox: `${prefix}:outbox`,
+    open: `${prefix}:open`,
+    inDoubt: `${prefix}:indoubt`,
+    approved: `${prefix}:approved`,
+    orphans: `${prefix}:recon:orphans`,
+    reconcileReport: `${prefix}:recon:last`,
+    counters: `${prefix}:counters`,
+    recentFailures: `${prefix}:failures`,
+    pgRate: `${prefix}:pgrate`,
+    intakeRate: `${prefix}:rate:intake`,
+    finalRate: `${prefix}:rate:final`,
+    finalChannel: `${prefix}:final`,
+    breaker: `${prefix}:breaker`,
+    breakerLog: `${prefix}:breaker:log`,
+  };
+}

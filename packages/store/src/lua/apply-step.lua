@@ -1,0 +1,85 @@
+--[[
+  Applies the step decided after a PG answer (packages/domain decide.ts), if the payment is
+  still in the phase the call was made in. One atomic change of the payment, the backlog, the
+  in-doubt set, the counters, the latest failures and the payment's history.
+
+  KEYS[1] payment hash     KEYS[2] open zset       KEYS[3] in-doubt zset
+  KEYS[4] counters hash    KEYS[5] failures list   KEYS[6] history list
+  KEYS[7] approved zset (id -> finalizedAt, what reconciliation checks against the PG's book)
+  KEYS[8] final states per second hash ("<sec>:<STATUS>" -> count), for the dashboard
+
+  ARGV[1] payment id       ARGV[2] expected phase  ARGV[3] step: final | inquire | reconfirm | cancel | repair | note
+  ARGV[4] history event (JSON, without time)       ARGV[5] retention (ms)
+  ARGV[6] pub/sub channel told "<id>" when a payment becomes final (long-polling readers)
+  final:   ARGV[7] status  ARGV[8] failure code  ARGV[9] failure message  ARGV[10] transactionKey  ARGV[11] approvedAt
+  inquire: ARGV[7] 1 if the inquiry was answered (counts toward the deadline), else 0
+  repair:  ARGV[7] new status (reconciliation's recorded repair of a final payment)   ARGV[8] reason
+
+  Returns {'ok', phase} or {'stale', currentPhase} (another step got there first: do nothing).
+]]
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local id, expected, step = ARGV[1], ARGV[2], ARGV[3]
+
+local phase = redis.call('HGET', KEYS[1], 'phase')
+if not phase then return {'stale', 'missing'} end
+if phase ~= expected then return {'stale', phase} end
+
+local event = cjson.decode(ARGV[4])
+event.at = now
+event.from = phase
+
+local newPhase = phase
+if step == 'final' then
+  local status = ARGV[7]
+  newPhase = 'final'
+  redis.call('HSET', KEYS[1], 'phase', 'final', 'status', status, 'updatedAt', now, 'finalizedAt', now)
+  if ARGV[8] ~= '' then
+    redis.call('HSET', KEYS[1], 'failureCode', ARGV[8], 'failureMessage', ARGV[9])
+    redis.call('LPUSH', KEYS[5], cjson.encode({ at = now, id = id, status = status, code = ARGV[8], message = ARGV[9] }))
+    redis.call('LTRIM', KEYS[5], 0, 99)
+  end
+  if ARGV[10] ~= '' then redis.call('HSET', KEYS[1], 'transactionKey', ARGV[10]) end
+  if ARGV[11] ~= '' then redis.call('HSET', KEYS[1], 'approvedAt', ARGV[11]) end
+  redis.call('ZREM', KEYS[2], id)
+  redis.call('ZREM', KEYS[3], id)
+  redis.call('HINCRBY', KEYS[4], 'final:' .. status, 1)
+  if status == 'APPROVED' then redis.call('ZADD', KEYS[7], now, id) end
+  local sec = math.floor(now / 1000)
+  redis.call('HINCRBY', KEYS[8], sec .. ':' .. status, 1)
+  redis.call('HDEL', KEYS[8], (sec - 900) .. ':APPROVED', (sec - 900) .. ':DECLINED', (sec - 900) .. ':FAILED', (sec - 900) .. ':CANCELED')
+  redis.call('PUBLISH', ARGV[6], id)
+  event.status = status
+elseif step == 'inquire' then
+  newPhase = 'inquiring'
+  redis.call('HSET', KEYS[1], 'phase', newPhase, 'status', 'PROCESSING', 'updatedAt', now)
+  if ARGV[7] == '1' then redis.call('HINCRBY', KEYS[1], 'answeredInquiries', 1) end
+  if redis.call('ZADD', KEYS[3], 'NX', now, id) == 1 then
+    redis.call('HSET', KEYS[1], 'inDoubtAt', now)
+    redis.call('HINCRBY', KEYS[4], 'inDoubt:entered', 1)
+  end
+elseif step == 'repair' then
+  local old = redis.call('HGET', KEYS[1], 'status')
+  local status = ARGV[7]
+  redis.call('HSET', KEYS[1], 'status', status, 'updatedAt', now, 'failureCode', 'RECONCILED', 'failureMessage', ARGV[8])
+  redis.call('HINCRBY', KEYS[4], 'final:' .. old, -1)
+  redis.call('HINCRBY', KEYS[4], 'final:' .. status, 1)
+  redis.call('HINCRBY', KEYS[4], 'recon:repaired', 1)
+  if old == 'APPROVED' then redis.call('ZREM', KEYS[7], id) end
+  event.repair = old .. ' -> ' .. status
+  event.reason = ARGV[8]
+  redis.call('PUBLISH', ARGV[6], id)
+elseif step == 'reconfirm' then
+  newPhase = 'confirming'
+  redis.call('HSET', KEYS[1], 'phase', newPhase, 'updatedAt', now)
+  redis.call('HINCRBY', KEYS[1], 'reconfirms', 1)
+elseif step == 'cancel' then
+  newPhase = 'canceling'
+  redis.call('HSET', KEYS[1], 'phase', newPhase, 'updatedAt', now)
+  redis.call('HINCRBY', KEYS[4], 'resolve:cancels', 1)
+end
+
+redis.call('RPUSH', KEYS[6], cjson.encode(event))
+redis.call('LTRIM', KEYS[6], -100, -1)
+redis.call('PEXPIRE', KEYS[6], tonumber(ARGV[5]))
+return {'ok', newPhase}

@@ -1,0 +1,90 @@
+--[[
+  Records the result of one PG call: the shared circuit breaker's bookkeeping, plus the per-second
+  PG call counts the dashboard and metrics read. Every process sees the same breaker.
+
+  KEYS[1] breaker hash     KEYS[2] breaker window hash (per-second totals and failures)
+  KEYS[3] breaker log      KEYS[4] PG calls per second hash ("<sec>:<call>" -> count)
+  KEYS[5] counters hash
+
+  ARGV[1] 1 if the PG failed (nothing came back, or a 5xx), else 0
+  ARGV[2] call (confirm | inquire | cancel | transactions)    ARGV[3] outcome label
+  ARGV[4] consecutive failures that open it                   ARGV[5] failure rate that opens it
+  ARGV[6] minimum calls in the window for the rate            ARGV[7] window (ms)
+  ARGV[8] how long it stays open (ms)                         ARGV[9] successful probes that close it
+  ARGV[10] the PG's HTTP status, if it answered (optional): 429 and 503 are also counted as
+           `pg:http:<status>`, for the alerts (both mean "not processed", and neither should happen)
+  ARGV[11] when the request was written, in ms on this (Redis) clock: the second it is charted in.
+           Empty: now. 'unsent': nothing reached the PG, so it is not charted at all.
+
+  Returns the breaker state after this call: closed | open | half_open.
+]]
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local sec = math.floor(now / 1000)
+local failed = ARGV[1] == '1'
+
+local sentAt = ARGV[11] or ''
+if sentAt ~= 'unsent' then
+  local sentSec = sec
+  if sentAt ~= '' then sentSec = math.floor(tonumber(sentAt) / 1000) end
+  redis.call('HINCRBY', KEYS[4], sentSec .. ':' .. ARGV[2], 1)
+end
+redis.call('HDEL', KEYS[4], (sec - 900) .. ':confirm', (sec - 900) .. ':inquire', (sec - 900) .. ':cancel', (sec - 900) .. ':transactions')
+redis.call('HINCRBY', KEYS[5], 'pg:' .. ARGV[2] .. ':' .. ARGV[3], 1)
+if ARGV[10] == '429' or ARGV[10] == '503' then redis.call('HINCRBY', KEYS[5], 'pg:http:' .. ARGV[10], 1) end
+
+local b = redis.call('HMGET', KEYS[1], 'state', 'consecutive', 'probesOk')
+local state = b[1] or 'closed'
+local consecutive = tonumber(b[2] or '0')
+local probesOk = tonumber(b[3] or '0')
+
+local function open(reason)
+  redis.call('HSET', KEYS[1], 'state', 'open', 'since', now, 'openUntil', now + tonumber(ARGV[8]),
+    'consecutive', 0, 'probesOk', 0, 'reason', reason)
+  redis.call('HINCRBY', KEYS[5], 'breaker:opened', 1)
+  redis.call('LPUSH', KEYS[3], cjson.encode({ at = now, state = 'open', reason = reason }))
+  redis.call('LTRIM', KEYS[3], 0, 199)
+  return 'open'
+end
+
+if state ~= 'closed' then
+  if failed then
+    return open('probe failed')
+  end
+  probesOk = probesOk + 1
+  if probesOk >= tonumber(ARGV[9]) then
+    redis.call('HSET', KEYS[1], 'state', 'closed', 'since', now, 'consecutive', 0, 'probesOk', 0)
+    redis.call('DEL', KEYS[2])
+    redis.call('LPUSH', KEYS[3], cjson.encode({ at = now, state = 'closed' }))
+    redis.call('LTRIM', KEYS[3], 0, 199)
+    return 'closed'
+  end
+  redis.call('HSET', KEYS[1], 'probesOk', probesOk)
+  return state
+end
+
+-- Closed: count this call in its second, and look at the window.
+redis.call('HINCRBY', KEYS[2], 't:' .. sec, 1)
+if failed then redis.call('HINCRBY', KEYS[2], 'f:' .. sec, 1) end
+local wsecs = math.ceil(tonumber(ARGV[7]) / 1000)
+redis.call('HDEL', KEYS[2], 't:' .. (sec - wsecs), 'f:' .. (sec - wsecs))
+redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[7]) * 2)
+
+if not failed then
+  if consecutive > 0 then redis.call('HSET', KEYS[1], 'consecutive', 0) end
+  return 'closed'
+end
+consecutive = consecutive + 1
+if consecutive >= tonumber(ARGV[4]) then return open(consecutive .. ' consecutive failures') end
+redis.call('HSET', KEYS[1], 'consecutive', consecutive)
+
+local total, failures = 0, 0
+for s = sec - wsecs + 1, sec do
+  local v = redis.call('HMGET', KEYS[2], 't:' .. s, 'f:' .. s)
+  total = total + tonumber(v[1] or '0')
+  failures = failures + tonumber(v[2] or '0')
+end
+if total >= tonumber(ARGV[6]) and failures / total >= tonumber(ARGV[5]) then
+  return open(string.format('failure rate %.2f over %d calls', failures / total, total))
+end
+return 'closed'

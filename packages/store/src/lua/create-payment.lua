@@ -1,0 +1,89 @@
+--[[
+  Intake: writes a new payment, its idempotency key, its global paymentKey/orderId claims, and
+  its outbox marker, all at once, or does nothing.
+
+  KEYS[1] idempotency key       KEYS[2] payment hash        KEYS[3] paymentKey claim
+  KEYS[4] orderId claim         KEYS[5] outbox zset         KEYS[6] open (backlog) zset
+  KEYS[7] counters hash         KEYS[8] intake per second hash ("<sec>" -> count)
+
+  ARGV[1] request fingerprint   ARGV[2] payment id          ARGV[3] now (ms)
+  ARGV[4] idempotency TTL (ms)  ARGV[5] retention (ms)      ARGV[6] backlog ceiling (count)
+  ARGV[7] head of the 202 body  ARGV[8] tail of the 202 body
+  ARGV[9] PG rate window (ms)   ARGV[10] PG rate limit per window; both '' = no eta
+  ARGV[11] the payment hash as one JSON object of string values (one argument instead of ~26:
+           ioredis encodes each argument on the API's hot path)
+
+  The stored 202 body is head .. eta .. tail, where eta is the ISO time at which this payment
+  should reach the PG: now + (payments ahead in the backlog + 1) × window ÷ limit (the same
+  estimate the API makes for GETs from ZRANK). Without a rate, the body is head .. tail.
+
+  Returns one of:
+    {'created', id, eta}         eta as spliced into the body ('' without a rate)
+    {'replay', id, body}         same key, same request
+    {'reused'}                   same key, another request
+    {'dup_payment_key', id}      the paymentKey is held by another payment (any merchant)
+    {'dup_order_id', id}         the orderId is held by another payment (any merchant)
+    {'backlog_full', count}
+]]
+local idem = redis.call('HMGET', KEYS[1], 'fp', 'id', 'body')
+if idem[1] then
+  if idem[1] == ARGV[1] then return {'replay', idem[2], idem[3]} end
+  return {'reused'}
+end
+
+local heldPk = redis.call('GET', KEYS[3])
+if heldPk then return {'dup_payment_key', heldPk} end
+local heldOid = redis.call('GET', KEYS[4])
+if heldOid then return {'dup_order_id', heldOid} end
+
+local backlog = redis.call('ZCARD', KEYS[6])
+if backlog >= tonumber(ARGV[6]) then return {'backlog_full', backlog} end
+
+local id, now = ARGV[2], tonumber(ARGV[3])
+local idemTtl, retention = tonumber(ARGV[4]), tonumber(ARGV[5])
+
+-- ISO 8601 (UTC, milliseconds) of a time in ms, as JavaScript's toISOString writes it.
+-- Days to civil date: H. Hinnant's algorithm (exact for the proleptic Gregorian calendar).
+local function iso(ms)
+  local secs = math.floor(ms / 1000)
+  local days = math.floor(secs / 86400)
+  local sod = secs - days * 86400
+  local z = days + 719468
+  local era = math.floor(z / 146097)
+  local doe = z - era * 146097
+  local yoe = math.floor((doe - math.floor(doe / 1460) + math.floor(doe / 36524) - math.floor(doe / 146096)) / 365)
+  local doy = doe - (365 * yoe + math.floor(yoe / 4) - math.floor(yoe / 100))
+  local mp = math.floor((5 * doy + 2) / 153)
+  local d = doy - math.floor((153 * mp + 2) / 5) + 1
+  local m = mp < 10 and mp + 3 or mp - 9
+  local y = yoe + era * 400
+  if m <= 2 then y = y + 1 end
+  return string.format('%04d-%02d-%02dT%02d:%02d:%02d.%03dZ', y, m, d,
+    math.floor(sod / 3600), math.floor(sod % 3600 / 60), sod % 60, ms - secs * 1000)
+end
+
+local eta = ''
+if ARGV[9] ~= '' then
+  -- This payment is the newest, so `backlog` payments are ahead of it.
+  eta = iso(math.floor(now + ((backlog + 1) * tonumber(ARGV[9])) / tonumber(ARGV[10])))
+end
+
+redis.call('HSET', KEYS[1], 'fp', ARGV[1], 'id', id, 'body', ARGV[7] .. eta .. ARGV[8])
+redis.call('PEXPIRE', KEYS[1], idemTtl)
+
+local fields = {}
+for k, v in pairs(cjson.decode(ARGV[11])) do
+  fields[#fields + 1] = k
+  fields[#fields + 1] = v
+end
+redis.call('HSET', KEYS[2], unpack(fields))
+redis.call('PEXPIRE', KEYS[2], retention)
+redis.call('SET', KEYS[3], id, 'PX', retention)
+redis.call('SET', KEYS[4], id, 'PX', retention)
+redis.call('ZADD', KEYS[5], now, id)
+redis.call('ZADD', KEYS[6], now, id)
+redis.call('HINCRBY', KEYS[7], 'intake:created', 1)
+local sec = math.floor(now / 1000)
+redis.call('HINCRBY', KEYS[8], sec, 1)
+redis.call('HDEL', KEYS[8], sec - 900)
+return {'created', id, eta}

@@ -1,0 +1,69 @@
+--[[
+  The phase guard, run right before every PG call for a payment: one atomic compare-and-set on
+  the payment's phase, together with the circuit breaker's permission. A stale or re-delivered
+  job can never send a confirm once Sluice has decided to cancel, or once the payment is final.
+
+  KEYS[1] payment hash      KEYS[2] breaker hash      KEYS[3] breaker probe token
+  KEYS[4] breaker log list  KEYS[5] open zset         KEYS[6] counters hash
+  KEYS[7] history list
+
+  ARGV[1] call: confirm | inquire | cancel
+  ARGV[2] allowed phases, comma-separated      ARGV[3] phase to set (may equal the current one)
+  ARGV[4] breaker probe interval (ms)          ARGV[5] max age in queue (ms), for a first confirm
+  ARGV[6] payment id
+
+  Returns
+    {'ok', paymentKey, orderId, amount, attempts}   the call may go out now
+    {'phase', currentPhase}                          the payment is elsewhere: do not send
+    {'breaker', state}                               the breaker holds this call back
+    {'expired'}                                      QUEUED too long: now FAILED EXPIRED_IN_QUEUE
+    {'missing'}                                      no such payment
+]]
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local call = ARGV[1]
+
+local p = redis.call('HMGET', KEYS[1], 'phase', 'paymentKey', 'orderId', 'amount', 'attempts', 'createdAt')
+local phase = p[1]
+if not phase then return {'missing'} end
+
+local allowed = false
+for ph in string.gmatch(ARGV[2], '[^,]+') do
+  if ph == phase then allowed = true end
+end
+if not allowed then return {'phase', phase} end
+
+if phase == 'queued' and now - tonumber(p[6]) > tonumber(ARGV[5]) then
+  redis.call('HSET', KEYS[1], 'phase', 'final', 'status', 'FAILED', 'failureCode', 'EXPIRED_IN_QUEUE',
+    'failureMessage', 'Still queued past the maximum age; never sent to the PG', 'updatedAt', now, 'finalizedAt', now)
+  redis.call('ZREM', KEYS[5], ARGV[6])
+  redis.call('HINCRBY', KEYS[6], 'final:FAILED', 1)
+  redis.call('RPUSH', KEYS[7], cjson.encode({ at = now, event = 'expired_in_queue' }))
+  return {'expired'}
+end
+
+-- The circuit breaker: closed lets everything through. Open holds confirms back and lets one
+-- inquiry or cancel through per probe interval (money in doubt keeps a slow probe rate).
+-- Half-open lets one call of any kind through per probe interval.
+local b = redis.call('HMGET', KEYS[2], 'state', 'openUntil')
+local state = b[1] or 'closed'
+if state == 'open' and now >= tonumber(b[2] or '0') then
+  state = 'half_open'
+  redis.call('HSET', KEYS[2], 'state', state, 'since', now, 'probesOk', 0)
+  redis.call('LPUSH', KEYS[4], cjson.encode({ at = now, state = state }))
+  redis.call('LTRIM', KEYS[4], 0, 199)
+end
+if state == 'open' and call == 'confirm' then return {'breaker', state} end
+if state ~= 'closed' then
+  if not redis.call('SET', KEYS[3], call, 'NX', 'PX', tonumber(ARGV[4])) then return {'breaker', state} end
+end
+
+local attempts = tonumber(p[5] or '0')
+if call == 'confirm' then
+  attempts = attempts + 1
+  redis.call('HSET', KEYS[1], 'phase', ARGV[3], 'status', 'PROCESSING', 'attempts', attempts, 'updatedAt', now)
+elseif ARGV[3] ~= phase then
+  redis.call('HSET', KEYS[1], 'phase', ARGV[3], 'updatedAt', now)
+end
+redis.call('HINCRBY', KEYS[1], 'pgCalls', 1)
+return {'ok', p[2], p[3], p[4], attempts}

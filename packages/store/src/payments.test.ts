@@ -1,0 +1,106 @@
+/** The intake script's eta and body splicing, and the one-round-trip view, over real Redis. */
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { etaMs, PaymentStore, type NewPayment } from './payments.ts';
+import { newPaymentId } from './record.ts';
+import { connectRedis, type Redis } from './redis.ts';
+
+const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+let redis: Redis;
+let store: PaymentStore;
+const prefix = `test-${randomUUID()}`;
+
+beforeAll(() => {
+  redis = connectRedis(REDIS_URL);
+  store = new PaymentStore(redis, { prefix, idempotencyTtlMs: 60_000, retentionMs: 60_000 });
+});
+afterAll(async () => {
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1_000);
+    cursor = next;
+    if (keys.length) await redis.unlink(...keys);
+  } while (cursor !== '0');
+  await redis.quit();
+});
+
+let n = 0;
+function payment(createdAt: number, over: Partial<NewPayment> = {}): NewPayment {
+  n += 1;
+  return {
+    id: newPaymentId(createdAt), merchantId: 'm1', paymentKey: `pk_${prefix}_${n}`, orderId: `order-${n}-${randomUUID().slice(0, 8)}`,
+    amount: 1_000, currency: 'KRW', metadata: null, requestId: `req-${n}`, createdAt, ...over,
+  };
+}
+const template = (rate = { windowMs: 1_000, limit: 500 }) => ({ head: '{"eta":"', tail: '"}', rate });
+
+describe('PaymentStore.create with a 202 template', () => {
+  it('splices the ISO eta JavaScript would write, for dates across leap years and centuries', async () => {
+    const times = [
+      0, 951_782_400_000 /* 2000-02-29 */, 4_107_542_399_999 /* 2100-02-28T23:59:59.999 */, 1_709_164_800_123 /* 2024-02-29 */,
+      ...Array.from({ length: 40 }, () => Math.floor(Math.random() * 8_000_000_000_000)),
+    ];
+    // An odd rate, so the division is not exact; the backlog grows by one per payment.
+    const rate = { windowMs: 1_000, limit: 3 };
+    for (const t of times) {
+      const backlog = await redis.zcard(store.keys.open);
+      const idem = randomUUID();
+      const res = await store.create(payment(t), idem, 'fp', template(rate), 1_000_000);
+      expect(res.kind).toBe('created');
+      if (res.kind !== 'created') return;
+      const expected = new Date(etaMs(backlog, t, rate)).toISOString();
+      expect(res.body).toBe(`{"eta":"${expected}"}`);
+      // The stored body (what a replay answers) is the same bytes.
+      expect(await redis.hget(store.keys.idempotency('m1', idem), 'body')).toBe(res.body);
+    }
+  });
+
+  it('stores the same body it returns, and a plain string body unchanged', async () => {
+    const idem = randomUUID();
+    const p = payment(Date.now());
+    const created = await store.create(p, idem, 'fp-1', template(), 1_000_000);
+    expect(created.kind).toBe('created');
+    const replay = await store.create(payment(Date.now()), idem, 'fp-1', template(), 1_000_000);
+    expect(replay).toEqual({ kind: 'replay', id: p.id, body: (created as { body: string }).body });
+
+    const plain = await store.create(payment(Date.now()), randomUUID(), 'fp-2', '{"plain":true}', 1_000_000);
+    expect(plain).toMatchObject({ kind: 'created', body: '{"plain":true}' });
+  });
+
+  it('writes every field as a string, large amounts and metadata included', async () => {
+    const p = payment(Date.now(), { amount: Number.MAX_SAFE_INTEGER, metadata: { note: 'é ✓ "quoted"', n: '1' } });
+    await store.create(p, randomUUID(), 'fp', template(), 1_000_000);
+    const h = await redis.hgetall(store.keys.payment(p.id));
+    expect(h).toMatchObject({ amount: '9007199254740991', createdAt: String(p.createdAt), attempts: '0', status: 'QUEUED', requestId: p.requestId });
+    expect(JSON.parse(h.metadata!)).toEqual(p.metadata);
+    expect((await store.get(p.id))?.amount).toBe(Number.MAX_SAFE_INTEGER);
+  });
+
+  it('stores a paymentKey with a lone surrogate as U+FFFD instead of failing the script', async () => {
+    const p = payment(Date.now(), { paymentKey: `pk_\ud800_${randomUUID()}` });
+    expect((await store.create(p, randomUUID(), 'fp', template(), 1_000_000)).kind).toBe('created');
+    expect((await store.get(p.id))?.paymentKey).toBe(p.paymentKey.replace('\ud800', '\ufffd'));
+  });
+});
+
+describe('PaymentStore.view', () => {
+  it('reads the record and its backlog rank together, and no rank once it left the backlog', async () => {
+    const ids: string[] = [];
+    const base = 9_000_000_000_000; // after everything the other tests created (open is by createdAt)
+    for (let i = 0; i < 3; i++) {
+      const p = payment(base + i);
+      await store.create(p, randomUUID(), 'fp', template(), 1_000_000);
+      ids.push(p.id);
+    }
+    const total = await redis.zcard(store.keys.open);
+    const views = await Promise.all(ids.map((id) => store.view(id)));
+    expect(views.map((v) => v?.rank)).toEqual([total - 3, total - 2, total - 1]);
+    expect(views[0]?.record.id).toBe(ids[0]);
+
+    await redis.zrem(store.keys.open, ids[0]!);
+    expect((await store.view(ids[0]!))?.rank).toBeNull();
+    expect((await store.viewByOrderId(views[1]!.record.orderId))?.rank).toBe(total - 3);
+    expect(await store.view('pay_nope')).toBeNull();
+    expect(await store.viewByOrderId('order-nope')).toBeNull();
+  });
+});

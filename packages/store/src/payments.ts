@@ -1,0 +1,191 @@
+/**
+ * Payments in Redis: intake (one Lua script, one round trip) and reads. The worker's state
+ * changes live in `transitions.ts`.
+ */
+import type { Redis } from 'ioredis';
+import { lua } from './lua/index.ts';
+import { makeKeys, type Keys } from './keys.ts';
+import { parseRecord, type PaymentRecord } from './record.ts';
+
+export interface NewPayment {
+  id: string;
+  merchantId: string;
+  paymentKey: string;
+  orderId: string;
+  amount: number;
+  currency: string;
+  metadata: Record<string, string> | null;
+  requestId: string | null;
+  createdAt: number;
+}
+
+export type CreateResult =
+  | { kind: 'created'; id: string; body: string }
+  | { kind: 'replay'; id: string; body: string }
+  | { kind: 'reused' }
+  | { kind: 'dup_payment_key'; heldBy: string }
+  | { kind: 'dup_order_id'; heldBy: string }
+  | { kind: 'backlog_full'; backlog: number };
+
+/** The PG's rate: `limit` calls per `windowMs` (PG_RATE_LIMIT per PG_RATE_WINDOW_MS). */
+export interface PgRate {
+  windowMs: number;
+  limit: number;
+}
+
+/**
+ * A 202 body with a hole for its `eta`: the intake script fills in the ISO time from the backlog
+ * it counts anyway, so the stored body and the one sent carry the same estimate at no extra cost.
+ * The body is `head + eta + tail`.
+ */
+export interface Body202Template {
+  head: string;
+  tail: string;
+  rate: PgRate;
+}
+
+/** A payment as read for a merchant, with its place in the backlog (null when not in it). */
+export interface PaymentView {
+  record: PaymentRecord;
+  /** 0-based rank in the `open` zset (oldest first): how many unfinished payments are ahead. */
+  rank: number | null;
+}
+
+/**
+ * When a payment at `rank` should reach the PG, in ms: the payments ahead of it and itself, at
+ * the PG's rate, from `nowMs`. create-payment.lua computes the same expression for the 202.
+ */
+export function etaMs(rank: number, nowMs: number, rate: PgRate): number {
+  return Math.floor(nowMs + ((rank + 1) * rate.windowMs) / rate.limit);
+}
+
+/** Lone UTF-16 surrogates, which cjson refuses in the script's JSON argument. */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+const LONE_SURROGATES = new RegExp(LONE_SURROGATE.source, 'g');
+
+/**
+ * The string as Redis would have stored it as a plain argument: lone surrogates become U+FFFD
+ * (what UTF-8 encoding does to them), so that no caller's text can make the script fail.
+ */
+const wellFormed = (s: string): string => (LONE_SURROGATE.test(s) ? s.replace(LONE_SURROGATES, '\uFFFD') : s);
+
+export interface StoreOptions {
+  prefix: string;
+  idempotencyTtlMs: number;
+  retentionMs: number;
+}
+
+type ScriptRedis = Redis & {
+  sluiceCreatePayment(...args: (string | number)[]): Promise<string[]>;
+};
+
+export class PaymentStore {
+  readonly keys: Keys;
+  private readonly r: ScriptRedis;
+
+  constructor(redis: Redis, readonly opts: StoreOptions) {
+    this.keys = makeKeys(opts.prefix);
+    if (!('sluiceCreatePayment' in redis)) {
+      redis.defineCommand('sluiceCreatePayment', { numberOfKeys: 8, lua: lua('create-payment') });
+    }
+    this.r = redis as ScriptRedis;
+  }
+
+  get redis(): Redis {
+    return this.r;
+  }
+
+  /**
+   * Creates the payment unless the idempotency key, the paymentKey or the orderId says
+   * otherwise, or the backlog is at its ceiling. One atomic step.
+   */
+  async create(
+    p: NewPayment,
+    idemKeyHash: string,
+    fingerprint: string,
+    body202: string | Body202Template,
+    backlogCeiling: number,
+  ): Promise<CreateResult> {
+    const k = this.keys;
+    // One JSON argument for the hash (values as strings: cjson would turn numbers into doubles
+    // and Lua would print large ones in exponent form).
+    const fields: Record<string, string> = {
+      id: p.id, merchantId: wellFormed(p.merchantId), paymentKey: wellFormed(p.paymentKey), orderId: wellFormed(p.orderId),
+      amount: String(p.amount), currency: wellFormed(p.currency), status: 'QUEUED', phase: 'queued',
+      createdAt: String(p.createdAt), updatedAt: String(p.createdAt), attempts: '0', pgCalls: '0',
+    };
+    if (p.metadata) fields.metadata = JSON.stringify(p.metadata);
+    if (p.requestId) fields.requestId = wellFormed(p.requestId);
+    const t = typeof body202 === 'string' ? { head: body202, tail: '', rate: null } : body202;
+    const res = await this.r.sluiceCreatePayment(
+      k.idempotency(p.merchantId, idemKeyHash), k.payment(p.id), k.byPaymentKey(p.paymentKey), k.byOrderId(p.orderId),
+      k.outbox, k.open, k.counters, k.intakeRate,
+      fingerprint, p.id, p.createdAt, this.opts.idempotencyTtlMs, this.opts.retentionMs, backlogCeiling,
+      t.head, t.tail, t.rate ? t.rate.windowMs : '', t.rate ? t.rate.limit : '', JSON.stringify(fields),
+    );
+    switch (res[0]) {
+      case 'created':
+        return { kind: 'created', id: res[1]!, body: t.head + res[2]! + t.tail };
+      case 'replay':
+        return { kind: 'replay', id: res[1]!, body: res[2]! };
+      case 'reused':
+        return { kind: 'reused' };
+      case 'dup_payment_key':
+        return { kind: 'dup_payment_key', heldBy: res[1]! };
+      case 'dup_order_id':
+        return { kind: 'dup_order_id', heldBy: res[1]! };
+      case 'backlog_full':
+        return { kind: 'backlog_full', backlog: Number(res[1]) };
+      default:
+        throw new Error(`create-payment returned ${String(res[0])}`);
+    }
+  }
+
+  async get(id: string): Promise<PaymentRecord | null> {
+    return parseRecord(await this.r.hgetall(this.keys.payment(id)));
+  }
+
+  /** Finds a payment by orderId (orderIds are unique across all merchants). */
+  async getByOrderId(orderId: string): Promise<PaymentRecord | null> {
+    const id = await this.r.get(this.keys.byOrderId(orderId));
+    return id ? this.get(id) : null;
+  }
+
+  /**
+   * A payment and its rank in the backlog, read in one round trip. MULTI rather than a plain
+   * pipeline, so that the two agree: a payment finalised between them would otherwise read as
+   * QUEUED with no rank.
+   */
+  async view(id: string): Promise<PaymentView | null> {
+    const res = await this.r.multi().hgetall(this.keys.payment(id)).zrank(this.keys.open, id).exec();
+    if (!res) return null;
+    const [[hErr, h], [zErr, rank]] = res as [[Error | null, Record<string, string>], [Error | null, number | null]];
+    if (hErr) throw hErr;
+    if (zErr) throw zErr;
+    const record = parseRecord(h);
+    return record ? { record, rank } : null;
+  }
+
+  /** {@link view} by orderId: one GET for the claim, then the view. */
+  async viewByOrderId(orderId: string): Promise<PaymentView | null> {
+    const id = await this.r.get(this.keys.byOrderId(orderId));
+    return id ? this.view(id) : null;
+  }
+
+  /** The number of payments that are not final: the backlog. */
+  async backlog(): Promise<number> {
+    return this.r.zcard(this.keys.open);
+  }
+
+  /** A payment's recorded history (oldest first). */
+  async history(id: string): Promise<Record<string, unknown>[]> {
+    const rows = await this.r.lrange(this.keys.history(id), 0, -1);
+    return rows.map((r) => JSON.parse(r) as Record<string, unknown>);
+  }
+
+  /** Counters kept by the scripts (intake, final states, repairs). */
+  async counters(): Promise<Record<string, number>> {
+    const h = await this.r.hgetall(this.keys.counters);
+    return Object.fromEntries(Object.entries(h).map(([k, v]) => [k, Number(v)]));
+  }
+}

@@ -1,0 +1,77 @@
+/**
+ * The payment record as stored in a Redis hash, and its typed reading. Only the PG's
+ * `paymentKey` token is stored; card data never is.
+ */
+import { PHASES, PAYMENT_STATUSES, type Phase, type PaymentStatus } from '@sluice/domain';
+import { randomUUID } from 'node:crypto';
+
+export interface PaymentRecord {
+  id: string;
+  merchantId: string;
+  paymentKey: string;
+  orderId: string;
+  amount: number;
+  currency: string;
+  metadata: Record<string, string> | null;
+  status: PaymentStatus;
+  phase: Phase;
+  createdAt: number;
+  updatedAt: number;
+  finalizedAt: number | null;
+  /** Confirms sent to the PG. */
+  attempts: number;
+  /** Every PG call made for this payment (confirms, inquiries, cancels). */
+  pgCalls: number;
+  answeredInquiries: number;
+  reconfirms: number;
+  transactionKey: string | null;
+  approvedAt: string | null;
+  failure: { code: string; message: string } | null;
+  requestId: string | null;
+  /** When the payment went in doubt (ms), if it did. */
+  inDoubtAt: number | null;
+}
+
+/**
+ * A globally unique, time-ordered payment id. The PG Idempotency-Key derives from it.
+ * 62 random bits from `randomUUID`, which draws from a pre-filled entropy pool: `randomBytes(8)`
+ * measured ~20 µs per call on the intake's hot path, this well under 1 µs.
+ */
+export function newPaymentId(now = Date.now()): string {
+  const u = randomUUID();
+  return `pay_${now.toString(36).padStart(9, '0')}${u.slice(0, 8)}${u.slice(9, 13)}${u.slice(15, 18)}${u.slice(19, 20)}`;
+}
+
+const num = (v: string | undefined): number => (v ? Number(v) : 0);
+const numOrNull = (v: string | undefined): number | null => (v ? Number(v) : null);
+const strOrNull = (v: string | undefined): string | null => (v ? v : null);
+
+/** Reads a record from HGETALL. Returns null for an empty hash (no such payment). */
+export function parseRecord(h: Record<string, string>): PaymentRecord | null {
+  if (!h.id) return null;
+  const status = (PAYMENT_STATUSES as readonly string[]).includes(h.status ?? '') ? (h.status as PaymentStatus) : 'PROCESSING';
+  const phase = (PHASES as readonly string[]).includes(h.phase ?? '') ? (h.phase as Phase) : 'inquiring';
+  return {
+    id: h.id,
+    merchantId: h.merchantId ?? '',
+    paymentKey: h.paymentKey ?? '',
+    orderId: h.orderId ?? '',
+    amount: num(h.amount),
+    currency: h.currency ?? '',
+    metadata: h.metadata ? (JSON.parse(h.metadata) as Record<string, string>) : null,
+    status,
+    phase,
+    createdAt: num(h.createdAt),
+    updatedAt: num(h.updatedAt),
+    finalizedAt: numOrNull(h.finalizedAt),
+    attempts: num(h.attempts),
+    pgCalls: num(h.pgCalls),
+    answeredInquiries: num(h.answeredInquiries),
+    reconfirms: num(h.reconfirms),
+    transactionKey: strOrNull(h.transactionKey),
+    approvedAt: strOrNull(h.approvedAt),
+    failure: h.failureCode ? { code: h.failureCode, message: h.failureMessage ?? '' } : null,
+    requestId: strOrNull(h.requestId),
+    inDoubtAt: numOrNull(h.inDoubtAt),
+  };
+}

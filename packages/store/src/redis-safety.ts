@@ -1,0 +1,64 @@
+/**
+ * Start-up checks on the Redis Sluice runs on. An evicted payment or idempotency key is a lost
+ * payment or a double charge, so Sluice refuses to start on an evicting `maxmemory-policy` unless
+ * REDIS_ALLOW_EVICTION=true. A Redis without persistence loses every acknowledged payment when it
+ * restarts, so that is warned about loudly. Managed Redis often disables CONFIG; then we can only
+ * warn that we could not check.
+ */
+import type { Redis } from 'ioredis';
+
+export interface Warn {
+  warn(obj: object, msg: string): void;
+}
+
+export interface RedisSafety {
+  policy: string | null;
+  aof: boolean | null;
+  rdb: boolean | null;
+  usedMemory: number;
+  maxMemory: number;
+}
+
+/** Reads the settings that matter (null where CONFIG is not allowed). */
+export async function readRedisSafety(redis: Redis): Promise<RedisSafety> {
+  const get = async (name: string): Promise<string | null> => {
+    try {
+      const r = (await redis.config('GET', name)) as string[];
+      return r[1] ?? null;
+    } catch {
+      return null;
+    }
+  };
+  const [policy, aof, save, info] = await Promise.all([get('maxmemory-policy'), get('appendonly'), get('save'), redis.info('memory')]);
+  const field = (k: string) => Number(new RegExp(`^${k}:(\\d+)`, 'm').exec(info)?.[1] ?? 0);
+  return {
+    policy,
+    aof: aof === null ? null : aof === 'yes',
+    rdb: save === null ? null : save.trim() !== '',
+    usedMemory: field('used_memory'),
+    maxMemory: field('maxmemory'),
+  };
+}
+
+/** Throws on an evicting policy (unless allowed); warns on missing persistence. */
+export async function checkRedisSafety(redis: Redis, allowEviction: boolean, log: Warn): Promise<RedisSafety> {
+  const s = await readRedisSafety(redis);
+  if (s.policy === null) log.warn({}, 'cannot read Redis CONFIG; make sure maxmemory-policy is noeviction and AOF is on');
+  else if (s.policy !== 'noeviction') {
+    if (!allowEviction) {
+      throw new Error(`Redis maxmemory-policy is ${s.policy}: Sluice needs noeviction (an evicted key is a lost payment or a double charge). Set REDIS_ALLOW_EVICTION=true to start anyway, never in production.`);
+    }
+    log.warn({ policy: s.policy }, 'Redis may evict keys (REDIS_ALLOW_EVICTION=true)');
+  }
+  if (s.aof === false && s.rdb === false) {
+    log.warn({ appendonly: 'no', save: '' }, 'Redis persistence is off: a Redis restart loses every payment it holds. Use appendonly yes with appendfsync always.');
+  } else if (s.aof === false) {
+    log.warn({ appendonly: 'no' }, 'Redis AOF is off: snapshots alone lose the writes since the last one');
+  }
+  return s;
+}
+
+/** Share of maxmemory in use (0 when no maxmemory is set). */
+export function memoryPressure(s: Pick<RedisSafety, 'usedMemory' | 'maxMemory'>): number {
+  return s.maxMemory > 0 ? s.usedMemory / s.maxMemory : 0;
+}

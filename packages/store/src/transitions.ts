@@ -1,0 +1,136 @@
+/**
+ * The worker's state changes: the phase guard before every PG call, the step applied after
+ * every answer, and the breaker's record of each call. Each is one Lua script (see lua/).
+ */
+import type { FinalStatus, Phase, PgCall, Step } from '@sluice/domain';
+import type { Redis } from 'ioredis';
+import { lua } from './lua/index.ts';
+import type { Keys } from './keys.ts';
+
+export type GuardResult =
+  | { ok: true; paymentKey: string; orderId: string; amount: number; attempts: number }
+  | { ok: false; reason: 'phase'; phase: string }
+  | { ok: false; reason: 'breaker'; state: string }
+  | { ok: false; reason: 'expired' }
+  | { ok: false; reason: 'missing' };
+
+export interface BreakerSettings {
+  consecutiveFailures: number;
+  failureRate: number;
+  minCalls: number;
+  windowMs: number;
+  openMs: number;
+  probeIntervalMs: number;
+  closeAfter: number;
+}
+
+export type BreakerState = 'closed' | 'open' | 'half_open';
+
+type ScriptRedis = Redis & {
+  sluiceGuard(...a: (string | number)[]): Promise<string[]>;
+  sluiceApplyStep(...a: (string | number)[]): Promise<string[]>;
+  sluiceBreakerRecord(...a: (string | number)[]): Promise<string>;
+};
+
+export class Transitions {
+  private readonly r: ScriptRedis;
+
+  constructor(
+    redis: Redis,
+    private readonly keys: Keys,
+    private readonly o: { breaker: BreakerSettings; maxQueueAgeMs: number; retentionMs: number },
+  ) {
+    if (!('sluiceGuard' in redis)) {
+      redis.defineCommand('sluiceGuard', { numberOfKeys: 7, lua: lua('guard') });
+      redis.defineCommand('sluiceApplyStep', { numberOfKeys: 8, lua: lua('apply-step') });
+      redis.defineCommand('sluiceBreakerRecord', { numberOfKeys: 5, lua: lua('breaker-record') });
+    }
+    this.r = redis as ScriptRedis;
+  }
+
+  /**
+   * The guard before a PG call: lets `call` go out only while the payment is in one of
+   * `allowed`, moves it to `to`, and asks the breaker. Run after the permit, right before sending.
+   */
+  async guard(id: string, call: Exclude<PgCall, 'transactions'>, allowed: readonly Phase[], to: Phase): Promise<GuardResult> {
+    const k = this.keys;
+    const r = await this.r.sluiceGuard(
+      k.payment(id), k.breaker, `${k.breaker}:probe`, k.breakerLog, k.open, k.counters, k.history(id),
+      call, allowed.join(','), to, this.o.breaker.probeIntervalMs, this.o.maxQueueAgeMs, id,
+    );
+    switch (r[0]) {
+      case 'ok':
+        return { ok: true, paymentKey: r[1]!, orderId: r[2]!, amount: Number(r[3]), attempts: Number(r[4]) };
+      case 'phase':
+        return { ok: false, reason: 'phase', phase: r[1]! };
+      case 'breaker':
+        return { ok: false, reason: 'breaker', state: r[1]! };
+      case 'expired':
+        return { ok: false, reason: 'expired' };
+      default:
+        return { ok: false, reason: 'missing' };
+    }
+  }
+
+  /**
+   * Applies a decided step if the payment is still in `expected`. Returns the new phase, or
+   * null when another step got there first (the caller then does nothing more).
+   */
+  async apply(id: string, expected: Phase, step: Step, event: Record<string, unknown>): Promise<Phase | null> {
+    const k = this.keys;
+    const args: (string | number)[] = [id, expected];
+    const channel = k.finalChannel;
+    switch (step.do) {
+      case 'finalize':
+        args.push('final', JSON.stringify(event), this.o.retentionMs, channel, step.status, step.failure?.code ?? '', step.failure?.message ?? '',
+          step.pg?.transactionKey ?? '', step.pg?.approvedAt ?? '');
+        break;
+      case 'inquire':
+        args.push('inquire', JSON.stringify(event), this.o.retentionMs, channel, step.answered ? '1' : '0');
+        break;
+      case 'reconfirm':
+      case 'cancel':
+        args.push(step.do, JSON.stringify(event), this.o.retentionMs, channel);
+        break;
+      default:
+        args.push('note', JSON.stringify(event), this.o.retentionMs, channel);
+    }
+    const r = await this.r.sluiceApplyStep(k.payment(id), k.open, k.inDoubt, k.counters, k.recentFailures, k.history(id), k.approved, k.finalRate, ...args);
+    return r[0] === 'ok' ? (r[1] as Phase) : null;
+  }
+
+  /**
+   * Reconciliation's recorded repair of a final payment: the only way a final state a merchant
+   * has seen ever changes. Counted, and kept in the payment's history with its reason.
+   */
+  async repair(id: string, status: FinalStatus, reason: string, event: Record<string, unknown>): Promise<boolean> {
+    const k = this.keys;
+    const r = await this.r.sluiceApplyStep(
+      k.payment(id), k.open, k.inDoubt, k.counters, k.recentFailures, k.history(id), k.approved, k.finalRate,
+      id, 'final', 'repair', JSON.stringify(event), this.o.retentionMs, k.finalChannel, status, reason,
+    );
+    return r[0] === 'ok';
+  }
+
+  /**
+   * Records one PG call's result with the shared breaker. Returns the breaker's state after it.
+   * `httpStatus` (when the PG answered) lets the script count 429s and 503s for the alerts.
+   * `sent` places the call in the per-second PG chart: the Redis-clock ms its request was written
+   * at, 'now' when that moment is unknown, or 'unsent' (never reached the PG: not charted).
+   */
+  async record(call: PgCall, outcome: string, pgFailed: boolean, httpStatus?: number, sent: number | 'now' | 'unsent' = 'now'): Promise<BreakerState> {
+    const k = this.keys;
+    const b = this.o.breaker;
+    return (await this.r.sluiceBreakerRecord(
+      k.breaker, `${k.breaker}:window`, k.breakerLog, k.pgRate, k.counters,
+      pgFailed ? '1' : '0', call, outcome, b.consecutiveFailures, b.failureRate, b.minCalls, b.windowMs, b.openMs, b.closeAfter,
+      httpStatus ?? '', sent === 'now' ? '' : String(sent),
+    )) as BreakerState;
+  }
+
+  /** The breaker as stored (for /readyz, the API and the dashboard). */
+  async breakerState(): Promise<{ state: BreakerState; since: number | null; reason: string | null }> {
+    const [state, since, reason] = await this.r.hmget(this.keys.breaker, 'state', 'since', 'reason');
+    return { state: (state as BreakerState | null) ?? 'closed', since: since ? Number(since) : null, reason: reason ?? null };
+  }
+}

@@ -1,0 +1,114 @@
+/**
+ * `npm start`: runs the whole gateway on this machine: the PG simulator, the API and the worker
+ * pool, against the Redis at REDIS_URL (default redis://127.0.0.1:6379). If nothing answers there
+ * and `redis-server` is installed, it starts a private one (data under .data/redis, AOF on).
+ * Prints the URLs, the demo merchant's key and a curl to try.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { redisAnswers } from '@sluice/store';
+import { hashApiKey } from '../apps/api/src/auth.ts';
+
+const root = resolve(import.meta.dirname, '..');
+const env = { ...process.env };
+const REDIS_URL = (env.REDIS_URL ??= 'redis://127.0.0.1:6379');
+const SIM_PORT = Number(env.SIM_PORT ?? 4010);
+const PORT = Number(env.PORT ?? 3000);
+
+// The demo: one merchant, one simulator account, admin pages on. Override any of these by env.
+const DEMO_KEY = 'sk_demo_sluice_0123456789abcdef';
+env.API_KEY_PEPPER ??= 'demo-pepper-change-me-in-production';
+env.MERCHANTS ??= `demo:${hashApiKey(env.API_KEY_PEPPER, DEMO_KEY)}`;
+env.ADMIN_USER ??= 'admin';
+env.ADMIN_PASSWORD ??= 'sluice-admin';
+env.SIM_SECRET_KEY ??= 'test_sk_sluice_demo';
+env.PG_SECRET_KEY ??= env.SIM_SECRET_KEY;
+env.PG_BASE_URL ??= `http://127.0.0.1:${SIM_PORT}`;
+env.SIM_PORT = String(SIM_PORT);
+env.PORT = String(PORT);
+
+const children: ChildProcess[] = [];
+
+async function ensureRedis(): Promise<void> {
+  if (await redisAnswers(REDIS_URL)) return;
+  const which = spawnSync('sh', ['-c', 'command -v redis-server'], { encoding: 'utf8' });
+  if (which.status !== 0) {
+    console.error(`Nothing answers at ${REDIS_URL}, and redis-server is not installed.
+Install Redis 7 (Debian/Ubuntu: sudo apt-get install -y redis-server; macOS: brew install redis),
+or point REDIS_URL at a running Redis, then run npm start again.`);
+    process.exit(1);
+  }
+  const url = new URL(REDIS_URL);
+  const dir = resolve(root, '.data/redis');
+  mkdirSync(dir, { recursive: true });
+  console.log(`No Redis at ${REDIS_URL}: starting a private redis-server (data in ${dir}, AOF on)`);
+  const child = spawn('redis-server', [
+    '--port', url.port || '6379', '--bind', url.hostname || '127.0.0.1', '--dir', dir,
+    '--appendonly', 'yes', '--appendfsync', 'always', '--maxmemory-policy', 'noeviction', '--save', '',
+  ], { stdio: 'ignore' });
+  children.push(child);
+  for (let i = 0; i < 50 && !(await redisAnswers(REDIS_URL)); i++) await new Promise((r) => setTimeout(r, 100));
+  if (!(await redisAnswers(REDIS_URL))) {
+    console.error('redis-server did not come up');
+    process.exit(1);
+  }
+}
+
+function run(name: string, entry: string): ChildProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', resolve(root, entry)], { env, stdio: ['ignore', 'inherit', 'inherit'] });
+  child.on('exit', (code, signal) => {
+    if (!stopping) {
+      console.error(`${name} exited (${code ?? signal}); stopping the stack`);
+      void stop();
+    }
+  });
+  children.push(child);
+  return child;
+}
+
+let stopping = false;
+async function stop(): Promise<void> {
+  if (stopping) {
+    for (const c of children) c.kill('SIGKILL');
+    process.exit(1);
+  }
+  stopping = true;
+  for (const c of [...children].reverse()) c.kill('SIGTERM');
+  await Promise.all(children.map((c) => (c.exitCode !== null ? null : new Promise((r) => c.once('exit', r)))));
+  process.exit(0);
+}
+process.on('SIGINT', () => void stop());
+process.on('SIGTERM', () => void stop());
+
+await ensureRedis();
+run('pg-simulator', 'apps/pg-simulator/src/main.ts');
+run('worker', 'apps/worker/src/main.ts');
+run('api', 'apps/api/src/main.ts');
+
+const base = `http://127.0.0.1:${PORT}`;
+for (let i = 0; i < 100; i++) {
+  try {
+    if ((await fetch(`${base}/healthz`)).ok) break;
+  } catch {
+    /* not up yet */
+  }
+  await new Promise((r) => setTimeout(r, 200));
+}
+console.log(`
+Sluice is running.
+  API           ${base}
+  bull-board    ${base}/admin/queues   (${env.ADMIN_USER} / ${env.ADMIN_PASSWORD})
+  dashboard     ${base}/dashboard
+  PG simulator  ${env.PG_BASE_URL}
+  demo API key  ${DEMO_KEY}
+
+Try:
+  curl -s -X POST ${base}/v1/payments \\
+    -H 'Authorization: Bearer ${DEMO_KEY}' -H 'Idempotency-Key: demo-1' \\
+    -H 'Content-Type: application/json' \\
+    -d '{"paymentKey":"pk_demo_1","orderId":"order-demo-1","amount":15000}'
+  curl -s ${base}/v1/payments/<id from the answer> -H 'Authorization: Bearer ${DEMO_KEY}'
+
+Ctrl-C stops everything.
+`);

@@ -1,0 +1,206 @@
+/**
+ * The fault suite: real processes (the API, two workers, the simulator, and a private
+ * redis-server with AOF) under steady load with the in-doubt issue's mixed PG faults throughout,
+ * and one fault per scenario. After each: drain, reconcile, and the invariant checker.
+ */
+import { Queue } from 'bullmq';
+import { MIXED_FAULTS } from '../support/faults.ts';
+import { checkInvariants, type LedgerEntry } from '../support/invariants.ts';
+import { getJson } from '../support/processes.ts';
+import { startPrivateRedis, type PrivateRedis } from '../support/redis-server.ts';
+import { drain, readPayments, startStack, type Stack } from '../support/stack.ts';
+import { LoadDriver } from './load.ts';
+
+export interface ScenarioResult {
+  name: string;
+  acknowledged: number;
+  lost: number;
+  notFinal: number;
+  doubleCharges: number;
+  mismatches: number;
+  maxInWindow: number;
+  status429: number;
+  status503: number;
+  drainMs: number;
+  repaired: number;
+  byStatus: Record<string, number>;
+  notes: Record<string, unknown>;
+}
+
+export interface ChaosOptions {
+  /** New payments per second offered during each scenario. */
+  rate: number;
+  workerKills: number;
+  killEveryMs: number;
+  outageMs: number;
+  scenarios: number[];
+  log?: (line: string) => void;
+}
+
+export const FULL: ChaosOptions = { rate: 100, workerKills: 10, killEveryMs: 3_000, outageMs: 30_000, scenarios: [1, 2, 3, 4, 5] };
+export const SHORT: ChaosOptions = { rate: 60, workerKills: 4, killEveryMs: 2_500, outageMs: 10_000, scenarios: [1, 3, 4] };
+
+export async function runChaos(o: ChaosOptions): Promise<ScenarioResult[]> {
+  const log = o.log ?? (() => undefined);
+  const redis = await startPrivateRedis();
+  const stack = await startStack({
+    workers: 2,
+    redisUrl: redis.url,
+    sim: { SIM_SEED: '1234', SIM_LATENCY_MEDIAN_MS: '60', SIM_LATENCY_P99_MS: '600', ...MIXED_FAULTS },
+    env: {
+      WORKER_PROCESSES: '2',
+      WORKER_LOCK_MS: '5000',
+      PG_HEADERS_TIMEOUT_MS: '1500',
+      PG_CONNECT_TIMEOUT_MS: '500',
+      RESOLVE_FIRST_INQUIRY_DELAY_MS: '1500',
+      RETRY_BACKOFF_BASE_MS: '500',
+      RETRY_BACKOFF_MAX_MS: '5000',
+      BREAKER_OPEN_MS: '3000',
+      BREAKER_PROBE_INTERVAL_MS: '1000',
+      RECONCILE_INTERVAL_MS: '3600000',
+      WORKER_SHUTDOWN_GRACE_MS: '5000',
+    },
+  });
+  const results: ScenarioResult[] = [];
+  try {
+    for (const n of o.scenarios) {
+      log(`scenario ${n}: ${TITLES[n]}`);
+      const r = await scenario(stack, redis, n, o);
+      log(`  ${JSON.stringify(r)}`);
+      results.push(r);
+    }
+  } finally {
+    await stack.stop().catch(() => undefined);
+    await redis.stop().catch(() => undefined);
+  }
+  return results;
+}
+
+export const TITLES: Record<number, string> = {
+  1: 'kill -9 a random worker every few seconds, and restart it',
+  2: 'kill -9 the API during load, and restart it (clients retry with the same key)',
+  3: 'kill -9 Redis, and restart it from its AOF',
+  4: 'PG outage (refusing, then hanging), then recovery',
+  5: 'the mixed PG faults alone',
+};
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function scenario(stack: Stack, redis: PrivateRedis, n: number, o: ChaosOptions): Promise<ScenarioResult> {
+  const since = Date.now();
+  const driver = new LoadDriver(() => stack.apiUrl, `s${n}-${since.toString(36)}`);
+  const notes: Record<string, unknown> = {};
+  driver.start(o.rate);
+  await sleep(2_000);
+  switch (n) {
+    case 1:
+      for (let k = 0; k < o.workerKills; k++) {
+        const i = Math.floor(Math.random() * stack.workers.length);
+        await stack.workers[i]!.stop('SIGKILL');
+        stack.workers.splice(i, 1);
+        await stack.startWorker();
+        await sleep(o.killEveryMs);
+      }
+      notes.workerKills = o.workerKills;
+      break;
+    case 2:
+      await stack.api.stop('SIGKILL');
+      await sleep(1_000);
+      await stack.startApi();
+      await sleep(5_000);
+      notes.clientRetries = driver.retries;
+      break;
+    case 3:
+      await redis.kill9();
+      await sleep(2_000);
+      await redis.restart();
+      await sleep(5_000);
+      notes.clientRetries = driver.retries;
+      break;
+    case 4: {
+      const outageStart = Date.now();
+      await stack.simConfig({ outage: 'refuse', outageMs: o.outageMs / 2 });
+      await sleep(o.outageMs / 2);
+      await stack.simConfig({ outage: 'hang', outageMs: o.outageMs / 2 });
+      await sleep(o.outageMs / 2 + 1_000);
+      Object.assign(notes, await breakerEvidence(stack, outageStart));
+      break;
+    }
+    default:
+      await sleep(10_000);
+  }
+  await driver.stop();
+  const drainMs = await drain(stack.redis, stack.prefix, 180_000);
+  const recon = await reconcile(stack);
+  const ids = [...driver.acked.values()];
+  const records = await readPayments(stack.redis, stack.prefix, ids);
+  const views = new Map([...records].map(([id, r]) => [id, { id, paymentKey: r.paymentKey!, status: r.status! }]));
+  const ledger = (await getJson<{ payments: Record<string, LedgerEntry> }>(`${stack.simAdminUrl}/__sim/ledger`)).payments;
+  const report = checkInvariants(ids, views, ledger);
+  const { arrivals } = await getJson<{ arrivals: [number, string, number][] }>(`${stack.simAdminUrl}/__sim/arrivals?since=${since}`);
+  return {
+    name: TITLES[n]!,
+    acknowledged: report.acknowledged,
+    lost: report.lost.length,
+    notFinal: report.notFinal.length,
+    doubleCharges: report.doubleCharges.length,
+    mismatches: report.mismatches.length,
+    maxInWindow: maxInWindow(arrivals.map((a) => a[0])),
+    status429: arrivals.filter((a) => a[2] === 429).length,
+    status503: arrivals.filter((a) => a[2] === 503).length,
+    drainMs,
+    repaired: Number(recon.repaired ?? -1),
+    byStatus: report.byStatus,
+    notes,
+  };
+}
+
+/** Runs reconciliation now through the workers' maintenance queue; returns its report. */
+async function reconcile(stack: Stack): Promise<Record<string, string>> {
+  const q = new Queue('maintenance', { connection: stack.redis, prefix: stack.prefix });
+  const job = await q.add('reconcile', {});
+  for (let i = 0; i < 300 && !(await job.isCompleted()); i++) await sleep(200);
+  await q.close();
+  return stack.redis.hgetall(`${stack.prefix}:recon:last`);
+}
+
+/** While the breaker was open: PG calls per second (probes) and confirms that went out. */
+async function breakerEvidence(stack: Stack, from: number): Promise<Record<string, unknown>> {
+  const log = (await stack.redis.lrange(`${stack.prefix}:breaker:log`, 0, -1)).map((l) => JSON.parse(l) as { at: number; state: string }).reverse();
+  // Walk the transitions in order: open from the first `open` until the next other state.
+  const intervals: [number, number][] = [];
+  let openedAt: number | null = null;
+  for (const e of log) {
+    if (e.state === 'open' && openedAt === null) openedAt = e.at;
+    else if (e.state !== 'open' && openedAt !== null) {
+      intervals.push([openedAt, e.at]);
+      openedAt = null;
+    }
+  }
+  if (openedAt !== null) intervals.push([openedAt, Date.now()]);
+  const recent = intervals.filter(([, b]) => b >= from);
+  const { arrivals } = await getJson<{ arrivals: [number, string, number][] }>(`${stack.simAdminUrl}/__sim/arrivals?since=${from}`);
+  // A call that passed the guard just before the breaker opened can land a few ms after it.
+  const inOpen = arrivals.filter(([t]) => recent.some(([a, b]) => t > a + 20 && t < b));
+  const openMs = recent.reduce((sum, [a, b]) => sum + (b - a), 0);
+  const perSecond = new Map<number, number>();
+  for (const [t] of inOpen) perSecond.set(Math.floor(t / 1000), (perSecond.get(Math.floor(t / 1000)) ?? 0) + 1);
+  return {
+    breakerOpened: recent.length,
+    breakerOpenMs: openMs,
+    callsWhileOpen: inOpen.length,
+    maxCallsInOneSecondWhileOpen: Math.max(0, ...perSecond.values()),
+    confirmsWhileOpen: inOpen.filter((a) => a[1] === 'c').length,
+  };
+}
+
+function maxInWindow(times: number[]): number {
+  const t = [...times].sort((a, b) => a - b);
+  let lo = 0;
+  let best = 0;
+  for (let hi = 0; hi < t.length; hi++) {
+    while (t[hi]! - t[lo]! >= 1_000) lo++;
+    best = Math.max(best, hi - lo + 1);
+  }
+  return best;
+}

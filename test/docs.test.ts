@@ -1,0 +1,35 @@
+/**
+ * The README's configuration table and the config schema must name the same variables, and the
+ * README's two commands must be the package's scripts.
+ */
+import { EnvSchema } from '@sluice/config';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ROOT } from './support/processes.ts';
+
+const readme = readFileSync(resolve(ROOT, 'README.md'), 'utf8');
+const pkg = JSON.parse(readFileSync(resolve(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+
+describe('README', () => {
+  it('documents every configuration variable, and no other', () => {
+    const table = readme.slice(readme.indexOf('## Configuration'), readme.indexOf('## Architecture'));
+    const documented = new Set([...table.matchAll(/^\| `([A-Z_]+)`(?:, `([A-Z_]+)`)? \|/gm)].flatMap((m) => [m[1]!, m[2]].filter(Boolean) as string[]));
+    const schema = new Set(Object.keys(EnvSchema.shape));
+    expect([...schema].filter((k) => !documented.has(k))).toEqual([]);
+    expect([...documented].filter((k) => !schema.has(k))).toEqual([]);
+  });
+
+  it('gives the two commands, and they exist', () => {
+    expect(readme).toContain('npm ci && npm start');
+    expect(readme).toMatch(/^npm test /m);
+    expect(pkg.scripts.start).toBeTruthy();
+    expect(pkg.scripts.test).toContain('vitest run');
+  });
+
+  it('.ci/run runs the README test command', () => {
+    const ci = readFileSync(resolve(ROOT, '.ci/run'), 'utf8');
+    expect(ci).toMatch(/^npm test$/m);
+    expect(ci).toMatch(/^npm ci/m);
+  });
+});

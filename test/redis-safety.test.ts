@@ -1,0 +1,55 @@
+/**
+ * Start-up checks against a real redis-server: an evicting policy is refused unless overridden,
+ * and missing persistence is warned about.
+ */
+import { checkRedisSafety, memoryPressure } from '@sluice/store';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startPrivateRedis, type PrivateRedis } from './support/redis-server.ts';
+
+let server: PrivateRedis;
+let redis: Redis;
+beforeAll(async () => {
+  server = await startPrivateRedis();
+  redis = new Redis(server.url);
+});
+afterAll(async () => {
+  redis.disconnect();
+  await server.stop();
+});
+
+const collect = () => {
+  const warnings: string[] = [];
+  return { warnings, log: { warn: (_o: object, msg: string) => void warnings.push(msg) } };
+};
+
+describe('Redis safety at start-up', () => {
+  it('accepts noeviction with AOF, silently', async () => {
+    const { warnings, log } = collect();
+    const s = await checkRedisSafety(redis, false, log);
+    expect(s).toMatchObject({ policy: 'noeviction', aof: true });
+    expect(warnings).toEqual([]);
+  });
+
+  it('refuses an evicting policy, unless explicitly allowed (then warns)', async () => {
+    await redis.config('SET', 'maxmemory-policy', 'allkeys-lru');
+    await expect(checkRedisSafety(redis, false, collect().log)).rejects.toThrow(/noeviction/);
+    const { warnings, log } = collect();
+    await checkRedisSafety(redis, true, log);
+    expect(warnings.join()).toMatch(/evict/);
+    await redis.config('SET', 'maxmemory-policy', 'noeviction');
+  });
+
+  it('warns when persistence is off', async () => {
+    await redis.config('SET', 'appendonly', 'no');
+    const { warnings, log } = collect();
+    await checkRedisSafety(redis, false, log);
+    expect(warnings.join()).toMatch(/persistence is off/);
+    await redis.config('SET', 'appendonly', 'yes');
+  });
+
+  it('measures memory pressure against maxmemory', async () => {
+    expect(memoryPressure({ usedMemory: 900, maxMemory: 1000 })).toBe(0.9);
+    expect(memoryPressure({ usedMemory: 900, maxMemory: 0 })).toBe(0);
+  });
+});

@@ -1,0 +1,160 @@
+/**
+ * The whole gateway as real processes for system tests: the simulator (with an admin port that
+ * stays up through a `refuse` outage), the API and worker processes, on the local Redis under a
+ * unique key prefix that is deleted afterwards.
+ */
+import { Redis } from 'ioredis';
+import { randomUUID } from 'node:crypto';
+import { createServer } from 'node:net';
+import { hashApiKey } from '../../apps/api/src/auth.ts';
+import { startProcess, type Proc } from './processes.ts';
+
+export const DEMO_KEY = 'sk_test_sluice_merchant_a';
+export const OTHER_KEY = 'sk_test_sluice_merchant_b';
+const PEPPER = 'test-pepper-0123456789abcdef';
+export const ADMIN = { user: 'admin', password: 'test-admin-pass' };
+
+export function freePort(): Promise<number> {
+  return new Promise((res) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const p = (s.address() as { port: number }).port;
+      s.close(() => res(p));
+    });
+  });
+}
+
+export interface Stack {
+  prefix: string;
+  apiUrl: string;
+  simUrl: string;
+  simAdminUrl: string;
+  env: Record<string, string>;
+  redis: Redis;
+  sim: Proc;
+  api: Proc;
+  workers: Proc[];
+  startWorker(): Promise<Proc>;
+  startApi(): Promise<Proc>;
+  /** Sets simulator knobs through its admin port. */
+  simConfig(knobs: Record<string, unknown>): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export interface StackOptions {
+  workers?: number;
+  /** A Redis other than the local one (e.g. a private one a chaos test kills). */
+  redisUrl?: string;
+  sim?: Record<string, string>;
+  env?: Record<string, string>;
+}
+
+export async function startStack(o: StackOptions = {}): Promise<Stack> {
+  const prefix = `test-${randomUUID()}`;
+  const [simPort, simAdminPort, apiPort] = [await freePort(), await freePort(), await freePort()];
+  const simUrl = `http://127.0.0.1:${simPort}`;
+  const env: Record<string, string> = {
+    REDIS_URL: o.redisUrl ?? process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
+    REDIS_PREFIX: prefix,
+    LOG_LEVEL: 'info',
+    PG_BASE_URL: simUrl,
+    PG_SECRET_KEY: 'test_sk_sluice_demo',
+    API_KEY_PEPPER: PEPPER,
+    MERCHANTS: `merchant-a:${hashApiKey(PEPPER, DEMO_KEY)},merchant-b:${hashApiKey(PEPPER, OTHER_KEY)}`,
+    ADMIN_USER: ADMIN.user,
+    ADMIN_PASSWORD: ADMIN.password,
+    PORT: String(apiPort),
+    SWEEP_INTERVAL_MS: '1000',
+    ...o.env,
+  };
+  const sim = startProcess('apps/pg-simulator/src/main.ts', {
+    SIM_PORT: String(simPort),
+    SIM_ADMIN_PORT: String(simAdminPort),
+    SIM_SECRET_KEY: 'test_sk_sluice_demo',
+    ...o.sim,
+  });
+  await sim.waitFor(/listening on/);
+  const redis = new Redis(env.REDIS_URL!, { maxRetriesPerRequest: null });
+  redis.on('error', () => undefined);
+  const stack: Stack = {
+    prefix,
+    apiUrl: `http://127.0.0.1:${apiPort}`,
+    simUrl,
+    simAdminUrl: `http://127.0.0.1:${simAdminPort}`,
+    env,
+    redis,
+    sim,
+    api: null as unknown as Proc,
+    workers: [],
+    async startWorker() {
+      const w = startProcess('apps/worker/src/main.ts', { ...env, WORKER_FORKS: '1' });
+      await w.waitFor(/worker started/);
+      stack.workers.push(w);
+      return w;
+    },
+    async startApi() {
+      const a = startProcess('apps/api/src/main.ts', env);
+      await a.waitFor(/api listening/);
+      stack.api = a;
+      return a;
+    },
+    async simConfig(knobs) {
+      const res = await fetch(`${stack.simAdminUrl}/__sim/config`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(knobs) });
+      if (!res.ok) throw new Error(`sim config: ${res.status} ${await res.text()}`);
+    },
+    async stop() {
+      await Promise.all([stack.api?.stop(), ...stack.workers.map((w) => w.stop())]);
+      await sim.stop();
+      const keys = await redis.keys(`${prefix}:*`);
+      for (let i = 0; i < keys.length; i += 1_000) await redis.unlink(...keys.slice(i, i + 1_000));
+      redis.disconnect();
+    },
+  };
+  await stack.startApi();
+  for (let i = 0; i < (o.workers ?? 1); i++) await stack.startWorker();
+  return stack;
+}
+
+/**
+ * POSTs one payment; returns the status and body. A transport error (a keep-alive socket the
+ * server closed as we reused it) is retried with the same Idempotency-Key, as merchants do.
+ */
+export async function postPayment(apiUrl: string, p: { paymentKey: string; orderId: string; amount: number }, idemKey: string, key = DEMO_KEY) {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const res = await fetch(`${apiUrl}/v1/payments`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${key}`, 'idempotency-key': idemKey, 'content-type': 'application/json' },
+        body: JSON.stringify(p),
+      });
+      return { status: res.status, body: (await res.json()) as { id: string; status: string; code?: string } };
+    } catch (err) {
+      if (attempt >= 4) throw err;
+      await new Promise((r) => setTimeout(r, 50 * 2 ** attempt));
+    }
+  }
+}
+
+/** Reads every payment record under the prefix: id → {paymentKey, status, …}. */
+export async function readPayments(redis: Redis, prefix: string, ids: string[]): Promise<Map<string, Record<string, string>>> {
+  const out = new Map<string, Record<string, string>>();
+  for (let i = 0; i < ids.length; i += 500) {
+    const pipe = redis.pipeline();
+    for (const id of ids.slice(i, i + 500)) pipe.hgetall(`${prefix}:pay:${id}`);
+    const res = (await pipe.exec()) ?? [];
+    res.forEach(([, h], j) => {
+      const rec = h as Record<string, string>;
+      if (rec && rec.id) out.set(ids[i + j]!, rec);
+    });
+  }
+  return out;
+}
+
+/** Waits until the backlog (`open` zset) is empty; returns how long it took (ms). */
+export async function drain(redis: Redis, prefix: string, timeoutMs: number): Promise<number> {
+  const start = Date.now();
+  while (Date.now() - start < timeoutMs) {
+    if ((await redis.zcard(`${prefix}:open`)) === 0) return Date.now() - start;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`backlog not drained in ${timeoutMs} ms: ${await redis.zcard(`${prefix}:open`)} open`);
+}
