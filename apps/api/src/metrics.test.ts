@@ -33,6 +33,14 @@ async function scrape(): Promise<string> {
   return res.text;
 }
 
+/** The worker's recording script, as the sender calls it. */
+const recorder = (): Transitions =>
+  new Transitions(t.redis, t.store.keys, {
+    breaker: { consecutiveFailures: 20, failureRate: 0.5, minCalls: 40, windowMs: 10_000, openMs: 5_000, probeIntervalMs: 1_000, closeAfter: 2 },
+    maxQueueAgeMs: 60_000,
+    retentionMs: 60_000,
+  });
+
 describe('/metrics', () => {
   it('needs the operator credentials', async () => {
     expect((await get(t, '/metrics')).status).toBe(401);
@@ -70,11 +78,7 @@ describe('/metrics', () => {
 
   it('shows the cluster-wide PG calls, 429s and 503s, breaker and reconciliation from Redis', async () => {
     // The worker's own script records the calls: a confirm approved, and a 429 on an inquiry.
-    const transitions = new Transitions(t.redis, t.store.keys, {
-      breaker: { consecutiveFailures: 20, failureRate: 0.5, minCalls: 40, windowMs: 10_000, openMs: 5_000, probeIntervalMs: 1_000, closeAfter: 2 },
-      maxQueueAgeMs: 60_000,
-      retentionMs: 60_000,
-    });
+    const transitions = recorder();
     await transitions.record('confirm', 'approved', false, 200);
     await transitions.record('confirm', 'approved', false, 200);
     await transitions.record('inquire', 'not_sent', false, 429);
@@ -95,11 +99,7 @@ describe('/metrics', () => {
   });
 
   it('charts a PG call in the second it was sent, not the one it was answered in', async () => {
-    const transitions = new Transitions(t.redis, t.store.keys, {
-      breaker: { consecutiveFailures: 20, failureRate: 0.5, minCalls: 40, windowMs: 10_000, openMs: 5_000, probeIntervalMs: 1_000, closeAfter: 2 },
-      maxQueueAgeMs: 60_000,
-      retentionMs: 60_000,
-    });
+    const transitions = recorder();
     const k = t.store.keys;
     const nowSec = Number((await t.redis.time())[0]);
     const before = async (sec: number) => Number((await t.redis.hget(k.pgRate, `${sec}:cancel`)) ?? 0);
