@@ -137,6 +137,10 @@ export class PaymentDriver {
     else this.d.log.debug(fields, 'PG call');
     const phase = await this.d.transitions.apply(rec.id, expected, step, event);
     if (phase === null) {
+      // The payment is not in the phase this answer was for. A retry or halt changes nothing, so
+      // this job runs again and re-reads the phase: a call that never got past its connection
+      // wait never ran the guard, and the payment is still QUEUED with only this job to send it.
+      if (step.do === 'retry' || step.do === 'halt') return { kind: 'again', delayMs: step.delayMs };
       // Another step moved the payment first; its owner carries on.
       return { kind: 'done', phase: expected };
     }

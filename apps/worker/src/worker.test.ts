@@ -3,7 +3,11 @@
  * Each case asserts Sluice's final state and the PG's ledger.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { confirmKey } from './driver.ts';
+import { classify } from '@sluice/domain';
+import { newPaymentId } from '@sluice/store';
+import { confirmKey, PaymentDriver } from './driver.ts';
+import type { PgPort } from './sender/pg-port.ts';
+import { policyOf } from './settings.ts';
 import { startHarness, type Harness } from './test-harness.ts';
 
 let h: Harness;
@@ -41,5 +45,39 @@ describe('worker → PG', () => {
 
   it('sends the confirm with an Idempotency-Key derived from the payment id', () => {
     expect(confirmKey('pay_x')).toBe('sluice.pay_x.confirm');
+  });
+});
+
+describe('a confirm that never got a connection', () => {
+  it('is tried again, not dropped: the payment was still QUEUED, with only this job to send it', async () => {
+    const w = h.worker;
+    const id = newPaymentId();
+    const created = await w.store.create(
+      { id, merchantId: 'm1', paymentKey: 'pk_poolwait_w9', orderId: `order-poolwait-${id.slice(-8)}`, amount: 1_000, currency: 'KRW', metadata: null, requestId: null, createdAt: Date.now() },
+      `idem-${id}`, `fp-${id}`, '{}', 1_000_000,
+    );
+    expect(created.kind).toBe('created');
+    await w.redis.zrem(w.store.keys.outbox, id);
+    // The first confirm waits out its connection share and gives up before the guard runs, as
+    // pg-client does on PG_POOL_WAIT_TIMEOUT_MS; the next one goes to the PG.
+    let waits = 0;
+    const pg: PgPort = Object.create(w.pg, {
+      confirm: {
+        value: (...args: Parameters<PgPort['confirm']>) => {
+          if (waits++ > 0) return w.pg.confirm(...args);
+          const raw = { transport: 'not_sent', reason: 'pool_wait_timeout' } as const;
+          return Promise.resolve({ refused: false, outcome: classify('confirm', raw), raw, latencyMs: 0 });
+        },
+      },
+    });
+    const driver = new PaymentDriver({ pg, store: w.store, transitions: w.transitions, policy: policyOf(w.config), log: w.log });
+
+    const first = await driver.step(id, 'confirm', 0);
+    expect(first.kind).toBe('again');
+    expect((await w.store.get(id))!.phase).toBe('queued');
+    const second = await driver.step(id, 'confirm', 1);
+    expect(second).toEqual({ kind: 'done', phase: 'final' });
+    expect((await w.store.get(id))!.status).toBe('APPROVED');
+    expect(h.ledger()['pk_poolwait_w9']).toMatchObject({ status: 'DONE', chargeCount: 1, confirmArrivals: 1 });
   });
 });
