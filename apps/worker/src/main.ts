@@ -17,8 +17,19 @@ if (cluster.isPrimary && forks > 1) {
   // One metrics port per machine: the primary aggregates its forks' registries (prom-client).
   await serveClusterMetrics(config.WORKER_METRICS_PORT, config.HOST);
   for (let i = 0; i < forks; i++) cluster.fork();
-  cluster.on('exit', (w, code, signal) => log.warn({ pid: w.process.pid, code, signal }, 'worker process exited'));
   let stopping = false;
+  // A fork that dies is replaced (its connection share is free again once it is gone), at most
+  // one a second so that a fork failing at start-up does not spin.
+  let lastFork = 0;
+  cluster.on('exit', (w, code, signal) => {
+    log.warn({ pid: w.process.pid, code, signal, alert: !stopping }, 'worker process exited');
+    if (stopping) return;
+    const wait = Math.max(0, lastFork + 1_000 - Date.now());
+    lastFork = Date.now() + wait;
+    setTimeout(() => {
+      if (!stopping) cluster.fork();
+    }, wait);
+  });
   const stop = (sig: NodeJS.Signals) => {
     if (stopping) process.exit(1);
     stopping = true;
@@ -27,7 +38,7 @@ if (cluster.isPrimary && forks > 1) {
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
 } else {
-  const running = await startWorker(config, log);
+  const running = await startWorker(config, log, () => process.exit(1));
   const metricsServer = await exposeWorkerMetrics(running.metrics, config.WORKER_METRICS_PORT, config.HOST);
   log.info({ concurrency: workerConcurrency(config), gate: config.GATE_ENABLED }, 'worker started');
   let stopping = false;

@@ -39,7 +39,16 @@ export function createLogger(c: Config, name: string): Logger {
   return pino({ name, level: c.LOG_LEVEL, redact: ['secretKey', 'authorization', 'headers.authorization', '*.authorization'] });
 }
 
-export async function startWorker(config: Config, log: Logger = createLogger(config, 'worker')): Promise<RunningWorker> {
+/**
+ * Starts one worker process's queues, sender and maintenance. `onFatal` hears of a failure this
+ * process cannot recover from (its sender thread died): main.ts exits, so that a supervisor (the
+ * cluster primary, compose, systemd) starts a fresh one while other processes keep draining.
+ */
+export async function startWorker(
+  config: Config,
+  log: Logger = createLogger(config, 'worker'),
+  onFatal: (err: Error) => void = () => undefined,
+): Promise<RunningWorker> {
   const redis = connectRedis(config.REDIS_URL);
   const bullConnection = connectRedis(config.REDIS_URL, { enableAutoPipelining: false });
   await checkRedisSafety(redis, config.REDIS_ALLOW_EVICTION, log);
@@ -56,7 +65,10 @@ export async function startWorker(config: Config, log: Logger = createLogger(con
   const metrics = new WorkerMetrics();
   let pg: PgPort;
   if (config.PG_SENDER_THREAD) {
-    const thread = new ThreadPg(config, metrics);
+    const thread = new ThreadPg(config, metrics, (err) => {
+      log.fatal({ alert: true, err: err.message }, 'sender thread died: this process can make no PG call');
+      onFatal(err);
+    });
     await thread.ready;
     pg = thread;
   } else {

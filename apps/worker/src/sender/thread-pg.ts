@@ -19,9 +19,15 @@ export class ThreadPg implements PgPort {
   private seq = 0;
   private last: SenderStats = { granted: 0, tooLate: 0, fetches: 0, fetchErrors: 0, rateLimited: 0, marginMs: 0, inFlight: 0 };
   private closed: Promise<void> | null = null;
+  /** Why the thread is gone, once it has died without being asked to close. */
+  private dead: Error | null = null;
   readonly ready: Promise<void>;
 
-  constructor(config: Config, observer: CallObserver = {}) {
+  /**
+   * `onDeath` hears of a thread that died without being asked to close: this process can make no
+   * PG call any more, and every call from now on rejects at once rather than waiting for ever.
+   */
+  constructor(config: Config, observer: CallObserver = {}, onDeath: (err: Error) => void = () => undefined) {
     // The boot file registers tsx itself: the thread runs TypeScript, also under vitest.
     this.worker = new Worker(new URL('./sender-thread-boot.mjs', import.meta.url), { workerData: { config } });
     let readyResolve: () => void = () => undefined;
@@ -56,11 +62,15 @@ export class ThreadPg implements PgPort {
           break;
       }
     });
-    this.worker.on('error', (err) => {
+    const died = (err: Error) => {
       readyReject(err);
       this.failAll(err);
-    });
-    this.worker.on('exit', (code) => this.failAll(new Error(`sender thread exited (${code})`)));
+      if (this.closed || this.dead) return;
+      this.dead = err;
+      onDeath(err);
+    };
+    this.worker.on('error', died);
+    this.worker.on('exit', (code) => died(new Error(`sender thread exited (${code})`)));
   }
 
   private settle(id: number): Pending | undefined {
@@ -76,6 +86,7 @@ export class ThreadPg implements PgPort {
 
   private call(m: Exclude<ToSender, { type: 'close' }>): Promise<PortResult> {
     if (this.closed) return Promise.reject(new Error('sender thread closed'));
+    if (this.dead) return Promise.reject(this.dead);
     return new Promise((resolve, reject) => {
       this.pending.set(m.id, { resolve, reject });
       this.worker.postMessage(m);
@@ -102,6 +113,7 @@ export class ThreadPg implements PgPort {
 
   /** Lets calls in flight finish, then closes the gate, the pool and the thread's Redis. */
   close(): Promise<void> {
+    if (this.dead) return Promise.resolve();
     this.closed ??= new Promise<void>((resolve) => {
       const done = () => {
         void this.worker.terminate().finally(resolve);
