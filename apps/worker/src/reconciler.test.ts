@@ -4,7 +4,8 @@
  */
 import { Pool } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { expected, Reconciler } from './reconciler.ts';
+import { classify } from '@sluice/domain';
+import { expected, heldBy, Reconciler } from './reconciler.ts';
 import { startHarness, type Harness } from './test-harness.ts';
 
 let h: Harness;
@@ -79,5 +80,20 @@ describe('reconciliation', () => {
     expect(expected('FAILED', 'ABORTED')).toBeNull();
     expect(expected('DECLINED', 'ABORTED')).toBeNull();
     expect(expected('APPROVED', 'NOTHING')).toBe('FAILED');
+  });
+
+  it('takes only a definite inquiry answer as what the PG holds', () => {
+    const answer = (httpStatus: number, body: unknown) => heldBy(classify('inquire', { transport: 'answered', httpStatus, body }));
+    expect(answer(200, { paymentKey: 'pk', status: 'DONE' })).toBe('DONE');
+    expect(answer(200, { paymentKey: 'pk', status: 'CANCELED' })).toBe('CANCELED');
+    expect(answer(200, { paymentKey: 'pk', status: 'ABORTED' })).toBe('ABORTED');
+    expect(answer(404, { code: 'NOT_FOUND_PAYMENT', message: 'no' })).toBe('NOTHING');
+    // An odd 4xx, a session error, an unknown 5xx, a 401, no answer: not known, so no repair.
+    expect(answer(400, { code: 'INVALID_REQUEST', message: 'bad' })).toBeNull();
+    expect(answer(404, { code: 'NOT_FOUND_PAYMENT_SESSION', message: 'expired' })).toBeNull();
+    expect(answer(413, { code: 'X', message: 'big' })).toBeNull();
+    expect(answer(504, 'gateway timeout')).toBeNull();
+    expect(answer(401, { code: 'UNAUTHORIZED_KEY', message: 'no' })).toBeNull();
+    expect(heldBy(classify('inquire', { transport: 'no_answer', reason: 'UND_ERR_HEADERS_TIMEOUT' }))).toBeNull();
   });
 });

@@ -17,7 +17,7 @@
  * A charge at the PG that Sluice has no record of (an orphan) is recorded and alerted, and never
  * touched. Payments not final yet are left to the in-doubt flow (counted as unresolved).
  */
-import type { FinalStatus } from '@sluice/domain';
+import type { FinalStatus, PgOutcome } from '@sluice/domain';
 import type { PgPort } from './sender/pg-port.ts';
 import type { PaymentRecord, PaymentStore, Transitions } from '@sluice/store';
 import type { Logger } from 'pino';
@@ -129,11 +129,14 @@ export class Reconciler {
     const rec = await this.store.get(id);
     if (!rec) return;
     const r = await this.pg.inquire(rec.paymentKey, { requestId: rec.requestId ?? id });
-    if (r.refused || r.outcome.kind === 'in_doubt' || r.outcome.kind === 'not_sent' || r.outcome.kind === 'auth_error' || r.outcome.kind === 'in_progress') {
+    // Only a definite answer says what the PG holds: a Payment, or 404 NOT_FOUND_PAYMENT for
+    // "nothing". Anything else (in doubt, not sent, a 4xx of ours, 401, still processing) is not
+    // known, and a repair on it could refund a good payment.
+    const held = r.refused ? null : heldBy(r.outcome);
+    if (held === null) {
       report.unresolved++;
       return;
     }
-    const held = r.outcome.kind === 'approved' ? 'DONE' : r.outcome.kind === 'canceled' ? 'CANCELED' : r.outcome.kind === 'declined' ? 'ABORTED' : 'NOTHING';
     if (held === 'DONE' && rec.status === 'APPROVED') await this.store.redis.zrem(this.store.keys.approved, id);
     await this.compare(rec, held, report);
   }
@@ -195,6 +198,22 @@ export class Reconciler {
       .hincrby(k.counters, 'recon:unresolved', report.unresolved)
       .exec();
     return report;
+  }
+}
+
+/** What an inquiry's outcome says the PG holds, or null when it does not say. */
+export function heldBy(o: PgOutcome): 'DONE' | 'CANCELED' | 'ABORTED' | 'NOTHING' | null {
+  switch (o.kind) {
+    case 'approved':
+      return 'DONE';
+    case 'canceled':
+      return 'CANCELED';
+    case 'declined':
+      return 'ABORTED';
+    case 'nothing_at_pg':
+      return 'NOTHING';
+    default:
+      return null;
   }
 }
 
