@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { afterCancel, afterConfirm, afterInquiry, backoffMs, DEFAULT_RESOLUTION_POLICY, type StepContext } from './decide.ts';
-import type { PgOutcome } from './pg-outcome.ts';
+import { classify, type PgOutcome } from './pg-outcome.ts';
 
 const ctx = (over: Partial<StepContext> = {}): StepContext => ({
   policy: DEFAULT_RESOLUTION_POLICY,
@@ -58,6 +58,12 @@ describe('after an inquiry', () => {
   });
   it('counts an unknown status as answered, with an alert', () => {
     expect(afterInquiry({ kind: 'in_doubt', reason: 'unknown payment status READY', alert: true }, ctx())).toMatchObject({ do: 'inquire', answered: true, alert: expect.stringContaining('READY') });
+  });
+  it('does not count any 5xx toward the deadline, known code or not: it is silence, not an answer', () => {
+    for (const [status, body] of [[500, { code: 'FAILED_INTERNAL_SYSTEM_PROCESSING', message: 'x' }], [504, null], [500, '<html>'], [599, { code: 'NEW_CODE', message: 'x' }]] as const) {
+      const o = classify('inquire', { transport: 'answered', httpStatus: status, body });
+      expect(afterInquiry(o, ctx()), `${status}`).toMatchObject({ do: 'inquire', answered: false });
+    }
   });
 });
 

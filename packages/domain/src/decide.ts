@@ -126,9 +126,9 @@ export function afterInquiry(o: PgOutcome, ctx: StepContext): Step {
     case 'nothing_at_pg':
       return ctx.reconfirms < ctx.policy.maxReconfirms ? { do: 'reconfirm' } : { do: 'cancel' };
     case 'in_doubt':
-      // An answer we do not understand counts toward the deadline; silence (timeouts, 5xx) does
-      // not, so that an outage never rushes payments into cancels.
-      return o.alert ? keepAsking(o.reason) : { do: 'inquire', delayMs: backoff(ctx), answered: false };
+      // An answer we do not understand counts toward the deadline; silence (timeouts, any 5xx,
+      // known code or not) does not, so that an outage never rushes payments into cancels.
+      return o.alert && !o.serverError ? keepAsking(o.reason) : { do: 'inquire', delayMs: backoff(ctx), answered: false };
     case 'failed':
       // An inquiry has no final failure: a 4xx here is our bug or an unknown answer.
       return keepAsking(`inquiry answered ${o.code}`);

@@ -36,8 +36,12 @@ export type PgOutcome =
   | { kind: 'failed'; code: string; message: string; ourBug: boolean }
   /** The PG is still working on it (409 IDEMPOTENT_REQUEST_PROCESSING, or status IN_PROGRESS). */
   | { kind: 'in_progress' }
-  /** The PG may or may not have acted. `alert` marks answers Sluice does not understand. */
-  | { kind: 'in_doubt'; reason: string; alert: boolean }
+  /**
+   * The PG may or may not have acted. `alert` marks answers Sluice does not understand;
+   * `serverError` marks a 5xx (from the PG or anything in front of it), which says nothing about
+   * the payment and counts as silence, like a timeout.
+   */
+  | { kind: 'in_doubt'; reason: string; alert: boolean; serverError?: true }
   /** The PG holds nothing for this payment (inquiry 404, cancel NOT_FOUND). */
   | { kind: 'nothing_at_pg' }
   /** The PG did not process the request; the same request may be sent again. */
@@ -149,7 +153,7 @@ export function classify(call: PgCall, raw: PgRaw): PgOutcome {
       break;
     default:
       if (httpStatus >= 500) {
-        return { kind: 'in_doubt', reason: code === 'UNKNOWN' ? `HTTP_${httpStatus}` : code, alert: !AMBIGUOUS_CODES.has(code) };
+        return { kind: 'in_doubt', reason: code === 'UNKNOWN' ? `HTTP_${httpStatus}` : code, alert: !AMBIGUOUS_CODES.has(code), serverError: true };
       }
   }
   return { kind: 'in_doubt', reason: `unknown answer ${httpStatus} ${code}`, alert: true };
