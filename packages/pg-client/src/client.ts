@@ -50,7 +50,6 @@ export interface CallObserver {
 }
 
 const PRIORITY: Record<PgCall, Priority> = { confirm: 'low', transactions: 'low', inquire: 'high', cancel: 'high' };
-const NOT_SENT_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNABORTED']);
 
 function errorCode(err: unknown): string {
   const e = err as { code?: string; cause?: { code?: string } };
@@ -143,12 +142,12 @@ export class PgClient {
         return this.finish(call, { transport: 'answered', httpStatus: res.statusCode, body: parsed }, performance.now() - started, t.sentAtMs());
       } catch (err) {
         const code = errorCode(err);
-        // Only what provably never left (no header write, or a connect error) is "not sent".
-        const raw: PgRaw =
-          t.sentAtMs() === null || NOT_SENT_CODES.has(code)
-            ? { transport: 'not_sent', reason: code }
-            : { transport: 'no_answer', reason: code };
-        return this.finish(call, raw, performance.now() - started, raw.transport === 'not_sent' ? null : t.sentAtMs());
+        // Only what provably never left is "not sent": no header was written (a connect error,
+        // or a request still queued). Once the headers went out the PG may have read them,
+        // whatever the error says.
+        const sentAt = t.sentAtMs();
+        const raw: PgRaw = sentAt === null ? { transport: 'not_sent', reason: code } : { transport: 'no_answer', reason: code };
+        return this.finish(call, raw, performance.now() - started, sentAt);
       } finally {
         t.done();
       }
