@@ -209,7 +209,12 @@ export class PermitGate {
       const marginMs = res[1]! / 1000;
       this.lastMarginMs = marginMs;
       const retryAtMs = res[2]! / 1000;
-      for (let i = 3; i < res.length; i++) this.held.push({ slotMs: res[i]! / 1000 - this.offsetMs, marginMs });
+      // The script ran before this answer came back, so Redis time − t1 is a floor on the true
+      // offset. Converting with no more than that floor, a slow fetch (Redis blocked before the
+      // script ran) cannot make its own slots look due early; at worst they go a little late,
+      // which the margin and the late-send guard cover.
+      const offsetMs = Math.min(this.offsetMs, res[0]! / 1000 - t1);
+      for (let i = 3; i < res.length; i++) this.held.push({ slotMs: res[i]! / 1000 - offsetMs, marginMs });
       // Nothing fits in the horizon now. Come back when half a horizon more has opened, so that
       // the next fetch takes a batch instead of one slot per round trip.
       if (res.length === 3 && retryAtMs > 0) this.retryAt(retryAtMs - this.offsetMs + this.o.horizonMs / 2);
