@@ -133,6 +133,18 @@ export const EnvSchema = z.object({
   ADMIN_USER: z.string().min(1).optional(),
   ADMIN_PASSWORD: z.string().min(8).optional(),
   BULL_BOARD_READ_ONLY: bool(true),
+}).superRefine((c, ctx) => {
+  // Settings that parse one by one but cannot work together.
+  if (c.GATE_MARGIN_MIN_MS > c.GATE_MARGIN_MAX_MS) {
+    ctx.addIssue({ code: 'custom', path: ['GATE_MARGIN_MIN_MS'], message: `must not exceed GATE_MARGIN_MAX_MS (${c.GATE_MARGIN_MAX_MS})` });
+  }
+  // Every process needs at least one connection, and the shares must add up to no more than the PG's cap.
+  if (c.WORKER_PROCESSES > c.PG_CONNECTIONS_TOTAL) {
+    ctx.addIssue({ code: 'custom', path: ['WORKER_PROCESSES'], message: `must not exceed PG_CONNECTIONS_TOTAL (${c.PG_CONNECTIONS_TOTAL})` });
+  }
+  if (c.WORKER_FORKS !== undefined && c.WORKER_FORKS > c.WORKER_PROCESSES) {
+    ctx.addIssue({ code: 'custom', path: ['WORKER_FORKS'], message: `must not exceed WORKER_PROCESSES (${c.WORKER_PROCESSES}), the count across all machines` });
+  }
 });
 
 export type Config = z.infer<typeof EnvSchema>;

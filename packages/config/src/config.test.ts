@@ -1,0 +1,28 @@
+/** The environment schema: defaults, and the settings that cannot work together. */
+import { describe, expect, it } from 'vitest';
+import { connectionsPerProcess, EnvSchema, loadConfig, testConfig } from './index.ts';
+
+describe('loadConfig', () => {
+  it('gives each worker process a share of the PG connections that adds up to no more than the cap', () => {
+    for (const processes of [1, 2, 3, 7, 200]) {
+      const c = testConfig({ WORKER_PROCESSES: processes });
+      expect(connectionsPerProcess(c) * processes).toBeLessThanOrEqual(c.PG_CONNECTIONS_TOTAL);
+      expect(connectionsPerProcess(c)).toBeGreaterThanOrEqual(1);
+    }
+  });
+
+  it('refuses settings that parse one by one but cannot work together, naming each', () => {
+    expect(() => testConfig({ WORKER_PROCESSES: 201 })).toThrow(/WORKER_PROCESSES: must not exceed PG_CONNECTIONS_TOTAL \(200\)/);
+    expect(() => testConfig({ GATE_MARGIN_MIN_MS: 80, GATE_MARGIN_MAX_MS: 60 })).toThrow(/GATE_MARGIN_MIN_MS: must not exceed GATE_MARGIN_MAX_MS/);
+    expect(() => testConfig({ WORKER_PROCESSES: 2, WORKER_FORKS: 3 })).toThrow(/WORKER_FORKS: must not exceed WORKER_PROCESSES/);
+    expect(testConfig({ WORKER_PROCESSES: 4, WORKER_FORKS: 2 }).WORKER_FORKS).toBe(2);
+  });
+
+  it('names every bad variable at once', () => {
+    expect(() => loadConfig({ PORT: 'x', PG_RATE_LIMIT: '0' })).toThrow(/PORT[\s\S]*PG_RATE_LIMIT|PG_RATE_LIMIT[\s\S]*PORT/);
+  });
+
+  it('keeps its variable list readable for the README check', () => {
+    expect(Object.keys(EnvSchema.shape)).toContain('GATE_MARGIN_MIN_MS');
+  });
+});
