@@ -60,7 +60,7 @@ function run(name: string, entry: string): ChildProcess {
   child.on('exit', (code, signal) => {
     if (!stopping) {
       console.error(`${name} exited (${code ?? signal}); stopping the stack`);
-      void stop();
+      void stop(1);
     }
   });
   children.push(child);
@@ -68,7 +68,7 @@ function run(name: string, entry: string): ChildProcess {
 }
 
 let stopping = false;
-async function stop(): Promise<void> {
+async function stop(code = 0): Promise<void> {
   if (stopping) {
     for (const c of children) c.kill('SIGKILL');
     process.exit(1);
@@ -76,7 +76,7 @@ async function stop(): Promise<void> {
   stopping = true;
   for (const c of [...children].reverse()) c.kill('SIGTERM');
   await Promise.all(children.map((c) => (c.exitCode !== null ? null : new Promise((r) => c.once('exit', r)))));
-  process.exit(0);
+  process.exit(code);
 }
 process.on('SIGINT', () => void stop());
 process.on('SIGTERM', () => void stop());
@@ -87,13 +87,20 @@ run('worker', 'apps/worker/src/main.ts');
 run('api', 'apps/api/src/main.ts');
 
 const base = `http://127.0.0.1:${PORT}`;
-for (let i = 0; i < 100; i++) {
+let up = false;
+for (let i = 0; i < 100 && !up && !stopping; i++) {
   try {
-    if ((await fetch(`${base}/healthz`)).ok) break;
+    up = (await fetch(`${base}/healthz`)).ok;
   } catch {
     /* not up yet */
   }
-  await new Promise((r) => setTimeout(r, 200));
+  if (!up) await new Promise((r) => setTimeout(r, 200));
+}
+if (!up) {
+  // A process that exited has already set the stop under way; it ends this process.
+  if (stopping) await new Promise<never>(() => {});
+  console.error(`The API did not answer ${base}/healthz within 20 s; stopping the stack (its log is above).`);
+  await stop(1);
 }
 console.log(`
 Sluice is running.

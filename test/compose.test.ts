@@ -16,6 +16,7 @@ interface Service {
   environment?: Record<string, string>;
   deploy?: { replicas?: number };
   volumes?: string[];
+  ports?: string[];
 }
 const compose = parse(readFileSync(resolve(ROOT, 'docker-compose.yml'), 'utf8'), { merge: true }) as {
   services: Record<string, Service>;
@@ -38,6 +39,8 @@ describe('docker-compose.yml', () => {
     expect(Object.keys(compose.services).sort()).toEqual(['api', 'pg-simulator', 'redis', 'worker']);
     expect(compose.services.worker!.deploy?.replicas).toBe(2);
     expect(compose.services.worker!.environment!.WORKER_PROCESSES).toBe('2');
+    // The simulator's admin routes have no auth: published on the host's loopback only.
+    expect(compose.services['pg-simulator']!.ports).toEqual(['127.0.0.1:4010:4010']);
   });
 
   it('sets every variable the API and the worker require, and their configs parse', () => {
