@@ -22,7 +22,7 @@ const md = `# Reliability
 The fault suite (\`test/chaos\`) starts the real processes — the API, two workers, the PG
 simulator and a private \`redis-server\` with AOF (\`appendfsync always\`) in a temp directory —
 and offers steady load (${(short ? SHORT : FULL).rate} payments/s) while the simulator injects the
-in-doubt issue's mixed faults throughout (10% answers after the read timeout, 3% drops after
+standard mixed PG faults (test/support/faults.ts) throughout (10% answers after the read timeout, 3% drops after
 commit, 3% ambiguous 500s and 2% 502s, half of them committed). Merchants retry with the same
 Idempotency-Key until they get a 202. After each scenario it drains the backlog, runs
 reconciliation, and checks every 202 against Sluice's records and the simulator's ledger.

@@ -1,6 +1,6 @@
 /**
  * The fault suite: real processes (the API, two workers, the simulator, and a private
- * redis-server with AOF) under steady load with the in-doubt issue's mixed PG faults throughout,
+ * redis-server with AOF) under steady load with the standard mixed PG faults (test/support/faults.ts) throughout,
  * and one fault per scenario. After each: drain, reconcile, and the invariant checker.
  */
 import { Queue } from 'bullmq';

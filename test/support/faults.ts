@@ -1,5 +1,5 @@
 /**
- * The in-doubt issue's mixed PG faults, as simulator settings: 10% answers after the read timeout
+ * The standard mixed PG faults, as simulator settings: 10% answers after the read timeout
  * (charge committed), 3% drops after commit, 3% ambiguous 500s and 2% 502s, half of each committed.
  * One definition for the mixed-fault test and the chaos suite.
  */

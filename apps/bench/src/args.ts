@@ -1,5 +1,5 @@
 /**
- * Command-line flags of `npm run bench`. Defaults are the issue's targets (60 s of overload at
+ * Command-line flags of `npm run bench`. Defaults are the benchmark's targets (60 s of overload at
  * 1,000/s, 3 runs of the gate); `--quick` shrinks everything for a smoke check, and explicit flags
  * still win over it.
  */

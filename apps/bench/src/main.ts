@@ -23,7 +23,7 @@ import { renderReport } from './report.ts';
 import type { BenchResults } from './results.ts';
 import { SimClient } from './sim-client.ts';
 import { startSimulatorProcess, ROOT } from '../../../test/support/processes.ts';
-import { setPriority } from 'node:os';
+import { getPriority, setPriority } from 'node:os';
 import { activeStacks, freePort, stopProc } from './stack.ts';
 
 const argv = process.argv.slice(2);
@@ -62,6 +62,8 @@ try {
 } catch (err) {
   console.error(`cannot set the simulator's priority to ${opts.simNice}: ${err instanceof Error ? err.message : String(err)}`);
 }
+// The report states the priority in effect, which is not the one asked for if that failed.
+const simNice = getPriority(sim.proc.child.pid!);
 const ctx: BenchContext = { opts, sim: new SimClient(`http://127.0.0.1:${adminPort}`, sim.url), redis, progress, root, newPrefix: () => `${root}-${++runs}`, simPid: sim.proc.child.pid };
 
 /** Whatever happens, the run's keys go (the children are killed by the helpers on exit). */
@@ -90,7 +92,7 @@ const results: BenchResults = {
     commit: gitState(),
   },
   command,
-  settings: { rate: opts.rate, seconds: opts.seconds, runs: opts.runs, quick: opts.quick, simNice: opts.simNice },
+  settings: { rate: opts.rate, seconds: opts.seconds, runs: opts.runs, quick: opts.quick, simNice },
   overload: [],
   latency: [],
   intake: null,

@@ -1,5 +1,5 @@
 /**
- * Everything one bench run measured, as the report reads it, and the targets the issue sets,
+ * Everything one bench run measured, as the report reads it, and the targets the project sets,
  * each decided from those figures alone.
  */
 import type { FaultsResult } from './faults.ts';
