@@ -65,8 +65,13 @@ export const EnvSchema = z.object({
 
   // Permit gate
   GATE_ENABLED: bool(true),
-  /** Smallest and largest safety margin added to the window; the gate adapts between them. */
-  GATE_MARGIN_MIN_MS: num(5),
+  /**
+   * Smallest and largest safety margin added to the window; the gate adapts between them. The
+   * smallest is never spent on Sluice's own lateness: it covers what Sluice cannot measure, the
+   * transit and the PG's clock, which the contract says jitters by a few ms (two arrivals read
+   * ±3 ms off can look 6 ms closer than they were sent).
+   */
+  GATE_MARGIN_MIN_MS: num(10),
   GATE_MARGIN_MAX_MS: num(60),
   /** How far ahead a process may reserve slots, for confirms and for inquiries/cancels. */
   GATE_HORIZON_MS: int(40, 1),

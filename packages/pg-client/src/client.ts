@@ -3,12 +3,14 @@
  * 1. takes a connection from this process's share of the PG's cap (bounded wait);
  * 2. waits for a permit from the global gate (no way around it);
  * 3. runs the caller's guard (the payment's phase and the circuit breaker) right before sending;
- * 4. re-takes a permit if the send would be later than the gate's margin covers;
+ * 4. re-takes a permit if the send would be later than the gate's margin covers, checked both
+ *    before the request is handed to undici and as undici writes it (late-guard.ts);
  * 5. sends, and classifies the result with the domain's outcome table.
  * It never throws for anything the PG or the network does: it returns what happened.
  */
 import { classify, isPgFailure, type PgCall, type PgOutcome, type PgRaw } from '@sluice/domain';
-import { Pool } from 'undici';
+import { Pool, type Dispatcher } from 'undici';
+import { LATE_CHECK, lateGuard, SendTooLate } from './late-guard.ts';
 import type { PermitSource, Priority } from './permits.ts';
 import { Semaphore } from './semaphore.ts';
 import { CALL_HEADER, track } from './send-tracker.ts';
@@ -58,6 +60,8 @@ function errorCode(err: unknown): string {
 
 export class PgClient {
   readonly pool: Pool;
+  /** The pool, with the permit checked again at the moment each request is written. */
+  private readonly dispatcher: Dispatcher;
   private readonly auth: string;
   private readonly connections: Semaphore;
 
@@ -77,6 +81,7 @@ export class PgClient {
       keepAliveTimeout: o.keepAliveTimeoutMs,
       keepAliveMaxTimeout: o.keepAliveTimeoutMs,
     });
+    this.dispatcher = this.pool.compose(lateGuard);
   }
 
   confirm<R>(p: { paymentKey: string; orderId: string; amount: number }, opts: CallOptions<R>): Promise<CallResult<R>> {
@@ -124,32 +129,47 @@ export class PgClient {
       while (this.permits.isTooLate(permit)) permit = await this.permits.acquire(PRIORITY[call]);
       this.observer.onGateWait?.(call, performance.now() - waitStart);
 
-      const t = track((at) => this.permits.sent(permit, at));
-      const headers: Record<string, string> = { authorization: this.auth, [CALL_HEADER]: t.id };
+      const headers: Record<string, string> = { authorization: this.auth };
       if (body !== undefined) headers['content-type'] = 'application/json';
       if (opts.idempotencyKey) headers['idempotency-key'] = opts.idempotencyKey;
       if (opts.requestId) headers['x-request-id'] = opts.requestId;
-      const started = performance.now();
-      try {
-        const res = await this.pool.request({ method, path, headers, body: body === undefined ? null : JSON.stringify(body) });
-        const text = await res.body.text();
-        let parsed: unknown = null;
+      const payload = body === undefined ? null : JSON.stringify(body);
+      for (;;) {
+        const slot = permit;
+        const t = track((at) => this.permits.sent(slot, at));
+        headers[CALL_HEADER] = t.id;
+        const started = performance.now();
         try {
-          parsed = text ? JSON.parse(text) : null;
-        } catch {
-          parsed = null;
+          const res = await this.dispatcher.request({
+            method, path, headers, body: payload,
+            // Checked once more as undici writes the request: whatever delayed it since the check
+            // above (an event loop, a thread not scheduled, a connection opening) counts too.
+            [LATE_CHECK]: () => this.permits.isTooLate(slot),
+          } as Dispatcher.RequestOptions);
+          const text = await res.body.text();
+          let parsed: unknown = null;
+          try {
+            parsed = text ? JSON.parse(text) : null;
+          } catch {
+            parsed = null;
+          }
+          return this.finish(call, { transport: 'answered', httpStatus: res.statusCode, body: parsed }, performance.now() - started, t.sentAtMs());
+        } catch (err) {
+          // Not written, and the connection is still there: take a new slot and try again.
+          if (err instanceof SendTooLate) {
+            permit = await this.permits.acquire(PRIORITY[call]);
+            continue;
+          }
+          const code = errorCode(err);
+          // Only what provably never left is "not sent": no header was written (a connect error,
+          // or a request still queued). Once the headers went out the PG may have read them,
+          // whatever the error says.
+          const sentAt = t.sentAtMs();
+          const raw: PgRaw = sentAt === null ? { transport: 'not_sent', reason: code } : { transport: 'no_answer', reason: code };
+          return this.finish(call, raw, performance.now() - started, sentAt);
+        } finally {
+          t.done();
         }
-        return this.finish(call, { transport: 'answered', httpStatus: res.statusCode, body: parsed }, performance.now() - started, t.sentAtMs());
-      } catch (err) {
-        const code = errorCode(err);
-        // Only what provably never left is "not sent": no header was written (a connect error,
-        // or a request still queued). Once the headers went out the PG may have read them,
-        // whatever the error says.
-        const sentAt = t.sentAtMs();
-        const raw: PgRaw = sentAt === null ? { transport: 'not_sent', reason: code } : { transport: 'no_answer', reason: code };
-        return this.finish(call, raw, performance.now() - started, sentAt);
-      } finally {
-        t.done();
       }
     } finally {
       this.connections.release();

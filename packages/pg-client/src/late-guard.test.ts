@@ -1,0 +1,95 @@
+/**
+ * The permit is checked once more as undici writes a request: a request found too late then is
+ * not written at all, the connection stays open, and the call goes out on a new slot.
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PgClient } from './client.ts';
+import type { Permit, PermitSource, Priority } from './permits.ts';
+
+let server: Server;
+let url = '';
+let connections = 0;
+const received: string[] = [];
+
+beforeAll(async () => {
+  server = createServer((req, res) => {
+    received.push(String(req.headers['x-request-id']));
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ paymentKey: 'pk', status: 'DONE' }));
+  });
+  server.on('connection', () => connections++);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+afterAll(async () => {
+  await new Promise((r) => server.close(r));
+});
+
+/** Permits numbered 1, 2, …; the checks numbered in `lateOn` (1-based) answer "too late". */
+class ScriptedPermits implements PermitSource {
+  granted = 0;
+  /** The permit each check looked at, in order. */
+  checked: number[] = [];
+  constructor(private readonly lateOn: Set<number>) {}
+  acquire(priority: Priority): Promise<Permit> {
+    return Promise.resolve({ slotMs: ++this.granted, marginMs: 10, priority });
+  }
+  isTooLate(p: Permit): boolean {
+    this.checked.push(p.slotMs);
+    return this.lateOn.has(this.checked.length);
+  }
+  sent(): void {}
+  rateLimited(): void {}
+}
+
+function client(permits: PermitSource): PgClient {
+  return new PgClient(
+    { baseUrl: url, secretKey: 'sk', connections: 1, connectTimeoutMs: 1_000, headersTimeoutMs: 2_000, bodyTimeoutMs: 2_000, keepAliveTimeoutMs: 3_000, poolWaitTimeoutMs: 1_000 },
+    permits,
+  );
+}
+
+describe('the check at the write', () => {
+  it('does not write a request found too late, keeps the connection, and sends it on a new slot', async () => {
+    // Check 1 is pg-client's own, before undici; check 2, at the write, finds permit 1 late.
+    const permits = new ScriptedPermits(new Set([2]));
+    const c = client(permits);
+    try {
+      const before = { connections, received: received.length };
+      const r = await c.inquire('pk', { requestId: 'late-once' });
+      expect(r.refused).toBe(false);
+      if (!r.refused) expect(r.outcome.kind).toBe('approved');
+      // Permit 1 was never written; permit 2 went out, checked at its write. The PG saw one
+      // request, over one connection.
+      expect(permits.checked).toEqual([1, 1, 2]);
+      expect(permits.granted).toBe(2);
+      expect(received.slice(before.received)).toEqual(['late-once']);
+      expect(connections - before.connections).toBe(1);
+
+      // The next call reuses that connection: the refusal did not destroy it.
+      const again = await c.inquire('pk', { requestId: 'on-time' });
+      expect(again.refused).toBe(false);
+      expect(received.slice(before.received)).toEqual(['late-once', 'on-time']);
+      expect(connections - before.connections).toBe(1);
+    } finally {
+      await c.close();
+    }
+  });
+
+  it('sends at once when the write finds the permit on time', async () => {
+    const permits = new ScriptedPermits(new Set());
+    const c = client(permits);
+    try {
+      const before = received.length;
+      const r = await c.inquire('pk', { requestId: 'on-time-2' });
+      expect(r.refused).toBe(false);
+      expect(permits.granted).toBe(1);
+      expect(permits.checked).toEqual([1, 1]);
+      expect(received.slice(before)).toEqual(['on-time-2']);
+    } finally {
+      await c.close();
+    }
+  });
+});
