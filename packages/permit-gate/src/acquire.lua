@@ -10,7 +10,9 @@
 
   KEYS[1] slots zset (member and score: slot time, µs)
   KEYS[2] last slot (µs)
-  KEYS[3] margins hash: client id -> "marginUs:expiresUs" (each client reports its own need)
+  KEYS[3] margins hash: client id -> "marginUs:expiresUs" (each client reports its own need),
+          and '~floor' -> the margin of the latest grant, until its slots have left every window
+          a new slot could share (see below)
 
   ARGV[1] wanted slots (n >= 0; 0 only reports)   ARGV[2] limit
   ARGV[3] window (µs)                             ARGV[4] minimum margin (µs)
@@ -75,6 +77,10 @@ for i = 1, n do
 end
 
 if #granted > 0 then
+  -- A slot granted under margin m may reach the PG up to m after it, so a slot placed within
+  -- window + m of it must keep that span too, even if the reported needs have shrunk since.
+  -- The margin therefore shrinks only once the slots of a wider one are out of reach.
+  redis.call('HSET', KEYS[3], '~floor', string.format('%d:%d', margin, last + window + margin))
   redis.call('SET', KEYS[2], last, 'PX', 3600000)
   redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - 2 * (window + maxMargin))
   redis.call('PEXPIRE', KEYS[1], 3600000)

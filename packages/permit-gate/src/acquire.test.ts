@@ -92,6 +92,21 @@ describe('acquire.lua slot arithmetic', () => {
     expect(later.margin).toBe(2_000);
   });
 
+  it('keeps a wider margin until the slots granted under it cannot share a window with new ones', async () => {
+    const T = 1_700_000_000_000_000;
+    const W = 1_000_000;
+    // Slots granted under a 60 ms margin: each may reach the PG up to 60 ms after its slot.
+    const wide = await acquire({ n: 5, nowUs: T, client: 'x', needUs: 60_000, limit: 500, windowUs: W });
+    expect(wide.margin).toBe(60_000);
+    const lastWide = Math.max(...wide.slots);
+    // The need drops at once (it expired, or the process now measures less): the margin does not.
+    const soon = await acquire({ n: 1, nowUs: lastWide + 100_000, client: 'x', needUs: 5_000, limit: 500, windowUs: W });
+    expect(soon.margin).toBe(60_000);
+    // Once those slots are further back than window + 60 ms from anything new, it may shrink.
+    const later = await acquire({ n: 1, nowUs: Math.max(...soon.slots) + W + 60_001, client: 'x', needUs: 5_000, limit: 500, windowUs: W });
+    expect(later.margin).toBe(5_000);
+  });
+
   it('caps the margin at the configured maximum', async () => {
     const r = await acquire({ n: 0, nowUs: 1_700_000_000_000_000, needUs: 500_000, maxMarginUs: 50_000 });
     expect(r.margin).toBe(50_000);
