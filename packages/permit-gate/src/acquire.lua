@@ -11,8 +11,8 @@
   KEYS[1] slots zset (member and score: slot time, µs)
   KEYS[2] last slot (µs)
   KEYS[3] margins hash: client id -> "marginUs:expiresUs" (each client reports its own need),
-          and '~floor' -> the margin of the latest grant, until its slots have left every window
-          a new slot could share (see below)
+          and '~<margin>' -> "marginUs:expiresUs", one per margin slots were granted under, until
+          those slots have left every window a new slot could share (see below)
 
   ARGV[1] wanted slots (n >= 0; 0 only reports)   ARGV[2] limit
   ARGV[3] window (µs)                             ARGV[4] minimum margin (µs)
@@ -37,19 +37,26 @@ if need > 0 then
   -- string.format, not '..': Lua 5.1's tostring keeps 14 digits, and µs epochs have 16.
   redis.call('HSET', KEYS[3], ARGV[7], string.format('%d:%d', need, now + needTtl))
 end
+-- `margin`: the largest live need, what new slots may be late by. `spanMargin`: what they are
+-- spaced by, which also covers the margins earlier slots still within reach were granted under.
 local margin = minMargin
+local spanMargin = minMargin
 local reports = redis.call('HGETALL', KEYS[3])
 for i = 1, #reports, 2 do
   local m, exp = string.match(reports[i + 1], '^([%d%.]+):([%d%.]+)$')
   if m == nil or tonumber(exp) < now then
     redis.call('HDEL', KEYS[3], reports[i])
+  elseif string.sub(reports[i], 1, 1) == '~' then
+    if tonumber(m) > spanMargin then spanMargin = tonumber(m) end
   elseif tonumber(m) > margin then
     margin = tonumber(m)
   end
 end
 if margin > maxMargin then margin = maxMargin end
+if spanMargin < margin then spanMargin = margin end
+if spanMargin > maxMargin then spanMargin = maxMargin end
 
-local span = window + margin
+local span = window + spanMargin
 local spacing = math.ceil(span / limit)
 local last = tonumber(redis.call('GET', KEYS[2]))
 if last == nil then
@@ -79,8 +86,9 @@ end
 if #granted > 0 then
   -- A slot granted under margin m may reach the PG up to m after it, so a slot placed within
   -- window + m of it must keep that span too, even if the reported needs have shrunk since.
-  -- The margin therefore shrinks only once the slots of a wider one are out of reach.
-  redis.call('HSET', KEYS[3], '~floor', string.format('%d:%d', margin, last + window + margin))
+  -- Each margin slots go out under is kept until they are out of reach. (Only the need-derived
+  -- margin is kept, never the span margin itself, or one wide spell would hold it for ever.)
+  redis.call('HSET', KEYS[3], string.format('~%d', margin), string.format('%d:%d', margin, last + window + margin))
   redis.call('SET', KEYS[2], last, 'PX', 3600000)
   redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - 2 * (window + maxMargin))
   redis.call('PEXPIRE', KEYS[1], 3600000)

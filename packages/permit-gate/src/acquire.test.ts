@@ -92,19 +92,25 @@ describe('acquire.lua slot arithmetic', () => {
     expect(later.margin).toBe(2_000);
   });
 
-  it('keeps a wider margin until the slots granted under it cannot share a window with new ones', async () => {
+  it('spaces new slots by a wider margin until the slots granted under it are out of reach', async () => {
     const T = 1_700_000_000_000_000;
     const W = 1_000_000;
+    const spacing = (marginUs: number) => Math.ceil((W + marginUs) / 500);
     // Slots granted under a 60 ms margin: each may reach the PG up to 60 ms after its slot.
     const wide = await acquire({ n: 5, nowUs: T, client: 'x', needUs: 60_000, limit: 500, windowUs: W });
     expect(wide.margin).toBe(60_000);
     const lastWide = Math.max(...wide.slots);
-    // The need drops at once (it expired, or the process now measures less): the margin does not.
-    const soon = await acquire({ n: 1, nowUs: lastWide + 100_000, client: 'x', needUs: 5_000, limit: 500, windowUs: W });
-    expect(soon.margin).toBe(60_000);
-    // Once those slots are further back than window + 60 ms from anything new, it may shrink.
-    const later = await acquire({ n: 1, nowUs: Math.max(...soon.slots) + W + 60_001, client: 'x', needUs: 5_000, limit: 500, windowUs: W });
+    // The need drops at once: new slots may be only 5 ms late, but are still spaced for 60 ms.
+    const soon = await acquire({ n: 3, nowUs: lastWide - 1_000, client: 'x', needUs: 5_000, limit: 500, windowUs: W });
+    expect(soon.margin).toBe(5_000);
+    expect(soon.slots[0]! - lastWide).toBe(spacing(60_000));
+    expect(soon.slots[2]! - soon.slots[1]!).toBe(spacing(60_000));
+    // Once those slots are further back than window + 60 ms, spacing follows the need again;
+    // granting under 60 ms did not keep it there (no ratchet).
+    const next = Math.max(...soon.slots) + W + 60_001;
+    const later = await acquire({ n: 3, nowUs: next, client: 'x', needUs: 5_000, limit: 500, windowUs: W });
     expect(later.margin).toBe(5_000);
+    expect(later.slots[2]! - later.slots[1]!).toBe(spacing(5_000));
   });
 
   it('caps the margin at the configured maximum', async () => {
