@@ -9,8 +9,10 @@ import { startHarness, type Harness } from './test-harness.ts';
 
 let h: Harness;
 beforeAll(async () => {
+  // A long approval (4.5–5 s) is far past the first inquiry (read timeout 1 s + 0.7 s), so that
+  // inquiry sees IN_PROGRESS even when a loaded machine delays it by seconds.
   h = await startHarness(
-    { lateMs: 1_600, longApprovalMinMs: 2_500, longApprovalMaxMs: 3_000 },
+    { lateMs: 1_600, longApprovalMinMs: 4_500, longApprovalMaxMs: 5_000 },
     { RESOLVE_MAX_ANSWERED_INQUIRIES: 8, RESOLVE_FIRST_INQUIRY_DELAY_MS: 700, RETRY_BACKOFF_BASE_MS: 300 },
   );
 });
