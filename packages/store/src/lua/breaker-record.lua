@@ -16,6 +16,11 @@
   ARGV[11] when the request was written, in ms on this (Redis) clock: the second it is charted in.
            Empty: now. 'unsent': nothing reached the PG, so it is not charted at all.
 
+  While the breaker is not closed, only calls written after it opened are probes: the answer (or
+  the timeout) of a call written before is news of the spell that opened it, already judged. It
+  neither re-opens the breaker (each hanging call timing out would push half-open back) nor counts
+  toward closing it (a slow answer from before the outage says nothing of the PG now).
+
   Returns the breaker state after this call: closed | open | half_open.
 ]]
 local t = redis.call('TIME')
@@ -33,13 +38,13 @@ redis.call('HDEL', KEYS[4], (sec - 900) .. ':confirm', (sec - 900) .. ':inquire'
 redis.call('HINCRBY', KEYS[5], 'pg:' .. ARGV[2] .. ':' .. ARGV[3], 1)
 if ARGV[10] == '429' or ARGV[10] == '503' then redis.call('HINCRBY', KEYS[5], 'pg:http:' .. ARGV[10], 1) end
 
-local b = redis.call('HMGET', KEYS[1], 'state', 'consecutive', 'probesOk')
+local b = redis.call('HMGET', KEYS[1], 'state', 'consecutive', 'probesOk', 'openedAt')
 local state = b[1] or 'closed'
 local consecutive = tonumber(b[2] or '0')
 local probesOk = tonumber(b[3] or '0')
 
 local function open(reason)
-  redis.call('HSET', KEYS[1], 'state', 'open', 'since', now, 'openUntil', now + tonumber(ARGV[8]),
+  redis.call('HSET', KEYS[1], 'state', 'open', 'since', now, 'openedAt', now, 'openUntil', now + tonumber(ARGV[8]),
     'consecutive', 0, 'probesOk', 0, 'reason', reason)
   redis.call('HINCRBY', KEYS[5], 'breaker:opened', 1)
   redis.call('LPUSH', KEYS[3], cjson.encode({ at = now, state = 'open', reason = reason }))
@@ -48,6 +53,7 @@ local function open(reason)
 end
 
 if state ~= 'closed' then
+  if sentAt ~= '' and sentAt ~= 'unsent' and tonumber(sentAt) < tonumber(b[4] or '0') then return state end
   if failed then
     return open('probe failed')
   end
