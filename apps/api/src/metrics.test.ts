@@ -74,6 +74,17 @@ describe('/metrics', () => {
     expect(sample(text, 'sluice_backlog_eta_seconds')).toBe(1);
     expect(sample(text, 'sluice_breaker_state')).toBe(0);
     expect(text).toContain('\nprocess_cpu_user_seconds_total ');
+    expect(sample(text, 'sluice_backlog_oldest_age_seconds')).toBeLessThan(60);
+
+    // One payment has waited ten minutes (its backlog entry backdated on the Redis clock): the
+    // oldest-age gauge shows it, though the ETA (three payments at 500/s) stays at a second.
+    const [oldest] = await t.redis.zrange(t.store.keys.open, 0, 0);
+    const [sec, usec] = await t.redis.time();
+    await t.redis.zadd(t.store.keys.open, 'XX', Number(sec) * 1_000 + Math.floor(Number(usec) / 1_000) - 600_000, oldest!);
+    const aged = await scrape();
+    expect(sample(aged, 'sluice_backlog_oldest_age_seconds')).toBeGreaterThanOrEqual(600);
+    expect(sample(aged, 'sluice_backlog_oldest_age_seconds')).toBeLessThan(660);
+    expect(sample(aged, 'sluice_backlog_eta_seconds')).toBe(1);
   });
 
   it('shows the cluster-wide PG calls, 429s and 503s, breaker and reconciliation from Redis', async () => {
@@ -127,9 +138,17 @@ describe('/metrics', () => {
       const names = [...r.expr.matchAll(/\b(sluice_[a-z0-9_]+)/g)].map((m) => m[1]!);
       expect(names.length, r.alert).toBeGreaterThan(0);
       for (const n of names) expect(text, `${r.alert} uses ${n}`).toContain(`\n# TYPE ${n} `);
-      // Each alert's runbook section exists.
-      expect(runbook, r.alert).toContain(`## ${r.alert}`);
+      // A selector's label value is one the metric has (a typo would match nothing, silently).
+      for (const m of r.expr.matchAll(/\b(sluice_[a-z0-9_]+)\{([a-z_]+)="([^"]*)"\}/g)) {
+        expect(text, `${r.alert} selects ${m[0]}`).toMatch(new RegExp(`\\n${m[1]}\\{[^}]*${m[2]}="${m[3]}"[^}]*\\} `));
+      }
+      // Each alert's runbook section exists, and its link points at it.
+      expect(runbook, r.alert).toContain(`## ${r.alert}\n`);
+      expect(r.annotations.runbook).toBe(`RUNBOOK.md#${r.alert.toLowerCase()}`);
     }
+    // And every alert section of the runbook has its alert.
+    const sections = [...runbook.matchAll(/^## (Sluice\w+)$/gm)].map((m) => m[1]);
+    expect(sections.sort()).toEqual(all.map((r) => r.alert).sort());
   });
 });
 

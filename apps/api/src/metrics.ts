@@ -84,6 +84,10 @@ export class ApiMetrics {
     registers: [this.registry],
   });
   private readonly backlog = this.gauge('sluice_backlog_payments', 'Payments not final yet (the backlog)');
+  private readonly oldestAge = this.gauge(
+    'sluice_backlog_oldest_age_seconds',
+    'Seconds the oldest payment not final yet has waited since its 202 (0 when none): a stalled backlog shows here, not in the ETA',
+  );
   private readonly eta = this.gauge('sluice_backlog_eta_seconds', 'Seconds to drain the backlog at the recent confirm rate (or at PG_RATE_LIMIT when idle)');
   private readonly confirmRate = this.gauge('sluice_pg_confirm_rate', 'PG confirms per second over the last 10 s (cluster-wide)');
   private readonly inDoubt = this.gauge('sluice_in_doubt_payments', 'Payments in doubt now (being inquired or canceled)');
@@ -153,6 +157,7 @@ export class ApiMetrics {
       for (const [state, n] of Object.entries(byState)) this.jobs.set({ queue: names[i]!, state }, n);
     });
     this.backlog.set(s.backlog);
+    this.oldestAge.set(s.oldestAgeSeconds);
     this.eta.set(s.etaSeconds);
     this.confirmRate.set(s.confirmRate);
     this.inDoubt.set(s.inDoubt);

@@ -40,7 +40,7 @@ describe('/dashboard', () => {
     const hash = createHash('sha256').update(PAGE_SCRIPT).digest('base64');
     expect(csp).toContain(`script-src 'sha256-${hash}'`);
     expect(csp).toContain("default-src 'none'");
-    for (const id of ['pg-rps', 'pg-rps-confirm', 'pg-rps-inquire', 'pg-rps-cancel', 'intake-rps', 'backlog', 'eta', 'in-doubt', 'breaker-state', 'final-APPROVED', 'failures']) {
+    for (const id of ['pg-rps', 'pg-rps-confirm', 'pg-rps-inquire', 'pg-rps-cancel', 'intake-rps', 'backlog', 'eta', 'oldest', 'in-doubt', 'breaker-state', 'final-APPROVED', 'failures']) {
       expect(res.text).toContain(`data-testid="${id}"`);
     }
     // No remote resources: nothing to load where there is no internet.
@@ -78,6 +78,7 @@ describe('/dashboard', () => {
     expect(d.totals.created).toBe(4);
     expect(d.totals.final).toEqual({ APPROVED: 3, DECLINED: 1, FAILED: 0, CANCELED: 0 });
     expect(d.backlog).toBe(4);
+    expect(d.oldestAgeSeconds).toBeLessThan(60);
     expect(d.inDoubt).toBe(1);
     expect(d.breaker.state).toBe('closed');
     expect(d.failures).toEqual([expect.objectContaining({ id: 'pay_y', code: 'REJECT_CARD_COMPANY', message: '<b>no</b>' })]);

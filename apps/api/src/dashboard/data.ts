@@ -23,6 +23,8 @@ export interface DashboardData {
   /** The last complete second. */
   now: { pgRps: number; confirmRps: number; inquireRps: number; cancelRps: number; transactionsRps: number; intakeRps: number };
   backlog: number;
+  /** How long the oldest payment not final yet has waited (s). */
+  oldestAgeSeconds: number;
   inDoubt: number;
   confirmRate: number;
   etaSeconds: number;
@@ -60,6 +62,7 @@ export function toDashboardData(s: OpsSnapshot, limitPerSecond: number): Dashboa
     final: s.final,
     now: { pgRps: now.confirmRps + now.inquireRps + now.cancelRps + now.transactionsRps, ...now },
     backlog: s.backlog,
+    oldestAgeSeconds: Math.floor(s.oldestAgeSeconds),
     inDoubt: s.inDoubt,
     confirmRate: s.confirmRate,
     etaSeconds: s.etaSeconds,

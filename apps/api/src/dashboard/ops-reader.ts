@@ -46,6 +46,8 @@ export interface OpsSnapshot {
   intake: number[];
   final: Record<FinalStatus, number[]>;
   backlog: number;
+  /** How long the oldest payment not final yet has been waiting since its 202 (s), 0 when none. */
+  oldestAgeSeconds: number;
   inDoubt: number;
   /** Confirms per second over the last {@link ETA_RATE_SECONDS} s. */
   confirmRate: number;
@@ -107,6 +109,7 @@ export class OpsReader {
       .hmget(k.intakeRate, ...seconds.map(String))
       .hmget(k.finalRate, ...seconds.flatMap((s) => FINAL_STATUSES.map((st) => `${s}:${st}`)))
       .zcard(k.open)
+      .zrange(k.open, 0, 0, 'WITHSCORES')
       .zcard(k.inDoubt)
       .hmget(k.breaker, 'state', 'since', 'reason')
       .hgetall(k.counters)
@@ -118,8 +121,8 @@ export class OpsReader {
       if (err) throw err;
       return v;
     });
-    const [time, pgRaw, intakeRaw, finalRaw, backlog, inDoubt, breaker, counters, failuresRaw, info] = out as [
-      [string, string], (string | null)[], (string | null)[], (string | null)[], number, number,
+    const [time, pgRaw, intakeRaw, finalRaw, backlog, oldest, inDoubt, breaker, counters, failuresRaw, info] = out as [
+      [string, string], (string | null)[], (string | null)[], (string | null)[], number, string[], number,
       (string | null)[], Record<string, string>, string[], string,
     ];
     const at = redisMs(time);
@@ -139,6 +142,8 @@ export class OpsReader {
       intake: trim(intakeRaw.map(num)),
       final: Object.fromEntries(FINAL_STATUSES.map((st) => [st, trim(final[st])])) as Record<FinalStatus, number[]>,
       backlog,
+      // The open zset is scored by the intake time (Redis clock, ms).
+      oldestAgeSeconds: oldest.length === 2 ? Math.max(0, (at - Number(oldest[1])) / 1000) : 0,
       inDoubt,
       confirmRate,
       etaSeconds: etaSeconds(backlog, confirmRate, this.limitPerSecond),

@@ -106,7 +106,7 @@ function render(d) {
   set('pg-rps', n.pgRps); set('pg-rps-confirm', n.confirmRps); set('pg-rps-inquire', n.inquireRps);
   set('pg-rps-cancel', n.cancelRps); set('pg-rps-transactions', n.transactionsRps); set('pg-limit', d.limitPerSecond);
   set('intake-rps', n.intakeRps); set('intake-total', d.totals.created);
-  set('backlog', d.backlog); set('eta', d.etaSeconds, fmtEta(d.etaSeconds)); set('in-doubt', d.inDoubt);
+  set('backlog', d.backlog); set('eta', d.etaSeconds, fmtEta(d.etaSeconds)); set('oldest', d.oldestAgeSeconds, fmtEta(d.oldestAgeSeconds)); set('in-doubt', d.inDoubt);
   set('confirm-rate', d.confirmRate);
   const b = $('breaker-state');
   set('breaker-state', d.breaker.state, d.breaker.state.replace('_', '-'));

@@ -67,7 +67,7 @@ export const DASHBOARD_HTML = `<!doctype html>
 <div class="tiles">${tile('intake-rps', 'intake /s', 'intake')}${tile('intake-total', 'accepted (total)')}${tile('final-APPROVED', 'approved', 'APPROVED')}${tile('final-DECLINED', 'declined', 'DECLINED')}${tile('final-FAILED', 'failed', 'FAILED')}${tile('final-CANCELED', 'canceled', 'CANCELED')}</div>
 <canvas id="chart-flow" data-testid="chart-flow"></canvas></section>
 <section><h2>Backlog and money in doubt (since this page opened)</h2>
-<div class="tiles">${tile('backlog', 'backlog', 'backlog')}${tile('eta', 'ETA to drain')}${tile('confirm-rate', 'confirms /s (10 s)')}${tile('in-doubt', 'in doubt', 'inDoubt')}</div>
+<div class="tiles">${tile('backlog', 'backlog', 'backlog')}${tile('eta', 'ETA to drain')}${tile('oldest', 'oldest waiting')}${tile('confirm-rate', 'confirms /s (10 s)')}${tile('in-doubt', 'in doubt', 'inDoubt')}</div>
 <canvas id="chart-backlog" data-testid="chart-backlog"></canvas></section>
 <section><h2>Safety</h2>
 <div class="tiles">${tile('breaker-state', 'breaker')}${tile('recon-repaired', 'recon repairs')}${tile('recon-orphans', 'recon orphans')}${tile('redis-memory', 'Redis memory')}</div>
