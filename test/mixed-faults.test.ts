@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MIXED_FAULTS } from './support/faults.ts';
-import { checkInvariants, type LedgerEntry } from './support/invariants.ts';
+import { checkInvariants, GUARD_TO_ARRIVAL_MS, type LedgerEntry } from './support/invariants.ts';
 import { getJson } from './support/processes.ts';
 import { drain, postPayment, readPayments, startStack, type Stack } from './support/stack.ts';
 
@@ -112,8 +112,6 @@ describe('mixed PG faults', () => {
       openIntervals.push([log[i]!.at, end ? end.at : Date.now()]);
     }
     const { arrivals } = await getJson<Arrivals>(`${s.simUrl}/__sim/arrivals?since=0`);
-    // A confirm that passed the guard just before the breaker opened can land a few ms after it.
-    const GUARD_TO_ARRIVAL_MS = 20;
     const confirmsWhileOpen = arrivals.filter(([t, code]) => code === 'c' && openIntervals.some(([a, b]) => t > a + GUARD_TO_ARRIVAL_MS && t < b));
     expect(confirmsWhileOpen).toEqual([]);
   });

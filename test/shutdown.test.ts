@@ -44,10 +44,14 @@ describe('graceful shutdown', () => {
 
   it('the API on SIGTERM answers the requests already in flight, then exits 0', async () => {
     const run = Date.now().toString(36);
+    const created = async () => Number((await s.redis.hget(`${s.prefix}:counters`, 'intake:created')) ?? 0);
+    const before = await created();
     const inFlight = Array.from({ length: 40 }, (_, i) =>
       postPayment(s.apiUrl, { paymentKey: `pk_${run}_a${i}`, orderId: `order-${run}-a${i}`, amount: 100 }, `sda-${run}-${i}`).catch(() => null),
     );
-    await new Promise((r) => setTimeout(r, 5));
+    // SIGTERM once the API is working through them (one written), not at a fixed moment that a
+    // slow machine may reach before any request is on the wire.
+    for (let i = 0; i < 1_000 && (await created()) === before; i++) await new Promise((r) => setTimeout(r, 2));
     const code = await s.api.stop('SIGTERM');
     const answers = await Promise.all(inFlight);
     expect(code).toBe(0);

@@ -5,7 +5,7 @@
  */
 import { Queue } from 'bullmq';
 import { MIXED_FAULTS } from '../support/faults.ts';
-import { checkInvariants, type LedgerEntry } from '../support/invariants.ts';
+import { checkInvariants, GUARD_TO_ARRIVAL_MS, type LedgerEntry } from '../support/invariants.ts';
 import { getJson } from '../support/processes.ts';
 import { startPrivateRedis, type PrivateRedis } from '../support/redis-server.ts';
 import { drain, readPayments, startStack, type Stack } from '../support/stack.ts';
@@ -180,8 +180,8 @@ async function breakerEvidence(stack: Stack, from: number): Promise<Record<strin
   if (openedAt !== null) intervals.push([openedAt, Date.now()]);
   const recent = intervals.filter(([, b]) => b >= from);
   const { arrivals } = await getJson<{ arrivals: [number, string, number][] }>(`${stack.simAdminUrl}/__sim/arrivals?since=${from}`);
-  // A call that passed the guard just before the breaker opened can land a few ms after it.
-  const inOpen = arrivals.filter(([t]) => recent.some(([a, b]) => t > a + 20 && t < b));
+  // A call that passed the guard just before the breaker opened can land a little after it.
+  const inOpen = arrivals.filter(([t]) => recent.some(([a, b]) => t > a + GUARD_TO_ARRIVAL_MS && t < b));
   const openMs = recent.reduce((sum, [a, b]) => sum + (b - a), 0);
   const perSecond = new Map<number, number>();
   for (const [t] of inOpen) perSecond.set(Math.floor(t / 1000), (perSecond.get(Math.floor(t / 1000)) ?? 0) + 1);

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startSimulator, type RunningSimulator } from './index.ts';
-import { call, confirm, sleep } from './test-client.ts';
+import { call, confirm, waitFor } from './test-client.ts';
 
 describe('cancel', () => {
   let sim: RunningSimulator;
@@ -36,9 +36,9 @@ describe('cancel', () => {
   });
 
   it('voids an IN_PROGRESS approval: the confirm answers 403 CANCELED_DURING_PROCESSING and nothing is charged', async () => {
-    sim.state.setKnobs({ latencyMedianMs: 250, latencyP99Ms: 250 });
+    sim.state.setKnobs({ latencyMedianMs: 2_000, latencyP99Ms: 2_000 });
     const pending = confirm(sim.url, 'pk_c_void', { idempotencyKey: 'k-void' });
-    await sleep(50);
+    await waitFor(() => sim.state.ledger.byPaymentKey('pk_c_void') !== undefined);
     const res = await cancel('pk_c_void', 'kc-void');
     expect([res.status, res.json().status]).toEqual([200, 'CANCELED']);
     // Contract: CANCELED from the moment the cancel is accepted, while the approval still runs.

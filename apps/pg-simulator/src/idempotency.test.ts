@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startSimulator, type RunningSimulator } from './index.ts';
-import { call, confirm, sleep } from './test-client.ts';
+import { call, confirm, sleep, waitFor } from './test-client.ts';
 
 describe('idempotency and repeats', () => {
   let sim: RunningSimulator;
@@ -33,9 +33,9 @@ describe('idempotency and repeats', () => {
   });
 
   it('answers 409 IDEMPOTENT_REQUEST_PROCESSING while the first request is in flight, then replays', async () => {
-    sim.state.setKnobs({ latencyMedianMs: 300, latencyP99Ms: 300 });
+    sim.state.setKnobs({ latencyMedianMs: 2_000, latencyP99Ms: 2_000 });
     const first = confirm(sim.url, 'pk_slow', { idempotencyKey: 'k-slow' });
-    await sleep(60);
+    await waitFor(() => sim.state.ledger.byPaymentKey('pk_slow') !== undefined);
     const during = await confirm(sim.url, 'pk_slow', { idempotencyKey: 'k-slow' });
     expect(during.status).toBe(409);
     expect(during.json().code).toBe('IDEMPOTENT_REQUEST_PROCESSING');
@@ -84,9 +84,9 @@ describe('idempotency and repeats', () => {
   });
 
   it('answers ALREADY_PROCESSED_PAYMENT to another key, during and after the approval, and stores it', async () => {
-    sim.state.setKnobs({ latencyMedianMs: 200, latencyP99Ms: 200 });
+    sim.state.setKnobs({ latencyMedianMs: 2_000, latencyP99Ms: 2_000 });
     const first = confirm(sim.url, 'pk_dup', { idempotencyKey: 'k-a' });
-    await sleep(40);
+    await waitFor(() => sim.state.ledger.byPaymentKey('pk_dup') !== undefined);
     const during = await confirm(sim.url, 'pk_dup', { idempotencyKey: 'k-b' });
     expect([during.status, during.json().code]).toEqual([400, 'ALREADY_PROCESSED_PAYMENT']);
     expect((await first).status).toBe(200);

@@ -18,14 +18,16 @@ describe('contract limits', () => {
   });
 
   it('answers 429 past 500 requests in a rolling second, counting the 429s themselves', async () => {
+    // The contract's 500 per rolling window, over a 10 s window: the same counting, and a burst
+    // of 600 fits in one window even on a machine slowed tenfold ("exactly 100" needs that).
     const s = await start({ latencyMedianMs: 0 });
+    s.state.setKnobs({ windowMs: 10_000 });
     const agent = new Agent({ keepAlive: true, maxSockets: 100 });
     agents.push(agent);
     const began = performance.now();
     const answers = await Promise.all(Array.from({ length: 600 }, (_, i) => call(s.url, 'GET', `/v1/payments/pk_rate_${i}`, { agent })));
     const elapsed = performance.now() - began;
-    // The burst must fit in one window for "exactly 100" to be the right figure.
-    expect(elapsed).toBeLessThan(1_000);
+    expect(elapsed).toBeLessThan(10_000);
     expect(answers.filter((res) => res.status === 429)).toHaveLength(100);
     expect(answers.filter((res) => res.status === 404)).toHaveLength(500);
     expect(answers.find((res) => res.status === 429)?.json().code).toBe('TOO_MANY_REQUESTS');
@@ -38,7 +40,7 @@ describe('contract limits', () => {
     const body = await call(s.url, 'GET', '/__sim/arrivals?since=0', { agent });
     const arrivals = body.json()['arrivals'] as [number, string, number][];
     expect(arrivals).toHaveLength(600);
-    expect(maxInRollingWindow(arrivals.map(([t]) => t), 1_000)).toBe(600);
+    expect(maxInRollingWindow(arrivals.map(([t]) => t), 10_000)).toBe(600);
     // The first 500 arrivals of the window were served, every later one refused.
     expect(arrivals.slice(0, 500).every(([, code, status]) => code === 'i' && status === 404)).toBe(true);
     expect(arrivals.slice(500).every(([, , status]) => status === 429)).toBe(true);
@@ -80,7 +82,9 @@ describe('contract limits', () => {
     const res = await confirm(s.url, 'pk_ka');
     expect(res.headers['keep-alive']).toBe('timeout=4');
 
-    s.state.setKnobs({ keepAliveMs: 200 });
+    // 2 s, not less: a stall of the process between the answer and the client's 'data' event
+    // shortens the idle time it measures, by as much as the stall.
+    s.state.setKnobs({ keepAliveMs: 2_000 });
     const socket = connect(s.port, '127.0.0.1');
     const closedAfter = new Promise<number>((resolve) => {
       let answeredAt = 0;
@@ -89,8 +93,8 @@ describe('contract limits', () => {
     });
     socket.write(`GET /v1/payments/pk_ka HTTP/1.1\r\nHost: x\r\nAuthorization: Basic ${Buffer.from('test_sk_sluice_demo:').toString('base64')}\r\n\r\n`);
     const idle = await closedAfter;
-    expect(idle).toBeGreaterThanOrEqual(150);
+    expect(idle).toBeGreaterThanOrEqual(1_500);
     // Node alone would wait keepAliveMs + 1 s; the contract closes right at keepAliveMs.
-    expect(idle).toBeLessThan(700);
+    expect(idle).toBeLessThan(2_800);
   });
 });

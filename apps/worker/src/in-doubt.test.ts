@@ -10,9 +10,10 @@ import { startHarness, type Harness } from './test-harness.ts';
 let h: Harness;
 beforeAll(async () => {
   // A long approval (4.5–5 s) is far past the first inquiry (read timeout 1 s + 0.7 s), so that
-  // inquiry sees IN_PROGRESS even when a loaded machine delays it by seconds.
+  // inquiry sees IN_PROGRESS even when a loaded machine delays it by seconds; a late answer (3 s)
+  // is far past the read timeout, so it is one even when the worker stalls.
   h = await startHarness(
-    { lateMs: 1_600, longApprovalMinMs: 4_500, longApprovalMaxMs: 5_000 },
+    { lateMs: 3_000, longApprovalMinMs: 4_500, longApprovalMaxMs: 5_000 },
     { RESOLVE_MAX_ANSWERED_INQUIRIES: 8, RESOLVE_FIRST_INQUIRY_DELAY_MS: 700, RETRY_BACKOFF_BASE_MS: 300 },
   );
 });
@@ -24,6 +25,11 @@ beforeEach(() => {
 });
 
 const charged = (key: string) => h.ledger()[key]?.chargeCount ?? 0;
+
+/** Waits until the PG has seen a confirm for `key`; fails the test if it never does. */
+async function confirmArrived(key: string): Promise<void> {
+  await expect.poll(() => h.ledger()[key]?.confirmArrivals ?? 0, { timeout: 10_000, interval: 20 }).toBeGreaterThan(0);
+}
 
 describe('in doubt → inquiry → final, matching the PG', () => {
   it('answer after the read timeout (the charge commits): APPROVED via inquiry, charged once', async () => {
@@ -59,7 +65,7 @@ describe('in doubt → inquiry → final, matching the PG', () => {
     h.sim.state.setKnobs({ ambiguousNoCommitRate: 1 });
     const id = await h.pay('pk_nocommit_d5');
     // Turn the fault off once the first confirm has been answered.
-    for (let i = 0; i < 50 && (h.ledger()['pk_nocommit_d5']?.confirmArrivals ?? 0) === 0; i++) await new Promise((r) => setTimeout(r, 50));
+    await confirmArrived('pk_nocommit_d5');
     h.sim.state.setKnobs({ ambiguousNoCommitRate: 0 });
     const [rec] = await h.settle([id]);
     expect(rec).toMatchObject({ status: 'APPROVED', reconfirms: 1, attempts: 2 });
@@ -121,13 +127,13 @@ describe('in doubt → inquiry → final, matching the PG', () => {
   it('429 slipping past the gate: counted, retried with the same key, charged once', async () => {
     h.sim.state.setKnobs({ rateLimit: 1 });
     const ids = await Promise.all(['pk_429_a', 'pk_429_b', 'pk_429_c'].map((k) => h.pay(k)));
-    await new Promise((r) => setTimeout(r, 1_500));
+    // The limit stays at 1/s until a 429 has gone out.
+    await expect.poll(() => h.sim.state.stats().status429, { timeout: 10_000, interval: 20 }).toBeGreaterThan(0);
     h.sim.state.setKnobs({ rateLimit: 500 });
     const recs = await h.settle(ids);
     expect(recs.map((r) => r.status)).toEqual(['APPROVED', 'APPROVED', 'APPROVED']);
-    expect(h.sim.state.stats().status429).toBeGreaterThan(0);
-    await new Promise((r) => setTimeout(r, 600)); // the sender thread reports its figures every 500 ms
-    expect(h.worker.pg.stats().rateLimited).toBeGreaterThan(0);
+    // The sender thread reports its figures every 500 ms.
+    await expect.poll(() => h.worker.pg.stats().rateLimited, { timeout: 5_000 }).toBeGreaterThan(0);
     for (const k of ['pk_429_a', 'pk_429_b', 'pk_429_c']) expect(charged(k)).toBe(1);
   });
 });
@@ -173,7 +179,7 @@ describe('cancel fallback and the phase guard', () => {
 
   it('a re-delivered confirm while the first is still running gets 409 and resolves by inquiry, charged once', async () => {
     const id = await h.pay('sim_long_r1');
-    for (let i = 0; i < 50 && (h.ledger()['sim_long_r1']?.confirmArrivals ?? 0) === 0; i++) await new Promise((r) => setTimeout(r, 50));
+    await confirmArrived('sim_long_r1');
     await h.worker.queues.confirm.add('confirm', { paymentId: id }, { jobId: `${id}.again` });
     const [rec] = await h.settle([id]);
     expect(rec!.status).toBe('APPROVED');

@@ -63,7 +63,10 @@ describe('WorkerMetrics', () => {
       // A PG that refuses: one request a second, one connection at a time.
       h.sim.state.setKnobs({ rateLimit: 1, maxConnections: 1 });
       const ids = await Promise.all(['pk_m_a', 'pk_m_b', 'pk_m_c', 'pk_m_d', 'pk_m_e', 'pk_m_f'].map((k) => h.pay(k)));
-      await new Promise((r) => setTimeout(r, 1_500));
+      // The refusals stay on until both kinds have gone out.
+      await expect
+        .poll(() => h.sim.state.status429 > 0 && h.sim.state.status503 > 0, { timeout: 15_000, interval: 20 })
+        .toBe(true);
       h.sim.state.setKnobs({ rateLimit: 500, maxConnections: 200 });
       const recs = await h.settle(ids);
       expect(recs.map((r) => r.status)).toEqual(Array(6).fill('APPROVED'));

@@ -9,12 +9,15 @@ import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 const redis = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
 const SCRIPT = readFileSync(new URL('./acquire.lua', import.meta.url), 'utf8');
 let prefix = '';
+/** This file's own prefixes: other test files run gates under `test-<uuid>` prefixes at the same time. */
+const prefixes: string[] = [];
 beforeEach(() => {
   prefix = `test-${randomUUID()}`;
+  prefixes.push(prefix);
 });
 afterAll(async () => {
-  const keys = await redis.keys('test-*:gate:*');
-  if (keys.length) await redis.unlink(...keys);
+  const keys = prefixes.flatMap((p) => ['slots', 'last', 'margins'].map((k) => `${p}:gate:${k}`));
+  await redis.unlink(...keys);
   redis.disconnect();
 });
 

@@ -66,7 +66,7 @@ describe('/dashboard', () => {
         expect(res.status).toBe(200);
         d = res.json as DashboardData;
         return d.intake.reduce((a, b) => a + b, 0);
-      }, { timeout: 3_000, interval: 200 })
+      }, { timeout: 10_000, interval: 200 })
       .toBe(4);
     expect(d.limitPerSecond).toBe(500);
     expect(d.seconds).toHaveLength(300);
