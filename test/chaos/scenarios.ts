@@ -138,6 +138,10 @@ async function scenario(stack: Stack, redis: PrivateRedis, n: number, o: ChaosOp
   const ledger = (await getJson<{ payments: Record<string, LedgerEntry> }>(`${stack.simAdminUrl}/__sim/ledger`)).payments;
   const report = checkInvariants(ids, views, ledger);
   const { arrivals } = await getJson<{ arrivals: [number, string, number][] }>(`${stack.simAdminUrl}/__sim/arrivals?since=${since}`);
+  // Why payments failed, when any did (e.g. NOT_PROCESSED_BY_PG: the PG never held them).
+  const failures: Record<string, number> = {};
+  for (const r of records.values()) if (r.status === 'FAILED') failures[r.failureCode ?? '?'] = (failures[r.failureCode ?? '?'] ?? 0) + 1;
+  if (Object.keys(failures).length > 0) notes.failureCodes = failures;
   return {
     name: TITLES[n]!,
     acknowledged: report.acknowledged,
