@@ -1,6 +1,8 @@
 /**
- * The gate client's reading of the Redis clock, over a scripted Redis: a fetch that Redis held
- * before running the script must not make its own slots come due early on this process's clock.
+ * The gate client's reading of the Redis clock, over a scripted Redis. Each fetch only brackets
+ * the script's run between its send and its answer, so: a fetch Redis sat on before running the
+ * script must not make its own slots come due early, and an answer this process handled late
+ * must not hide the lateness of its slots from the late-send guard.
  */
 import type { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
@@ -8,39 +10,82 @@ import { PermitGate } from './gate.ts';
 
 const TRUE_OFFSET_MS = 5_000_000; // Redis clock − local clock
 const real = (): number => performance.timeOrigin + performance.now();
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** A scripted Redis: each fetch grants one slot `aheadMs` after the script ran (Redis clock). */
+function scripted(now: () => number) {
+  const o = { aheadMs: 50, holdBeforeMs: 0, holdAfterMs: 0 };
+  const fetches: { ranAt: number; slotAt: number }[] = [];
+  const fake = {
+    async sluiceGateAcquire(): Promise<number[]> {
+      if (o.holdBeforeMs > 0) await sleep(o.holdBeforeMs); // Redis busy before the script runs
+      const ranAt = now();
+      const ahead = o.aheadMs;
+      fetches.push({ ranAt, slotAt: ranAt + ahead });
+      const serverMs = ranAt + TRUE_OFFSET_MS;
+      if (o.holdAfterMs > 0) await sleep(o.holdAfterMs); // the answer handled late
+      // [Redis now µs, margin µs, retry-at µs, slot µs…]; margin 20 ms with a 5 ms minimum.
+      return [serverMs * 1000, 20_000, 0, (serverMs + ahead) * 1000];
+    },
+  };
+  return { o, fetches, redis: fake as unknown as Redis };
+}
+
+function gateOn(redis: Redis, now: () => number): PermitGate {
+  return new PermitGate(redis, {
+    prefix: 'unit', limit: 500, windowMs: 1_000, marginMinMs: 5, marginMaxMs: 60, horizonMs: 40, priorityHorizonMs: 120, batchMax: 1, now,
+  });
+}
 
 describe('PermitGate clock', () => {
-  it('never schedules a slot before its Redis time, even off a fetch Redis sat on for 40 ms', async () => {
+  it('never hands a slot out before its Redis time, even off a fetch Redis sat on for 40 ms', async () => {
     let shift = 0;
     const now = (): number => real() + shift;
-    let holdMs = 0;
-    const fetches: { t0: number; ranAt: number }[] = [];
-    const fake = {
-      // The script's answer: [Redis now µs, margin µs, retry-at µs, slot µs…], one slot 50 ms ahead.
-      async sluiceGateAcquire(): Promise<number[]> {
-        const t0 = now();
-        if (holdMs > 0) await new Promise((r) => setTimeout(r, holdMs));
-        const ranAt = now();
-        fetches.push({ t0, ranAt });
-        const serverMs = ranAt + TRUE_OFFSET_MS;
-        return [serverMs * 1000, 20_000, 0, (serverMs + 50) * 1000];
-      },
-    };
-    const gate = new PermitGate(fake as unknown as Redis, {
-      prefix: 'unit', limit: 500, windowMs: 1_000, marginMinMs: 5, marginMaxMs: 60, horizonMs: 40, priorityHorizonMs: 120, batchMax: 1, now,
-    });
+    const s = scripted(now);
+    const gate = gateOn(s.redis, now);
     try {
-      // A quick fetch sets the offset; then more than 10 s pass, and the next fetch is slow.
+      // A quick fetch sets the clock bounds; then more than 10 s pass, and the next fetch is slow.
       const first = await gate.acquire('low');
-      expect(first.slotMs - (fetches[0]!.ranAt + 50)).toBeGreaterThanOrEqual(-1);
+      expect(now()).toBeGreaterThanOrEqual(s.fetches[0]!.slotAt);
+      expect(first.slotMs).toBeLessThanOrEqual(s.fetches[0]!.slotAt);
       shift += 11_000;
-      holdMs = 40;
+      s.o.holdBeforeMs = 40;
       const second = await gate.acquire('low');
-      // Its slot is 50 ms after the script ran, on the Redis clock: on ours, no earlier than that.
-      const dueAt = fetches[1]!.ranAt + 50;
-      expect(second.slotMs).toBeGreaterThanOrEqual(dueAt - 1);
-      // And not much later either: the floor costs at most the reply's way back.
-      expect(second.slotMs - dueAt).toBeLessThan(15);
+      const handedAt = now();
+      // Not before its slot (50 ms after the script ran, on the Redis clock), and not much later.
+      const { slotAt } = s.fetches[1]!;
+      expect(handedAt).toBeGreaterThanOrEqual(slotAt);
+      expect(handedAt - slotAt).toBeLessThan(15);
+      // Its lateness counts from no later than the true slot.
+      expect(second.slotMs).toBeLessThanOrEqual(slotAt);
+    } finally {
+      gate.close();
+    }
+  });
+
+  it('counts the lateness of an answer handled late: a slot already past what the margin covers is not handed out', async () => {
+    const s = scripted(real);
+    const gate = gateOn(s.redis, real);
+    try {
+      await gate.acquire('low'); // sets the clock bounds
+      // The script grants a slot 10 ms ahead, but its answer is handled 40 ms after it ran: the
+      // slot is 30 ms gone, past the 15 ms the margin allows (20 − 5). It must not go out as
+      // if it were on time; the next fetch (answered at once) gives the permit.
+      s.o.aheadMs = 10;
+      s.o.holdAfterMs = 40;
+      const p = gate.acquire('low');
+      await sleep(5);
+      s.o.holdAfterMs = 0;
+      s.o.aheadMs = 50;
+      const permit = await p;
+      const handedAt = real();
+      // The late one was dropped, and a later fetch's slot went out, not before it was due.
+      expect(s.fetches.length).toBeGreaterThanOrEqual(3);
+      const from = s.fetches.reduce((a, f) => (Math.abs(f.slotAt - permit.slotMs) < Math.abs(a.slotAt - permit.slotMs) ? f : a));
+      expect(from).not.toBe(s.fetches[1]);
+      expect(handedAt).toBeGreaterThanOrEqual(from.slotAt);
+      // And the guard measures its lateness from no later than its true slot.
+      expect(permit.slotMs).toBeLessThanOrEqual(from.slotAt);
     } finally {
       gate.close();
     }

@@ -9,6 +9,11 @@
  *   `low` (`horizonMs`), so in-doubt work takes the budget first when it is contested.
  * - A caller is woken at its slot, never before. The caller then checks `isTooLate` right before
  *   sending and takes a new slot if its lateness would exceed what the margin covers.
+ * - The slots are on the Redis clock; this process knows that clock only within bounds (each
+ *   fetch brackets the script's run between its send and its answer). A slot is therefore due at
+ *   the latest moment it can be on this process's clock (never early), and its lateness is
+ *   measured from the earliest (so what the clock's uncertainty costs is counted as lateness,
+ *   never hidden from the late-send guard and the margin).
  * - Fail closed: while Redis cannot be reached, no slot is granted, and callers wait.
  */
 import type { Redis } from 'ioredis';
@@ -19,7 +24,10 @@ import { MarginEstimator } from './margin.ts';
 export type Priority = 'high' | 'low';
 
 export interface Permit {
-  /** The slot on this process's clock (epoch ms, fractional). */
+  /**
+   * The earliest moment the slot can be on this process's clock (epoch ms, fractional): lateness
+   * is measured from it. The permit was handed out no earlier than the latest such moment.
+   */
   readonly slotMs: number;
   /** The margin (ms) the gate kept when it granted this slot. */
   readonly marginMs: number;
@@ -47,9 +55,14 @@ interface Waiter {
   reject: (e: Error) => void;
 }
 
-interface Scheduled {
+/** A granted slot on this process's clock: lateness counts from `slotMs`, it is due at `dueMs`. */
+interface Held {
   slotMs: number;
+  dueMs: number;
   marginMs: number;
+}
+
+interface Scheduled extends Held {
   waiter: Waiter;
 }
 
@@ -65,14 +78,19 @@ export class PermitGate {
   private readonly o: Required<GateOptions>;
   private readonly keys: [string, string, string];
   private readonly waiting: { high: Waiter[]; low: Waiter[] } = { high: [], low: [] };
-  private held: { slotMs: number; marginMs: number }[] = [];
+  private held: Held[] = [];
   private scheduled: Scheduled[] = [];
   private fetching = false;
   private timer: NodeJS.Timeout | null = null;
   private immediate: NodeJS.Immediate | null = null;
   private retryTimer: NodeJS.Timeout | null = null;
   private closed = false;
-  /** Redis clock − local clock (ms), from the fetch with the smallest round trip lately. */
+  /**
+   * Redis clock − local clock (ms) lies in [clockLo, clockHi], from the fetch with the smallest
+   * round trip lately; `offsetMs` is the middle (for charting sends on the Redis clock).
+   */
+  private clockLo = 0;
+  private clockHi = 0;
   private offsetMs = 0;
   private bestRttMs = Infinity;
   private bestRttAt = -Infinity;
@@ -162,7 +180,10 @@ export class PermitGate {
       const w = this.nextWaiter();
       if (!w) break;
       const slot = this.held.shift()!;
-      this.scheduled.push({ ...slot, waiter: w });
+      // In due order (the clock bounds differ a little from fetch to fetch).
+      let i = this.scheduled.length;
+      while (i > 0 && this.scheduled[i - 1]!.dueMs > slot.dueMs) i--;
+      this.scheduled.splice(i, 0, { ...slot, waiter: w });
     }
     this.arm();
     const wanting = this.waiting.high.length + this.waiting.low.length;
@@ -171,7 +192,7 @@ export class PermitGate {
 
   private arm(): void {
     if (this.timer || this.immediate || this.scheduled.length === 0) return;
-    const wait = this.scheduled[0]!.slotMs - this.o.now();
+    const wait = this.scheduled[0]!.dueMs - this.o.now();
     this.timer = setTimeout(() => this.fire(), Math.max(0, wait));
   }
 
@@ -179,12 +200,12 @@ export class PermitGate {
     this.timer = null;
     this.immediate = null;
     const now = this.o.now();
-    while (this.scheduled.length > 0 && this.scheduled[0]!.slotMs <= now) {
+    while (this.scheduled.length > 0 && this.scheduled[0]!.dueMs <= now) {
       const s = this.scheduled.shift()!;
       this.stats.granted++;
       s.waiter.resolve({ slotMs: s.slotMs, marginMs: s.marginMs, priority: s.waiter.priority });
     }
-    if (this.scheduled.length > 0 && this.scheduled[0]!.slotMs - now < 1) {
+    if (this.scheduled.length > 0 && this.scheduled[0]!.dueMs - now < 1) {
       // Timers fire on whole milliseconds; never send early, so look again on the next turn.
       this.immediate = setImmediate(() => this.fire());
       return;
@@ -196,7 +217,7 @@ export class PermitGate {
     this.fetching = true;
     const high = this.waiting.high.length > 0;
     const t0 = this.o.now();
-    const needUs = Math.round((this.margin.needMs(t0) + this.clockUncertaintyMs()) * 1000);
+    const needUs = Math.round(this.margin.needMs(t0) * 1000);
     try {
       const res = await this.r.sluiceGateAcquire(
         ...this.keys,
@@ -205,16 +226,19 @@ export class PermitGate {
       );
       const t1 = this.o.now();
       this.stats.fetches++;
-      this.observeClock(res[0]! / 1000, t0, t1);
+      const serverMs = res[0]! / 1000;
+      this.observeClock(serverMs, t0, t1);
       const marginMs = res[1]! / 1000;
       this.lastMarginMs = marginMs;
       const retryAtMs = res[2]! / 1000;
-      // The script ran before this answer came back, so Redis time − t1 is a floor on the true
-      // offset. Converting with no more than that floor, a slow fetch (Redis blocked before the
-      // script ran) cannot make its own slots look due early; at worst they go a little late,
-      // which the margin and the late-send guard cover.
-      const offsetMs = Math.min(this.offsetMs, res[0]! / 1000 - t1);
-      for (let i = 3; i < res.length; i++) this.held.push({ slotMs: res[i]! / 1000 - offsetMs, marginMs });
+      // The script ran between t0 and t1, so this fetch alone puts the offset in
+      // [serverMs − t1, serverMs − t0]; the best fetch lately may narrow that. A slot is due at
+      // the latest moment it can be here (a fetch Redis sat on cannot make it early), and its
+      // lateness counts from the earliest (an answer handled late cannot hide its lateness).
+      let lo = Math.max(this.clockLo, serverMs - t1);
+      let hi = Math.min(this.clockHi, serverMs - t0);
+      if (lo > hi) [lo, hi] = [serverMs - t1, serverMs - t0];
+      for (let i = 3; i < res.length; i++) this.held.push({ slotMs: res[i]! / 1000 - hi, dueMs: res[i]! / 1000 - lo, marginMs });
       // Nothing fits in the horizon now. Come back when half a horizon more has opened, so that
       // the next fetch takes a batch instead of one slot per round trip.
       if (res.length === 3 && retryAtMs > 0) this.retryAt(retryAtMs - this.offsetMs + this.o.horizonMs / 2);
@@ -238,16 +262,16 @@ export class PermitGate {
 
   private observeClock(serverMs: number, t0: number, t1: number): void {
     const rtt = t1 - t0;
-    // Keep the tightest sample of the last 10 s: its midpoint is the best offset estimate.
-    if (rtt <= this.bestRttMs || t1 - this.bestRttAt > 10_000) {
+    const lo = serverMs - t1;
+    const hi = serverMs - t0;
+    // Keep the tightest sample of the last 10 s. A sample that cannot be true together with it
+    // (the Redis clock was stepped, or Redis is another host after a failover) replaces it.
+    if (rtt <= this.bestRttMs || t1 - this.bestRttAt > 10_000 || lo > this.clockHi || hi < this.clockLo) {
       this.bestRttMs = rtt;
       this.bestRttAt = t1;
-      this.offsetMs = serverMs - (t0 + t1) / 2;
+      this.clockLo = lo;
+      this.clockHi = hi;
+      this.offsetMs = (lo + hi) / 2;
     }
-  }
-
-  /** How far off this process's reading of the Redis clock may be (ms). */
-  private clockUncertaintyMs(): number {
-    return Number.isFinite(this.bestRttMs) ? this.bestRttMs / 2 : 0;
   }
 }
