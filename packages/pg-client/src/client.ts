@@ -4,7 +4,8 @@
  * 2. waits for a permit from the global gate (no way around it);
  * 3. runs the caller's guard (the payment's phase and the circuit breaker) right before sending;
  * 4. re-takes a permit if the send would be later than the gate's margin covers, checked both
- *    before the request is handed to undici and as undici writes it (late-guard.ts);
+ *    before the request is handed to undici and as undici writes it (late-guard.ts), and then
+ *    asks the guard again: the new slot may come long after the phase and breaker were read;
  * 5. sends, and classifies the result with the domain's outcome table.
  * It never throws for anything the PG or the network does: it returns what happened.
  */
@@ -27,8 +28,11 @@ export interface PgClientOptions {
   poolWaitTimeoutMs: number;
 }
 
-/** What a guard answers: `null` to send, or the reason not to (returned to the caller as is). */
-export type Guard<R> = () => Promise<R | null>;
+/**
+ * What a guard answers: `null` to send, or the reason not to (returned to the caller as is).
+ * `recheck` is true when the call already passed once and has since taken a later send slot.
+ */
+export type Guard<R> = (recheck: boolean) => Promise<R | null>;
 
 export interface CallOptions<R> {
   idempotencyKey?: string;
@@ -120,21 +124,30 @@ export class PgClient {
     }
     try {
       let permit = await this.permits.acquire(PRIORITY[call]);
-      if (opts.guard) {
-        const refusal = await opts.guard();
-        if (refusal !== null) return { refused: true, refusal };
-      }
-      // The send-side guard: never before the slot (acquire resolves at it), never later than
-      // the margin covers. A late send takes a new slot instead.
-      while (this.permits.isTooLate(permit)) permit = await this.permits.acquire(PRIORITY[call]);
-      this.observer.onGateWait?.(call, performance.now() - waitStart);
-
+      let recheck = false;
+      let waited = false;
       const headers: Record<string, string> = { authorization: this.auth };
       if (body !== undefined) headers['content-type'] = 'application/json';
       if (opts.idempotencyKey) headers['idempotency-key'] = opts.idempotencyKey;
       if (opts.requestId) headers['x-request-id'] = opts.requestId;
       const payload = body === undefined ? null : JSON.stringify(body);
       for (;;) {
+        // The caller's guard, right before sending; again after a new permit (see 4. above).
+        if (opts.guard) {
+          const refusal = await opts.guard(recheck);
+          if (refusal !== null) return { refused: true, refusal };
+        }
+        recheck = true;
+        // The send-side guard: never before the slot (acquire resolves at it), never later than
+        // the margin covers. A late send takes a new slot instead.
+        if (this.permits.isTooLate(permit)) {
+          permit = await this.permits.acquire(PRIORITY[call]);
+          continue;
+        }
+        if (!waited) {
+          this.observer.onGateWait?.(call, performance.now() - waitStart);
+          waited = true;
+        }
         const slot = permit;
         const t = track((at) => this.permits.sent(slot, at));
         headers[CALL_HEADER] = t.id;

@@ -61,9 +61,9 @@ describe('the check at the write', () => {
       const r = await c.inquire('pk', { requestId: 'late-once' });
       expect(r.refused).toBe(false);
       if (!r.refused) expect(r.outcome.kind).toBe('approved');
-      // Permit 1 was never written; permit 2 went out, checked at its write. The PG saw one
-      // request, over one connection.
-      expect(permits.checked).toEqual([1, 1, 2]);
+      // Permit 1 was never written; permit 2 went out, checked before undici and at its write.
+      // The PG saw one request, over one connection.
+      expect(permits.checked).toEqual([1, 1, 2, 2]);
       expect(permits.granted).toBe(2);
       expect(received.slice(before.received)).toEqual(['late-once']);
       expect(connections - before.connections).toBe(1);
@@ -88,6 +88,36 @@ describe('the check at the write', () => {
       expect(permits.granted).toBe(1);
       expect(permits.checked).toEqual([1, 1]);
       expect(received.slice(before)).toEqual(['on-time-2']);
+    } finally {
+      await c.close();
+    }
+  });
+});
+
+describe('the guard after a new permit', () => {
+  it('asks the guard again (as a re-check) once a late permit was replaced, and sends only if it still agrees', async () => {
+    // Check 1 (before undici) finds permit 1 late: a new permit, then the guard again.
+    const permits = new ScriptedPermits(new Set([1]));
+    const c = client(permits);
+    try {
+      const asked: boolean[] = [];
+      const before = received.length;
+      const r = await c.inquire('pk', { requestId: 'rechecked', guard: async (recheck) => (asked.push(recheck), null) });
+      expect(r.refused).toBe(false);
+      expect(asked).toEqual([false, true]);
+      expect(permits.granted).toBe(2);
+      expect(received.slice(before)).toEqual(['rechecked']);
+
+      // The phase moved while the new slot was awaited: the re-check refuses, and nothing goes out.
+      const late = new ScriptedPermits(new Set([1]));
+      const c2 = client(late);
+      try {
+        const refused = await c2.inquire('pk', { requestId: 'refused', guard: async (recheck) => (recheck ? 'moved on' : null) });
+        expect(refused).toEqual({ refused: true, refusal: 'moved on' });
+        expect(received.slice(before)).toEqual(['rechecked']);
+      } finally {
+        await c2.close();
+      }
     } finally {
       await c.close();
     }

@@ -51,12 +51,14 @@ export class Transitions {
   /**
    * The guard before a PG call: lets `call` go out only while the payment is in one of
    * `allowed`, moves it to `to`, and asks the breaker. Run after the permit, right before sending.
+   * `recheck`: the call already passed and took a later send slot; the phase and the breaker are
+   * asked again, and nothing is counted or moved.
    */
-  async guard(id: string, call: Exclude<PgCall, 'transactions'>, allowed: readonly Phase[], to: Phase): Promise<GuardResult> {
+  async guard(id: string, call: Exclude<PgCall, 'transactions'>, allowed: readonly Phase[], to: Phase, recheck = false): Promise<GuardResult> {
     const k = this.keys;
     const r = await this.r.sluiceGuard(
       k.payment(id), k.breaker, `${k.breaker}:probe`, k.breakerLog, k.open, k.counters, k.history(id),
-      call, allowed.join(','), to, this.o.breaker.probeIntervalMs, this.o.maxQueueAgeMs, id,
+      call, allowed.join(','), to, this.o.breaker.probeIntervalMs, this.o.maxQueueAgeMs, id, recheck ? '1' : '0',
     );
     switch (r[0]) {
       case 'ok':

@@ -62,8 +62,8 @@ export class LocalPg implements PgPort {
       idempotencyKey: o.idempotencyKey,
       requestId: o.requestId,
       guard: g
-        ? async (): Promise<Refusal | null> => {
-            const r = await this.transitions.guard(g.paymentId, g.call, g.allowed, g.to);
+        ? async (recheck: boolean): Promise<Refusal | null> => {
+            const r = await this.transitions.guard(g.paymentId, g.call, g.allowed, g.to, recheck);
             return r.ok ? null : r;
           }
         : undefined,

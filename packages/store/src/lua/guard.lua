@@ -11,6 +11,8 @@
   ARGV[2] allowed phases, comma-separated      ARGV[3] phase to set (may equal the current one)
   ARGV[4] breaker probe interval (ms)          ARGV[5] max age in queue (ms), for a first confirm
   ARGV[6] payment id
+  ARGV[7] '1' for a re-check of a call that already passed (it took a later send slot): the phase
+          and the breaker must still allow it, but nothing is counted or moved again
 
   Returns
     {'ok', paymentKey, orderId, amount, attempts}   the call may go out now
@@ -22,6 +24,7 @@
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local call = ARGV[1]
+local recheck = ARGV[7] == '1'
 
 local p = redis.call('HMGET', KEYS[1], 'phase', 'paymentKey', 'orderId', 'amount', 'attempts', 'createdAt')
 local phase = p[1]
@@ -55,8 +58,12 @@ if state == 'open' and now >= tonumber(b[2] or '0') then
 end
 if state == 'open' and call == 'confirm' then return {'breaker', state} end
 if state ~= 'closed' then
-  if not redis.call('SET', KEYS[3], call, 'NX', 'PX', tonumber(ARGV[4])) then return {'breaker', state} end
+  -- The probe token names the payment holding it, so that a re-check keeps its own.
+  if not redis.call('SET', KEYS[3], ARGV[6], 'NX', 'PX', tonumber(ARGV[4])) then
+    if not (recheck and redis.call('GET', KEYS[3]) == ARGV[6]) then return {'breaker', state} end
+  end
 end
+if recheck then return {'ok', p[2], p[3], p[4], tonumber(p[5] or '0')} end
 
 local attempts = tonumber(p[5] or '0')
 if call == 'confirm' then
