@@ -137,12 +137,13 @@ export class PaymentDriver {
     else this.d.log.debug(fields, 'PG call');
     const phase = await this.d.transitions.apply(rec.id, expected, step, event);
     if (phase === null) {
-      // The payment is not in the phase this answer was for. A retry or halt changes nothing, so
-      // this job runs again and re-reads the phase: a call that never got past its connection
-      // wait never ran the guard, and the payment is still QUEUED with only this job to send it.
-      if (step.do === 'retry' || step.do === 'halt') return { kind: 'again', delayMs: step.delayMs };
-      // Another step moved the payment first; its owner carries on.
-      return { kind: 'done', phase: expected };
+      // The payment is not in the phase this answer was for: another step moved it (a stalled or
+      // re-delivered job running alongside, or this very script re-sent after a Redis restart
+      // when its first run had applied). That step's job may be gone already, so this job runs
+      // again and drives the payment from the phase it is in now (final: nothing to do). A retry
+      // or halt keeps its wait: a call that never got past its connection wait never ran the
+      // guard, and the payment may still be QUEUED with only this job to send it.
+      return { kind: 'again', delayMs: step.do === 'retry' || step.do === 'halt' ? step.delayMs : 0 };
     }
     switch (step.do) {
       case 'finalize':

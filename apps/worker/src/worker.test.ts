@@ -48,6 +48,39 @@ describe('worker → PG', () => {
   });
 });
 
+describe('an answer that finds its payment moved on', () => {
+  it('runs the job again, which drives the payment from where it is: it is never left without a job', async () => {
+    const w = h.worker;
+    const id = newPaymentId();
+    const created = await w.store.create(
+      { id, merchantId: 'm1', paymentKey: 'pk_moved_w10', orderId: `order-moved-${id.slice(-8)}`, amount: 1_000, currency: 'KRW', metadata: null, requestId: null, createdAt: Date.now() },
+      `idem-${id}`, `fp-${id}`, '{}', 1_000_000,
+    );
+    expect(created.kind).toBe('created');
+    await w.redis.zrem(w.store.keys.outbox, id);
+    // The confirm is approved, but meanwhile another job moved the payment to inquiring (as a
+    // stalled job's re-run does), so the approval's finalize is stale.
+    const pg: PgPort = Object.create(w.pg, {
+      confirm: {
+        value: async (...args: Parameters<PgPort['confirm']>) => {
+          const r = await w.pg.confirm(...args);
+          await w.redis.hset(w.store.keys.payment(id), 'phase', 'inquiring');
+          return r;
+        },
+      },
+    });
+    const driver = new PaymentDriver({ pg, store: w.store, transitions: w.transitions, policy: policyOf(w.config), log: w.log });
+
+    expect(await driver.step(id, 'confirm', 0)).toEqual({ kind: 'again', delayMs: 0 });
+    // Run again from the confirm queue: the payment is the resolve queue's now, handed over.
+    expect(await driver.step(id, 'confirm', 0)).toEqual({ kind: 'resolve', delayMs: 0 });
+    // And the resolve job learns the PG's answer by inquiry.
+    expect(await driver.step(id, 'resolve', 0)).toEqual({ kind: 'done', phase: 'final' });
+    expect((await w.store.get(id))!.status).toBe('APPROVED');
+    expect(h.ledger()['pk_moved_w10']).toMatchObject({ status: 'DONE', chargeCount: 1, confirmArrivals: 1 });
+  });
+});
+
 describe('a confirm that never got a connection', () => {
   it('is tried again, not dropped: the payment was still QUEUED, with only this job to send it', async () => {
     const w = h.worker;
