@@ -4,7 +4,7 @@
  * tests run it in-process against a simulator on port 0.
  */
 import { workerConcurrency, type Config } from '@sluice/config';
-import { createQueues, QUEUE_NAMES, type Queues } from '@sluice/queue';
+import { createQueues, QUEUE_NAMES, WORKER_SETTINGS, type Queues } from '@sluice/queue';
 import { checkRedisSafety, connectRedis, PaymentStore, Transitions, type Redis } from '@sluice/store';
 import { Worker } from 'bullmq';
 import pino, { type Logger } from 'pino';
@@ -84,6 +84,7 @@ export async function startWorker(
     lockDuration: config.WORKER_LOCK_MS,
     stalledInterval: config.WORKER_LOCK_MS,
     maxStalledCount: 10,
+    settings: WORKER_SETTINGS,
   };
 
   let confirmWorker: Worker | null = null;

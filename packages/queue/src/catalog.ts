@@ -7,7 +7,7 @@
  *   that money in doubt never waits behind the backlog of new confirms.
  * - `maintenance`: repeatable jobs (outbox sweep, reconciliation).
  */
-import { Queue, type ConnectionOptions, type JobsOptions } from 'bullmq';
+import { Queue, type AdvancedOptions, type ConnectionOptions, type JobsOptions } from 'bullmq';
 
 export const QUEUE_NAMES = { confirm: 'confirm', resolve: 'resolve', maintenance: 'maintenance' } as const;
 
@@ -23,15 +23,28 @@ export interface ResolveJob {
 export const confirmJobId = (paymentId: string): string => paymentId;
 export const resolveJobId = (paymentId: string): string => `${paymentId}.resolve`;
 
+/** Retry waits for infrastructure errors: 0.5 s doubling, capped at 30 s. */
+export const RETRY_BACKOFF = { baseMs: 500, maxMs: 30_000 } as const;
+
+/**
+ * The workers' settings for {@link JOB_OPTIONS}' `capped` backoff. BullMQ's own exponential one has
+ * no ceiling: by the 20th attempt a job would wait days, with its payment QUEUED all that time,
+ * and "BullMQ gave up" (the failed handler re-drives the payment) would never come.
+ */
+export const WORKER_SETTINGS: AdvancedOptions = {
+  backoffStrategy: (attemptsMade: number) => Math.min(RETRY_BACKOFF.maxMs, RETRY_BACKOFF.baseMs * 2 ** Math.max(0, attemptsMade - 1)),
+};
+
 /**
  * Job-level retries cover infrastructure errors only (Redis blips, a crash mid-step): the PG's
- * answers are handled inside the processor and never thrown. Completed jobs are removed after a
- * bound so that Redis (noeviction) does not grow; failed ones are kept a week for operators, and
- * the sweeper re-drives their payments.
+ * answers are handled inside the processor and never thrown. 50 attempts at most 30 s apart give
+ * up after about 24 minutes. Completed jobs are removed after a bound so that Redis
+ * (noeviction) does not grow; failed ones are kept a week for operators, and the sweeper
+ * re-drives their payments.
  */
 export const JOB_OPTIONS: JobsOptions = {
   attempts: 50,
-  backoff: { type: 'exponential', delay: 500 },
+  backoff: { type: 'capped' },
   removeOnComplete: { age: 3_600, count: 20_000 },
   removeOnFail: { age: 7 * 24 * 3_600, count: 50_000 },
 };
