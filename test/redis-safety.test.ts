@@ -48,6 +48,17 @@ describe('Redis safety at start-up', () => {
     await redis.config('SET', 'appendonly', 'yes');
   });
 
+  it('warns when AOF does not fsync every write', async () => {
+    await redis.config('SET', 'appendfsync', 'everysec');
+    const { warnings, log } = collect();
+    expect(await checkRedisSafety(redis, false, log)).toMatchObject({ aof: true, fsync: 'everysec' });
+    expect(warnings.join()).toMatch(/appendfsync is not always/);
+    await redis.config('SET', 'appendfsync', 'always');
+    const quiet = collect();
+    await checkRedisSafety(redis, false, quiet.log);
+    expect(quiet.warnings).toEqual([]);
+  });
+
   it('measures memory pressure against maxmemory', async () => {
     expect(memoryPressure({ usedMemory: 900, maxMemory: 1000 })).toBe(0.9);
     expect(memoryPressure({ usedMemory: 900, maxMemory: 0 })).toBe(0);

@@ -14,6 +14,8 @@ export interface Warn {
 export interface RedisSafety {
   policy: string | null;
   aof: boolean | null;
+  /** `appendfsync` (always | everysec | no), null where CONFIG is not allowed. */
+  fsync: string | null;
   rdb: boolean | null;
   usedMemory: number;
   maxMemory: number;
@@ -29,11 +31,12 @@ export async function readRedisSafety(redis: Redis): Promise<RedisSafety> {
       return null;
     }
   };
-  const [policy, aof, save, info] = await Promise.all([get('maxmemory-policy'), get('appendonly'), get('save'), redis.info('memory')]);
+  const [policy, aof, fsync, save, info] = await Promise.all([get('maxmemory-policy'), get('appendonly'), get('appendfsync'), get('save'), redis.info('memory')]);
   const field = (k: string) => Number(new RegExp(`^${k}:(\\d+)`, 'm').exec(info)?.[1] ?? 0);
   return {
     policy,
     aof: aof === null ? null : aof === 'yes',
+    fsync,
     rdb: save === null ? null : save.trim() !== '',
     usedMemory: field('used_memory'),
     maxMemory: field('maxmemory'),
@@ -54,6 +57,8 @@ export async function checkRedisSafety(redis: Redis, allowEviction: boolean, log
     log.warn({ appendonly: 'no', save: '' }, 'Redis persistence is off: a Redis restart loses every payment it holds. Use appendonly yes with appendfsync always.');
   } else if (s.aof === false) {
     log.warn({ appendonly: 'no' }, 'Redis AOF is off: snapshots alone lose the writes since the last one');
+  } else if (s.aof === true && s.fsync !== null && s.fsync !== 'always') {
+    log.warn({ appendfsync: s.fsync }, 'Redis appendfsync is not always: a crash can lose acknowledged writes (payments answered 202, phase changes). Use appendfsync always.');
   }
   return s;
 }
