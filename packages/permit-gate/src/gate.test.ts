@@ -52,11 +52,15 @@ describe('PermitGate clock', () => {
       s.o.holdBeforeMs = 40;
       const second = await gate.acquire('low');
       const handedAt = now();
-      // Not before its slot (50 ms after the script ran, on the Redis clock), and not much later.
+      // Not before its slot (50 ms after the script ran, on the Redis clock).
       const { slotAt } = s.fetches[1]!;
       expect(handedAt).toBeGreaterThanOrEqual(slotAt);
-      expect(handedAt - slotAt).toBeLessThan(15);
-      // Its lateness counts from no later than the true slot.
+      // Nor was it held back by the 40 ms Redis sat on the fetch (the bound leaves a loaded
+      // machine's timers some room).
+      expect(handedAt - slotAt).toBeLessThan(35);
+      // Its lateness counts from no later than the true slot. (From up to the fetch's round trip
+      // earlier: with the last quick fetch over 10 s old, the slow one alone bounds the clock, and
+      // the guard then counts those 40 ms as lateness.)
       expect(second.slotMs).toBeLessThanOrEqual(slotAt);
     } finally {
       gate.close();
