@@ -109,7 +109,9 @@ export class Sweeper {
       const state = await job.getState();
       if (ALIVE.has(state)) return false;
       if (state === 'failed') {
-        await job.retry('failed');
+        // With its attempts reset: a revived job gets its retries and their backoff again, rather than
+        // failing for good (and being revived) at its next error, in a loop.
+        await job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
         return true;
       }
       await job.remove();

@@ -2,6 +2,7 @@
  * The worker against the simulator (port 0) and real Redis: the plain outcomes of a confirm.
  * Each case asserts Sluice's final state and the PG's ledger.
  */
+import { Worker } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { classify } from '@sluice/domain';
 import { newPaymentId } from '@sluice/store';
@@ -112,5 +113,41 @@ describe('a confirm that never got a connection', () => {
     expect(second).toEqual({ kind: 'done', phase: 'final' });
     expect((await w.store.get(id))!.status).toBe('APPROVED');
     expect(h.ledger()['pk_poolwait_w9']).toMatchObject({ status: 'DONE', chargeCount: 1, confirmArrivals: 1 });
+  });
+});
+
+describe('a job BullMQ gave up on', () => {
+  it('is revived by the sweeper with its attempts reset, so it gets its retries and backoff again', async () => {
+    const w = h.worker;
+    const id = newPaymentId();
+    const created = await w.store.create(
+      { id, merchantId: 'm1', paymentKey: 'pk_revive_w11', orderId: `order-revive-${id.slice(-8)}`, amount: 1_000, currency: 'KRW', metadata: null, requestId: null, createdAt: Date.now() },
+      `idem-${id}`, `fp-${id}`, '{}', 1_000_000,
+    );
+    expect(created.kind).toBe('created');
+    await w.redis.zrem(w.store.keys.outbox, id);
+    const confirmWorker = w.workers[0]!;
+    await confirmWorker.pause();
+    // A stand-in worker whose every run fails, with one attempt allowed: the job fails for good.
+    const failing = new Worker(w.queues.confirm.name, async () => Promise.reject(new Error('a Redis blip')), {
+      connection: w.queues.confirm.opts.connection, prefix: w.config.REDIS_PREFIX,
+    });
+    try {
+      await w.queues.confirm.add('confirm', { paymentId: id }, { jobId: id, attempts: 1 });
+      await expect.poll(async () => w.queues.confirm.getJobState(id), { timeout: 10_000 }).toBe('failed');
+    } finally {
+      await failing.close();
+    }
+    expect((await w.queues.confirm.getJob(id))!.attemptsMade).toBe(1);
+
+    expect(await w.sweeper.ensureLiveJob(id)).toBe(true);
+    const revived = await w.queues.confirm.getJob(id);
+    expect(revived!.attemptsMade).toBe(0);
+    expect(await revived!.getState()).toBe('waiting');
+
+    confirmWorker.resume();
+    const [rec] = await h.settle([id]);
+    expect(rec!.status).toBe('APPROVED');
+    expect(h.ledger()['pk_revive_w11']).toMatchObject({ status: 'DONE', chargeCount: 1 });
   });
 });
