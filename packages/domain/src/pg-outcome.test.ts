@@ -55,6 +55,9 @@ describe('the outcome table', () => {
   it('counts silence and 5xx as PG failures for the breaker, and answers (declines, 4xx, 429) not', () => {
     expect(isPgFailure({ transport: 'no_answer', reason: 't' })).toBe(true);
     expect(isPgFailure({ transport: 'not_sent', reason: 'ECONNREFUSED' })).toBe(true);
+    // Held back on our side: no news of the PG either way.
+    expect(isPgFailure({ transport: 'not_sent', reason: 'pool_wait_timeout' })).toBe(false);
+    expect(isPgFailure({ transport: 'not_sent', reason: 'late_permits' })).toBe(false);
     expect(isPgFailure(answered(502, err('PROVIDER_ERROR')))).toBe(true);
     expect(isPgFailure(answered(503, err('TOO_MANY_CONNECTIONS')))).toBe(true);
     expect(isPgFailure(answered(403, err('REJECT_CARD_COMPANY')))).toBe(false);

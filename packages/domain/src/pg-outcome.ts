@@ -160,11 +160,18 @@ export function classify(call: PgCall, raw: PgRaw): PgOutcome {
 }
 
 /**
+ * Reasons a call was not sent that lie on Sluice's side, not the PG's: no pooled connection freed
+ * up in time, or every send slot went late. They say nothing about the PG.
+ */
+export const LOCAL_NOT_SENT = new Set(['pool_wait_timeout', 'late_permits']);
+
+/**
  * Whether a result tells the circuit breaker that the PG is failing: nothing came back, a 5xx
  * (the connection cap's 503 included), or a 401 (nothing will work until the secret key is
  * fixed, so the breaker should hold the payments back). Declines, other 4xx and 429 are answers
- * from a working PG.
+ * from a working PG; a call held back on our side ({@link LOCAL_NOT_SENT}) is no news of it.
  */
 export function isPgFailure(raw: PgRaw): boolean {
+  if (raw.transport === 'not_sent' && LOCAL_NOT_SENT.has(raw.reason)) return false;
   return raw.transport !== 'answered' || raw.httpStatus >= 500 || raw.httpStatus === 401;
 }

@@ -55,6 +55,13 @@ export interface CallObserver {
   onGateWait?(call: PgCall, ms: number): void;
 }
 
+/**
+ * How many send slots in a row a call may find too late before it gives up as not sent (the
+ * caller backs off). Each new slot pays the guard's Redis round trip before its check, so a
+ * Redis slower than the margin allows would otherwise burn slots without end.
+ */
+const MAX_LATE_PERMITS = 8;
+
 const PRIORITY: Record<PgCall, Priority> = { confirm: 'low', transactions: 'low', inquire: 'high', cancel: 'high' };
 
 function errorCode(err: unknown): string {
@@ -126,6 +133,7 @@ export class PgClient {
       let permit = await this.permits.acquire(PRIORITY[call]);
       let recheck = false;
       let waited = false;
+      let late = 0;
       const headers: Record<string, string> = { authorization: this.auth };
       if (body !== undefined) headers['content-type'] = 'application/json';
       if (opts.idempotencyKey) headers['idempotency-key'] = opts.idempotencyKey;
@@ -141,6 +149,7 @@ export class PgClient {
         // The send-side guard: never before the slot (acquire resolves at it), never later than
         // the margin covers. A late send takes a new slot instead.
         if (this.permits.isTooLate(permit)) {
+          if (++late >= MAX_LATE_PERMITS) return this.finish(call, { transport: 'not_sent', reason: 'late_permits' }, 0, null);
           permit = await this.permits.acquire(PRIORITY[call]);
           continue;
         }
@@ -170,6 +179,7 @@ export class PgClient {
         } catch (err) {
           // Not written, and the connection is still there: take a new slot and try again.
           if (err instanceof SendTooLate) {
+            if (++late >= MAX_LATE_PERMITS) return this.finish(call, { transport: 'not_sent', reason: 'late_permits' }, 0, null);
             permit = await this.permits.acquire(PRIORITY[call]);
             continue;
           }

@@ -123,3 +123,19 @@ describe('the guard after a new permit', () => {
     }
   });
 });
+
+describe('slots that keep going late', () => {
+  it('give up as not sent (held back on our side, no PG failure) after a bounded number, having sent nothing', async () => {
+    const permits = new ScriptedPermits(new Set(Array.from({ length: 100 }, (_, i) => i + 1)));
+    const c = client(permits);
+    try {
+      const before = received.length;
+      const r = await c.inquire('pk', { requestId: 'never' });
+      expect(r).toMatchObject({ refused: false, raw: { transport: 'not_sent', reason: 'late_permits' }, outcome: { kind: 'not_sent' } });
+      expect(permits.granted).toBe(8);
+      expect(received.length).toBe(before);
+    } finally {
+      await c.close();
+    }
+  });
+});

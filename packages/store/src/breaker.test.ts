@@ -53,6 +53,18 @@ describe('the circuit breaker', () => {
     expect(await t.record('inquire', 'approved', false, 200, opened.openedAt + 2)).toBe('closed');
   });
 
+  it('a call held back on our side (not sent, no PG failure) is neither a probe nor a failure', async () => {
+    for (let i = 0; i < 3; i++) await t.record('confirm', 'in_doubt', true, undefined, 'now');
+    const opened = await breaker();
+    expect(opened.state).toBe('open');
+    await new Promise((r) => setTimeout(r, 5));
+    for (let i = 0; i < 3; i++) expect(await t.record('inquire', 'not_sent', false, undefined, 'unsent')).toBe('open');
+    expect(await breaker()).toMatchObject({ state: 'open', probesOk: 0, openUntil: opened.openUntil });
+    // Close it again for the next test: two answered probes.
+    await t.record('inquire', 'approved', false, 200, opened.openedAt + 1);
+    expect(await t.record('inquire', 'approved', false, 200, opened.openedAt + 2)).toBe('closed');
+  });
+
   it('a probe that fails, or finds the PG unreachable, opens it again', async () => {
     for (let i = 0; i < 3; i++) await t.record('confirm', 'in_doubt', true, undefined, 'now');
     const opened = await breaker();

@@ -39,6 +39,9 @@ redis.call('HINCRBY', KEYS[5], 'pg:' .. ARGV[2] .. ':' .. ARGV[3], 1)
 if ARGV[10] == '429' or ARGV[10] == '503' then redis.call('HINCRBY', KEYS[5], 'pg:http:' .. ARGV[10], 1) end
 
 local b = redis.call('HMGET', KEYS[1], 'state', 'consecutive', 'probesOk', 'openedAt')
+-- A call held back on our side (never sent, and no PG failure) is no news of the PG: counted and
+-- charted above, but neither a success nor a failure for the breaker.
+if sentAt == 'unsent' and not failed then return b[1] or 'closed' end
 local state = b[1] or 'closed'
 local consecutive = tonumber(b[2] or '0')
 local probesOk = tonumber(b[3] or '0')
