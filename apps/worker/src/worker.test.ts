@@ -19,6 +19,19 @@ afterAll(async () => {
   await h?.close();
 });
 
+/** A QUEUED payment with no confirm job (its outbox marker cleared): the test drives it by hand. */
+async function queuedPayment(paymentKey: string, tag: string): Promise<string> {
+  const w = h.worker;
+  const id = newPaymentId();
+  const created = await w.store.create(
+    { id, merchantId: 'm1', paymentKey, orderId: `order-${tag}-${id.slice(-8)}`, amount: 1_000, currency: 'KRW', metadata: null, requestId: null, createdAt: Date.now() },
+    `idem-${id}`, `fp-${id}`, '{}', 1_000_000,
+  );
+  expect(created.kind).toBe('created');
+  await w.redis.zrem(w.store.keys.outbox, id);
+  return id;
+}
+
 describe('worker → PG', () => {
   it('approves: APPROVED with the PG transactionKey, charged once', async () => {
     const id = await h.pay('sim_approve_w1', 15_000);
@@ -52,13 +65,7 @@ describe('worker → PG', () => {
 describe('an answer that finds its payment moved on', () => {
   it('runs the job again, which drives the payment from where it is: it is never left without a job', async () => {
     const w = h.worker;
-    const id = newPaymentId();
-    const created = await w.store.create(
-      { id, merchantId: 'm1', paymentKey: 'pk_moved_w10', orderId: `order-moved-${id.slice(-8)}`, amount: 1_000, currency: 'KRW', metadata: null, requestId: null, createdAt: Date.now() },
-      `idem-${id}`, `fp-${id}`, '{}', 1_000_000,
-    );
-    expect(created.kind).toBe('created');
-    await w.redis.zrem(w.store.keys.outbox, id);
+    const id = await queuedPayment('pk_moved_w10', 'moved');
     // The confirm is approved, but meanwhile another job moved the payment to inquiring (as a
     // stalled job's re-run does), so the approval's finalize is stale.
     const pg: PgPort = Object.create(w.pg, {
@@ -85,13 +92,7 @@ describe('an answer that finds its payment moved on', () => {
 describe('a confirm that never got a connection', () => {
   it('is tried again, not dropped: the payment was still QUEUED, with only this job to send it', async () => {
     const w = h.worker;
-    const id = newPaymentId();
-    const created = await w.store.create(
-      { id, merchantId: 'm1', paymentKey: 'pk_poolwait_w9', orderId: `order-poolwait-${id.slice(-8)}`, amount: 1_000, currency: 'KRW', metadata: null, requestId: null, createdAt: Date.now() },
-      `idem-${id}`, `fp-${id}`, '{}', 1_000_000,
-    );
-    expect(created.kind).toBe('created');
-    await w.redis.zrem(w.store.keys.outbox, id);
+    const id = await queuedPayment('pk_poolwait_w9', 'poolwait');
     // The first confirm waits out its connection share and gives up before the guard runs, as
     // pg-client does on PG_POOL_WAIT_TIMEOUT_MS; the next one goes to the PG.
     let waits = 0;
@@ -119,13 +120,7 @@ describe('a confirm that never got a connection', () => {
 describe('a job BullMQ gave up on', () => {
   it('is revived by the sweeper with its attempts reset, so it gets its retries and backoff again', async () => {
     const w = h.worker;
-    const id = newPaymentId();
-    const created = await w.store.create(
-      { id, merchantId: 'm1', paymentKey: 'pk_revive_w11', orderId: `order-revive-${id.slice(-8)}`, amount: 1_000, currency: 'KRW', metadata: null, requestId: null, createdAt: Date.now() },
-      `idem-${id}`, `fp-${id}`, '{}', 1_000_000,
-    );
-    expect(created.kind).toBe('created');
-    await w.redis.zrem(w.store.keys.outbox, id);
+    const id = await queuedPayment('pk_revive_w11', 'revive');
     const confirmWorker = w.workers[0]!;
     await confirmWorker.pause();
     // A stand-in worker whose every run fails, with one attempt allowed: the job fails for good.

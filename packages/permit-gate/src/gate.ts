@@ -87,11 +87,10 @@ export class PermitGate {
   private closed = false;
   /**
    * Redis clock − local clock (ms) lies in [clockLo, clockHi], from the fetch with the smallest
-   * round trip lately; `offsetMs` is the middle (for charting sends on the Redis clock).
+   * round trip lately.
    */
   private clockLo = 0;
   private clockHi = 0;
-  private offsetMs = 0;
   private bestRttMs = Infinity;
   private bestRttAt = -Infinity;
   private lastMarginMs: number;
@@ -141,7 +140,7 @@ export class PermitGate {
 
   /** A moment on this process's clock, on the Redis clock the slots are counted on (ms). */
   serverMs(localMs: number): number {
-    return localMs + this.offsetMs;
+    return localMs + this.offsetMs();
   }
 
   /** The margin the gate kept at the last grant (ms). */
@@ -241,7 +240,7 @@ export class PermitGate {
       for (let i = 3; i < res.length; i++) this.held.push({ slotMs: res[i]! / 1000 - hi, dueMs: res[i]! / 1000 - lo, marginMs });
       // Nothing fits in the horizon now. Come back when half a horizon more has opened, so that
       // the next fetch takes a batch instead of one slot per round trip.
-      if (res.length === 3 && retryAtMs > 0) this.retryAt(retryAtMs - this.offsetMs + this.o.horizonMs / 2);
+      if (res.length === 3 && retryAtMs > 0) this.retryAt(retryAtMs - this.offsetMs() + this.o.horizonMs / 2);
     } catch {
       this.stats.fetchErrors++;
       // Fail closed: no slot, callers keep waiting; try again shortly.
@@ -271,7 +270,11 @@ export class PermitGate {
       this.bestRttAt = t1;
       this.clockLo = lo;
       this.clockHi = hi;
-      this.offsetMs = (lo + hi) / 2;
     }
+  }
+
+  /** The best estimate of Redis clock − local clock (ms): the middle of the bounds. */
+  private offsetMs(): number {
+    return (this.clockLo + this.clockHi) / 2;
   }
 }

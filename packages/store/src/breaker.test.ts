@@ -1,41 +1,19 @@
 /** The shared circuit breaker's bookkeeping (breaker-record.lua), over real Redis. */
-import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PaymentStore } from './payments.ts';
-import { connectRedis, type Redis } from './redis.ts';
-import { Transitions } from './transitions.ts';
+import { describe, expect, it } from 'vitest';
+import { useTestStore } from './test-support.ts';
 
-const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-let redis: Redis;
-let store: PaymentStore;
-let t: Transitions;
-const prefix = `test-${randomUUID()}`;
-
-beforeAll(() => {
-  redis = connectRedis(REDIS_URL);
-  store = new PaymentStore(redis, { prefix, idempotencyTtlMs: 60_000, retentionMs: 60_000 });
-  t = new Transitions(redis, store.keys, {
-    // Opens on 3 consecutive failures (the rate rule is out of reach), stays open for a minute
-    // (no half-open during the test), and closes after 2 successful probes.
-    breaker: { consecutiveFailures: 3, failureRate: 1, minCalls: 1_000, windowMs: 10_000, openMs: 60_000, probeIntervalMs: 100, closeAfter: 2 },
-    maxQueueAgeMs: 60_000,
-    retentionMs: 60_000,
-  });
-});
-afterAll(async () => {
-  const keys = await redis.keys(`${prefix}:*`);
-  if (keys.length) await redis.unlink(...keys);
-  await redis.quit();
-});
+// Opens on 3 consecutive failures (the rate rule is out of reach), stays open for a minute
+// (no half-open during the test), and closes after 2 successful probes.
+const ctx = useTestStore({ consecutiveFailures: 3, failureRate: 1, minCalls: 1_000, windowMs: 10_000, openMs: 60_000, probeIntervalMs: 100, closeAfter: 2 });
 
 const breaker = async () => {
-  const [state, openedAt, openUntil, probesOk, reason] = await redis.hmget(store.keys.breaker, 'state', 'openedAt', 'openUntil', 'probesOk', 'reason');
+  const [state, openedAt, openUntil, probesOk, reason] = await ctx.redis.hmget(ctx.store.keys.breaker, 'state', 'openedAt', 'openUntil', 'probesOk', 'reason');
   return { state, openedAt: Number(openedAt), openUntil: Number(openUntil), probesOk: Number(probesOk ?? 0), reason };
 };
 
 describe('the circuit breaker', () => {
   it('while open, judges only calls written after it opened', async () => {
-    for (let i = 0; i < 3; i++) await t.record('confirm', 'in_doubt', true, undefined, 'now');
+    for (let i = 0; i < 3; i++) await ctx.t.record('confirm', 'in_doubt', true, undefined, 'now');
     const opened = await breaker();
     expect(opened).toMatchObject({ state: 'open', probesOk: 0, reason: '3 consecutive failures' });
     const before = opened.openedAt - 50;
@@ -43,40 +21,40 @@ describe('the circuit breaker', () => {
     // Calls written before it opened: a late success does not count toward closing, and a late
     // timeout does not push the open spell back.
     await new Promise((r) => setTimeout(r, 5));
-    expect(await t.record('confirm', 'approved', false, 200, before)).toBe('open');
-    expect(await t.record('confirm', 'in_doubt', true, undefined, before)).toBe('open');
+    expect(await ctx.t.record('confirm', 'approved', false, 200, before)).toBe('open');
+    expect(await ctx.t.record('confirm', 'in_doubt', true, undefined, before)).toBe('open');
     expect(await breaker()).toMatchObject({ state: 'open', probesOk: 0, openedAt: opened.openedAt, openUntil: opened.openUntil });
 
     // Probes written since: two successes close it.
-    expect(await t.record('inquire', 'approved', false, 200, opened.openedAt + 1)).toBe('open');
+    expect(await ctx.t.record('inquire', 'approved', false, 200, opened.openedAt + 1)).toBe('open');
     expect((await breaker()).probesOk).toBe(1);
-    expect(await t.record('inquire', 'approved', false, 200, opened.openedAt + 2)).toBe('closed');
+    expect(await ctx.t.record('inquire', 'approved', false, 200, opened.openedAt + 2)).toBe('closed');
   });
 
   it('a call held back on our side (not sent, no PG failure) is neither a probe nor a failure', async () => {
-    for (let i = 0; i < 3; i++) await t.record('confirm', 'in_doubt', true, undefined, 'now');
+    for (let i = 0; i < 3; i++) await ctx.t.record('confirm', 'in_doubt', true, undefined, 'now');
     const opened = await breaker();
     expect(opened.state).toBe('open');
     await new Promise((r) => setTimeout(r, 5));
-    for (let i = 0; i < 3; i++) expect(await t.record('inquire', 'not_sent', false, undefined, 'unsent')).toBe('open');
+    for (let i = 0; i < 3; i++) expect(await ctx.t.record('inquire', 'not_sent', false, undefined, 'unsent')).toBe('open');
     expect(await breaker()).toMatchObject({ state: 'open', probesOk: 0, openUntil: opened.openUntil });
     // Close it again for the next test: two answered probes.
-    await t.record('inquire', 'approved', false, 200, opened.openedAt + 1);
-    expect(await t.record('inquire', 'approved', false, 200, opened.openedAt + 2)).toBe('closed');
+    await ctx.t.record('inquire', 'approved', false, 200, opened.openedAt + 1);
+    expect(await ctx.t.record('inquire', 'approved', false, 200, opened.openedAt + 2)).toBe('closed');
   });
 
   it('a probe that fails, or finds the PG unreachable, opens it again', async () => {
-    for (let i = 0; i < 3; i++) await t.record('confirm', 'in_doubt', true, undefined, 'now');
+    for (let i = 0; i < 3; i++) await ctx.t.record('confirm', 'in_doubt', true, undefined, 'now');
     const opened = await breaker();
     expect(opened.state).toBe('open');
     await new Promise((r) => setTimeout(r, 5));
-    expect(await t.record('inquire', 'in_doubt', true, undefined, opened.openedAt + 1)).toBe('open');
+    expect(await ctx.t.record('inquire', 'in_doubt', true, undefined, opened.openedAt + 1)).toBe('open');
     const again = await breaker();
     expect(again).toMatchObject({ state: 'open', reason: 'probe failed' });
     expect(again.openUntil).toBeGreaterThan(opened.openUntil);
 
     await new Promise((r) => setTimeout(r, 5));
-    expect(await t.record('inquire', 'not_sent', true, undefined, 'unsent')).toBe('open');
+    expect(await ctx.t.record('inquire', 'not_sent', true, undefined, 'unsent')).toBe('open');
     expect((await breaker()).openUntil).toBeGreaterThan(again.openUntil);
   });
 });

@@ -1,76 +1,54 @@
 /** The phase guard (guard.lua) and its re-check, over real Redis. */
-import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PaymentStore } from './payments.ts';
-import { connectRedis, type Redis } from './redis.ts';
-import { Transitions } from './transitions.ts';
+import { describe, expect, it } from 'vitest';
+import { useTestStore } from './test-support.ts';
 
-const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-let redis: Redis;
-let store: PaymentStore;
-let t: Transitions;
-const prefix = `test-${randomUUID()}`;
-
-beforeAll(() => {
-  redis = connectRedis(REDIS_URL);
-  store = new PaymentStore(redis, { prefix, idempotencyTtlMs: 60_000, retentionMs: 60_000 });
-  t = new Transitions(redis, store.keys, {
-    breaker: { consecutiveFailures: 3, failureRate: 1, minCalls: 1_000, windowMs: 10_000, openMs: 60_000, probeIntervalMs: 5_000, closeAfter: 2 },
-    maxQueueAgeMs: 60_000,
-    retentionMs: 60_000,
-  });
-});
-afterAll(async () => {
-  const keys = await redis.keys(`${prefix}:*`);
-  if (keys.length) await redis.unlink(...keys);
-  await redis.quit();
-});
+const ctx = useTestStore({ consecutiveFailures: 3, failureRate: 1, minCalls: 1_000, windowMs: 10_000, openMs: 60_000, probeIntervalMs: 5_000, closeAfter: 2 });
 
 let n = 0;
 async function queued(): Promise<string> {
   const id = `pay_guard_${++n}`;
-  await redis.hset(store.keys.payment(id), 'id', id, 'phase', 'queued', 'status', 'QUEUED', 'paymentKey', `pk_${id}`, 'orderId', `order-${id}`, 'amount', 1_000, 'attempts', 0, 'createdAt', Date.now());
+  await ctx.redis.hset(ctx.store.keys.payment(id), 'id', id, 'phase', 'queued', 'status', 'QUEUED', 'paymentKey', `pk_${id}`, 'orderId', `order-${id}`, 'amount', 1_000, 'attempts', 0, 'createdAt', Date.now());
   return id;
 }
-const field = async (id: string, f: string) => redis.hget(store.keys.payment(id), f);
+const field = async (id: string, f: string) => ctx.redis.hget(ctx.store.keys.payment(id), f);
 
 describe('the phase guard', () => {
   it('a re-check passes while the phase still allows the call, and counts nothing again', async () => {
     const id = await queued();
-    expect(await t.guard(id, 'confirm', ['queued', 'confirming'], 'confirming')).toMatchObject({ ok: true, attempts: 1 });
-    expect(await t.guard(id, 'confirm', ['queued', 'confirming'], 'confirming', true)).toMatchObject({ ok: true, attempts: 1 });
+    expect(await ctx.t.guard(id, 'confirm', ['queued', 'confirming'], 'confirming')).toMatchObject({ ok: true, attempts: 1 });
+    expect(await ctx.t.guard(id, 'confirm', ['queued', 'confirming'], 'confirming', true)).toMatchObject({ ok: true, attempts: 1 });
     expect([await field(id, 'phase'), await field(id, 'attempts'), await field(id, 'pgCalls')]).toEqual(['confirming', '1', '1']);
   });
 
   it('a re-check refuses once the payment moved on, or once the breaker opened for confirms', async () => {
     const id = await queued();
-    expect((await t.guard(id, 'confirm', ['queued', 'confirming'], 'confirming')).ok).toBe(true);
-    await redis.hset(store.keys.payment(id), 'phase', 'canceling');
-    expect(await t.guard(id, 'confirm', ['queued', 'confirming'], 'confirming', true)).toEqual({ ok: false, reason: 'phase', phase: 'canceling' });
+    expect((await ctx.t.guard(id, 'confirm', ['queued', 'confirming'], 'confirming')).ok).toBe(true);
+    await ctx.redis.hset(ctx.store.keys.payment(id), 'phase', 'canceling');
+    expect(await ctx.t.guard(id, 'confirm', ['queued', 'confirming'], 'confirming', true)).toEqual({ ok: false, reason: 'phase', phase: 'canceling' });
 
     const other = await queued();
-    expect((await t.guard(other, 'confirm', ['queued', 'confirming'], 'confirming')).ok).toBe(true);
-    await redis.hset(store.keys.breaker, 'state', 'open', 'openUntil', Date.now() + 60_000);
+    expect((await ctx.t.guard(other, 'confirm', ['queued', 'confirming'], 'confirming')).ok).toBe(true);
+    await ctx.redis.hset(ctx.store.keys.breaker, 'state', 'open', 'openUntil', Date.now() + 60_000);
     try {
-      expect(await t.guard(other, 'confirm', ['queued', 'confirming'], 'confirming', true)).toEqual({ ok: false, reason: 'breaker', state: 'open' });
+      expect(await ctx.t.guard(other, 'confirm', ['queued', 'confirming'], 'confirming', true)).toEqual({ ok: false, reason: 'breaker', state: 'open' });
     } finally {
-      await redis.del(store.keys.breaker);
+      await ctx.redis.del(ctx.store.keys.breaker);
     }
   });
 
   it('with the breaker open, an inquiry holding the probe token keeps it on its re-check; another waits', async () => {
     const a = await queued();
     const b = await queued();
-    await redis.hset(store.keys.payment(a), 'phase', 'inquiring');
-    await redis.hset(store.keys.payment(b), 'phase', 'inquiring');
-    await redis.hset(store.keys.breaker, 'state', 'open', 'openUntil', Date.now() + 60_000);
+    await ctx.redis.hset(ctx.store.keys.payment(a), 'phase', 'inquiring');
+    await ctx.redis.hset(ctx.store.keys.payment(b), 'phase', 'inquiring');
+    await ctx.redis.hset(ctx.store.keys.breaker, 'state', 'open', 'openUntil', Date.now() + 60_000);
     try {
-      expect((await t.guard(a, 'inquire', ['inquiring'], 'inquiring')).ok).toBe(true);
-      expect((await t.guard(a, 'inquire', ['inquiring'], 'inquiring', true)).ok).toBe(true);
-      expect(await t.guard(b, 'inquire', ['inquiring'], 'inquiring')).toEqual({ ok: false, reason: 'breaker', state: 'open' });
-      expect(await t.guard(b, 'inquire', ['inquiring'], 'inquiring', true)).toEqual({ ok: false, reason: 'breaker', state: 'open' });
+      expect((await ctx.t.guard(a, 'inquire', ['inquiring'], 'inquiring')).ok).toBe(true);
+      expect((await ctx.t.guard(a, 'inquire', ['inquiring'], 'inquiring', true)).ok).toBe(true);
+      expect(await ctx.t.guard(b, 'inquire', ['inquiring'], 'inquiring')).toEqual({ ok: false, reason: 'breaker', state: 'open' });
+      expect(await ctx.t.guard(b, 'inquire', ['inquiring'], 'inquiring', true)).toEqual({ ok: false, reason: 'breaker', state: 'open' });
     } finally {
-      await redis.del(store.keys.breaker, `${store.keys.breaker}:probe`);
+      await ctx.redis.del(ctx.store.keys.breaker, `${ctx.store.keys.breaker}:probe`);
     }
   });
 });
