@@ -22,7 +22,7 @@ export const paymentResourceSchema = z
     status: z
       .enum(PAYMENT_STATUSES)
       .describe('QUEUED (not sent to the PG yet), PROCESSING (sent, not final), or a final state: APPROVED, DECLINED, FAILED, CANCELED'),
-    attempts: z.int().nonnegative().describe('Confirms sent to the PG so far'),
+    attempts: z.int().nonnegative().describe('Confirms Sluice has tried to send to the PG so far (a try held back on our side before it was written counts too)'),
     createdAt: isoTime,
     updatedAt: isoTime,
     finalizedAt: isoTime.nullable().describe('When it became final'),

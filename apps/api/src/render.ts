@@ -110,5 +110,6 @@ export function newRecord(p: NewPayment): PaymentRecord {
     approvedAt: null,
     failure: null,
     inDoubtAt: null,
+    unreadConfirmAt: null,
   };
 }

@@ -10,6 +10,7 @@ import { cancelPayment, inquireByOrderId, inquireByPaymentKey } from './cancel.t
 import { confirmPayment, parseConfirmBody, type ConfirmResult } from './confirm.ts';
 import { errorAnswer, isAuthorized, readBody, splitUrl, writeJson } from './http-io.ts';
 import { idempotencyScope, type Answer } from './idempotency.ts';
+import { forcedScenario } from './scenario.ts';
 import { matchRoute, type Route } from './routes.ts';
 import type { SimulatorState } from './state.ts';
 import { listTransactions } from './transactions.ts';
@@ -113,6 +114,13 @@ async function handlePost(reply: Reply, req: IncomingMessage, route: Route & { k
     return deliver(reply, errorAnswer(400, 'INVALID_IDEMPOTENCY_KEY', 'Idempotency-Key must be 1 to 300 characters.'));
   }
   const confirmBody = route.kind === 'confirm' ? parseConfirmBody(body.text) : null;
+  if (confirmBody !== null && forcedScenario(headerText(req.headers['x-sim-scenario']), confirmBody.paymentKey) === 'unread') {
+    // A PG slow to read: nothing of this confirm exists until it is read, whether or not the
+    // client is still waiting. (It was counted at arrival, which can only over-count a window.)
+    const generation = state.generation;
+    await state.sleep(state.knobs.unreadMs);
+    if (state.generation !== generation) return;
+  }
   if (confirmBody !== null) state.ledger.noteConfirmArrival(confirmBody.paymentKey);
 
   const scope = key === undefined ? null : idempotencyScope('POST', path, key);

@@ -45,6 +45,18 @@ describe('faults', () => {
     expect(s.state.ledgerView().payments['pk_drop_1']?.chargeCount).toBe(1);
   });
 
+  it('unread: the PG holds nothing (inquiry 404, cancel NOT_FOUND) until it reads the confirm, then charges', async () => {
+    const s = await start({ latencyMedianMs: 0, unreadMs: 1_500 });
+    const pending = confirm(s.url, 'sim_unread_1', { idempotencyKey: 'k-unread' });
+    await sleep(300);
+    expect((await call(s.url, 'GET', '/v1/payments/sim_unread_1')).json().code).toBe('NOT_FOUND_PAYMENT');
+    const cancel = await call(s.url, 'POST', '/v1/payments/sim_unread_1/cancel', { body: { cancelReason: 'r' }, idempotencyKey: 'k-unread-c' });
+    expect(cancel.json()).toMatchObject({ status: 'NOT_FOUND' });
+    expect(s.state.ledgerView().payments['sim_unread_1']).toBeUndefined();
+    expect((await pending).json().status).toBe('DONE');
+    expect(s.state.ledgerView().payments['sim_unread_1']).toMatchObject({ status: 'DONE', chargeCount: 1 });
+  });
+
   it('long: the payment stays IN_PROGRESS, visible to inquiries, until the approval commits', async () => {
     const s = await start({ latencyMedianMs: 0, longApprovalMinMs: 3_000, longApprovalMaxMs: 3_000 });
     const pending = confirm(s.url, 'sim_long_1');

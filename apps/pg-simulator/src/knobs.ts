@@ -16,6 +16,12 @@ export interface SimulatorKnobs {
   lateMs: number;
   /** Share of confirms that commit, then lose the connection without an answer. */
   dropRate: number;
+  /**
+   * How long a confirm of the `unread` scenario sits unread (as in a socket buffer of a PG that
+   * is slow to read): until then the PG holds nothing for it, and it is processed afterwards
+   * even if the client has given up and closed the connection.
+   */
+  unreadMs: number;
   /** Share of confirms whose approval runs `longApprovalMinMs`..`longApprovalMaxMs`. */
   longApprovalRate: number;
   longApprovalMinMs: number;
@@ -51,6 +57,7 @@ export const DEFAULT_KNOBS: Readonly<SimulatorKnobs> = Object.freeze({
   lateRate: 0,
   lateMs: 12_000,
   dropRate: 0,
+  unreadMs: 20_000,
   longApprovalRate: 0,
   longApprovalMinMs: 12_000,
   longApprovalMaxMs: 30_000,
@@ -75,6 +82,7 @@ const KNOB_KINDS: Record<keyof SimulatorKnobs, KnobKind> = {
   declineRate: 'rate',
   lateRate: 'rate',
   lateMs: 'ms',
+  unreadMs: 'ms',
   dropRate: 'rate',
   longApprovalRate: 'rate',
   longApprovalMinMs: 'ms',

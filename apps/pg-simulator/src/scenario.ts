@@ -12,6 +12,7 @@ export const SCENARIOS = [
   'decline',
   'late',
   'drop',
+  'unread',
   'long',
   'ambiguous_commit',
   'ambiguous_nocommit',
@@ -79,6 +80,8 @@ const PLANS: Record<PlannedScenario, ConfirmPlan> = {
   decline: { effect: 'decline', answer: 'decline', delivery: 'now', long: false },
   late: { effect: 'approve', answer: 'payment', delivery: 'late', long: false },
   drop: { effect: 'approve', answer: 'payment', delivery: 'drop', long: false },
+  // Read `unreadMs` late (api-handler.ts), then approved like any confirm.
+  unread: { effect: 'approve', answer: 'payment', delivery: 'now', long: false },
   long: { effect: 'approve', answer: 'payment', delivery: 'now', long: true },
   ambiguous_commit: { effect: 'approve', answer: 'ambiguous', delivery: 'now', long: false },
   ambiguous_nocommit: { effect: 'none', answer: 'ambiguous', delivery: 'now', long: false },

@@ -11,6 +11,7 @@ import {
   type PgOutcome,
   type ResolutionPolicy,
   type Step,
+  type StepContext,
 } from '@sluice/domain';
 import type { CallResult } from '@sluice/pg-client';
 import type { PaymentRecord, PaymentStore, Transitions } from '@sluice/store';
@@ -102,8 +103,11 @@ export class PaymentDriver {
     return this.apply(rec, 'canceling', 'cancel', r, step);
   }
 
-  private ctx(rec: PaymentRecord, retries: number) {
-    return { policy: this.d.policy, retries, answeredInquiries: rec.answeredInquiries, reconfirms: rec.reconfirms };
+  private ctx(rec: PaymentRecord, retries: number): StepContext {
+    return {
+      policy: this.d.policy, retries, answeredInquiries: rec.answeredInquiries, reconfirms: rec.reconfirms,
+      now: Date.now(), createdAt: rec.createdAt, unreadConfirm: rec.unreadConfirmAt !== null,
+    };
   }
 
   private refused(r: Refusal): Next {
@@ -178,5 +182,6 @@ function alertOf(o: PgOutcome, step: Step): string | null {
   if ((o.kind === 'in_doubt' || o.kind === 'not_sent') && o.alert) return o.reason;
   if (o.kind === 'failed' && o.ourBug) return `PG rejected our request: ${o.code}`;
   if (step.do === 'inquire' && step.alert) return step.alert;
+  if (o.kind === 'nothing_at_pg' && step.do === 'retry') return 'cancel found nothing, but a confirm that got no answer may still reach the PG: cancel again until it cannot';
   return null;
 }

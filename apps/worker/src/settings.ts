@@ -13,6 +13,7 @@ export function policyOf(c: Config): ResolutionPolicy {
     firstInquiryDelayMs: c.RESOLVE_FIRST_INQUIRY_DELAY_MS,
     backoffBaseMs: c.RETRY_BACKOFF_BASE_MS,
     backoffMaxMs: c.RETRY_BACKOFF_MAX_MS,
+    lateConfirmHorizonMs: c.LATE_CONFIRM_HORIZON_MS,
   };
 }
 

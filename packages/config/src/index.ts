@@ -102,6 +102,11 @@ export const EnvSchema = z.object({
   RESOLVE_FIRST_INQUIRY_DELAY_MS: int(1_000),
   RETRY_BACKOFF_BASE_MS: int(1_000, 1),
   RETRY_BACKOFF_MAX_MS: int(30_000, 1),
+  /**
+   * How long after intake a confirm that got no answer may still charge: the PG's 30-minute
+   * payment session plus a minute for clocks. A cancel that finds nothing is trusted only after it.
+   */
+  LATE_CONFIRM_HORIZON_MS: int(31 * 60_000, 1),
 
   // Queue and intake
   /** The backlog ceiling, in seconds of work at the PG's rate (503 past it). */

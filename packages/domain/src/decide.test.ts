@@ -2,11 +2,15 @@ import { describe, expect, it } from 'vitest';
 import { afterCancel, afterConfirm, afterInquiry, backoffMs, DEFAULT_RESOLUTION_POLICY, type StepContext } from './decide.ts';
 import { classify, type PgOutcome } from './pg-outcome.ts';
 
+const T0 = Date.UTC(2026, 0, 1);
 const ctx = (over: Partial<StepContext> = {}): StepContext => ({
   policy: DEFAULT_RESOLUTION_POLICY,
   retries: 0,
   answeredInquiries: 0,
   reconfirms: 0,
+  now: T0,
+  createdAt: T0,
+  unreadConfirm: false,
   random: () => 0.5,
   ...over,
 });
@@ -28,6 +32,16 @@ describe('after a confirm', () => {
       { kind: 'in_progress' },
     ];
     for (const o of unclear) expect(afterConfirm(o, ctx())).toMatchObject({ do: 'inquire', delayMs: 1_000, answered: false });
+  });
+  it('marks a confirm the PG may not have read yet: no answer, or a 5xx that is not the PG\'s own', () => {
+    const after = (raw: Parameters<typeof classify>[1]) => afterConfirm(classify('confirm', raw), ctx());
+    expect(after({ transport: 'no_answer', reason: 'UND_ERR_HEADERS_TIMEOUT' })).toMatchObject({ do: 'inquire', unreadConfirm: true });
+    expect(after({ transport: 'answered', httpStatus: 504, body: '<html>' })).toMatchObject({ do: 'inquire', unreadConfirm: true });
+    // The PG answered these itself: it has read the confirm.
+    for (const [status, code] of [[500, 'FAILED_INTERNAL_SYSTEM_PROCESSING'], [502, 'PROVIDER_ERROR']] as const) {
+      expect(after({ transport: 'answered', httpStatus: status, body: { code, message: '' } })).not.toHaveProperty('unreadConfirm');
+    }
+    expect(after({ transport: 'answered', httpStatus: 409, body: { code: 'IDEMPOTENT_REQUEST_PROCESSING', message: '' } })).not.toHaveProperty('unreadConfirm');
   });
   it('retries what was not sent with backoff, and halts on 401', () => {
     expect(afterConfirm({ kind: 'not_sent', reason: 'ECONNREFUSED', alert: false }, ctx({ retries: 2 }))).toEqual({ do: 'retry', delayMs: 3_000 });
@@ -72,6 +86,16 @@ describe('after a cancel', () => {
     expect(afterCancel({ kind: 'canceled' }, ctx())).toMatchObject({ do: 'finalize', status: 'CANCELED' });
     expect(afterCancel({ kind: 'declined', code: 'REJECT_CARD_COMPANY', message: '' }, ctx())).toMatchObject({ status: 'DECLINED' });
     expect(afterCancel({ kind: 'nothing_at_pg' }, ctx())).toMatchObject({ status: 'FAILED', failure: { code: 'NOT_PROCESSED_BY_PG' } });
+  });
+  it('does not trust "nothing to cancel" while a confirm that got no answer may still charge', () => {
+    const horizon = DEFAULT_RESOLUTION_POLICY.lateConfirmHorizonMs;
+    // 10 min after intake: cancel again (same key) within the time left, never past it.
+    const early = afterCancel({ kind: 'nothing_at_pg' }, ctx({ unreadConfirm: true, now: T0 + 10 * 60_000, retries: 20 }));
+    expect(early).toEqual({ do: 'retry', delayMs: 22_500 });
+    const late = afterCancel({ kind: 'nothing_at_pg' }, ctx({ unreadConfirm: true, now: T0 + horizon - 5_000, retries: 20 }));
+    expect(late).toEqual({ do: 'retry', delayMs: 5_000 });
+    // Once the PG refuses any confirm of it (its session expired), nothing can charge.
+    expect(afterCancel({ kind: 'nothing_at_pg' }, ctx({ unreadConfirm: true, now: T0 + horizon }))).toMatchObject({ status: 'FAILED', failure: { code: 'NOT_PROCESSED_BY_PG' } });
   });
   it('repeats an unanswered cancel until it is answered', () => {
     for (const o of [{ kind: 'in_doubt', reason: 't', alert: false }, { kind: 'not_sent', reason: 'r', alert: false }] as PgOutcome[]) {

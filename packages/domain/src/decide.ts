@@ -19,8 +19,11 @@ export type Step =
   | { do: 'finalize'; status: FinalStatus; failure?: Failure; pg?: PgResult }
   /** Send the same call again with the same Idempotency-Key after `delayMs`. */
   | { do: 'retry'; delayMs: number }
-  /** Move to (or stay in) `inquiring`, and ask the PG after `delayMs`. */
-  | { do: 'inquire'; delayMs: number; answered: boolean; alert?: string }
+  /**
+   * Move to (or stay in) `inquiring`, and ask the PG after `delayMs`. `unreadConfirm`: the
+   * confirm just made may not have been read by the PG yet (see {@link afterCancel}).
+   */
+  | { do: 'inquire'; delayMs: number; answered: boolean; alert?: string; unreadConfirm?: true }
   /** The PG holds nothing: confirm again with the same key (bounded). */
   | { do: 'reconfirm' }
   /** Out of answered inquiries: cancel, which voids even an approval under way. */
@@ -37,6 +40,12 @@ export interface ResolutionPolicy {
   firstInquiryDelayMs: number;
   backoffBaseMs: number;
   backoffMaxMs: number;
+  /**
+   * How long after intake a confirm that got no answer may still charge: the PG's payment
+   * session (30 minutes from the customer's authorisation, which came before the intake), plus
+   * room for the two clocks. After it, the PG refuses any confirm of the payment.
+   */
+  lateConfirmHorizonMs: number;
 }
 
 export const DEFAULT_RESOLUTION_POLICY: ResolutionPolicy = {
@@ -45,6 +54,7 @@ export const DEFAULT_RESOLUTION_POLICY: ResolutionPolicy = {
   firstInquiryDelayMs: 1_000,
   backoffBaseMs: 1_000,
   backoffMaxMs: 30_000,
+  lateConfirmHorizonMs: 31 * 60_000,
 };
 
 /**
@@ -70,6 +80,11 @@ export interface StepContext {
   /** Answered inquiries so far (only for `afterInquiry`). */
   answeredInquiries: number;
   reconfirms: number;
+  /** Now and the payment's intake time (epoch ms). */
+  now: number;
+  createdAt: number;
+  /** Whether some confirm of this payment got no answer (it may still reach the PG). */
+  unreadConfirm: boolean;
   random?: () => number;
 }
 
@@ -97,6 +112,7 @@ export function afterConfirm(o: PgOutcome, ctx: StepContext): Step {
         delayMs: ctx.policy.firstInquiryDelayMs,
         answered: false,
         ...(o.kind === 'in_doubt' && o.alert ? { alert: o.reason } : {}),
+        ...(o.kind === 'in_doubt' && o.unread ? { unreadConfirm: true as const } : {}),
       };
     case 'not_sent':
       return { do: 'retry', delayMs: backoff(ctx) };
@@ -141,15 +157,25 @@ export function afterInquiry(o: PgOutcome, ctx: StepContext): Step {
   }
 }
 
-/** After a cancel. A cancel is repeated (same key, safe by contract) until it is answered. */
+/**
+ * After a cancel. A cancel is repeated (same key, safe by contract) until it is answered, and
+ * after "nothing to cancel" while a confirm may still reach the PG.
+ */
 export function afterCancel(o: PgOutcome, ctx: StepContext): Step {
   switch (o.kind) {
     case 'canceled':
       return final('CANCELED', { code: 'CANCELED_BY_SLUICE', message: 'No final answer from the PG in time; Sluice canceled it' });
     case 'declined':
       return final('DECLINED', { code: o.code, message: o.message });
-    case 'nothing_at_pg':
+    case 'nothing_at_pg': {
+      // The PG holds no confirm, and does not store this answer: a confirm it reads later is
+      // processed normally. A confirm that got no answer may still be on its way (the PG may
+      // not have read it yet), so until the payment's session has expired and no confirm can
+      // charge, the cancel is repeated (same key), and it voids or refunds one that lands.
+      const until = ctx.unreadConfirm ? ctx.createdAt + ctx.policy.lateConfirmHorizonMs : 0;
+      if (ctx.now < until) return { do: 'retry', delayMs: Math.min(backoff(ctx), until - ctx.now) };
       return final('FAILED', { code: 'NOT_PROCESSED_BY_PG', message: 'The PG never processed the payment' });
+    }
     case 'approved':
       // A cancel that answers DONE is not in the contract: learn the truth by inquiry.
       return { do: 'inquire', delayMs: backoff(ctx), answered: false, alert: 'cancel answered DONE' };

@@ -39,9 +39,11 @@ export type PgOutcome =
   /**
    * The PG may or may not have acted. `alert` marks answers Sluice does not understand;
    * `serverError` marks a 5xx (from the PG or anything in front of it), which says nothing about
-   * the payment and counts as silence, like a timeout.
+   * the payment and counts as silence, like a timeout. `unread` marks a request the PG may not
+   * have read yet (no answer came, or a 5xx that is not one of the PG's own answers, e.g. from a
+   * proxy): a confirm like that can still reach the PG, and charge, later.
    */
-  | { kind: 'in_doubt'; reason: string; alert: boolean; serverError?: true }
+  | { kind: 'in_doubt'; reason: string; alert: boolean; serverError?: true; unread?: true }
   /** The PG holds nothing for this payment (inquiry 404, cancel NOT_FOUND). */
   | { kind: 'nothing_at_pg' }
   /** The PG did not process the request; the same request may be sent again. */
@@ -110,7 +112,7 @@ export function classifyPaymentStatus(p: PgPayment): PgOutcome {
 /** The outcome table. `call` matters only where the contract gives one code two meanings. */
 export function classify(call: PgCall, raw: PgRaw): PgOutcome {
   if (raw.transport === 'not_sent') return { kind: 'not_sent', reason: raw.reason, alert: false };
-  if (raw.transport === 'no_answer') return { kind: 'in_doubt', reason: raw.reason, alert: false };
+  if (raw.transport === 'no_answer') return { kind: 'in_doubt', reason: raw.reason, alert: false, unread: true };
 
   const { httpStatus, body } = raw;
   if (httpStatus >= 200 && httpStatus < 300) {
@@ -153,7 +155,10 @@ export function classify(call: PgCall, raw: PgRaw): PgOutcome {
       break;
     default:
       if (httpStatus >= 500) {
-        return { kind: 'in_doubt', reason: code === 'UNKNOWN' ? `HTTP_${httpStatus}` : code, alert: !AMBIGUOUS_CODES.has(code), serverError: true };
+        const reason = code === 'UNKNOWN' ? `HTTP_${httpStatus}` : code;
+        // The PG's own 500/502 codes say it read the request; any other 5xx may not.
+        if (AMBIGUOUS_CODES.has(code)) return { kind: 'in_doubt', reason, alert: false, serverError: true };
+        return { kind: 'in_doubt', reason, alert: true, serverError: true, unread: true };
       }
   }
   return { kind: 'in_doubt', reason: `unknown answer ${httpStatus} ${code}`, alert: true };

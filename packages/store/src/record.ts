@@ -18,7 +18,7 @@ export interface PaymentRecord {
   createdAt: number;
   updatedAt: number;
   finalizedAt: number | null;
-  /** Confirms sent to the PG. */
+  /** Confirm tries that passed the phase guard (one held back on our side before it was written counts too). */
   attempts: number;
   /** Every PG call made for this payment (confirms, inquiries, cancels). */
   pgCalls: number;
@@ -30,6 +30,8 @@ export interface PaymentRecord {
   requestId: string | null;
   /** When the payment went in doubt (ms), if it did. */
   inDoubtAt: number | null;
+  /** When a confirm last got no answer (ms): the PG may read it later. */
+  unreadConfirmAt: number | null;
 }
 
 /**
@@ -73,5 +75,6 @@ export function parseRecord(h: Record<string, string>): PaymentRecord | null {
     failure: h.failureCode ? { code: h.failureCode, message: h.failureMessage ?? '' } : null,
     requestId: strOrNull(h.requestId),
     inDoubtAt: numOrNull(h.inDoubtAt),
+    unreadConfirmAt: numOrNull(h.unreadConfirmAt),
   };
 }

@@ -88,7 +88,7 @@ export class Transitions {
           step.pg?.transactionKey ?? '', step.pg?.approvedAt ?? '');
         break;
       case 'inquire':
-        args.push('inquire', JSON.stringify(event), this.o.retentionMs, channel, step.answered ? '1' : '0');
+        args.push('inquire', JSON.stringify(event), this.o.retentionMs, channel, step.answered ? '1' : '0', step.unreadConfirm ? '1' : '0');
         break;
       case 'reconfirm':
       case 'cancel':

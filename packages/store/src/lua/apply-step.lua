@@ -13,6 +13,7 @@
   ARGV[6] pub/sub channel told "<id>" when a payment becomes final (long-polling readers)
   final:   ARGV[7] status  ARGV[8] failure code  ARGV[9] failure message  ARGV[10] transactionKey  ARGV[11] approvedAt
   inquire: ARGV[7] 1 if the inquiry was answered (counts toward the deadline), else 0
+           ARGV[8] 1 if the confirm just made got no answer (the PG may read it later), else 0
   repair:  ARGV[7] new status (reconciliation's recorded repair of a final payment)   ARGV[8] reason
 
   Returns {'ok', phase} or {'stale', currentPhase} (another step got there first: do nothing).
@@ -54,6 +55,7 @@ elseif step == 'inquire' then
   newPhase = 'inquiring'
   redis.call('HSET', KEYS[1], 'phase', newPhase, 'status', 'PROCESSING', 'updatedAt', now)
   if ARGV[7] == '1' then redis.call('HINCRBY', KEYS[1], 'answeredInquiries', 1) end
+  if ARGV[8] == '1' then redis.call('HSET', KEYS[1], 'unreadConfirmAt', now) end
   if redis.call('ZADD', KEYS[3], 'NX', now, id) == 1 then
     redis.call('HSET', KEYS[1], 'inDoubtAt', now)
     redis.call('HINCRBY', KEYS[4], 'inDoubt:entered', 1)
