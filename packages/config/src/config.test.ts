@@ -18,6 +18,13 @@ describe('loadConfig', () => {
     expect(testConfig({ WORKER_PROCESSES: 4, WORKER_FORKS: 2 }).WORKER_FORKS).toBe(2);
   });
 
+  it('takes a PG base URL with a path, and refuses one that is not plain http(s)', () => {
+    expect(testConfig({ PG_BASE_URL: 'https://pg.example:8443/api/' }).PG_BASE_URL).toBe('https://pg.example:8443/api/');
+    for (const bad of ['ftp://pg.example', 'http://pg.example/api?x=1', 'http://pg.example/#a', 'pg.example']) {
+      expect(() => testConfig({ PG_BASE_URL: bad }), bad).toThrow(/PG_BASE_URL/);
+    }
+  });
+
   it('names every bad variable at once', () => {
     expect(() => loadConfig({ PORT: 'x', PG_RATE_LIMIT: '0' })).toThrow(/PORT[\s\S]*PG_RATE_LIMIT|PG_RATE_LIMIT[\s\S]*PORT/);
   });

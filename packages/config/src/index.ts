@@ -43,7 +43,10 @@ export const EnvSchema = z.object({
 
   // The PG
   /** Required by the worker (see {@link required}); no default host. */
-  PG_BASE_URL: z.url().optional(),
+  PG_BASE_URL: z
+    .url({ protocol: /^https?$/ })
+    .refine((u) => !/[?#]/.test(u), 'a base URL without query or fragment (a path is fine: http://pg.example/api)')
+    .optional(),
   PG_SECRET_KEY: z.string().min(1).optional(),
   PG_CURRENCY: z.string().regex(/^[A-Z]{3}$/).default('KRW'),
   PG_RATE_LIMIT: int(500, 1),

@@ -75,6 +75,8 @@ export class PgClient {
   private readonly dispatcher: Dispatcher;
   private readonly auth: string;
   private readonly connections: Semaphore;
+  /** The base URL's path (`http://pg/api` → `/api`), put before every request's `/v1/...`. */
+  private readonly pathPrefix: string;
 
   constructor(
     private readonly o: PgClientOptions,
@@ -83,7 +85,10 @@ export class PgClient {
   ) {
     this.auth = `Basic ${Buffer.from(`${o.secretKey}:`).toString('base64')}`;
     this.connections = new Semaphore(o.connections);
-    this.pool = new Pool(o.baseUrl, {
+    const base = new URL(o.baseUrl);
+    this.pathPrefix = base.pathname.replace(/\/+$/, '');
+    // undici's Pool takes an origin only.
+    this.pool = new Pool(base.origin, {
       connections: o.connections,
       pipelining: 1,
       connect: { timeout: o.connectTimeoutMs },
@@ -163,7 +168,7 @@ export class PgClient {
         const started = performance.now();
         try {
           const res = await this.dispatcher.request({
-            method, path, headers, body: payload,
+            method, path: this.pathPrefix + path, headers, body: payload,
             // Checked once more as undici writes the request: whatever delayed it since the check
             // above (an event loop, a thread not scheduled, a connection opening) counts too.
             [LATE_CHECK]: () => this.permits.isTooLate(slot),

@@ -12,10 +12,12 @@ let server: Server;
 let url = '';
 let connections = 0;
 const received: string[] = [];
+const paths: string[] = [];
 
 beforeAll(async () => {
   server = createServer((req, res) => {
     received.push(String(req.headers['x-request-id']));
+    paths.push(req.url ?? '');
     res.writeHead(200, { 'content-type': 'application/json' });
     res.end(JSON.stringify({ paymentKey: 'pk', status: 'DONE' }));
   });
@@ -44,9 +46,9 @@ class ScriptedPermits implements PermitSource {
   rateLimited(): void {}
 }
 
-function client(permits: PermitSource): PgClient {
+function client(permits: PermitSource, baseUrl = url): PgClient {
   return new PgClient(
-    { baseUrl: url, secretKey: 'sk', connections: 1, connectTimeoutMs: 1_000, headersTimeoutMs: 2_000, bodyTimeoutMs: 2_000, keepAliveTimeoutMs: 3_000, poolWaitTimeoutMs: 1_000 },
+    { baseUrl, secretKey: 'sk', connections: 1, connectTimeoutMs: 1_000, headersTimeoutMs: 2_000, bodyTimeoutMs: 2_000, keepAliveTimeoutMs: 3_000, poolWaitTimeoutMs: 1_000 },
     permits,
   );
 }
@@ -136,6 +138,21 @@ describe('slots that keep going late', () => {
       expect(received.length).toBe(before);
     } finally {
       await c.close();
+    }
+  });
+});
+
+describe('the base URL', () => {
+  it('may carry a path, which goes before every request path', async () => {
+    for (const [base, want] of [[`${url}/pg/api/`, '/pg/api/v1/payments/pk'], [`${url}/`, '/v1/payments/pk']] as const) {
+      const c = client(new ScriptedPermits(new Set()), base);
+      try {
+        const r = await c.inquire('pk');
+        expect(r).toMatchObject({ refused: false, outcome: { kind: 'approved' } });
+        expect(paths.at(-1)).toBe(want);
+      } finally {
+        await c.close();
+      }
     }
   });
 });
