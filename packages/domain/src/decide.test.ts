@@ -101,6 +101,20 @@ describe('after a cancel', () => {
     for (const o of [{ kind: 'in_doubt', reason: 't', alert: false }, { kind: 'not_sent', reason: 'r', alert: false }] as PgOutcome[]) {
       expect(afterCancel(o, ctx())).toMatchObject({ do: 'retry' });
     }
+    for (const [status, body] of [[500, { code: 'FAILED_INTERNAL_SYSTEM_PROCESSING' }], [504, '<html>'], [409, { code: 'IDEMPOTENT_REQUEST_PROCESSING' }]] as const) {
+      expect(afterCancel(classify('cancel', { transport: 'answered', httpStatus: status, body }), ctx()), `${status}`).toMatchObject({ do: 'retry' });
+    }
+  });
+  it('asks the PG instead of repeating a cancel whose answer it does not understand (a repeat would get it replayed)', () => {
+    for (const [status, body] of [
+      [200, { paymentKey: 'pk', status: 'READY' }],
+      [200, 'not json'],
+      [400, { code: 'INVALID_REQUEST', message: '' }],
+      [403, { code: 'SOMETHING_NEW', message: '' }],
+    ] as const) {
+      const step = afterCancel(classify('cancel', { transport: 'answered', httpStatus: status, body }), ctx());
+      expect(step, `${status} ${JSON.stringify(body)}`).toMatchObject({ do: 'inquire', answered: false, alert: expect.stringContaining('cancel answered') });
+    }
   });
 });
 

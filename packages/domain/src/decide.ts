@@ -179,10 +179,16 @@ export function afterCancel(o: PgOutcome, ctx: StepContext): Step {
     case 'approved':
       // A cancel that answers DONE is not in the contract: learn the truth by inquiry.
       return { do: 'inquire', delayMs: backoff(ctx), answered: false, alert: 'cancel answered DONE' };
-    case 'in_progress':
     case 'in_doubt':
-    case 'not_sent':
+      // Silence (no answer, a 5xx) is not stored by the PG: the same cancel is processed afresh.
+      if (o.serverError || !o.alert) return { do: 'retry', delayMs: backoff(ctx) };
+      // An answer Sluice does not understand (unknown status, unreadable body, unknown code) is
+      // stored and would be replayed to every repeat: learn the payment's state by inquiry.
+      return { do: 'inquire', delayMs: backoff(ctx), answered: false, alert: `cancel answered ${o.reason}` };
     case 'failed':
+      return { do: 'inquire', delayMs: backoff(ctx), answered: false, alert: `cancel answered ${o.code}` };
+    case 'in_progress':
+    case 'not_sent':
       return { do: 'retry', delayMs: backoff(ctx) };
     case 'auth_error':
       return { do: 'halt', delayMs: backoff(ctx) };
