@@ -81,12 +81,16 @@ export function observations(r: BenchResults): string[] {
     const slAll = per(i.sluice, (x) => x.cpu.server + x.cpu.redis + x.cpu.bench);
     const noAll = per(i.noop, (x) => x.cpu.server + x.cpu.redis + x.cpu.bench);
     const redis = per(i.sluice, (x) => x.cpu.redis);
+    // What Redis costs Sluice beyond the no-op's run (the whole server, so neighbours cancel out).
+    const redisExtra = Math.max(0, redis - per(i.noop, (x) => x.cpu.redis));
     out.push(
       `**Intake**: the API process spends ${sl.toFixed(0)} µs of CPU per payment against ${no.toFixed(0)} µs for the no-op route ` +
         `(×${(sl / no).toFixed(2)}), and Redis another ${redis.toFixed(0)} µs. Server, Redis and load generator share the 2 cores, so ` +
         `per request the whole machine spends ${slAll.toFixed(0)} µs for Sluice against ${noAll.toFixed(0)} µs for the no-op ` +
         `(ratio ${ratio(noAll / slAll)}; throughput ratio measured ${ratio(i.ratio)}). When the cores are the limit, the throughput ratio ` +
-        'tends to that CPU ratio; when they are not (a server short of one core), it is higher.',
+        'tends to that CPU ratio; when they are not (a server short of one core), it is higher. ' +
+        `Redis's part alone bounds it: an API that cost no more CPU than the no-op route would still leave ${redisExtra.toFixed(0)} µs ` +
+        `of Redis work per payment on the same cores, a ratio of at most ${ratio(noAll / (noAll + redisExtra))} on this machine.`,
     );
   }
   const l = r.latency[0];
