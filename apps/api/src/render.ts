@@ -110,6 +110,7 @@ export function newRecord(p: NewPayment): PaymentRecord {
     approvedAt: null,
     failure: null,
     inDoubtAt: null,
-    unreadConfirmAt: null,
+    confirmsSettled: 0,
+    cancels: 0,
   };
 }

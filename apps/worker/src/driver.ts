@@ -7,6 +7,7 @@ import {
   afterCancel,
   afterConfirm,
   afterInquiry,
+  mayLandLater,
   type Phase,
   type PgOutcome,
   type ResolutionPolicy,
@@ -79,7 +80,8 @@ export class PaymentDriver {
     );
     if (r.refused) return this.refused(r.refusal);
     const step = afterConfirm(r.outcome, this.ctx(rec, retries));
-    return this.apply(rec, 'confirming', 'confirm', r, step);
+    // The PG read this try (or it was never written), unless it may still land.
+    return this.apply(rec, 'confirming', 'confirm', r, step, !mayLandLater(r.outcome));
   }
 
   private async inquire(rec: PaymentRecord, retries: number): Promise<Next> {
@@ -99,14 +101,15 @@ export class PaymentDriver {
       guard: { paymentId: rec.id, call: 'cancel', allowed: ['canceling'], to: 'canceling' },
     });
     if (r.refused) return this.refused(r.refusal);
-    const step = afterCancel(r.outcome, this.ctx(rec, retries));
+    // "Now" for the horizon is when the cancel went out: its answer speaks of that moment.
+    const step = afterCancel(r.outcome, this.ctx(rec, retries, Date.now() - r.latencyMs));
     return this.apply(rec, 'canceling', 'cancel', r, step);
   }
 
-  private ctx(rec: PaymentRecord, retries: number): StepContext {
+  private ctx(rec: PaymentRecord, retries: number, now = Date.now()): StepContext {
     return {
       policy: this.d.policy, retries, answeredInquiries: rec.answeredInquiries, reconfirms: rec.reconfirms,
-      now: Date.now(), createdAt: rec.createdAt, unreadConfirm: rec.unreadConfirmAt !== null,
+      now, createdAt: rec.createdAt, unreadConfirm: rec.attempts > rec.confirmsSettled, cancels: rec.cancels,
     };
   }
 
@@ -131,6 +134,7 @@ export class PaymentDriver {
     call: 'confirm' | 'inquire' | 'cancel',
     r: Extract<CallResult<unknown>, { refused: false }>,
     step: Step,
+    settlesConfirm = false,
   ): Promise<Next> {
     const event = { call, outcome: describe(r.outcome), step: step.do, ms: Math.round(r.latencyMs) };
     const alert = alertOf(r.outcome, step);
@@ -139,7 +143,7 @@ export class PaymentDriver {
     const fields = { paymentId: rec.id, requestId: rec.requestId, call, outcome: event.outcome, step: step.do, ms: event.ms };
     if (alert) this.d.log.warn({ ...fields, alert: true, reason: alert }, 'PG answer needs attention');
     else this.d.log.debug(fields, 'PG call');
-    const phase = await this.d.transitions.apply(rec.id, expected, step, event);
+    const phase = await this.d.transitions.apply(rec.id, expected, step, event, settlesConfirm);
     if (phase === null) {
       // The payment is not in the phase this answer was for: another step moved it (a stalled or
       // re-delivered job running alongside, or this very script re-sent after a Redis restart
@@ -181,7 +185,6 @@ function alertOf(o: PgOutcome, step: Step): string | null {
   if (o.kind === 'auth_error') return 'PG answered 401: check PG_SECRET_KEY';
   if ((o.kind === 'in_doubt' || o.kind === 'not_sent') && o.alert) return o.reason;
   if (o.kind === 'failed' && o.ourBug) return `PG rejected our request: ${o.code}`;
-  if (step.do === 'inquire' && step.alert) return step.alert;
-  if (o.kind === 'nothing_at_pg' && step.do === 'retry') return 'cancel found nothing, but a confirm that got no answer may still reach the PG: cancel again until it cannot';
+  if ((step.do === 'inquire' || step.do === 'retry') && step.alert) return step.alert;
   return null;
 }

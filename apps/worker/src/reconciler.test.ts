@@ -98,27 +98,39 @@ describe('reconciliation', () => {
     expect(heldBy(classify('inquire', { transport: 'no_answer', reason: 'UND_ERR_HEADERS_TIMEOUT' }))).toBeNull();
   });
 
-  it('checks a book row of an unknown kind with the PG instead of counting it a match, and stops paging without a key to go on from', async () => {
-    const id = await h.pay('pk_rc_odd');
+  /** The real port, with its book replaced by `rows` and its pages and inquiries counted. */
+  function fakeBook(rows: () => unknown[]) {
+    const book = Object.create(h.worker.pg) as PgPort;
+    const seen = { pages: 0, inquiries: 0 };
+    book.transactions = async () => {
+      seen.pages++;
+      return { refused: false, outcome: { kind: 'in_doubt', reason: 'list', alert: false }, raw: { transport: 'answered', httpStatus: 200, body: rows() }, latencyMs: 1 } as never;
+    };
+    book.inquire = async (...a: Parameters<PgPort['inquire']>) => {
+      seen.inquiries++;
+      return h.worker.pg.inquire(...a);
+    };
+    const run = () => new Reconciler(book, h.worker.store, h.worker.transitions, h.worker.log, { lookbackMs: 60_000, settleMs: 3_600_000 }).run();
+    return { seen, run };
+  }
+  const oddRow = (paymentKey: string, transactionKey: string | undefined) => ({ transactionKey, paymentKey, status: 'PARTIAL_CANCELED', transactionAt: new Date().toISOString() });
+
+  it('checks a book row of an unknown kind with the PG instead of counting it a match', async () => {
+    // DECLINED at Sluice, ABORTED at the PG: a row of an unknown kind must not pass as agreeing.
+    const id = await h.pay('sim_decline_rc_odd');
     await h.settle([id]);
-    const log = h.worker.log;
-    // A book that shows the payment as something new, on a full page whose last row has no key.
-    const rows = Array.from({ length: 1_000 }, (_, i) => ({ transactionKey: i === 999 ? undefined : `tx-odd-${i}`, paymentKey: 'pk_rc_odd', status: 'PARTIAL_CANCELED', transactionAt: new Date().toISOString() }));
-    let pages = 0;
-    const book = { ...h.worker.pg, transactions: async () => { pages++; return { refused: false, outcome: { kind: 'in_doubt', reason: 'list', alert: false }, raw: { transport: 'answered', httpStatus: 200, body: rows }, latencyMs: 1 } } } as unknown as PgPort;
-    const inquire = h.worker.pg.inquire.bind(h.worker.pg);
-    let inquiries = 0;
-    book.inquire = async (...a: Parameters<PgPort['inquire']>) => { inquiries++; return inquire(...a); };
-    const report = await new Reconciler(book, h.worker.store, h.worker.transitions, log, { lookbackMs: 60_000, settleMs: 3_600_000 }).run();
-    expect(pages).toBe(1);
-    expect(report).toMatchObject({ complete: false, matched: 0 });
-    expect(inquiries).toBe(0);
-    // With a key on the last row the run completes, and the odd rows are asked about (once).
-    rows[999]!.transactionKey = 'tx-odd-999';
-    const rows2 = rows.slice(0, 10);
-    book.transactions = async () => ({ refused: false, outcome: { kind: 'in_doubt', reason: 'list', alert: false }, raw: { transport: 'answered', httpStatus: 200, body: rows2 }, latencyMs: 1 }) as never;
-    const report2 = await new Reconciler(book, h.worker.store, h.worker.transitions, log, { lookbackMs: 60_000, settleMs: 3_600_000 }).run();
-    expect(report2).toMatchObject({ complete: true, matched: 1, repaired: 0 });
-    expect(inquiries).toBe(1);
+    const { seen, run } = fakeBook(() => [oddRow('sim_decline_rc_odd', 'tx-odd-0')]);
+    const report = await run();
+    expect(seen.inquiries).toBe(1);
+    expect(report).toMatchObject({ complete: true, matched: 1, repaired: 0 });
+    expect((await h.worker.store.get(id))!.status).toBe('DECLINED');
+  });
+
+  it('stops paging (run incomplete) when a full page ends without a key to go on from', async () => {
+    const id = await h.pay('sim_decline_rc_nokey');
+    await h.settle([id]);
+    const { seen, run } = fakeBook(() => Array.from({ length: 1_000 }, (_, i) => oddRow('sim_decline_rc_nokey', i === 999 ? undefined : `tx-nokey-${i}`)));
+    expect(await run()).toMatchObject({ complete: false, matched: 0 });
+    expect(seen).toEqual({ pages: 1, inquiries: 0 });
   });
 });

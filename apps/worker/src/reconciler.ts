@@ -114,7 +114,7 @@ export class Reconciler {
       if (seenApproved.length) await this.store.redis.zrem(k.approved, ...seenApproved);
     });
     if (!ok) {
-      this.log.warn('reconciliation: the PG did not answer; will try again next run');
+      this.log.warn('reconciliation: the PG\'s book could not be read to its end; will try again next run');
       return this.save(report);
     }
     report.unresolved += pending.size;
@@ -190,7 +190,10 @@ export class Reconciler {
       if (batch.length < PAGE_ROWS) return true;
       const last = batch[batch.length - 1]!.transactionKey;
       // Without the last row's key there is no next page to ask for: the run is incomplete.
-      if (typeof last !== 'string' || last === '' || last === startingAfter) return false;
+      if (typeof last !== 'string' || last === '' || last === startingAfter) {
+        this.log.warn({ alert: true, page, startingAfter }, 'reconciliation: a full page of the PG\'s book ends without a transactionKey to go on from');
+        return false;
+      }
       startingAfter = last;
     }
     return true;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { afterCancel, afterConfirm, afterInquiry, backoffMs, DEFAULT_RESOLUTION_POLICY, type StepContext } from './decide.ts';
-import { classify, type PgOutcome } from './pg-outcome.ts';
+import { classify, mayLandLater, type PgOutcome } from './pg-outcome.ts';
 
 const T0 = Date.UTC(2026, 0, 1);
 const ctx = (over: Partial<StepContext> = {}): StepContext => ({
@@ -11,6 +11,7 @@ const ctx = (over: Partial<StepContext> = {}): StepContext => ({
   now: T0,
   createdAt: T0,
   unreadConfirm: false,
+  cancels: 0,
   random: () => 0.5,
   ...over,
 });
@@ -33,15 +34,14 @@ describe('after a confirm', () => {
     ];
     for (const o of unclear) expect(afterConfirm(o, ctx())).toMatchObject({ do: 'inquire', delayMs: 1_000, answered: false });
   });
-  it('marks a confirm the PG may not have read yet: no answer, or a 5xx that is not the PG\'s own', () => {
-    const after = (raw: Parameters<typeof classify>[1]) => afterConfirm(classify('confirm', raw), ctx());
-    expect(after({ transport: 'no_answer', reason: 'UND_ERR_HEADERS_TIMEOUT' })).toMatchObject({ do: 'inquire', unreadConfirm: true });
-    expect(after({ transport: 'answered', httpStatus: 504, body: '<html>' })).toMatchObject({ do: 'inquire', unreadConfirm: true });
-    // The PG answered these itself: it has read the confirm.
-    for (const [status, code] of [[500, 'FAILED_INTERNAL_SYSTEM_PROCESSING'], [502, 'PROVIDER_ERROR']] as const) {
-      expect(after({ transport: 'answered', httpStatus: status, body: { code, message: '' } })).not.toHaveProperty('unreadConfirm');
+  it('tells a confirm the PG may not have read yet (no answer, a 5xx not its own) from one it read', () => {
+    const lands = (raw: Parameters<typeof classify>[1]) => mayLandLater(classify('confirm', raw));
+    expect(lands({ transport: 'no_answer', reason: 'UND_ERR_HEADERS_TIMEOUT' })).toBe(true);
+    expect(lands({ transport: 'answered', httpStatus: 504, body: '<html>' })).toBe(true);
+    for (const [status, code] of [[500, 'FAILED_INTERNAL_SYSTEM_PROCESSING'], [502, 'PROVIDER_ERROR'], [409, 'IDEMPOTENT_REQUEST_PROCESSING'], [403, 'SOMETHING_NEW']] as const) {
+      expect(lands({ transport: 'answered', httpStatus: status, body: { code, message: '' } }), `${status}`).toBe(false);
     }
-    expect(after({ transport: 'answered', httpStatus: 409, body: { code: 'IDEMPOTENT_REQUEST_PROCESSING', message: '' } })).not.toHaveProperty('unreadConfirm');
+    expect(lands({ transport: 'not_sent', reason: 'ECONNREFUSED' })).toBe(false);
   });
   it('retries what was not sent with backoff, and halts on 401', () => {
     expect(afterConfirm({ kind: 'not_sent', reason: 'ECONNREFUSED', alert: false }, ctx({ retries: 2 }))).toEqual({ do: 'retry', delayMs: 3_000 });
@@ -69,6 +69,8 @@ describe('after an inquiry', () => {
   it('re-confirms a bounded number of times when the PG holds nothing, then cancels', () => {
     expect(afterInquiry({ kind: 'nothing_at_pg' }, ctx({ reconfirms: 0 }))).toEqual({ do: 'reconfirm' });
     expect(afterInquiry({ kind: 'nothing_at_pg' }, ctx({ reconfirms: 2 }))).toEqual({ do: 'cancel' });
+    // Once Sluice has decided to cancel, it never confirms again, whatever sent it back to inquiry.
+    expect(afterInquiry({ kind: 'nothing_at_pg' }, ctx({ reconfirms: 0, cancels: 1 }))).toEqual({ do: 'cancel' });
   });
   it('counts an unknown status as answered, with an alert', () => {
     expect(afterInquiry({ kind: 'in_doubt', reason: 'unknown payment status READY', alert: true }, ctx())).toMatchObject({ do: 'inquire', answered: true, alert: expect.stringContaining('READY') });
@@ -92,6 +94,8 @@ describe('after a cancel', () => {
     // 10 min after intake: cancel again (same key) within the time left, never past it.
     const early = afterCancel({ kind: 'nothing_at_pg' }, ctx({ unreadConfirm: true, now: T0 + 10 * 60_000, retries: 20 }));
     expect(early).toEqual({ do: 'retry', delayMs: 22_500 });
+    // Its first repeat raises one alert; the rest do not.
+    expect(afterCancel({ kind: 'nothing_at_pg' }, ctx({ unreadConfirm: true, now: T0 + 60_000 }))).toMatchObject({ do: 'retry', alert: expect.stringContaining('may still reach the PG') });
     const late = afterCancel({ kind: 'nothing_at_pg' }, ctx({ unreadConfirm: true, now: T0 + horizon - 5_000, retries: 20 }));
     expect(late).toEqual({ do: 'retry', delayMs: 5_000 });
     // Once the PG refuses any confirm of it (its session expired), nothing can charge.
@@ -111,10 +115,14 @@ describe('after a cancel', () => {
       [200, 'not json'],
       [400, { code: 'INVALID_REQUEST', message: '' }],
       [403, { code: 'SOMETHING_NEW', message: '' }],
+      [200, { paymentKey: 'pk', status: 'IN_PROGRESS' }],
     ] as const) {
       const step = afterCancel(classify('cancel', { transport: 'answered', httpStatus: status, body }), ctx());
       expect(step, `${status} ${JSON.stringify(body)}`).toMatchObject({ do: 'inquire', answered: false, alert: expect.stringContaining('cancel answered') });
     }
+    // Each decision to cancel waits longer before the next inquiry → cancel cycle, up to the cap.
+    const waits = [1, 2, 3, 4, 5, 9].map((cancels) => (afterCancel({ kind: 'failed', code: 'INVALID_REQUEST', message: '', ourBug: true }, ctx({ cancels, random: () => 1 })) as { delayMs: number }).delayMs);
+    expect(waits).toEqual([2_000, 4_000, 8_000, 16_000, 30_000, 30_000]);
   });
 });
 

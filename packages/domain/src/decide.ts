@@ -18,12 +18,9 @@ export interface PgResult {
 export type Step =
   | { do: 'finalize'; status: FinalStatus; failure?: Failure; pg?: PgResult }
   /** Send the same call again with the same Idempotency-Key after `delayMs`. */
-  | { do: 'retry'; delayMs: number }
-  /**
-   * Move to (or stay in) `inquiring`, and ask the PG after `delayMs`. `unreadConfirm`: the
-   * confirm just made may not have been read by the PG yet (see {@link afterCancel}).
-   */
-  | { do: 'inquire'; delayMs: number; answered: boolean; alert?: string; unreadConfirm?: true }
+  | { do: 'retry'; delayMs: number; alert?: string }
+  /** Move to (or stay in) `inquiring`, and ask the PG after `delayMs`. */
+  | { do: 'inquire'; delayMs: number; answered: boolean; alert?: string }
   /** The PG holds nothing: confirm again with the same key (bounded). */
   | { do: 'reconfirm' }
   /** Out of answered inquiries: cancel, which voids even an approval under way. */
@@ -83,8 +80,13 @@ export interface StepContext {
   /** Now and the payment's intake time (epoch ms). */
   now: number;
   createdAt: number;
-  /** Whether some confirm of this payment got no answer (it may still reach the PG). */
+  /**
+   * Whether some confirm try of this payment is not known to have been read by the PG or held
+   * back before it was written (it got no answer, or its worker died): it may still reach the PG.
+   */
   unreadConfirm: boolean;
+  /** How many times Sluice has decided to cancel this payment. Once it has, it never confirms again. */
+  cancels: number;
   random?: () => number;
 }
 
@@ -112,7 +114,6 @@ export function afterConfirm(o: PgOutcome, ctx: StepContext): Step {
         delayMs: ctx.policy.firstInquiryDelayMs,
         answered: false,
         ...(o.kind === 'in_doubt' && o.alert ? { alert: o.reason } : {}),
-        ...(o.kind === 'in_doubt' && o.unread ? { unreadConfirm: true as const } : {}),
       };
     case 'not_sent':
       return { do: 'retry', delayMs: backoff(ctx) };
@@ -140,7 +141,8 @@ export function afterInquiry(o: PgOutcome, ctx: StepContext): Step {
     case 'in_progress':
       return keepAsking();
     case 'nothing_at_pg':
-      return ctx.reconfirms < ctx.policy.maxReconfirms ? { do: 'reconfirm' } : { do: 'cancel' };
+      // After a decision to cancel (and an answer to it that sent us here), never confirm again.
+      return ctx.cancels === 0 && ctx.reconfirms < ctx.policy.maxReconfirms ? { do: 'reconfirm' } : { do: 'cancel' };
     case 'in_doubt':
       // An answer we do not understand counts toward the deadline; silence (timeouts, any 5xx,
       // known code or not) does not, so that an outage never rushes payments into cancels.
@@ -173,7 +175,12 @@ export function afterCancel(o: PgOutcome, ctx: StepContext): Step {
       // not have read it yet), so until the payment's session has expired and no confirm can
       // charge, the cancel is repeated (same key), and it voids or refunds one that lands.
       const until = ctx.unreadConfirm ? ctx.createdAt + ctx.policy.lateConfirmHorizonMs : 0;
-      if (ctx.now < until) return { do: 'retry', delayMs: Math.min(backoff(ctx), until - ctx.now) };
+      if (ctx.now < until) {
+        const step: Step = { do: 'retry', delayMs: Math.min(backoff(ctx), until - ctx.now) };
+        // One alert when the wait begins, not one per repeat.
+        if (ctx.retries === 0) step.alert = 'cancel found nothing, but a confirm that got no answer may still reach the PG: cancel again until it cannot';
+        return step;
+      }
       return final('FAILED', { code: 'NOT_PROCESSED_BY_PG', message: 'The PG never processed the payment' });
     }
     case 'approved':
@@ -183,10 +190,12 @@ export function afterCancel(o: PgOutcome, ctx: StepContext): Step {
       // Silence (no answer, a 5xx) is not stored by the PG: the same cancel is processed afresh.
       if (o.serverError || !o.alert) return { do: 'retry', delayMs: backoff(ctx) };
       // An answer Sluice does not understand (unknown status, unreadable body, unknown code) is
-      // stored and would be replayed to every repeat: learn the payment's state by inquiry.
-      return { do: 'inquire', delayMs: backoff(ctx), answered: false, alert: `cancel answered ${o.reason}` };
+      // stored and would be replayed to every repeat: learn the payment's state by inquiry. The
+      // wait grows with each decision to cancel, so that inquiry → cancel → inquiry cycles slow
+      // down to one per backoff cap.
+      return { do: 'inquire', delayMs: backoff(ctx, ctx.cancels), answered: false, alert: `cancel answered ${o.reason}` };
     case 'failed':
-      return { do: 'inquire', delayMs: backoff(ctx), answered: false, alert: `cancel answered ${o.code}` };
+      return { do: 'inquire', delayMs: backoff(ctx, ctx.cancels), answered: false, alert: `cancel answered ${o.code}` };
     case 'in_progress':
     case 'not_sent':
       return { do: 'retry', delayMs: backoff(ctx) };

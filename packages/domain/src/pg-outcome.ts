@@ -118,6 +118,9 @@ export function classify(call: PgCall, raw: PgRaw): PgOutcome {
   if (httpStatus >= 200 && httpStatus < 300) {
     const p = asPayment(body);
     if (!p) return { kind: 'in_doubt', reason: `unreadable ${httpStatus} body`, alert: true };
+    // The contract has a cancel of an approval under way answer CANCELED; IN_PROGRESS from a
+    // cancel is not in it, and, stored, it would be replayed to every repeat.
+    if (call === 'cancel' && p.status === 'IN_PROGRESS') return { kind: 'in_doubt', reason: 'cancel answered IN_PROGRESS', alert: true };
     return classifyPaymentStatus(p);
   }
 
@@ -162,6 +165,15 @@ export function classify(call: PgCall, raw: PgRaw): PgOutcome {
       }
   }
   return { kind: 'in_doubt', reason: `unknown answer ${httpStatus} ${code}`, alert: true };
+}
+
+/**
+ * Whether a confirm with this outcome may still reach the PG later: the PG did not answer it
+ * itself (no answer, or a 5xx that is not one of its own). Every other outcome settles the try:
+ * the PG read it, or it was never written.
+ */
+export function mayLandLater(o: PgOutcome): boolean {
+  return o.kind === 'in_doubt' && o.unread === true;
 }
 
 /**

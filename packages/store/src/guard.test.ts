@@ -25,12 +25,19 @@ describe('the phase guard', () => {
     expect((await ctx.t.guard(id, 'confirm', ['queued', 'confirming'], 'confirming')).ok).toBe(true);
     await ctx.redis.hset(ctx.store.keys.payment(id), 'phase', 'canceling');
     expect(await ctx.t.guard(id, 'confirm', ['queued', 'confirming'], 'confirming', true)).toEqual({ ok: false, reason: 'phase', phase: 'canceling' });
+    // That try was counted when it passed and will never be written: it is settled.
+    expect([await field(id, 'attempts'), await field(id, 'confirmsSettled')]).toEqual(['1', '1']);
 
     const other = await queued();
     expect((await ctx.t.guard(other, 'confirm', ['queued', 'confirming'], 'confirming')).ok).toBe(true);
     await ctx.redis.hset(ctx.store.keys.breaker, 'state', 'open', 'openUntil', Date.now() + 60_000);
     try {
       expect(await ctx.t.guard(other, 'confirm', ['queued', 'confirming'], 'confirming', true)).toEqual({ ok: false, reason: 'breaker', state: 'open' });
+      expect(await field(other, 'confirmsSettled')).toBe('1');
+      // A first pass refused counted no try, so it settles none.
+      const third = await queued();
+      expect((await ctx.t.guard(third, 'confirm', ['queued', 'confirming'], 'confirming')).ok).toBe(false);
+      expect([await field(third, 'attempts'), await field(third, 'confirmsSettled')]).toEqual(['0', null]);
     } finally {
       await ctx.redis.del(ctx.store.keys.breaker);
     }
@@ -50,5 +57,16 @@ describe('the phase guard', () => {
     } finally {
       await ctx.redis.del(ctx.store.keys.breaker, `${ctx.store.keys.breaker}:probe`);
     }
+  });
+
+  it('an answer that settles a confirm try counts it even when its step finds the payment moved on', async () => {
+    const id = await queued();
+    expect((await ctx.t.guard(id, 'confirm', ['queued', 'confirming'], 'confirming')).ok).toBe(true);
+    await ctx.redis.hset(ctx.store.keys.payment(id), 'phase', 'inquiring');
+    expect(await ctx.t.apply(id, 'confirming', { do: 'inquire', delayMs: 0, answered: false }, { call: 'confirm' }, true)).toBeNull();
+    expect(await ctx.t.apply(id, 'confirming', { do: 'inquire', delayMs: 0, answered: false }, { call: 'confirm' }, false)).toBeNull();
+    expect(await field(id, 'confirmsSettled')).toBe('1');
+    const rec = await ctx.store.get(id);
+    expect([rec!.attempts, rec!.confirmsSettled]).toEqual([1, 1]);
   });
 });

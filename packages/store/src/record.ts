@@ -30,8 +30,10 @@ export interface PaymentRecord {
   requestId: string | null;
   /** When the payment went in doubt (ms), if it did. */
   inDoubtAt: number | null;
-  /** When a confirm last got no answer (ms): the PG may read it later. */
-  unreadConfirmAt: number | null;
+  /** Confirm tries the PG is known to have read, or that were never written (see apply-step.lua). */
+  confirmsSettled: number;
+  /** Times Sluice decided to cancel the payment. */
+  cancels: number;
 }
 
 /**
@@ -75,6 +77,7 @@ export function parseRecord(h: Record<string, string>): PaymentRecord | null {
     failure: h.failureCode ? { code: h.failureCode, message: h.failureMessage ?? '' } : null,
     requestId: strOrNull(h.requestId),
     inDoubtAt: numOrNull(h.inDoubtAt),
-    unreadConfirmAt: numOrNull(h.unreadConfirmAt),
+    confirmsSettled: num(h.confirmsSettled),
+    cancels: num(h.cancels),
   };
 }

@@ -78,24 +78,25 @@ export class Transitions {
    * Applies a decided step if the payment is still in `expected`. Returns the new phase, or
    * null when another step got there first (the caller then does nothing more).
    */
-  async apply(id: string, expected: Phase, step: Step, event: Record<string, unknown>): Promise<Phase | null> {
+  async apply(id: string, expected: Phase, step: Step, event: Record<string, unknown>, settlesConfirm = false): Promise<Phase | null> {
     const k = this.keys;
     const args: (string | number)[] = [id, expected];
     const channel = k.finalChannel;
+    const settles = settlesConfirm ? '1' : '0';
     switch (step.do) {
       case 'finalize':
-        args.push('final', JSON.stringify(event), this.o.retentionMs, channel, step.status, step.failure?.code ?? '', step.failure?.message ?? '',
+        args.push('final', JSON.stringify(event), this.o.retentionMs, channel, settles, step.status, step.failure?.code ?? '', step.failure?.message ?? '',
           step.pg?.transactionKey ?? '', step.pg?.approvedAt ?? '');
         break;
       case 'inquire':
-        args.push('inquire', JSON.stringify(event), this.o.retentionMs, channel, step.answered ? '1' : '0', step.unreadConfirm ? '1' : '0');
+        args.push('inquire', JSON.stringify(event), this.o.retentionMs, channel, settles, step.answered ? '1' : '0');
         break;
       case 'reconfirm':
       case 'cancel':
-        args.push(step.do, JSON.stringify(event), this.o.retentionMs, channel);
+        args.push(step.do, JSON.stringify(event), this.o.retentionMs, channel, settles);
         break;
       default:
-        args.push('note', JSON.stringify(event), this.o.retentionMs, channel);
+        args.push('note', JSON.stringify(event), this.o.retentionMs, channel, settles);
     }
     const r = await this.r.sluiceApplyStep(k.payment(id), k.open, k.inDoubt, k.counters, k.recentFailures, k.history(id), k.approved, k.finalRate, ...args);
     return r[0] === 'ok' ? (r[1] as Phase) : null;
@@ -109,7 +110,7 @@ export class Transitions {
     const k = this.keys;
     const r = await this.r.sluiceApplyStep(
       k.payment(id), k.open, k.inDoubt, k.counters, k.recentFailures, k.history(id), k.approved, k.finalRate,
-      id, 'final', 'repair', JSON.stringify(event), this.o.retentionMs, k.finalChannel, status, reason,
+      id, 'final', 'repair', JSON.stringify(event), this.o.retentionMs, k.finalChannel, '0', status, reason,
     );
     return r[0] === 'ok';
   }

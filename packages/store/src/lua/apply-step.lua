@@ -11,10 +11,14 @@
   ARGV[1] payment id       ARGV[2] expected phase  ARGV[3] step: final | inquire | reconfirm | cancel | repair | note
   ARGV[4] history event (JSON, without time)       ARGV[5] retention (ms)
   ARGV[6] pub/sub channel told "<id>" when a payment becomes final (long-polling readers)
-  final:   ARGV[7] status  ARGV[8] failure code  ARGV[9] failure message  ARGV[10] transactionKey  ARGV[11] approvedAt
-  inquire: ARGV[7] 1 if the inquiry was answered (counts toward the deadline), else 0
-           ARGV[8] 1 if the confirm just made got no answer (the PG may read it later), else 0
-  repair:  ARGV[7] new status (reconciliation's recorded repair of a final payment)   ARGV[8] reason
+  ARGV[7] 1 if this answers a confirm try the PG read, or that was never written (it settles the
+          try: `confirmsSettled`, counted even when the step itself is stale), else 0
+  final:   ARGV[8] status  ARGV[9] failure code  ARGV[10] failure message  ARGV[11] transactionKey  ARGV[12] approvedAt
+  inquire: ARGV[8] 1 if the inquiry was answered (counts toward the deadline), else 0
+  repair:  ARGV[8] new status (reconciliation's recorded repair of a final payment)   ARGV[9] reason
+
+  A confirm try counts in `attempts` (guard.lua) when it passes the guard; while `attempts` exceeds
+  `confirmsSettled`, some try may still reach the PG (decide.ts, afterCancel).
 
   Returns {'ok', phase} or {'stale', currentPhase} (another step got there first: do nothing).
 ]]
@@ -24,6 +28,7 @@ local id, expected, step = ARGV[1], ARGV[2], ARGV[3]
 
 local phase = redis.call('HGET', KEYS[1], 'phase')
 if not phase then return {'stale', 'missing'} end
+if ARGV[7] == '1' then redis.call('HINCRBY', KEYS[1], 'confirmsSettled', 1) end
 if phase ~= expected then return {'stale', phase} end
 
 local event = cjson.decode(ARGV[4])
@@ -32,16 +37,16 @@ event.from = phase
 
 local newPhase = phase
 if step == 'final' then
-  local status = ARGV[7]
+  local status = ARGV[8]
   newPhase = 'final'
   redis.call('HSET', KEYS[1], 'phase', 'final', 'status', status, 'updatedAt', now, 'finalizedAt', now)
-  if ARGV[8] ~= '' then
-    redis.call('HSET', KEYS[1], 'failureCode', ARGV[8], 'failureMessage', ARGV[9])
-    redis.call('LPUSH', KEYS[5], cjson.encode({ at = now, id = id, status = status, code = ARGV[8], message = ARGV[9] }))
+  if ARGV[9] ~= '' then
+    redis.call('HSET', KEYS[1], 'failureCode', ARGV[9], 'failureMessage', ARGV[10])
+    redis.call('LPUSH', KEYS[5], cjson.encode({ at = now, id = id, status = status, code = ARGV[9], message = ARGV[10] }))
     redis.call('LTRIM', KEYS[5], 0, 99)
   end
-  if ARGV[10] ~= '' then redis.call('HSET', KEYS[1], 'transactionKey', ARGV[10]) end
-  if ARGV[11] ~= '' then redis.call('HSET', KEYS[1], 'approvedAt', ARGV[11]) end
+  if ARGV[11] ~= '' then redis.call('HSET', KEYS[1], 'transactionKey', ARGV[11]) end
+  if ARGV[12] ~= '' then redis.call('HSET', KEYS[1], 'approvedAt', ARGV[12]) end
   redis.call('ZREM', KEYS[2], id)
   redis.call('ZREM', KEYS[3], id)
   redis.call('HINCRBY', KEYS[4], 'final:' .. status, 1)
@@ -54,22 +59,21 @@ if step == 'final' then
 elseif step == 'inquire' then
   newPhase = 'inquiring'
   redis.call('HSET', KEYS[1], 'phase', newPhase, 'status', 'PROCESSING', 'updatedAt', now)
-  if ARGV[7] == '1' then redis.call('HINCRBY', KEYS[1], 'answeredInquiries', 1) end
-  if ARGV[8] == '1' then redis.call('HSET', KEYS[1], 'unreadConfirmAt', now) end
+  if ARGV[8] == '1' then redis.call('HINCRBY', KEYS[1], 'answeredInquiries', 1) end
   if redis.call('ZADD', KEYS[3], 'NX', now, id) == 1 then
     redis.call('HSET', KEYS[1], 'inDoubtAt', now)
     redis.call('HINCRBY', KEYS[4], 'inDoubt:entered', 1)
   end
 elseif step == 'repair' then
   local old = redis.call('HGET', KEYS[1], 'status')
-  local status = ARGV[7]
-  redis.call('HSET', KEYS[1], 'status', status, 'updatedAt', now, 'failureCode', 'RECONCILED', 'failureMessage', ARGV[8])
+  local status = ARGV[8]
+  redis.call('HSET', KEYS[1], 'status', status, 'updatedAt', now, 'failureCode', 'RECONCILED', 'failureMessage', ARGV[9])
   redis.call('HINCRBY', KEYS[4], 'final:' .. old, -1)
   redis.call('HINCRBY', KEYS[4], 'final:' .. status, 1)
   redis.call('HINCRBY', KEYS[4], 'recon:repaired', 1)
   if old == 'APPROVED' then redis.call('ZREM', KEYS[7], id) end
   event.repair = old .. ' -> ' .. status
-  event.reason = ARGV[8]
+  event.reason = ARGV[9]
   redis.call('PUBLISH', ARGV[6], id)
 elseif step == 'reconfirm' then
   newPhase = 'confirming'
@@ -78,6 +82,7 @@ elseif step == 'reconfirm' then
 elseif step == 'cancel' then
   newPhase = 'canceling'
   redis.call('HSET', KEYS[1], 'phase', newPhase, 'updatedAt', now)
+  redis.call('HINCRBY', KEYS[1], 'cancels', 1)
   redis.call('HINCRBY', KEYS[4], 'resolve:cancels', 1)
 end
 

@@ -12,7 +12,9 @@
   ARGV[4] breaker probe interval (ms)          ARGV[5] max age in queue (ms), for a first confirm
   ARGV[6] payment id
   ARGV[7] '1' for a re-check of a call that already passed (it took a later send slot): the phase
-          and the breaker must still allow it, but nothing is counted or moved again
+          and the breaker must still allow it, but nothing is counted or moved again. A confirm
+          refused on its re-check is never written: its try is settled (`confirmsSettled`, see
+          apply-step.lua), as it was counted in `attempts` when it first passed.
 
   Returns
     {'ok', paymentKey, orderId, amount, attempts}   the call may go out now
@@ -30,11 +32,17 @@ local p = redis.call('HMGET', KEYS[1], 'phase', 'paymentKey', 'orderId', 'amount
 local phase = p[1]
 if not phase then return {'missing'} end
 
+-- A refusal. A confirm's re-check refused: the try that passed before will not be written.
+local function refuse(result)
+  if recheck and call == 'confirm' then redis.call('HINCRBY', KEYS[1], 'confirmsSettled', 1) end
+  return result
+end
+
 local allowed = false
 for ph in string.gmatch(ARGV[2], '[^,]+') do
   if ph == phase then allowed = true end
 end
-if not allowed then return {'phase', phase} end
+if not allowed then return refuse({'phase', phase}) end
 
 if phase == 'queued' and now - tonumber(p[6]) > tonumber(ARGV[5]) then
   redis.call('HSET', KEYS[1], 'phase', 'final', 'status', 'FAILED', 'failureCode', 'EXPIRED_IN_QUEUE',
@@ -56,11 +64,11 @@ if state == 'open' and now >= tonumber(b[2] or '0') then
   redis.call('LPUSH', KEYS[4], cjson.encode({ at = now, state = state }))
   redis.call('LTRIM', KEYS[4], 0, 199)
 end
-if state == 'open' and call == 'confirm' then return {'breaker', state} end
+if state == 'open' and call == 'confirm' then return refuse({'breaker', state}) end
 if state ~= 'closed' then
   -- The probe token names the payment holding it, so that a re-check keeps its own.
   if not redis.call('SET', KEYS[3], ARGV[6], 'NX', 'PX', tonumber(ARGV[4])) then
-    if not (recheck and redis.call('GET', KEYS[3]) == ARGV[6]) then return {'breaker', state} end
+    if not (recheck and redis.call('GET', KEYS[3]) == ARGV[6]) then return refuse({'breaker', state}) end
   end
 end
 if recheck then return {'ok', p[2], p[3], p[4], tonumber(p[5] or '0')} end
