@@ -38,6 +38,7 @@ function client(redis: Redis, prefix: string) {
       connections: 60,
       connectTimeoutMs: 2_000,
       headersTimeoutMs: 5_000,
+      abandonAfterMs: 5_000,
       bodyTimeoutMs: 5_000,
       keepAliveTimeoutMs: 3_000,
       poolWaitTimeoutMs: 30_000,

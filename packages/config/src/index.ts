@@ -60,6 +60,12 @@ export const EnvSchema = z.object({
   PG_CONNECT_TIMEOUT_MS: int(2_000, 1),
   /** The read timeout: no answer by then makes the outcome in doubt. */
   PG_HEADERS_TIMEOUT_MS: int(5_000, 1),
+  /**
+   * How long a request past the read timeout keeps its connection, waiting for the late answer,
+   * before Sluice closes it. The PG goes on processing (and may hold its end of the connection)
+   * after the read timeout, so the connection keeps counting against the cap until then.
+   */
+  PG_ABANDON_AFTER_MS: int(120_000, 1),
   PG_BODY_TIMEOUT_MS: int(5_000, 1),
   /** Below the PG's 4 s idle close, so we never reuse a socket the PG is closing. */
   PG_KEEPALIVE_TIMEOUT_MS: int(3_000, 1),
@@ -152,6 +158,9 @@ export const EnvSchema = z.object({
   // Settings that parse one by one but cannot work together.
   if (c.GATE_MARGIN_MIN_MS > c.GATE_MARGIN_MAX_MS) {
     ctx.addIssue({ code: 'custom', path: ['GATE_MARGIN_MIN_MS'], message: `must not exceed GATE_MARGIN_MAX_MS (${c.GATE_MARGIN_MAX_MS})` });
+  }
+  if (c.PG_ABANDON_AFTER_MS < c.PG_HEADERS_TIMEOUT_MS) {
+    ctx.addIssue({ code: 'custom', path: ['PG_ABANDON_AFTER_MS'], message: `must not be below PG_HEADERS_TIMEOUT_MS (${c.PG_HEADERS_TIMEOUT_MS})` });
   }
   // Every process needs at least one connection, and the shares must add up to no more than the PG's cap.
   if (c.WORKER_PROCESSES > c.PG_CONNECTIONS_TOTAL) {

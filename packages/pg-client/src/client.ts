@@ -22,7 +22,13 @@ export interface PgClientOptions {
   /** This process's share of the PG's connection cap. */
   connections: number;
   connectTimeoutMs: number;
+  /** The read timeout: no answer headers this long after the write make the call "no answer". */
   headersTimeoutMs: number;
+  /**
+   * How long the connection of a call past its read timeout stays open for the late answer
+   * (the PG goes on processing, and may count the connection until it answers); then it is closed.
+   */
+  abandonAfterMs: number;
   bodyTimeoutMs: number;
   keepAliveTimeoutMs: number;
   poolWaitTimeoutMs: number;
@@ -92,7 +98,8 @@ export class PgClient {
       connections: o.connections,
       pipelining: 1,
       connect: { timeout: o.connectTimeoutMs },
-      headersTimeout: o.headersTimeoutMs,
+      // The read timeout is pg-client's own (below); undici closes the connection only later.
+      headersTimeout: o.abandonAfterMs,
       bodyTimeout: o.bodyTimeoutMs,
       keepAliveTimeout: o.keepAliveTimeoutMs,
       keepAliveMaxTimeout: o.keepAliveTimeoutMs,
@@ -123,8 +130,18 @@ export class PgClient {
     return this.connections.inUse();
   }
 
+  /**
+   * Lets calls in flight get their answers (up to one read timeout), then closes every
+   * connection, including those still waiting past a read timeout: their calls were reported.
+   */
   async close(): Promise<void> {
-    await this.pool.close();
+    let timer: NodeJS.Timeout | undefined;
+    const waited = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, this.o.headersTimeoutMs + 1_000);
+    });
+    await Promise.race([this.pool.close(), waited]);
+    clearTimeout(timer);
+    if (!this.pool.destroyed) await this.pool.destroy();
   }
 
   /** The one function every PG request goes through. */
@@ -134,6 +151,8 @@ export class PgClient {
       const raw: PgRaw = { transport: 'not_sent', reason: 'pool_wait_timeout' };
       return this.finish(call, raw, 0, null);
     }
+    // Set when the call returns at its read timeout while its connection waits for the answer.
+    let connectionHeld: Promise<unknown> | null = null;
     try {
       let permit = await this.permits.acquire(PRIORITY[call]);
       let recheck = false;
@@ -163,24 +182,48 @@ export class PgClient {
           waited = true;
         }
         const slot = permit;
-        const t = track((at) => this.permits.sent(slot, at));
+        // The read timeout runs from the write. When it fires first, the call returns "no answer"
+        // (in doubt) at once, but its connection stays open and counted until the late answer
+        // is read or `abandonAfterMs` passes: the PG goes on processing, and may count it.
+        let readTimer: NodeJS.Timeout | undefined;
+        let headersIn = false;
+        let onWritten = (): void => undefined;
+        const readTimeout = new Promise<'timeout'>((resolve) => {
+          onWritten = () => {
+            if (!headersIn) readTimer = setTimeout(() => resolve('timeout'), this.o.headersTimeoutMs);
+          };
+        });
+        const t = track((at) => {
+          this.permits.sent(slot, at);
+          onWritten();
+        });
         headers[CALL_HEADER] = t.id;
         const started = performance.now();
-        try {
+        const exchange = (async () => {
           const res = await this.dispatcher.request({
             method, path: this.pathPrefix + path, headers, body: payload,
             // Checked once more as undici writes the request: whatever delayed it since the check
             // above (an event loop, a thread not scheduled, a connection opening) counts too.
             [LATE_CHECK]: () => this.permits.isTooLate(slot),
           } as Dispatcher.RequestOptions);
-          const text = await res.body.text();
+          headersIn = true;
+          clearTimeout(readTimer);
+          return { statusCode: res.statusCode, text: await res.body.text() };
+        })();
+        try {
+          const first = await Promise.race([exchange, readTimeout]);
+          if (first === 'timeout') {
+            connectionHeld = exchange.catch(() => undefined);
+            return this.finish(call, { transport: 'no_answer', reason: 'UND_ERR_HEADERS_TIMEOUT' }, performance.now() - started, t.sentAtMs());
+          }
+          const { statusCode, text } = first;
           let parsed: unknown = null;
           try {
             parsed = text ? JSON.parse(text) : null;
           } catch {
             parsed = null;
           }
-          return this.finish(call, { transport: 'answered', httpStatus: res.statusCode, body: parsed }, performance.now() - started, t.sentAtMs());
+          return this.finish(call, { transport: 'answered', httpStatus: statusCode, body: parsed }, performance.now() - started, t.sentAtMs());
         } catch (err) {
           // Not written, and the connection is still there: take a new slot and try again.
           if (err instanceof SendTooLate) {
@@ -196,11 +239,13 @@ export class PgClient {
           const raw: PgRaw = sentAt === null ? { transport: 'not_sent', reason: code } : { transport: 'no_answer', reason: code };
           return this.finish(call, raw, performance.now() - started, sentAt);
         } finally {
+          clearTimeout(readTimer);
           t.done();
         }
       }
     } finally {
-      this.connections.release();
+      if (connectionHeld) void connectionHeld.finally(() => this.connections.release());
+      else this.connections.release();
     }
   }
 

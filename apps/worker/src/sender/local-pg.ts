@@ -35,6 +35,7 @@ export class LocalPg implements PgPort {
         connections: connectionsPerProcess(config),
         connectTimeoutMs: config.PG_CONNECT_TIMEOUT_MS,
         headersTimeoutMs: config.PG_HEADERS_TIMEOUT_MS,
+        abandonAfterMs: config.PG_ABANDON_AFTER_MS,
         bodyTimeoutMs: config.PG_BODY_TIMEOUT_MS,
         keepAliveTimeoutMs: config.PG_KEEPALIVE_TIMEOUT_MS,
         poolWaitTimeoutMs: config.PG_POOL_WAIT_TIMEOUT_MS,
