@@ -20,7 +20,8 @@ describe('loadConfig', () => {
 
   it('takes a PG base URL with a path, and refuses one that is not plain http(s)', () => {
     expect(testConfig({ PG_BASE_URL: 'https://pg.example:8443/api/' }).PG_BASE_URL).toBe('https://pg.example:8443/api/');
-    for (const bad of ['ftp://pg.example', 'http://pg.example/api?x=1', 'http://pg.example/#a', 'pg.example']) {
+    // Credentials in it would be dropped (undici takes the origin): the secret goes in PG_SECRET_KEY.
+    for (const bad of ['ftp://pg.example', 'http://pg.example/api?x=1', 'http://pg.example/#a', 'pg.example', 'http://user:pw@pg.example/']) {
       expect(() => testConfig({ PG_BASE_URL: bad }), bad).toThrow(/PG_BASE_URL/);
     }
   });

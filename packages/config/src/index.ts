@@ -45,7 +45,7 @@ export const EnvSchema = z.object({
   /** Required by the worker (see {@link required}); no default host. */
   PG_BASE_URL: z
     .url({ protocol: /^https?$/ })
-    .refine((u) => !/[?#]/.test(u), 'a base URL without query or fragment (a path is fine: http://pg.example/api)')
+    .refine((u) => !/[?#]/.test(u) && !/^[a-z]+:\/\/[^/]*@/i.test(u), 'a base URL without credentials, query or fragment (a path is fine: http://pg.example/api)')
     .optional(),
   PG_SECRET_KEY: z.string().min(1).optional(),
   PG_CURRENCY: z.string().regex(/^[A-Z]{3}$/).default('KRW'),
