@@ -83,6 +83,8 @@ export class PgClient {
   private readonly connections: Semaphore;
   /** The base URL's path (`http://pg/api` → `/api`), put before every request's `/v1/...`. */
   private readonly pathPrefix: string;
+  /** Calls waiting for their answer within their read timeout (what close() lets finish). */
+  private readonly live = new Set<Promise<void>>();
 
   constructor(
     private readonly o: PgClientOptions,
@@ -131,17 +133,20 @@ export class PgClient {
   }
 
   /**
-   * Lets calls in flight get their answers (up to one read timeout), then closes every
-   * connection, including those still waiting past a read timeout: their calls were reported.
+   * Lets calls in flight get their answers or reach their read timeout (bounded), then closes
+   * every connection, including those still waiting past a read timeout: their calls were reported.
    */
   async close(): Promise<void> {
     let timer: NodeJS.Timeout | undefined;
-    const waited = new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, this.o.headersTimeoutMs + 1_000);
+    const cap = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, this.o.headersTimeoutMs + this.o.bodyTimeoutMs);
     });
-    await Promise.race([this.pool.close(), waited]);
-    clearTimeout(timer);
-    if (!this.pool.destroyed) await this.pool.destroy();
+    try {
+      await Promise.race([Promise.allSettled([...this.live]), cap]);
+    } finally {
+      clearTimeout(timer);
+    }
+    await this.pool.destroy().catch(() => undefined);
   }
 
   /** The one function every PG request goes through. */
@@ -188,10 +193,14 @@ export class PgClient {
         let readTimer: NodeJS.Timeout | undefined;
         let headersIn = false;
         let onWritten = (): void => undefined;
+        let ceiling: NodeJS.Timeout | undefined;
         const readTimeout = new Promise<'timeout'>((resolve) => {
           onWritten = () => {
             if (!headersIn) readTimer = setTimeout(() => resolve('timeout'), this.o.headersTimeoutMs);
           };
+          // A ceiling from now, should the write go unseen: a connection opens within its
+          // timeout, and the request is written at once on it.
+          ceiling = setTimeout(() => resolve('timeout'), this.o.connectTimeoutMs + this.o.headersTimeoutMs + 1_000);
         });
         const t = track((at) => {
           this.permits.sent(slot, at);
@@ -208,10 +217,14 @@ export class PgClient {
           } as Dispatcher.RequestOptions);
           headersIn = true;
           clearTimeout(readTimer);
+          clearTimeout(ceiling);
           return { statusCode: res.statusCode, text: await res.body.text() };
         })();
+        const raced = Promise.race([exchange, readTimeout]);
+        const returned = raced.then(() => undefined, () => undefined);
+        this.live.add(returned);
         try {
-          const first = await Promise.race([exchange, readTimeout]);
+          const first = await raced;
           if (first === 'timeout') {
             connectionHeld = exchange.catch(() => undefined);
             return this.finish(call, { transport: 'no_answer', reason: 'UND_ERR_HEADERS_TIMEOUT' }, performance.now() - started, t.sentAtMs());
@@ -240,6 +253,8 @@ export class PgClient {
           return this.finish(call, raw, performance.now() - started, sentAt);
         } finally {
           clearTimeout(readTimer);
+          clearTimeout(ceiling);
+          this.live.delete(returned);
           t.done();
         }
       }

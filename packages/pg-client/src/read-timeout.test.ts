@@ -88,8 +88,17 @@ describe('the read timeout', () => {
     expect(c.inFlight()).toBe(1);
     const began = performance.now();
     await c.close();
-    // One read timeout (0.3 s) plus a second of grace, not the 60 s abandon time.
-    expect(performance.now() - began).toBeLessThan(3_000);
+    // Nothing is left within its read timeout: no wait at all (not the 60 s abandon time).
+    expect(performance.now() - began).toBeLessThan(800);
     await expect.poll(() => openSockets, { timeout: 1_000, interval: 20 }).toBe(0);
+  });
+
+  it('lets a call within its read timeout get its answer before closing', async () => {
+    answerAfterMs['pk_closing'] = 200;
+    const c = client(60_000);
+    const pending = c.inquire('pk_closing');
+    await expect.poll(() => openWhenAnswering['pk_closing'] ?? openSockets, { timeout: 1_000, interval: 5 }).toBeTruthy();
+    await c.close();
+    expect(await pending).toMatchObject({ raw: { transport: 'answered', httpStatus: 200 } });
   });
 });
