@@ -79,7 +79,7 @@ export function checkInvariants(
 /**
  * How long after the breaker opened a confirm may still reach the PG without having been sent
  * while it was open: one that passed the guard just before is written within the permit's
- * allowed lateness (the late-send check refuses beyond GATE_MARGIN_MAX_MS, 60 ms), and the PG
+ * allowed lateness (the late-send check refuses beyond GATE_MARGIN_MAX_MS − GATE_MARGIN_MIN_MS, 120 ms), and the PG
  * reads it when it next runs (the simulator stalls for up to ~100 ms on a loaded 2-core machine).
  */
 export const GUARD_TO_ARRIVAL_MS = 250;
