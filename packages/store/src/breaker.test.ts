@@ -11,11 +11,25 @@ const breaker = async () => {
   return { state, openedAt: Number(openedAt), openUntil: Number(openUntil), probesOk: Number(probesOk ?? 0), reason };
 };
 
+/** Three consecutive failures open it; returns its state then. */
+async function openIt() {
+  for (let i = 0; i < 3; i++) await ctx.t.record('confirm', 'in_doubt', true, undefined, 'now');
+  const opened = await breaker();
+  expect(opened.state).toBe('open');
+  return opened;
+}
+
+/** Two answered probes written after it opened close it (for the next test, too). */
+async function closeIt(openedAt: number) {
+  expect(await ctx.t.record('inquire', 'approved', false, 200, openedAt + 1)).toBe('open');
+  expect((await breaker()).probesOk).toBe(1);
+  expect(await ctx.t.record('inquire', 'approved', false, 200, openedAt + 2)).toBe('closed');
+}
+
 describe('the circuit breaker', () => {
   it('while open, judges only calls written after it opened', async () => {
-    for (let i = 0; i < 3; i++) await ctx.t.record('confirm', 'in_doubt', true, undefined, 'now');
-    const opened = await breaker();
-    expect(opened).toMatchObject({ state: 'open', probesOk: 0, reason: '3 consecutive failures' });
+    const opened = await openIt();
+    expect(opened).toMatchObject({ probesOk: 0, reason: '3 consecutive failures' });
     const before = opened.openedAt - 50;
 
     // Calls written before it opened: a late success does not count toward closing, and a late
@@ -26,27 +40,19 @@ describe('the circuit breaker', () => {
     expect(await breaker()).toMatchObject({ state: 'open', probesOk: 0, openedAt: opened.openedAt, openUntil: opened.openUntil });
 
     // Probes written since: two successes close it.
-    expect(await ctx.t.record('inquire', 'approved', false, 200, opened.openedAt + 1)).toBe('open');
-    expect((await breaker()).probesOk).toBe(1);
-    expect(await ctx.t.record('inquire', 'approved', false, 200, opened.openedAt + 2)).toBe('closed');
+    await closeIt(opened.openedAt);
   });
 
   it('a call held back on our side (not sent, no PG failure) is neither a probe nor a failure', async () => {
-    for (let i = 0; i < 3; i++) await ctx.t.record('confirm', 'in_doubt', true, undefined, 'now');
-    const opened = await breaker();
-    expect(opened.state).toBe('open');
+    const opened = await openIt();
     await new Promise((r) => setTimeout(r, 5));
     for (let i = 0; i < 3; i++) expect(await ctx.t.record('inquire', 'not_sent', false, undefined, 'unsent')).toBe('open');
     expect(await breaker()).toMatchObject({ state: 'open', probesOk: 0, openUntil: opened.openUntil });
-    // Close it again for the next test: two answered probes.
-    await ctx.t.record('inquire', 'approved', false, 200, opened.openedAt + 1);
-    expect(await ctx.t.record('inquire', 'approved', false, 200, opened.openedAt + 2)).toBe('closed');
+    await closeIt(opened.openedAt);
   });
 
   it('a probe that fails, or finds the PG unreachable, opens it again', async () => {
-    for (let i = 0; i < 3; i++) await ctx.t.record('confirm', 'in_doubt', true, undefined, 'now');
-    const opened = await breaker();
-    expect(opened.state).toBe('open');
+    const opened = await openIt();
     await new Promise((r) => setTimeout(r, 5));
     expect(await ctx.t.record('inquire', 'in_doubt', true, undefined, opened.openedAt + 1)).toBe('open');
     const again = await breaker();
