@@ -36,9 +36,11 @@ describe('worker → PG', () => {
   it('approves: APPROVED with the PG transactionKey, charged once', async () => {
     const id = await h.pay('sim_approve_w1', 15_000);
     const [rec] = await h.settle([id]);
-    expect(rec).toMatchObject({ status: 'APPROVED', phase: 'final', attempts: 1 });
+    expect(rec).toMatchObject({ status: 'APPROVED', phase: 'final' });
     expect(rec!.transactionKey).toBeTruthy();
-    expect(h.ledger()['sim_approve_w1']).toMatchObject({ status: 'DONE', chargeCount: 1 });
+    // One confirm reached the PG. (The record's `attempts` also counts a try held back on our side
+    // before it was written, e.g. every send slot late on a loaded machine.)
+    expect(h.ledger()['sim_approve_w1']).toMatchObject({ status: 'DONE', chargeCount: 1, confirmArrivals: 1 });
   });
 
   it('declines: DECLINED with the PG code, never retried', async () => {
@@ -46,7 +48,6 @@ describe('worker → PG', () => {
     const [rec] = await h.settle([id]);
     expect(rec!.status).toBe('DECLINED');
     expect(rec!.failure?.code).toMatch(/REJECT_CARD_COMPANY|INVALID_CARD_EXPIRATION|EXCEED_MAX_AMOUNT|NOT_ENOUGH_BALANCE/);
-    expect(rec!.attempts).toBe(1);
     expect(h.ledger()['sim_decline_w2']).toMatchObject({ status: 'ABORTED', chargeCount: 0, confirmArrivals: 1 });
   });
 
