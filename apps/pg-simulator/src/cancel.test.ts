@@ -83,4 +83,66 @@ describe('cancel', () => {
     }
     expect(sim.state.ledger.byPaymentKey('pk_c_bad')?.status).toBe('DONE');
   });
+
+  const partial = (paymentKey: string, cancelAmount: number, idempotencyKey: string) =>
+    call(sim.url, 'POST', `/v1/payments/${encodeURIComponent(paymentKey)}/cancel`, { body: { cancelReason: 'part', cancelAmount }, idempotencyKey });
+
+  it('cancels part of an approval: PARTIAL_CANCELED with the balance, one row per cancel, CANCELED at 0', async () => {
+    await confirm(sim.url, 'pk_c_part', { amount: 10_000 });
+    const first = await partial('pk_c_part', 3_000, 'kp1');
+    expect(first.status).toBe(200);
+    expect(first.json()).toMatchObject({ status: 'PARTIAL_CANCELED', totalAmount: 10_000, balanceAmount: 7_000 });
+    // More than the balance: 400 NOT_CANCELABLE_AMOUNT, nothing changes.
+    const over = await partial('pk_c_part', 7_001, 'kp2');
+    expect([over.status, over.json().code]).toEqual([400, 'NOT_CANCELABLE_AMOUNT']);
+    expect((await call(sim.url, 'GET', '/v1/payments/pk_c_part')).json()).toMatchObject({ status: 'PARTIAL_CANCELED', balanceAmount: 7_000 });
+    // No amount: the whole balance that is left.
+    const rest = await cancel('pk_c_part', 'kp3');
+    expect(rest.json()).toMatchObject({ status: 'CANCELED', balanceAmount: 0 });
+    expect(rest.json()['cancels'].map((c: { cancelAmount: number }) => c.cancelAmount)).toEqual([3_000, 7_000]);
+    expect(sim.state.ledger.transactions.map((row) => [row.status, row.amount])).toEqual([
+      ['DONE', 10_000],
+      ['PARTIAL_CANCELED', 3_000],
+      ['CANCELED', 7_000],
+    ]);
+    expect(sim.state.ledgerView().payments['pk_c_part']).toMatchObject({ chargeCount: 1, refundedAmount: 10_000 });
+    // A partial cancel of a CANCELED payment.
+    const late = await partial('pk_c_part', 1, 'kp4');
+    expect([late.status, late.json().code]).toEqual([400, 'ALREADY_CANCELED_PAYMENT']);
+  });
+
+  it('a new key is a new cancel: the same partial cancel under two keys refunds twice; the same key replays', async () => {
+    await confirm(sim.url, 'pk_c_twice', { amount: 10_000 });
+    expect((await partial('pk_c_twice', 2_000, 'kt1')).status).toBe(200);
+    const replay = await partial('pk_c_twice', 2_000, 'kt1');
+    expect([replay.headers['idempotent-replayed'], replay.json().balanceAmount]).toEqual(['true', 8_000]);
+    expect((await partial('pk_c_twice', 2_000, 'kt2')).json().balanceAmount).toBe(6_000);
+    expect(sim.state.ledgerView().payments['pk_c_twice']).toMatchObject({ status: 'PARTIAL_CANCELED', refundedAmount: 4_000 });
+  });
+
+  it('refuses a partial cancel of an approval under way or of an ABORTED payment, and a bad amount', async () => {
+    sim.state.setKnobs({ latencyMedianMs: 1_000, latencyP99Ms: 1_000 });
+    const pending = confirm(sim.url, 'pk_c_ip', { amount: 5_000 });
+    await waitFor(() => sim.state.ledger.byPaymentKey('pk_c_ip') !== undefined);
+    const res = await partial('pk_c_ip', 1_000, 'ki1');
+    expect([res.status, res.json().code]).toEqual([400, 'NOT_CANCELABLE_PAYMENT']);
+    expect((await pending).status).toBe(200);
+    sim.state.setKnobs({ latencyMedianMs: 0, latencyP99Ms: 1_500 });
+    await confirm(sim.url, 'sim_decline_c2');
+    const aborted = await partial('sim_decline_c2', 1, 'ki2');
+    expect([aborted.status, aborted.json().code]).toEqual([400, 'NOT_CANCELABLE_PAYMENT']);
+    for (const cancelAmount of [0, -5, 1.5, '100']) {
+      const bad = await call(sim.url, 'POST', '/v1/payments/pk_c_ip/cancel', { body: { cancelReason: 'x', cancelAmount } });
+      expect([bad.status, bad.json().code]).toEqual([400, 'INVALID_REQUEST']);
+    }
+    expect(sim.state.ledgerView().payments['pk_c_ip']).toMatchObject({ status: 'DONE', refundedAmount: 0 });
+  });
+
+  it('counts lengths in UTF-16 code units: a reason of 100 emoji (200 units) passes, 101 do not', async () => {
+    await confirm(sim.url, 'pk_c_emoji');
+    const over = await call(sim.url, 'POST', '/v1/payments/pk_c_emoji/cancel', { body: { cancelReason: '😀'.repeat(101) } });
+    expect([over.status, over.json().code]).toEqual([400, 'INVALID_REQUEST']);
+    const ok = await call(sim.url, 'POST', '/v1/payments/pk_c_emoji/cancel', { body: { cancelReason: '😀'.repeat(100) } });
+    expect([ok.status, ok.json().status]).toEqual([200, 'CANCELED']);
+  });
 });

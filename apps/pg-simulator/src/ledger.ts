@@ -5,8 +5,8 @@
  */
 import { formatKst } from './clock.ts';
 
-/** The four statuses the contract defines for a Payment. */
-export type PaymentStatus = 'IN_PROGRESS' | 'DONE' | 'CANCELED' | 'ABORTED';
+/** The statuses the contract defines for a Payment. */
+export type PaymentStatus = 'IN_PROGRESS' | 'DONE' | 'PARTIAL_CANCELED' | 'CANCELED' | 'ABORTED';
 
 /** One entry of a Payment's `cancels`. */
 export interface CancelEntry {
@@ -28,8 +28,10 @@ export interface PaymentRecord {
   failure: { code: string; message: string } | null;
   /** Times the card was charged: 0 or 1, never more. */
   chargeCount: number;
-  /** True once a cancel returned the money of a DONE payment. */
+  /** True once a cancel returned money of an approved payment (in part or whole). */
   refunded: boolean;
+  /** Money returned to the card by cancels of the approved payment, in total. */
+  refundedAmount: number;
   canceledAt: string | null;
   /** The Idempotency-Key the confirm came under, to tell a same-key repeat from another key. */
   confirmKey: string | null;
@@ -40,7 +42,8 @@ export interface TransactionRow {
   transactionKey: string;
   paymentKey: string;
   orderId: string;
-  status: 'DONE' | 'CANCELED';
+  status: 'DONE' | 'PARTIAL_CANCELED' | 'CANCELED';
+  /** The approval's amount, or the amount a cancel returned. */
   amount: number;
   transactionAt: string;
   /** Commit time in ms, for range search; not part of the JSON row. */
@@ -85,6 +88,7 @@ export class Ledger {
       failure: null,
       chargeCount: 0,
       refunded: false,
+      refundedAmount: 0,
       canceledAt: null,
       confirmKey,
     };
@@ -118,18 +122,25 @@ export class Ledger {
   }
 
   /**
-   * A full cancel. DONE returns the money and writes a CANCELED row; IN_PROGRESS voids the
-   * approval under way (no money moved, so no row). Other statuses are left as they are.
+   * A cancel that the caller has checked against the contract. An approved payment (DONE or
+   * PARTIAL_CANCELED) returns `amount` of its balance and writes a row: CANCELED when the balance
+   * reaches 0, PARTIAL_CANCELED before. IN_PROGRESS (full cancels only) voids the approval under
+   * way: no money moved, so no row. Other statuses are left as they are.
    */
-  cancel(record: PaymentRecord, reason: string, atMs: number): void {
-    if (record.status !== 'DONE' && record.status !== 'IN_PROGRESS') return;
+  cancel(record: PaymentRecord, reason: string, amount: number, atMs: number): void {
+    const approved = record.status === 'DONE' || record.status === 'PARTIAL_CANCELED';
+    if (!approved && record.status !== 'IN_PROGRESS') return;
     const canceledAt = formatKst(atMs);
-    const wasDone = record.status === 'DONE';
-    const transactionKey = wasDone ? this.addRow(record, 'CANCELED', atMs).transactionKey : this.nextTransactionKey();
-    record.cancels.push({ cancelAmount: record.amount, cancelReason: reason, canceledAt, transactionKey });
-    record.status = 'CANCELED';
-    record.canceledAt = canceledAt;
-    record.refunded = wasDone;
+    const rest = approved ? balanceOf(record) - amount : 0;
+    const status = rest > 0 ? 'PARTIAL_CANCELED' : 'CANCELED';
+    const transactionKey = approved ? this.addRow(record, status, atMs, amount).transactionKey : this.nextTransactionKey();
+    record.cancels.push({ cancelAmount: amount, cancelReason: reason, canceledAt, transactionKey });
+    record.status = status;
+    if (status === 'CANCELED') record.canceledAt = canceledAt;
+    if (approved) {
+      record.refunded = true;
+      record.refundedAmount += amount;
+    }
   }
 
   /** Forgets everything (used by `/__sim/reset`). */
@@ -147,19 +158,28 @@ export class Ledger {
     return `txsim${String(this.transactionSeq).padStart(12, '0')}`;
   }
 
-  private addRow(record: PaymentRecord, status: 'DONE' | 'CANCELED', atMs: number): TransactionRow {
+  private addRow(record: PaymentRecord, status: TransactionRow['status'], atMs: number, amount = record.amount): TransactionRow {
     const row: TransactionRow = {
       transactionKey: this.nextTransactionKey(),
       paymentKey: record.paymentKey,
       orderId: record.orderId,
       status,
-      amount: record.amount,
+      amount,
       transactionAt: formatKst(atMs),
       atMs: Math.floor(atMs),
     };
     this.transactions.push(row);
     return row;
   }
+}
+
+/**
+ * What is still charged: the total less every cancel while the payment is approved (DONE or
+ * PARTIAL_CANCELED), else 0.
+ */
+export function balanceOf(record: PaymentRecord): number {
+  if (record.status !== 'DONE' && record.status !== 'PARTIAL_CANCELED') return 0;
+  return record.amount - record.cancels.reduce((sum, c) => sum + c.cancelAmount, 0);
 }
 
 /** The Payment JSON of the contract; `statusOverride` exists for the `unknown_status` scenario. */
@@ -169,7 +189,7 @@ export function paymentJson(record: PaymentRecord, statusOverride?: string): str
     orderId: record.orderId,
     status: statusOverride ?? record.status,
     totalAmount: record.amount,
-    balanceAmount: record.status === 'CANCELED' ? 0 : record.amount,
+    balanceAmount: balanceOf(record),
     approvedAt: record.approvedAt,
     transactionKey: record.transactionKey,
     cancels: record.cancels,

@@ -62,6 +62,28 @@ describe('contract limits', () => {
     expect(s.state.stats()).toMatchObject({ status503: 1, peakConnections: 4, requests: 5 });
   });
 
+  it('frees a connection the client closes at once, while the request it carried runs to its end', async () => {
+    // Contract: a connection counts until either side closes it; the request read on it is
+    // processed and recorded as usual, only its answer is lost.
+    const s = await start({ latencyMedianMs: 600, latencyP99Ms: 600, maxConnections: 1 });
+    const socket = connect(s.port, '127.0.0.1');
+    const body = JSON.stringify({ paymentKey: 'pk_gone', orderId: 'order_gone', amount: 1_000 });
+    socket.write(
+      `POST /v1/payments/confirm HTTP/1.1\r\nHost: x\r\nAuthorization: Basic ${Buffer.from('test_sk_sluice_demo:').toString('base64')}\r\n` +
+        `Content-Type: application/json\r\nIdempotency-Key: k-gone\r\nContent-Length: ${body.length}\r\n\r\n${body}`,
+    );
+    await waitFor(() => s.state.ledger.byPaymentKey('pk_gone')?.status === 'IN_PROGRESS');
+    expect(s.state.openConnections).toBe(1);
+    socket.destroy();
+    await waitFor(() => s.state.openConnections === 0);
+    // The place is free while the approval still runs: a new connection is served, not 503.
+    expect(s.state.ledger.byPaymentKey('pk_gone')?.status).toBe('IN_PROGRESS');
+    expect((await call(s.url, 'GET', '/v1/payments/pk_gone')).json().status).toBe('IN_PROGRESS');
+    await waitFor(() => s.state.ledger.byPaymentKey('pk_gone')?.status === 'DONE');
+    expect(s.state.stats().status503).toBe(0);
+    expect(s.state.ledgerView().payments['pk_gone']).toMatchObject({ chargeCount: 1 });
+  });
+
   it('answers 413 PAYLOAD_TOO_LARGE past 16 KiB and processes a body right at the limit', async () => {
     const s = await start({ latencyMedianMs: 0 });
     const base = { paymentKey: 'pk_big', orderId: 'order_big', amount: 100 };

@@ -127,13 +127,14 @@ export class SimulatorState {
   ledgerView(): { payments: Record<string, LedgerEntryView> } {
     const payments: Record<string, LedgerEntryView> = {};
     for (const [paymentKey, count] of this.ledger.confirmArrivals) {
-      payments[paymentKey] = { status: 'NONE', chargeCount: 0, refunded: false, orderId: null, amount: null, approvedAt: null, confirmArrivals: count };
+      payments[paymentKey] = { status: 'NONE', chargeCount: 0, refunded: false, refundedAmount: 0, orderId: null, amount: null, approvedAt: null, confirmArrivals: count };
     }
     for (const record of this.ledger.payments.values()) {
       const entry: LedgerEntryView = {
         status: record.status,
         chargeCount: record.chargeCount,
         refunded: record.refunded,
+        refundedAmount: record.refundedAmount,
         orderId: record.orderId,
         amount: record.amount,
         approvedAt: record.approvedAt,
@@ -151,6 +152,8 @@ export interface LedgerEntryView {
   status: string;
   chargeCount: number;
   refunded: boolean;
+  /** Money returned to the card by cancels, in total (a second refund shows here). */
+  refundedAmount: number;
   orderId: string | null;
   amount: number | null;
   approvedAt: string | null;
