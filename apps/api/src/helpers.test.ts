@@ -84,7 +84,7 @@ describe('renderPayment', () => {
       id: 'pay_1', merchantId: 'm', paymentKey: 'pk', orderId: 'order-1', amount: 100, currency: 'KRW', metadata: null,
       status: 'APPROVED', phase: 'final', createdAt: 0, updatedAt: 1_000, finalizedAt: 2_000, attempts: 2, pgCalls: 5,
       answeredInquiries: 1, reconfirms: 0, transactionKey: 'tx', approvedAt: '2024-01-01T00:00:00+09:00', failure: null,
-      requestId: 'r', inDoubtAt: 500, confirmsSettled: 0, cancels: 0,
+      requestId: 'r', inDoubtAt: 500, confirmsSettled: 0, cancels: 0, confirmSentAt: 400,
     };
     expect(renderPayment(rec, null)).toEqual({
       id: 'pay_1', paymentKey: 'pk', orderId: 'order-1', amount: 100, currency: 'KRW', metadata: null, status: 'APPROVED',
@@ -154,6 +154,6 @@ function baseRecord(): PaymentRecord {
   return {
     id: 'pay_1', merchantId: 'm', paymentKey: 'pk', orderId: 'order-1', amount: 100, currency: 'KRW', metadata: null,
     status: 'QUEUED', phase: 'queued', createdAt: 0, updatedAt: 0, finalizedAt: null, attempts: 0, pgCalls: 0,
-    answeredInquiries: 0, reconfirms: 0, transactionKey: null, approvedAt: null, failure: null, requestId: null, inDoubtAt: null, confirmsSettled: 0, cancels: 0,
+    answeredInquiries: 0, reconfirms: 0, transactionKey: null, approvedAt: null, failure: null, requestId: null, inDoubtAt: null, confirmsSettled: 0, cancels: 0, confirmSentAt: null,
   };
 }

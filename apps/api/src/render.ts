@@ -112,5 +112,6 @@ export function newRecord(p: NewPayment): PaymentRecord {
     inDoubtAt: null,
     confirmsSettled: 0,
     cancels: 0,
+    confirmSentAt: null,
   };
 }

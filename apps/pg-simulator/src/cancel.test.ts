@@ -99,7 +99,7 @@ describe('cancel', () => {
     // No amount: the whole balance that is left.
     const rest = await cancel('pk_c_part', 'kp3');
     expect(rest.json()).toMatchObject({ status: 'CANCELED', balanceAmount: 0 });
-    expect(rest.json()['cancels'].map((c: { cancelAmount: number }) => c.cancelAmount)).toEqual([3_000, 7_000]);
+    expect((rest.json()['cancels'] as { cancelAmount: number }[]).map((c) => c.cancelAmount)).toEqual([3_000, 7_000]);
     expect(sim.state.ledger.transactions.map((row) => [row.status, row.amount])).toEqual([
       ['DONE', 10_000],
       ['PARTIAL_CANCELED', 3_000],

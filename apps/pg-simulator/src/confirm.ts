@@ -60,6 +60,7 @@ export function parseConfirmBody(text: string): ConfirmBody | null {
 function asItStands(record: PaymentRecord): Answer {
   switch (record.status) {
     case 'DONE':
+    case 'PARTIAL_CANCELED':
       return okAnswer(paymentJson(record));
     case 'IN_PROGRESS':
       return errorAnswer(409, 'IDEMPOTENT_REQUEST_PROCESSING', 'The first request with this key is still being processed.');

@@ -108,8 +108,10 @@ export class PaymentDriver {
 
   private ctx(rec: PaymentRecord, retries: number, now = Date.now()): StepContext {
     return {
-      policy: this.d.policy, retries, answeredInquiries: rec.answeredInquiries, reconfirms: rec.reconfirms,
-      now, createdAt: rec.createdAt, unreadConfirm: rec.attempts > rec.confirmsSettled, cancels: rec.cancels,
+      policy: this.d.policy, retries, reconfirms: rec.reconfirms, now, createdAt: rec.createdAt,
+      unreadConfirm: rec.attempts > rec.confirmsSettled, cancels: rec.cancels,
+      confirmSentAt: rec.confirmSentAt ?? rec.inDoubtAt,
+      typicalConfirmMs: this.d.pg.stats().readTimeouts.confirm.typicalMs,
     };
   }
 

@@ -1,32 +1,45 @@
 /** The worker's metrics: what the PG client's observer feeds in, and the endpoint that serves it. */
 import { describe, expect, it } from 'vitest';
+import type { CallReport } from '@sluice/pg-client';
 import { exposeWorkerMetrics, serveMetrics, WorkerMetrics } from './metrics.ts';
+import { emptyStats } from './sender/pg-port.ts';
 import { startHarness } from './test-harness.ts';
 
 const line = (text: string, series: string) => text.split('\n').find((l) => l.startsWith(`${series} `))?.slice(series.length + 1);
 
 describe('WorkerMetrics', () => {
-  it('records gate waits, PG latency, 429s and 503s, the margin and too-late permits', async () => {
+  it('records gate waits, PG latency, connection holds, read timeouts, 429s and 503s, the margin and unused slots', async () => {
     const m = new WorkerMetrics();
-    const stats = { granted: 0, tooLate: 2, fetches: 0, fetchErrors: 0, rateLimited: 0, marginMs: 12, inFlight: 7 };
+    const stats = { ...emptyStats(), tooLate: 2, marginMs: 12, inFlight: 7, unusedSlots: 3 };
+    stats.readTimeouts = { ...stats.readTimeouts, confirm: { timeoutMs: 2_400, typicalMs: 340 } };
     m.bind(() => stats);
 
-    m.onGateWait('confirm', 30);
-    m.onGateWait('confirm', 2_000);
-    m.onGateWait('inquire', 1);
-    const approved = { kind: 'approved', payment: { paymentKey: 'pk', status: 'DONE' } } as const;
-    m.onResult('confirm', { transport: 'answered', httpStatus: 200, body: {} }, approved, false, 150);
-    m.onResult('confirm', { transport: 'answered', httpStatus: 429, body: {} }, { kind: 'not_sent', reason: 'TOO_MANY_REQUESTS', alert: true }, false, 20);
-    m.onResult('cancel', { transport: 'answered', httpStatus: 503, body: {} }, { kind: 'not_sent', reason: 'TOO_MANY_CONNECTIONS', alert: true }, true, 5);
+    const report = (r: Partial<CallReport>): CallReport => ({
+      call: 'confirm', transport: 'answered', httpStatus: 200, outcome: 'approved', pgFailed: false,
+      latencyMs: 150, sentAtMs: 1, gateWaitMs: 1, holdMs: 160, timeoutMs: 2_400, ...r,
+    });
+    m.onCall(report({ gateWaitMs: 30 }));
+    m.onCall(report({ httpStatus: 429, outcome: 'not_sent', latencyMs: 20, gateWaitMs: 2_000 }));
+    m.onCall(report({ call: 'inquire', gateWaitMs: 1, latencyMs: 5, holdMs: 6 }));
+    m.onCall(report({ call: 'cancel', httpStatus: 503, outcome: 'not_sent', pgFailed: true, latencyMs: 5 }));
     // Never left the process: no PG latency to report.
-    m.onResult('confirm', { transport: 'not_sent', reason: 'ECONNREFUSED' }, { kind: 'not_sent', reason: 'ECONNREFUSED', alert: false }, true, 0);
+    m.onCall(report({ transport: 'not_sent', httpStatus: null, outcome: 'not_sent', pgFailed: true, latencyMs: 0 }));
+    // Read timeouts: one at the adaptive value, one at the upper bound.
+    m.onCall(report({ transport: 'no_answer', httpStatus: null, outcome: 'in_doubt', latencyMs: 2_401, holdMs: 2_402 }));
+    m.onCall(report({ transport: 'no_answer', httpStatus: null, outcome: 'in_doubt', pgFailed: true, latencyMs: 10_000, timeoutMs: 10_000, holdMs: 10_001 }));
 
     let text = await m.registry.metrics();
-    expect(line(text, 'sluice_gate_wait_seconds_count{call="confirm"}')).toBe('2');
-    expect(line(text, 'sluice_gate_wait_seconds_bucket{le="0.05",call="confirm"}')).toBe('1');
+    expect(line(text, 'sluice_gate_wait_seconds_count{call="confirm"}')).toBe('5');
+    expect(line(text, 'sluice_gate_wait_seconds_bucket{le="0.05",call="confirm"}')).toBe('4');
     expect(line(text, 'sluice_gate_wait_seconds_count{call="inquire"}')).toBe('1');
-    expect(line(text, 'sluice_pg_call_duration_seconds_count{endpoint="confirm"}')).toBe('2');
+    expect(line(text, 'sluice_pg_call_duration_seconds_count{endpoint="confirm"}')).toBe('4');
     expect(line(text, 'sluice_pg_call_duration_seconds_bucket{le="0.15",endpoint="confirm"}')).toBe('2');
+    expect(line(text, 'sluice_pg_connection_hold_seconds_bucket{le="0.01",call="inquire"}')).toBe('1');
+    expect(line(text, 'sluice_pg_connection_hold_seconds_bucket{le="3",call="confirm"}')).toBe('4');
+    expect(line(text, 'sluice_pg_read_timeouts_total{call="confirm",at_max="false"}')).toBe('1');
+    expect(line(text, 'sluice_pg_read_timeouts_total{call="confirm",at_max="true"}')).toBe('1');
+    expect(line(text, 'sluice_pg_read_timeout_seconds{call="confirm"}')).toBe('2.4');
+    expect(line(text, 'sluice_gate_slots_unused_total')).toBe('3');
     expect(line(text, 'sluice_worker_pg_refused_total{status="429"}')).toBe('1');
     expect(line(text, 'sluice_worker_pg_refused_total{status="503"}')).toBe('1');
     expect(line(text, 'sluice_gate_margin_seconds')).toBe('0.012');

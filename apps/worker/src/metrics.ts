@@ -11,15 +11,17 @@
  */
 import cluster from 'node:cluster';
 import { createServer, type Server } from 'node:http';
-import type { PgCall, PgOutcome, PgRaw } from '@sluice/domain';
-import type { CallObserver } from '@sluice/pg-client';
+import type { CallObserver, CallReport } from '@sluice/pg-client';
 import type { SenderStats } from './sender/pg-port.ts';
 import { AggregatorRegistry, collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 /** Seconds; from a free slot (sub-ms) to a saturated backlog (a window or more). */
 const WAIT_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
-/** Seconds; the simulator's median is ~150 ms, p99 ~1.5 s, and the read timeout is 5 s. */
+/** Seconds; the simulator's median is ~150 ms, p99 ~1.5 s, and the read timeout at most 10 s. */
 const LATENCY_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.15, 0.25, 0.5, 1, 1.5, 2.5, 5, 10];
+/** Seconds a call holds its connection unit: the gate wait plus the round trip, up to a read timeout. */
+const HOLD_BUCKETS = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5, 10, 20];
+const CALLS = ['confirm', 'inquire', 'cancel', 'transactions'] as const;
 
 export class WorkerMetrics implements Required<CallObserver> {
   readonly registry = new Registry();
@@ -41,6 +43,19 @@ export class WorkerMetrics implements Required<CallObserver> {
     name: 'sluice_worker_pg_refused_total',
     help: 'PG answers 429 (rate limit) and 503 (connection cap) seen by this process',
     labelNames: ['status'] as const,
+    registers: [this.registry],
+  });
+  private readonly hold = new Histogram({
+    name: 'sluice_pg_connection_hold_seconds',
+    help: 'How long a PG call held its connection unit (gate wait, round trip, up to its read timeout), by call',
+    labelNames: ['call'] as const,
+    buckets: HOLD_BUCKETS,
+    registers: [this.registry],
+  });
+  private readonly timedOut = new Counter({
+    name: 'sluice_pg_read_timeouts_total',
+    help: 'PG calls that reached their read timeout (their connection closed, the outcome in doubt), by call and whether at the upper bound',
+    labelNames: ['call', 'at_max'] as const,
     registers: [this.registry],
   });
   private stats: (() => SenderStats) | null = null;
@@ -70,6 +85,28 @@ export class WorkerMetrics implements Required<CallObserver> {
       },
     });
     new Gauge({
+      name: 'sluice_pg_read_timeout_seconds',
+      help: 'The read timeout in force, by call (it follows the observed latency within its bounds)',
+      labelNames: ['call'] as const,
+      registers: [this.registry],
+      aggregator: 'max',
+      collect() {
+        const view = self.stats?.().readTimeouts;
+        if (view) for (const call of CALLS) this.set({ call }, view[call].timeoutMs / 1000);
+      },
+    });
+    let unusedSeen = 0;
+    new Counter({
+      name: 'sluice_gate_slots_unused_total',
+      help: 'Send slots taken and not used: too late at write, or refused by the phase guard or breaker after',
+      registers: [this.registry],
+      collect() {
+        const now = self.stats?.().unusedSlots ?? 0;
+        if (now > unusedSeen) this.inc(now - unusedSeen);
+        unusedSeen = now;
+      },
+    });
+    new Gauge({
       name: 'sluice_pg_connections_in_use',
       help: "Connections of this process's share of the PG's cap in use",
       registers: [this.registry],
@@ -84,16 +121,13 @@ export class WorkerMetrics implements Required<CallObserver> {
     this.stats = stats;
   }
 
-  readonly onGateWait = (call: PgCall, ms: number): void => {
-    this.gateWait.observe({ call }, ms / 1000);
-  };
-
-  readonly onResult = (call: PgCall, raw: PgRaw, _outcome: PgOutcome, _pgFailed: boolean, latencyMs: number): void => {
+  readonly onCall = (r: CallReport): void => {
+    this.gateWait.observe({ call: r.call }, r.gateWaitMs / 1000);
+    this.hold.observe({ call: r.call }, r.holdMs / 1000);
     // A call that never left (no connection, connect refused) has no PG latency to report.
-    if (raw.transport !== 'not_sent') this.latency.observe({ endpoint: call }, latencyMs / 1000);
-    if (raw.transport === 'answered' && (raw.httpStatus === 429 || raw.httpStatus === 503)) {
-      this.refused.inc({ status: String(raw.httpStatus) });
-    }
+    if (r.transport !== 'not_sent') this.latency.observe({ endpoint: r.call }, r.latencyMs / 1000);
+    if (r.transport === 'no_answer' && r.latencyMs >= r.timeoutMs) this.timedOut.inc({ call: r.call, at_max: String(r.pgFailed) });
+    if (r.httpStatus === 429 || r.httpStatus === 503) this.refused.inc({ status: String(r.httpStatus) });
   };
 }
 

@@ -82,7 +82,7 @@ export async function startWorker(
     connection: bullConnection,
     prefix: config.REDIS_PREFIX,
     lockDuration: config.WORKER_LOCK_MS,
-    stalledInterval: config.WORKER_LOCK_MS,
+    stalledInterval: config.WORKER_STALLED_CHECK_MS,
     maxStalledCount: 10,
     settings: WORKER_SETTINGS,
   };
@@ -110,7 +110,20 @@ export async function startWorker(
   await queues.maintenance.upsertJobScheduler('reconcile', { every: config.RECONCILE_INTERVAL_MS }, { name: 'reconcile' });
 
   const workers = [confirmWorker, resolveWorker, maintenanceWorker];
-  for (const w of workers) w.on('error', (err) => log.error({ err: err.message, queue: w.name }, 'worker error'));
+  for (const w of workers) {
+    w.on('error', (err) => log.error({ err: err.message, queue: w.name }, 'worker error'));
+    // A short lock is only right while it never lapses under load: both are counted (Redis, for
+    // the bench and the dashboard) and logged. A stalled job of a live worker runs twice; the
+    // phase guard and the payment's one PG key keep that safe, but it costs PG calls.
+    w.on('stalled', (jobId) => {
+      log.warn({ queue: w.name, jobId }, 'job stalled: its lock lapsed, another worker takes it');
+      store.count('jobs:stalled').catch(() => undefined);
+    });
+    w.on('lockRenewalFailed', (jobIds: string[]) => {
+      log.warn({ queue: w.name, jobs: jobIds.length }, 'job lock renewal failed');
+      store.count('jobs:lockRenewalFailed', jobIds.length).catch(() => undefined);
+    });
+  }
   // BullMQ gave up on a job (attempts spent or stalled too often): never leave the payment
   // orphaned. The sweeper's live-job check re-drives it; do it at once here.
   for (const w of [confirmWorker, resolveWorker]) {

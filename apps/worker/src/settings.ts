@@ -8,9 +8,10 @@ import type { BreakerSettings } from '@sluice/store';
 
 export function policyOf(c: Config): ResolutionPolicy {
   return {
-    maxAnsweredInquiries: c.RESOLVE_MAX_ANSWERED_INQUIRIES,
+    cancelAfterMs: c.RESOLVE_CANCEL_AFTER_MS,
     maxReconfirms: c.RESOLVE_MAX_RECONFIRMS,
     firstInquiryDelayMs: c.RESOLVE_FIRST_INQUIRY_DELAY_MS,
+    inquiryGrowth: c.RESOLVE_INQUIRY_GROWTH,
     backoffBaseMs: c.RETRY_BACKOFF_BASE_MS,
     backoffMaxMs: c.RETRY_BACKOFF_MAX_MS,
     lateConfirmHorizonMs: c.LATE_CONFIRM_HORIZON_MS,

@@ -58,14 +58,29 @@ export const EnvSchema = z.object({
   /** Worker processes this machine's `worker` starts (node:cluster); defaults to WORKER_PROCESSES. */
   WORKER_FORKS: z.coerce.number().int().min(1).optional(),
   PG_CONNECT_TIMEOUT_MS: int(2_000, 1),
-  /** The read timeout: no answer by then makes the outcome in doubt. */
-  PG_HEADERS_TIMEOUT_MS: int(5_000, 1),
   /**
-   * How long a request past the read timeout keeps its connection, waiting for the late answer,
-   * before Sluice closes it. The PG goes on processing (and may hold its end of the connection)
-   * after the read timeout, so the connection keeps counting against the cap until then.
+   * The read timeout's upper bound. Each call type's read timeout follows the PG's observed
+   * latency (PG_HEADERS_TIMEOUT_FACTOR × its p75), between PG_HEADERS_TIMEOUT_MIN_MS and this.
+   * At the read timeout Sluice closes the connection (the contract frees the place at once; the
+   * PG finishes the request) and the outcome is in doubt. Timeouts at this bound count as PG
+   * failures for the breaker; those at the adaptive value below it do not.
    */
-  PG_ABANDON_AFTER_MS: int(120_000, 1),
+  PG_HEADERS_TIMEOUT_MS: int(10_000, 1),
+  /** The read timeout's lower bound (capped at PG_HEADERS_TIMEOUT_MS). */
+  PG_HEADERS_TIMEOUT_MIN_MS: int(2_000, 1),
+  /** The adaptive read timeout is this many times the observed p75 latency of its call type. */
+  PG_HEADERS_TIMEOUT_FACTOR: num(3, 1),
+  /**
+   * Connections of the PG's cap that Sluice leaves unused: the PG counts a closed connection as
+   * free only once it sees the close, so a place freed and re-opened in the same instant could
+   * be the 201st for a moment.
+   */
+  PG_CONNECTIONS_HEADROOM: int(4),
+  /**
+   * Connections (of the total) that only inquiries and cancels may use, so that hung confirms
+   * can never starve the calls that resolve payments in doubt.
+   */
+  PG_CONNECTIONS_RESERVED: int(20),
   PG_BODY_TIMEOUT_MS: int(5_000, 1),
   /** Below the PG's 4 s idle close, so we never reuse a socket the PG is closing. */
   PG_KEEPALIVE_TIMEOUT_MS: int(3_000, 1),
@@ -109,9 +124,13 @@ export const EnvSchema = z.object({
   BREAKER_CLOSE_AFTER: int(2, 1),
 
   // In-doubt resolution
-  RESOLVE_MAX_ANSWERED_INQUIRIES: int(8, 1),
+  /** How long after its confirm a payment the PG still answers IN_PROGRESS is cancelled. */
+  RESOLVE_CANCEL_AFTER_MS: int(60_000, 1_000),
   RESOLVE_MAX_RECONFIRMS: int(2),
+  /** The longest wait before the first inquiry; the first look comes after the PG's typical latency when shorter. */
   RESOLVE_FIRST_INQUIRY_DELAY_MS: int(1_000),
+  /** Each later inquiry comes when the time since the confirm has grown by this factor. */
+  RESOLVE_INQUIRY_GROWTH: num(2.5, 1.1),
   RETRY_BACKOFF_BASE_MS: int(1_000, 1),
   RETRY_BACKOFF_MAX_MS: int(30_000, 1),
   /**
@@ -132,8 +151,15 @@ export const EnvSchema = z.object({
    */
   WORKER_CONCURRENCY: int(0, 0),
   RESOLVE_CONCURRENCY: int(50, 1),
-  /** BullMQ job lock; a killed worker's jobs are picked up again after about this long. */
-  WORKER_LOCK_MS: int(30_000, 1_000),
+  /**
+   * BullMQ job lock, renewed every half of it while the job runs: a killed worker's jobs are
+   * picked up again after about this long plus WORKER_STALLED_CHECK_MS. A job whose lock lapsed
+   * may run in two workers; the phase guard and the payment's single PG Idempotency-Key make that
+   * safe (README, "A worker dies").
+   */
+  WORKER_LOCK_MS: int(5_000, 1_000),
+  /** How often a worker looks for jobs whose lock lapsed (a dead worker's). */
+  WORKER_STALLED_CHECK_MS: int(1_500, 100),
   /** How long a worker waits for in-flight PG calls on SIGTERM before handing the jobs back. */
   WORKER_SHUTDOWN_GRACE_MS: int(15_000, 0),
   /** Worker metrics port for Prometheus (0 = off). */
@@ -162,12 +188,9 @@ export const EnvSchema = z.object({
   if (c.GATE_MARGIN_MIN_MS > c.GATE_MARGIN_MAX_MS) {
     ctx.addIssue({ code: 'custom', path: ['GATE_MARGIN_MIN_MS'], message: `must not exceed GATE_MARGIN_MAX_MS (${c.GATE_MARGIN_MAX_MS})` });
   }
-  if (c.PG_ABANDON_AFTER_MS < c.PG_HEADERS_TIMEOUT_MS) {
-    ctx.addIssue({ code: 'custom', path: ['PG_ABANDON_AFTER_MS'], message: `must not be below PG_HEADERS_TIMEOUT_MS (${c.PG_HEADERS_TIMEOUT_MS})` });
-  }
   // Every process needs at least one connection, and the shares must add up to no more than the PG's cap.
-  if (c.WORKER_PROCESSES > c.PG_CONNECTIONS_TOTAL) {
-    ctx.addIssue({ code: 'custom', path: ['WORKER_PROCESSES'], message: `must not exceed PG_CONNECTIONS_TOTAL (${c.PG_CONNECTIONS_TOTAL})` });
+  if (c.WORKER_PROCESSES > c.PG_CONNECTIONS_TOTAL - c.PG_CONNECTIONS_HEADROOM) {
+    ctx.addIssue({ code: 'custom', path: ['WORKER_PROCESSES'], message: `must not exceed PG_CONNECTIONS_TOTAL − PG_CONNECTIONS_HEADROOM (${c.PG_CONNECTIONS_TOTAL - c.PG_CONNECTIONS_HEADROOM})` });
   }
   if (c.WORKER_FORKS !== undefined && c.WORKER_FORKS > c.WORKER_PROCESSES) {
     ctx.addIssue({ code: 'custom', path: ['WORKER_FORKS'], message: `must not exceed WORKER_PROCESSES (${c.WORKER_PROCESSES}), the count across all machines` });
@@ -194,13 +217,22 @@ export function required<K extends keyof Config>(c: Config, key: K): NonNullable
 }
 
 /** Confirm jobs at once in this worker process. */
-export function workerConcurrency(c: Pick<Config, 'WORKER_CONCURRENCY' | 'PG_CONNECTIONS_TOTAL' | 'WORKER_PROCESSES'>): number {
+export function workerConcurrency(c: ConnectionSettings & Pick<Config, 'WORKER_CONCURRENCY'>): number {
   return c.WORKER_CONCURRENCY > 0 ? c.WORKER_CONCURRENCY : Math.ceil(connectionsPerProcess(c) * 1.5);
 }
 
-/** The per-process share of the PG's connection cap. */
-export function connectionsPerProcess(c: Pick<Config, 'PG_CONNECTIONS_TOTAL' | 'WORKER_PROCESSES'>): number {
-  return Math.max(1, Math.floor(c.PG_CONNECTIONS_TOTAL / c.WORKER_PROCESSES));
+type ConnectionSettings = Pick<Config, 'PG_CONNECTIONS_TOTAL' | 'PG_CONNECTIONS_HEADROOM' | 'WORKER_PROCESSES'>;
+
+/** The per-process share of the PG's connection cap, less the headroom. */
+export function connectionsPerProcess(c: ConnectionSettings): number {
+  return Math.max(1, Math.floor((c.PG_CONNECTIONS_TOTAL - c.PG_CONNECTIONS_HEADROOM) / c.WORKER_PROCESSES));
+}
+
+/** Of this process's share, the connections only inquiries and cancels may use (at least one, less than the share). */
+export function reservedConnectionsPerProcess(c: ConnectionSettings & Pick<Config, 'PG_CONNECTIONS_RESERVED'>): number {
+  const share = connectionsPerProcess(c);
+  if (share < 2 || c.PG_CONNECTIONS_RESERVED === 0) return 0;
+  return Math.min(share - 1, Math.max(1, Math.floor(c.PG_CONNECTIONS_RESERVED / c.WORKER_PROCESSES)));
 }
 
 /** A config for tests: the given overrides on top of working defaults. */

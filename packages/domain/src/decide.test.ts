@@ -1,17 +1,18 @@
 import { describe, expect, it } from 'vitest';
-import { afterCancel, afterConfirm, afterInquiry, backoffMs, DEFAULT_RESOLUTION_POLICY, type StepContext } from './decide.ts';
+import { afterCancel, afterConfirm, afterInquiry, backoffMs, DEFAULT_RESOLUTION_POLICY, firstInquiryDelay, type StepContext } from './decide.ts';
 import { classify, mayLandLater, type PgOutcome } from './pg-outcome.ts';
 
 const T0 = Date.UTC(2026, 0, 1);
 const ctx = (over: Partial<StepContext> = {}): StepContext => ({
   policy: DEFAULT_RESOLUTION_POLICY,
   retries: 0,
-  answeredInquiries: 0,
   reconfirms: 0,
   now: T0,
   createdAt: T0,
   unreadConfirm: false,
   cancels: 0,
+  confirmSentAt: T0,
+  typicalConfirmMs: null,
   random: () => 0.5,
   ...over,
 });
@@ -55,16 +56,39 @@ describe('after an inquiry', () => {
     expect(afterInquiry({ kind: 'declined', code: 'NOT_ENOUGH_BALANCE', message: '' }, ctx())).toMatchObject({ status: 'DECLINED' });
     expect(afterInquiry({ kind: 'canceled' }, ctx())).toMatchObject({ status: 'CANCELED' });
   });
-  it('keeps asking while IN_PROGRESS, and cancels once the answered inquiries run out', () => {
-    expect(afterInquiry({ kind: 'in_progress' }, ctx({ answeredInquiries: 0 }))).toMatchObject({ do: 'inquire', answered: true });
-    expect(afterInquiry({ kind: 'in_progress' }, ctx({ answeredInquiries: 7 }))).toEqual({ do: 'cancel' });
+  it('keeps asking while IN_PROGRESS on a schedule that grows with the time since the confirm', () => {
+    // Asked 3 s after the confirm: again when 2.5 × that has passed (4.5 s later), then 19 s, 47 s.
+    const at = (sinceMs: number) => afterInquiry({ kind: 'in_progress' }, ctx({ now: T0 + sinceMs }));
+    expect(at(3_000)).toEqual({ do: 'inquire', delayMs: 4_500, answered: true });
+    expect(at(7_500)).toEqual({ do: 'inquire', delayMs: 11_250, answered: true });
+    // Never sooner than the first look, never past the backoff cap or the cancel deadline.
+    expect(at(100)).toEqual({ do: 'inquire', delayMs: 1_000, answered: true });
+    expect(at(33_000)).toEqual({ do: 'inquire', delayMs: 27_000, answered: true });
+    expect(at(59_000)).toEqual({ do: 'inquire', delayMs: 1_000, answered: true });
+  });
+  it('cancels by time since the confirm, not by how many inquiries were answered', () => {
+    const deadline = DEFAULT_RESOLUTION_POLICY.cancelAfterMs;
+    expect(afterInquiry({ kind: 'in_progress' }, ctx({ now: T0 + deadline - 1 }))).toMatchObject({ do: 'inquire' });
+    expect(afterInquiry({ kind: 'in_progress' }, ctx({ now: T0 + deadline }))).toEqual({ do: 'cancel' });
+    // A re-confirm starts the clock again: the deadline runs from the latest confirm.
+    expect(afterInquiry({ kind: 'in_progress' }, ctx({ now: T0 + deadline + 5_000, confirmSentAt: T0 + 10_000 }))).toMatchObject({ do: 'inquire' });
+    // A policy with a longer deadline keeps asking where the default would cancel.
+    const patient = { ...DEFAULT_RESOLUTION_POLICY, cancelAfterMs: 120_000 };
+    expect(afterInquiry({ kind: 'in_progress' }, ctx({ policy: patient, now: T0 + 90_000 }))).toMatchObject({ do: 'inquire', delayMs: 30_000 });
+  });
+  it('takes its first look after the PG\'s typical confirm latency, at most the policy\'s first delay', () => {
+    expect(firstInquiryDelay({ policy: DEFAULT_RESOLUTION_POLICY, typicalConfirmMs: 340.4 })).toBe(340);
+    expect(firstInquiryDelay({ policy: DEFAULT_RESOLUTION_POLICY, typicalConfirmMs: 4_000 })).toBe(1_000);
+    expect(firstInquiryDelay({ policy: DEFAULT_RESOLUTION_POLICY, typicalConfirmMs: null })).toBe(1_000);
+    expect(afterConfirm({ kind: 'in_doubt', reason: 'READ_TIMEOUT', alert: false, unread: true }, ctx({ typicalConfirmMs: 300 }))).toMatchObject({ do: 'inquire', delayMs: 300 });
   });
   it('does not count silence toward the deadline (an outage never rushes cancels)', () => {
+    const late = T0 + 10 * 60_000;
     for (let i = 0; i < 50; i++) {
-      const s = afterInquiry({ kind: 'in_doubt', reason: 'UND_ERR_HEADERS_TIMEOUT', alert: false }, ctx({ answeredInquiries: 7, retries: i }));
+      const s = afterInquiry({ kind: 'in_doubt', reason: 'UND_ERR_HEADERS_TIMEOUT', alert: false }, ctx({ now: late, retries: i }));
       expect(s).toMatchObject({ do: 'inquire', answered: false });
     }
-    expect(afterInquiry({ kind: 'not_sent', reason: 'ECONNREFUSED', alert: false }, ctx({ answeredInquiries: 7 }))).toMatchObject({ do: 'inquire', answered: false });
+    expect(afterInquiry({ kind: 'not_sent', reason: 'ECONNREFUSED', alert: false }, ctx({ now: late }))).toMatchObject({ do: 'inquire', answered: false });
   });
   it('re-confirms a bounded number of times when the PG holds nothing, then cancels', () => {
     expect(afterInquiry({ kind: 'nothing_at_pg' }, ctx({ reconfirms: 0 }))).toEqual({ do: 'reconfirm' });

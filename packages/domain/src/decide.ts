@@ -29,12 +29,26 @@ export type Step =
   | { do: 'halt'; delayMs: number };
 
 export interface ResolutionPolicy {
-  /** Answered inquiries (IN_PROGRESS or unknown status) before Sluice cancels. */
-  maxAnsweredInquiries: number;
+  /**
+   * How long after a confirm was sent Sluice keeps asking a payment the PG answers IN_PROGRESS
+   * (or with a status it does not know) before it cancels it. Time, not a count of inquiries, so
+   * that a quicker schedule never voids approvals that are merely slow (the contract: "rarely
+   * 30 s or more").
+   */
+  cancelAfterMs: number;
   /** Re-confirms after the PG said it holds nothing, before Sluice cancels instead. */
   maxReconfirms: number;
-  /** Delay before the first inquiry of a payment in doubt. */
+  /**
+   * The longest wait before the first inquiry of a payment in doubt. The first look comes after
+   * the PG's typical confirm latency (its observed median), when that is shorter.
+   */
   firstInquiryDelayMs: number;
+  /**
+   * How the inquiries of a payment the PG still works on spread out: each comes when the time
+   * since the confirm has grown by this factor (2.5: a confirm sent 3 s ago is asked again at
+   * 7.5 s, 19 s, 47 s), so a long approval costs a few inquiries, not one per backoff step.
+   */
+  inquiryGrowth: number;
   backoffBaseMs: number;
   backoffMaxMs: number;
   /**
@@ -46,9 +60,10 @@ export interface ResolutionPolicy {
 }
 
 export const DEFAULT_RESOLUTION_POLICY: ResolutionPolicy = {
-  maxAnsweredInquiries: 8,
+  cancelAfterMs: 60_000,
   maxReconfirms: 2,
   firstInquiryDelayMs: 1_000,
+  inquiryGrowth: 2.5,
   backoffBaseMs: 1_000,
   backoffMaxMs: 30_000,
   lateConfirmHorizonMs: 31 * 60_000,
@@ -74,8 +89,6 @@ export interface StepContext {
   policy: ResolutionPolicy;
   /** How many times this same call has already been retried (for backoff). */
   retries: number;
-  /** Answered inquiries so far (only for `afterInquiry`). */
-  answeredInquiries: number;
   reconfirms: number;
   /** Now and the payment's intake time (epoch ms). */
   now: number;
@@ -87,11 +100,34 @@ export interface StepContext {
   unreadConfirm: boolean;
   /** How many times Sluice has decided to cancel this payment. Once it has, it never confirms again. */
   cancels: number;
+  /** When the payment's latest confirm try was sent (epoch ms); null if none was. */
+  confirmSentAt: number | null;
+  /** The PG's typical confirm latency as Sluice observes it now (ms), if known. */
+  typicalConfirmMs: number | null;
   random?: () => number;
 }
 
 function backoff(ctx: StepContext, n = ctx.retries): number {
   return backoffMs(n, ctx.policy.backoffBaseMs, ctx.policy.backoffMaxMs, ctx.random);
+}
+
+/** The first look at a payment in doubt: after the PG's typical latency, at most the policy's. */
+export function firstInquiryDelay(ctx: Pick<StepContext, 'policy' | 'typicalConfirmMs'>): number {
+  const typical = ctx.typicalConfirmMs;
+  return typical !== null && typical > 0 ? Math.min(Math.round(typical), ctx.policy.firstInquiryDelayMs) : ctx.policy.firstInquiryDelayMs;
+}
+
+/**
+ * The next look at a payment the PG still works on: when the time since its confirm has grown by
+ * `inquiryGrowth`, no sooner than the first look and no later than the backoff cap or the cancel
+ * deadline. `null` once the deadline has passed.
+ */
+export function nextInquiryDelay(ctx: StepContext): number | null {
+  const since = ctx.now - (ctx.confirmSentAt ?? ctx.createdAt);
+  const left = ctx.policy.cancelAfterMs - since;
+  if (left <= 0) return null;
+  const grown = (ctx.policy.inquiryGrowth - 1) * since;
+  return Math.round(Math.min(Math.max(grown, firstInquiryDelay(ctx)), ctx.policy.backoffMaxMs, left));
 }
 
 /** After a confirm. Anything that is not a definite answer goes to inquiry. */
@@ -106,12 +142,12 @@ export function afterConfirm(o: PgOutcome, ctx: StepContext): Step {
     case 'failed':
       return final('FAILED', { code: o.code, message: o.message });
     case 'in_progress':
-      return { do: 'inquire', delayMs: ctx.policy.firstInquiryDelayMs, answered: false };
+      return { do: 'inquire', delayMs: firstInquiryDelay(ctx), answered: false };
     case 'in_doubt':
     case 'nothing_at_pg':
       return {
         do: 'inquire',
-        delayMs: ctx.policy.firstInquiryDelayMs,
+        delayMs: firstInquiryDelay(ctx),
         answered: false,
         ...(o.kind === 'in_doubt' && o.alert ? { alert: o.reason } : {}),
       };
@@ -127,9 +163,9 @@ export function afterConfirm(o: PgOutcome, ctx: StepContext): Step {
 /** After a status inquiry. Only a definite Payment status ends the payment. */
 export function afterInquiry(o: PgOutcome, ctx: StepContext): Step {
   const keepAsking = (alert?: string): Step => {
-    const answered = ctx.answeredInquiries + 1;
-    if (answered >= ctx.policy.maxAnsweredInquiries) return { do: 'cancel' };
-    return { do: 'inquire', delayMs: backoff(ctx, answered - 1), answered: true, ...(alert ? { alert } : {}) };
+    const delayMs = nextInquiryDelay(ctx);
+    if (delayMs === null) return { do: 'cancel' };
+    return { do: 'inquire', delayMs, answered: true, ...(alert ? { alert } : {}) };
   };
   switch (o.kind) {
     case 'approved':
@@ -144,8 +180,8 @@ export function afterInquiry(o: PgOutcome, ctx: StepContext): Step {
       // After a decision to cancel (and an answer to it that sent us here), never confirm again.
       return ctx.cancels === 0 && ctx.reconfirms < ctx.policy.maxReconfirms ? { do: 'reconfirm' } : { do: 'cancel' };
     case 'in_doubt':
-      // An answer we do not understand counts toward the deadline; silence (timeouts, any 5xx,
-      // known code or not) does not, so that an outage never rushes payments into cancels.
+      // An answer we do not understand may lead to the cancel deadline; silence (timeouts, any
+      // 5xx, known code or not) never does, so that an outage never rushes payments into cancels.
       return o.alert && !o.serverError ? keepAsking(o.reason) : { do: 'inquire', delayMs: backoff(ctx), answered: false };
     case 'failed':
       // An inquiry has no final failure: a 4xx here is our bug or an unknown answer.

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { classify, isPgFailure, type PgOutcome, type PgRaw } from './pg-outcome.ts';
+import { classify, isPgFailure, READ_TIMEOUT, type PgOutcome, type PgRaw } from './pg-outcome.ts';
 
 const answered = (httpStatus: number, body: unknown): PgRaw => ({ transport: 'answered', httpStatus, body });
 const err = (code: string, message = 'x') => ({ code, message });
@@ -54,6 +54,10 @@ describe('the outcome table', () => {
 
   it('counts silence and 5xx as PG failures for the breaker, and answers (declines, 4xx, 429) not', () => {
     expect(isPgFailure({ transport: 'no_answer', reason: 't' })).toBe(true);
+    // A read timeout at the upper bound is a failure; one at the adaptive value (a slow PG that
+    // answers the rest) is not.
+    expect(isPgFailure({ transport: 'no_answer', reason: READ_TIMEOUT.atMax })).toBe(true);
+    expect(isPgFailure({ transport: 'no_answer', reason: READ_TIMEOUT.adaptive })).toBe(false);
     expect(isPgFailure({ transport: 'not_sent', reason: 'ECONNREFUSED' })).toBe(true);
     // Held back on our side: no news of the PG either way.
     expect(isPgFailure({ transport: 'not_sent', reason: 'pool_wait_timeout' })).toBe(false);

@@ -177,6 +177,13 @@ export function mayLandLater(o: PgOutcome): boolean {
 }
 
 /**
+ * The read timeouts of pg-client: `READ_TIMEOUT` is one at the adaptive value, below its upper
+ * bound (the PG is slow but answers most calls in time); `UND_ERR_HEADERS_TIMEOUT` is one at the
+ * upper bound (PG_HEADERS_TIMEOUT_MS), which a PG that answers does not reach.
+ */
+export const READ_TIMEOUT = { adaptive: 'READ_TIMEOUT', atMax: 'UND_ERR_HEADERS_TIMEOUT' } as const;
+
+/**
  * Reasons a call was not sent that lie on Sluice's side, not the PG's: no pooled connection freed
  * up in time, or every send slot went late. They say nothing about the PG.
  */
@@ -187,8 +194,12 @@ export const LOCAL_NOT_SENT = new Set(['pool_wait_timeout', 'late_permits']);
  * (the connection cap's 503 included), or a 401 (nothing will work until the secret key is
  * fixed, so the breaker should hold the payments back). Declines, other 4xx and 429 are answers
  * from a working PG; a call held back on our side ({@link LOCAL_NOT_SENT}) is no news of it.
+ * A read timeout at the adaptive value is not a failure either: the PG is slow on this call but
+ * answers the rest; a PG that stops answering drives the timeout to its upper bound, and those
+ * timeouts are failures.
  */
 export function isPgFailure(raw: PgRaw): boolean {
   if (raw.transport === 'not_sent' && LOCAL_NOT_SENT.has(raw.reason)) return false;
+  if (raw.transport === 'no_answer' && raw.reason === READ_TIMEOUT.adaptive) return false;
   return raw.transport !== 'answered' || raw.httpStatus >= 500 || raw.httpStatus === 401;
 }

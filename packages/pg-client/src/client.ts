@@ -1,19 +1,27 @@
 /**
- * The PG adapter. Every request to the PG goes through `PgClient.send`, the one function that:
- * 1. takes a connection from this process's share of the PG's cap (bounded wait);
- * 2. waits for a permit from the global gate (no way around it);
- * 3. runs the caller's guard (the payment's phase and the circuit breaker) right before sending;
- * 4. re-takes a permit if the send would be later than the gate's margin covers, checked both
- *    before the request is handed to undici and as undici writes it (late-guard.ts), and then
- *    asks the guard again: the new slot may come long after the phase and breaker were read;
- * 5. sends, and classifies the result with the domain's outcome table.
+ * The PG adapter. Every request to the PG goes through `PgClient.send`, which reads in order:
+ * 1. `holdConnection`: take a connection from this process's share of the PG's cap (bounded
+ *    wait; inquiries and cancels may use a reserve that confirms cannot);
+ * 2. `takeSlot`: wait for a permit from the global gate (no way around it), after the
+ *    connection is held, so that the slot is not spent waiting for one;
+ * 3. the caller's guard (the payment's phase and the circuit breaker) right before sending, and
+ *    again after any new slot: it may come long after the phase and breaker were read;
+ * 4. `exchange`: write the request, refused at write time if it would be later than the slot's
+ *    margin covers (late-guard.ts; a new slot is taken, never one handed back), and wait for
+ *    the answer up to the read timeout in force for this call type (read-timeouts.ts). At the
+ *    read timeout the request is aborted, which closes its connection: the contract frees the
+ *    place at once and the PG finishes the request, so the outcome is in doubt and the status
+ *    inquiry learns it;
+ * 5. `report`: classify the result with the domain's outcome table, and hand one
+ *    {@link CallReport} to the observer (metrics, the breaker's record).
  * It never throws for anything the PG or the network does: it returns what happened.
  */
-import { classify, isPgFailure, type PgCall, type PgOutcome, type PgRaw } from '@sluice/domain';
+import { classify, isPgFailure, READ_TIMEOUT, type PgCall, type PgOutcome, type PgRaw } from '@sluice/domain';
 import { Pool, type Dispatcher } from 'undici';
+import { ConnectionShare, type Lane } from './connection-share.ts';
 import { LATE_CHECK, lateGuard, SendTooLate } from './late-guard.ts';
-import type { PermitSource, Priority } from './permits.ts';
-import { Semaphore } from './semaphore.ts';
+import type { Permit, PermitSource, Priority } from './permits.ts';
+import { ReadTimeouts, type ReadTimeoutBounds, type ReadTimeoutView } from './read-timeouts.ts';
 import { CALL_HEADER, track } from './send-tracker.ts';
 
 export interface PgClientOptions {
@@ -21,14 +29,11 @@ export interface PgClientOptions {
   secretKey: string;
   /** This process's share of the PG's connection cap. */
   connections: number;
+  /** Of that share, the connections only inquiries and cancels may use. */
+  reservedConnections?: number;
   connectTimeoutMs: number;
-  /** The read timeout: no answer headers this long after the write make the call "no answer". */
-  headersTimeoutMs: number;
-  /**
-   * How long the connection of a call past its read timeout stays open for the late answer
-   * (the PG goes on processing, and may count the connection until it answers); then it is closed.
-   */
-  abandonAfterMs: number;
+  /** The read timeout's bounds and its factor over the observed p75 (read-timeouts.ts). */
+  readTimeout: ReadTimeoutBounds;
   bodyTimeoutMs: number;
   keepAliveTimeoutMs: number;
   poolWaitTimeoutMs: number;
@@ -50,15 +55,39 @@ export type CallResult<R> =
   | { refused: false; outcome: PgOutcome; raw: PgRaw; latencyMs: number }
   | { refused: true; refusal: R };
 
+/** One PG call as it went: plain data, so that it can cross a thread. */
+export interface CallReport {
+  call: PgCall;
+  transport: PgRaw['transport'];
+  /** The PG's HTTP status when it answered, else null. */
+  httpStatus: number | null;
+  outcome: PgOutcome['kind'];
+  /** Whether this tells the breaker the PG is failing (domain `isPgFailure`). */
+  pgFailed: boolean;
+  /** From the write to the answer's end (or to the read timeout, or the error); 0 if never written. */
+  latencyMs: number;
+  /** When the request's headers went onto the socket (this process's clock), or null. */
+  sentAtMs: number | null;
+  /** Waiting for the connection share and the send slot. */
+  gateWaitMs: number;
+  /** How long the call held its connection unit, from taking it to giving it back. */
+  holdMs: number;
+  /** The read timeout in force for this call. */
+  timeoutMs: number;
+}
+
 export interface CallObserver {
-  /** Called once per request that left (or tried to leave) this process. */
-  /**
-   * One call's result. `sentAtMs` is when its headers went onto the socket (this process's
-   * clock), or null when nothing was written.
-   */
-  onResult?(call: PgCall, raw: PgRaw, outcome: PgOutcome, pgFailed: boolean, latencyMs: number, sentAtMs: number | null): void;
-  /** Time spent waiting for the connection share and the permit (ms). */
-  onGateWait?(call: PgCall, ms: number): void;
+  /** One report per call that reached the connection share (sent or not), none for guard refusals. */
+  onCall?(report: CallReport): void;
+}
+
+/** The client's own figures. */
+export interface ClientStats {
+  /** Connections of this process's share in use. */
+  inFlight: number;
+  /** Send slots taken and then not used: found too late at write, or refused by the guard after. */
+  unusedSlots: number;
+  readTimeouts: Record<PgCall, ReadTimeoutView>;
 }
 
 /**
@@ -69,10 +98,34 @@ export interface CallObserver {
 const MAX_LATE_PERMITS = 8;
 
 const PRIORITY: Record<PgCall, Priority> = { confirm: 'low', transactions: 'low', inquire: 'high', cancel: 'high' };
+const LANE: Record<PgCall, Lane> = { confirm: 'general', transactions: 'general', inquire: 'resolution', cancel: 'resolution' };
 
 function errorCode(err: unknown): string {
   const e = err as { code?: string; cause?: { code?: string } };
   return e?.code ?? e?.cause?.code ?? (err instanceof Error ? err.name : 'UNKNOWN');
+}
+
+/** One request as pg-client sends it. */
+interface Request {
+  call: PgCall;
+  method: 'GET' | 'POST';
+  path: string;
+  headers: Record<string, string>;
+  payload: string | null;
+}
+
+/** What one write-and-wait came to. */
+type Exchange =
+  | { kind: 'answered'; statusCode: number; body: unknown; latencyMs: number; sentAtMs: number | null }
+  | { kind: 'timeout'; latencyMs: number; sentAtMs: number | null }
+  | { kind: 'error'; code: string; latencyMs: number; sentAtMs: number | null }
+  | { kind: 'too_late' };
+
+/** Where a call stands, for its report. */
+interface Timing {
+  heldAt: number;
+  gateWaitMs: number;
+  timeoutMs: number;
 }
 
 export class PgClient {
@@ -80,11 +133,13 @@ export class PgClient {
   /** The pool, with the permit checked again at the moment each request is written. */
   private readonly dispatcher: Dispatcher;
   private readonly auth: string;
-  private readonly connections: Semaphore;
+  private readonly share: ConnectionShare;
+  readonly timeouts: ReadTimeouts;
   /** The base URL's path (`http://pg/api` → `/api`), put before every request's `/v1/...`. */
   private readonly pathPrefix: string;
-  /** Calls waiting for their answer within their read timeout (what close() lets finish). */
-  private readonly live = new Set<Promise<void>>();
+  /** Calls waiting for their answer (what close() lets finish). */
+  private readonly live = new Set<Promise<unknown>>();
+  private unusedSlots = 0;
 
   constructor(
     private readonly o: PgClientOptions,
@@ -92,7 +147,8 @@ export class PgClient {
     private readonly observer: CallObserver = {},
   ) {
     this.auth = `Basic ${Buffer.from(`${o.secretKey}:`).toString('base64')}`;
-    this.connections = new Semaphore(o.connections);
+    this.share = new ConnectionShare(o.connections, o.reservedConnections ?? 0);
+    this.timeouts = new ReadTimeouts(o.readTimeout);
     const base = new URL(o.baseUrl);
     this.pathPrefix = base.pathname.replace(/\/+$/, '');
     // undici's Pool takes an origin only.
@@ -100,8 +156,8 @@ export class PgClient {
       connections: o.connections,
       pipelining: 1,
       connect: { timeout: o.connectTimeoutMs },
-      // The read timeout is pg-client's own (below); undici closes the connection only later.
-      headersTimeout: o.abandonAfterMs,
+      // The read timeout is pg-client's own (exchange): undici's is only a backstop behind it.
+      headersTimeout: o.readTimeout.maxMs + 5_000,
       bodyTimeout: o.bodyTimeoutMs,
       keepAliveTimeout: o.keepAliveTimeoutMs,
       keepAliveMaxTimeout: o.keepAliveTimeoutMs,
@@ -127,19 +183,15 @@ export class PgClient {
     return this.send('transactions', 'GET', `/v1/transactions?${qs}`, undefined, opts);
   }
 
-  /** Connections of this process's share now in use. */
-  inFlight(): number {
-    return this.connections.inUse();
+  stats(): ClientStats {
+    return { inFlight: this.share.inUse(), unusedSlots: this.unusedSlots, readTimeouts: this.timeouts.view() };
   }
 
-  /**
-   * Lets calls in flight get their answers or reach their read timeout (bounded), then closes
-   * every connection, including those still waiting past a read timeout: their calls were reported.
-   */
+  /** Lets calls in flight get their answers or reach their read timeout (bounded), then closes every connection. */
   async close(): Promise<void> {
     let timer: NodeJS.Timeout | undefined;
     const cap = new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, this.o.headersTimeoutMs + this.o.bodyTimeoutMs);
+      timer = setTimeout(resolve, this.o.readTimeout.maxMs + this.o.bodyTimeoutMs);
     });
     try {
       await Promise.race([Promise.allSettled([...this.live]), cap]);
@@ -152,122 +204,142 @@ export class PgClient {
   /** The one function every PG request goes through. */
   async send<R>(call: PgCall, method: 'GET' | 'POST', path: string, body: unknown, opts: CallOptions<R>): Promise<CallResult<R>> {
     const waitStart = performance.now();
-    if (!(await this.connections.acquire(this.o.poolWaitTimeoutMs))) {
-      const raw: PgRaw = { transport: 'not_sent', reason: 'pool_wait_timeout' };
-      return this.finish(call, raw, 0, null);
+    const timing: Timing = { heldAt: waitStart, gateWaitMs: 0, timeoutMs: this.timeouts.current(call) };
+    if (!(await this.share.acquire(LANE[call], this.o.poolWaitTimeoutMs))) {
+      timing.gateWaitMs = performance.now() - waitStart;
+      return this.report(call, { transport: 'not_sent', reason: 'pool_wait_timeout' }, timing, { latencyMs: 0, sentAtMs: null });
     }
-    // Set when the call returns at its read timeout while its connection waits for the answer.
-    let connectionHeld: Promise<unknown> | null = null;
+    timing.heldAt = performance.now();
     try {
-      let permit = await this.permits.acquire(PRIORITY[call]);
-      let recheck = false;
-      let waited = false;
-      let late = 0;
-      const headers: Record<string, string> = { authorization: this.auth };
-      if (body !== undefined) headers['content-type'] = 'application/json';
-      if (opts.idempotencyKey) headers['idempotency-key'] = opts.idempotencyKey;
-      if (opts.requestId) headers['x-request-id'] = opts.requestId;
-      const payload = body === undefined ? null : JSON.stringify(body);
-      for (;;) {
-        // The caller's guard, right before sending; again after a new permit (see 4. above).
-        if (opts.guard) {
-          const refusal = await opts.guard(recheck);
-          if (refusal !== null) return { refused: true, refusal };
-        }
-        recheck = true;
-        // The send-side guard: never before the slot (acquire resolves at it), never later than
-        // the margin covers. A late send takes a new slot instead.
-        if (this.permits.isTooLate(permit)) {
-          if (++late >= MAX_LATE_PERMITS) return this.finish(call, { transport: 'not_sent', reason: 'late_permits' }, 0, null);
-          permit = await this.permits.acquire(PRIORITY[call]);
-          continue;
-        }
-        if (!waited) {
-          this.observer.onGateWait?.(call, performance.now() - waitStart);
-          waited = true;
-        }
-        const slot = permit;
-        // The read timeout runs from the write. When it fires first, the call returns "no answer"
-        // (in doubt) at once, but its connection stays open and counted until the late answer
-        // is read or `abandonAfterMs` passes: the PG goes on processing, and may count it.
-        let readTimer: NodeJS.Timeout | undefined;
-        let headersIn = false;
-        let onWritten = (): void => undefined;
-        let ceiling: NodeJS.Timeout | undefined;
-        const readTimeout = new Promise<'timeout'>((resolve) => {
-          onWritten = () => {
-            if (!headersIn) readTimer = setTimeout(() => resolve('timeout'), this.o.headersTimeoutMs);
-          };
-          // A ceiling from now, should the write go unseen: a connection opens within its
-          // timeout, and the request is written at once on it.
-          ceiling = setTimeout(() => resolve('timeout'), this.o.connectTimeoutMs + this.o.headersTimeoutMs + 1_000);
-        });
-        const t = track((at) => {
-          this.permits.sent(slot, at);
-          onWritten();
-        });
-        headers[CALL_HEADER] = t.id;
-        const started = performance.now();
-        const exchange = (async () => {
-          const res = await this.dispatcher.request({
-            method, path: this.pathPrefix + path, headers, body: payload,
-            // Checked once more as undici writes the request: whatever delayed it since the check
-            // above (an event loop, a thread not scheduled, a connection opening) counts too.
-            [LATE_CHECK]: () => this.permits.isTooLate(slot),
-          } as Dispatcher.RequestOptions);
-          headersIn = true;
-          clearTimeout(readTimer);
-          clearTimeout(ceiling);
-          return { statusCode: res.statusCode, text: await res.body.text() };
-        })();
-        const raced = Promise.race([exchange, readTimeout]);
-        const returned = raced.then(() => undefined, () => undefined);
-        this.live.add(returned);
-        try {
-          const first = await raced;
-          if (first === 'timeout') {
-            connectionHeld = exchange.catch(() => undefined);
-            return this.finish(call, { transport: 'no_answer', reason: 'UND_ERR_HEADERS_TIMEOUT' }, performance.now() - started, t.sentAtMs());
-          }
-          const { statusCode, text } = first;
-          let parsed: unknown = null;
-          try {
-            parsed = text ? JSON.parse(text) : null;
-          } catch {
-            parsed = null;
-          }
-          return this.finish(call, { transport: 'answered', httpStatus: statusCode, body: parsed }, performance.now() - started, t.sentAtMs());
-        } catch (err) {
-          // Not written, and the connection is still there: take a new slot and try again.
-          if (err instanceof SendTooLate) {
-            if (++late >= MAX_LATE_PERMITS) return this.finish(call, { transport: 'not_sent', reason: 'late_permits' }, 0, null);
-            permit = await this.permits.acquire(PRIORITY[call]);
-            continue;
-          }
-          const code = errorCode(err);
-          // Only what provably never left is "not sent": no header was written (a connect error,
-          // or a request still queued). Once the headers went out the PG may have read them,
-          // whatever the error says.
-          const sentAt = t.sentAtMs();
-          const raw: PgRaw = sentAt === null ? { transport: 'not_sent', reason: code } : { transport: 'no_answer', reason: code };
-          return this.finish(call, raw, performance.now() - started, sentAt);
-        } finally {
-          clearTimeout(readTimer);
-          clearTimeout(ceiling);
-          this.live.delete(returned);
-          t.done();
-        }
-      }
+      return await this.sendHeld(this.request(call, method, path, body, opts), opts, timing, waitStart);
     } finally {
-      if (connectionHeld) void connectionHeld.finally(() => this.connections.release());
-      else this.connections.release();
+      this.share.release();
     }
   }
 
-  private finish<R>(call: PgCall, raw: PgRaw, latencyMs: number, sentAtMs: number | null): CallResult<R> {
+  private request(call: PgCall, method: 'GET' | 'POST', path: string, body: unknown, opts: CallOptions<unknown>): Request {
+    const headers: Record<string, string> = { authorization: this.auth };
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    if (opts.idempotencyKey) headers['idempotency-key'] = opts.idempotencyKey;
+    if (opts.requestId) headers['x-request-id'] = opts.requestId;
+    return { call, method, path: this.pathPrefix + path, headers, payload: body === undefined ? null : JSON.stringify(body) };
+  }
+
+  /** Steps 2–5 with the connection unit held. */
+  private async sendHeld<R>(req: Request, opts: CallOptions<R>, timing: Timing, waitStart: number): Promise<CallResult<R>> {
+    let permit = await this.permits.acquire(PRIORITY[req.call]);
+    let late = 0;
+    for (let recheck = false; ; recheck = true) {
+      if (opts.guard) {
+        const refusal = await opts.guard(recheck);
+        if (refusal !== null) {
+          this.unusedSlots++;
+          return { refused: true, refusal };
+        }
+      }
+      // Never before the slot (acquire resolves at it), never later than the margin covers.
+      const result = this.permits.isTooLate(permit) ? ({ kind: 'too_late' } as const) : await this.exchange(req, permit, timing, waitStart);
+      if (result.kind === 'too_late') {
+        this.unusedSlots++;
+        if (++late >= MAX_LATE_PERMITS) return this.report(req.call, { transport: 'not_sent', reason: 'late_permits' }, timing, { latencyMs: 0, sentAtMs: null });
+        permit = await this.permits.acquire(PRIORITY[req.call]);
+        continue;
+      }
+      return this.settle(req.call, result, timing);
+    }
+  }
+
+  /**
+   * Writes the request on a held connection and waits for its answer up to the read timeout,
+   * which runs from the write. At the timeout the request is aborted: undici destroys its socket,
+   * which frees the PG's place at once (the contract), and the call is "no answer".
+   */
+  private async exchange(req: Request, slot: Permit, timing: Timing, waitStart: number): Promise<Exchange> {
+    timing.gateWaitMs = performance.now() - waitStart;
+    timing.timeoutMs = this.timeouts.current(req.call);
+    const abort = new AbortController();
+    let readTimer: NodeJS.Timeout | undefined;
+    const tracker = track((at) => {
+      this.permits.sent(slot, at);
+      readTimer = setTimeout(() => abort.abort(), timing.timeoutMs);
+    });
+    // A ceiling from now, should the write go unseen: a connection opens within its timeout, and
+    // the request is written at once on it.
+    const ceiling = setTimeout(() => abort.abort(), this.o.connectTimeoutMs + timing.timeoutMs + 1_000);
+    const started = performance.now();
+    const since = (): number => performance.now() - started;
+    const run = (async (): Promise<Exchange> => {
+      try {
+        const res = await this.dispatcher.request({
+          method: req.method, path: req.path, headers: { ...req.headers, [CALL_HEADER]: tracker.id }, body: req.payload, signal: abort.signal,
+          // Checked once more as undici writes the request: whatever delayed it since the check
+          // before (an event loop, a thread not scheduled, a connection opening) counts too.
+          [LATE_CHECK]: () => this.permits.isTooLate(slot),
+        } as Dispatcher.RequestOptions);
+        clearTimeout(readTimer);
+        clearTimeout(ceiling);
+        const sentAtMs = tracker.sentAtMs();
+        this.timeouts.answered(req.call, sentAtMs === null ? since() : performance.timeOrigin + performance.now() - sentAtMs);
+        const text = await res.body.text();
+        let body: unknown = null;
+        try {
+          body = text ? JSON.parse(text) : null;
+        } catch {
+          body = null;
+        }
+        return { kind: 'answered', statusCode: res.statusCode, body, latencyMs: since(), sentAtMs };
+      } catch (err) {
+        // Not written, and the connection is still there: the caller takes a new slot.
+        if (err instanceof SendTooLate) return { kind: 'too_late' };
+        const sentAtMs = tracker.sentAtMs();
+        if (abort.signal.aborted) {
+          if (sentAtMs !== null) this.timeouts.timedOut(req.call, timing.timeoutMs);
+          return { kind: 'timeout', latencyMs: since(), sentAtMs };
+        }
+        return { kind: 'error', code: errorCode(err), latencyMs: since(), sentAtMs };
+      } finally {
+        clearTimeout(readTimer);
+        clearTimeout(ceiling);
+        tracker.done();
+      }
+    })();
+    this.live.add(run);
+    try {
+      return await run;
+    } finally {
+      this.live.delete(run);
+    }
+  }
+
+  /** What an exchange means for the caller. */
+  private settle<R>(call: PgCall, x: Exclude<Exchange, { kind: 'too_late' }>, timing: Timing): CallResult<R> {
+    const at = { latencyMs: x.latencyMs, sentAtMs: x.sentAtMs };
+    switch (x.kind) {
+      case 'answered':
+        return this.report(call, { transport: 'answered', httpStatus: x.statusCode, body: x.body }, timing, at);
+      case 'timeout': {
+        // A timeout that fired before any write (the ceiling) is treated like one after it: in
+        // doubt, the safe reading. At the upper bound it counts as a PG failure for the breaker.
+        const reason = this.timeouts.atMax(timing.timeoutMs) ? READ_TIMEOUT.atMax : READ_TIMEOUT.adaptive;
+        return this.report(call, { transport: 'no_answer', reason }, timing, at);
+      }
+      case 'error':
+        // Only what provably never left is "not sent": no header was written (a connect error, or
+        // a request still queued). Once the headers went out the PG may have read them, whatever
+        // the error says.
+        return this.report(call, { transport: x.sentAtMs === null ? 'not_sent' : 'no_answer', reason: x.code }, timing, at);
+    }
+  }
+
+  private report<R>(call: PgCall, raw: PgRaw, timing: Timing, at: { latencyMs: number; sentAtMs: number | null }): CallResult<R> {
     const outcome = classify(call, raw);
-    if (raw.transport === 'answered' && raw.httpStatus === 429) this.permits.rateLimited();
-    this.observer.onResult?.(call, raw, outcome, isPgFailure(raw), latencyMs, sentAtMs);
-    return { refused: false, outcome, raw, latencyMs };
+    const httpStatus = raw.transport === 'answered' ? raw.httpStatus : null;
+    if (httpStatus === 429) this.permits.rateLimited();
+    this.observer.onCall?.({
+      call, transport: raw.transport, httpStatus, outcome: outcome.kind, pgFailed: isPgFailure(raw),
+      latencyMs: at.latencyMs, sentAtMs: at.sentAtMs, gateWaitMs: timing.gateWaitMs,
+      holdMs: performance.now() - timing.heldAt, timeoutMs: timing.timeoutMs,
+    });
+    return { refused: false, outcome, raw, latencyMs: at.latencyMs };
   }
 }

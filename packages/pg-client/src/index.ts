@@ -1,3 +1,4 @@
 export * from './client.ts';
 export * from './permits.ts';
-export { Semaphore } from './semaphore.ts';
+export { ConnectionShare, type Lane } from './connection-share.ts';
+export { ReadTimeouts, type ReadTimeoutBounds, type ReadTimeoutView } from './read-timeouts.ts';

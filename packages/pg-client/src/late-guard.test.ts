@@ -48,7 +48,7 @@ class ScriptedPermits implements PermitSource {
 
 function client(permits: PermitSource, baseUrl = url): PgClient {
   return new PgClient(
-    { baseUrl, secretKey: 'sk', connections: 1, connectTimeoutMs: 1_000, headersTimeoutMs: 2_000, abandonAfterMs: 4_000, bodyTimeoutMs: 2_000, keepAliveTimeoutMs: 3_000, poolWaitTimeoutMs: 1_000 },
+    { baseUrl, secretKey: 'sk', connections: 1, connectTimeoutMs: 1_000, readTimeout: { minMs: 2_000, maxMs: 2_000, factor: 3 }, bodyTimeoutMs: 2_000, keepAliveTimeoutMs: 3_000, poolWaitTimeoutMs: 1_000 },
     permits,
   );
 }

@@ -184,6 +184,11 @@ export class PaymentStore {
   }
 
   /** Counters kept by the scripts (intake, final states, repairs). */
+  /** Adds to one of the shared counters (`counters` reads them all). */
+  async count(field: string, by = 1): Promise<void> {
+    await this.r.hincrby(this.keys.counters, field, by);
+  }
+
   async counters(): Promise<Record<string, number>> {
     const h = await this.r.hgetall(this.keys.counters);
     return Object.fromEntries(Object.entries(h).map(([k, v]) => [k, Number(v)]));

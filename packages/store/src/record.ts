@@ -34,6 +34,8 @@ export interface PaymentRecord {
   confirmsSettled: number;
   /** Times Sluice decided to cancel the payment. */
   cancels: number;
+  /** When the latest confirm try passed its guard, i.e. was sent (ms); null before the first. */
+  confirmSentAt: number | null;
 }
 
 /**
@@ -79,5 +81,6 @@ export function parseRecord(h: Record<string, string>): PaymentRecord | null {
     inDoubtAt: numOrNull(h.inDoubtAt),
     confirmsSettled: num(h.confirmsSettled),
     cancels: num(h.cancels),
+    confirmSentAt: numOrNull(h.confirmSentAt),
   };
 }

@@ -3,7 +3,7 @@
  * config. The sender thread runs exactly this; `PG_SENDER_THREAD=false` runs it in the worker's
  * main thread instead.
  */
-import { connectionsPerProcess, required, type Config } from '@sluice/config';
+import { connectionsPerProcess, required, reservedConnectionsPerProcess, type Config } from '@sluice/config';
 import { PgClient, Ungated, type CallObserver } from '@sluice/pg-client';
 import { PermitGate } from '@sluice/permit-gate';
 import type { Redis, Transitions } from '@sluice/store';
@@ -33,25 +33,23 @@ export class LocalPg implements PgPort {
         baseUrl: required(config, 'PG_BASE_URL'),
         secretKey: required(config, 'PG_SECRET_KEY'),
         connections: connectionsPerProcess(config),
+        reservedConnections: reservedConnectionsPerProcess(config),
         connectTimeoutMs: config.PG_CONNECT_TIMEOUT_MS,
-        headersTimeoutMs: config.PG_HEADERS_TIMEOUT_MS,
-        abandonAfterMs: config.PG_ABANDON_AFTER_MS,
+        readTimeout: { minMs: config.PG_HEADERS_TIMEOUT_MIN_MS, maxMs: config.PG_HEADERS_TIMEOUT_MS, factor: config.PG_HEADERS_TIMEOUT_FACTOR },
         bodyTimeoutMs: config.PG_BODY_TIMEOUT_MS,
         keepAliveTimeoutMs: config.PG_KEEPALIVE_TIMEOUT_MS,
         poolWaitTimeoutMs: config.PG_POOL_WAIT_TIMEOUT_MS,
       },
       this.gate ?? new Ungated(),
       {
-        onGateWait: observer.onGateWait,
-        onResult: (call, raw, outcome, pgFailed, latencyMs, sentAtMs) => {
-          const status = raw.transport === 'answered' ? raw.httpStatus : undefined;
+        onCall: (report) => {
           // The PG's per-second chart counts a call in the second it was sent, on the Redis clock
           // the gate counts on (by completion, slow answers would pile into a later second).
           const sent: number | 'now' | 'unsent' =
-            raw.transport === 'not_sent' ? 'unsent' : sentAtMs === null ? 'now' : Math.floor(this.gate?.serverMs(sentAtMs) ?? sentAtMs);
+            report.transport === 'not_sent' ? 'unsent' : report.sentAtMs === null ? 'now' : Math.floor(this.gate?.serverMs(report.sentAtMs) ?? report.sentAtMs);
           // The shared breaker's bookkeeping; a lost record only delays the breaker's view.
-          transitions.record(call, outcome.kind, pgFailed, status, sent).catch(() => undefined);
-          observer.onResult?.(call, raw, outcome, pgFailed, latencyMs, sentAtMs);
+          transitions.record(report.call, report.outcome, report.pgFailed, report.httpStatus ?? undefined, sent).catch(() => undefined);
+          observer.onCall?.(report);
         },
       },
     );
@@ -93,7 +91,7 @@ export class LocalPg implements PgPort {
       fetchErrors: s?.fetchErrors ?? 0,
       rateLimited: s?.rateLimited ?? 0,
       marginMs: this.gate?.currentMarginMs() ?? 0,
-      inFlight: this.client.inFlight(),
+      ...this.client.stats(),
     };
   }
 

@@ -5,7 +5,7 @@
  * thread whose event loop does nothing but wait for slots and send on time.
  */
 import type { Phase, PgCall } from '@sluice/domain';
-import type { CallResult } from '@sluice/pg-client';
+import type { CallResult, ReadTimeoutView } from '@sluice/pg-client';
 import type { GuardResult } from '@sluice/store';
 
 /** The phase guard of one call: this payment, this call, only from these phases, moving to `to`. */
@@ -42,6 +42,19 @@ export interface SenderStats {
   marginMs: number;
   /** Connections of this process's share in use. */
   inFlight: number;
+  /** Send slots taken and not used (too late at write, or refused by the guard after). */
+  unusedSlots: number;
+  /** The read timeout in force and the observed median, per call type. */
+  readTimeouts: Record<PgCall, ReadTimeoutView>;
+}
+
+/** Stats before the sender's first report. */
+export function emptyStats(): SenderStats {
+  const none = { timeoutMs: 0, typicalMs: null };
+  return {
+    granted: 0, tooLate: 0, fetches: 0, fetchErrors: 0, rateLimited: 0, marginMs: 0, inFlight: 0, unusedSlots: 0,
+    readTimeouts: { confirm: none, inquire: none, cancel: none, transactions: none },
+  };
 }
 
 export type PortResult = CallResult<Refusal>;

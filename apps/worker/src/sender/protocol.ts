@@ -1,5 +1,5 @@
 /** Messages between the worker's main thread and its sender thread. All plain data. */
-import type { PgCall } from '@sluice/domain';
+import type { CallReport } from '@sluice/pg-client';
 import type { PortCallOptions, PortResult, SenderStats, TransactionsQuery } from './pg-port.ts';
 
 export type ToSender =
@@ -13,8 +13,7 @@ export type FromSender =
   | { type: 'ready' }
   | { type: 'reply'; id: number; result: PortResult }
   | { type: 'failed'; id: number; message: string }
-  /** For the main thread's metrics: one per PG call, and one per gate wait. */
-  | { type: 'observed'; call: PgCall; transport: string; httpStatus: number; outcome: string; pgFailed: boolean; latencyMs: number; sentAtMs: number | null }
-  | { type: 'waited'; call: PgCall; ms: number }
+  /** For the main thread's metrics: one per PG call. */
+  | { type: 'called'; report: CallReport }
   | { type: 'stats'; stats: SenderStats }
   | { type: 'closed' };

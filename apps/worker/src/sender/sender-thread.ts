@@ -23,14 +23,7 @@ const transitions = new Transitions(redis, makeKeys(config.REDIS_PREFIX), {
   maxQueueAgeMs: config.QUEUE_MAX_AGE_MS,
   retentionMs: config.PAYMENT_RETENTION_MS,
 });
-const pg = new LocalPg(config, redis, transitions, {
-  onGateWait: (call, ms) => post({ type: 'waited', call, ms }),
-  onResult: (call, raw, outcome, pgFailed, latencyMs, sentAtMs) =>
-    post({
-      type: 'observed', call, transport: raw.transport, httpStatus: raw.transport === 'answered' ? raw.httpStatus : 0,
-      outcome: outcome.kind, pgFailed, latencyMs, sentAtMs,
-    }),
-});
+const pg = new LocalPg(config, redis, transitions, { onCall: (report) => post({ type: 'called', report }) });
 const statsTimer = setInterval(() => post({ type: 'stats', stats: pg.stats() }), 500);
 
 function run(m: Exclude<ToSender, { type: 'close' }>): Promise<PortResult> {

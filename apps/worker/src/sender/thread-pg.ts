@@ -5,10 +5,9 @@
  * may have left is resolved by the same key or by inquiry.
  */
 import type { Config } from '@sluice/config';
-import type { PgOutcome, PgRaw } from '@sluice/domain';
 import type { CallObserver } from '@sluice/pg-client';
 import { Worker } from 'node:worker_threads';
-import type { PgPort, PortCallOptions, PortResult, SenderStats, TransactionsQuery } from './pg-port.ts';
+import { emptyStats, type PgPort, type PortCallOptions, type PortResult, type SenderStats, type TransactionsQuery } from './pg-port.ts';
 import type { FromSender, ToSender } from './protocol.ts';
 
 type Pending = { resolve: (r: PortResult) => void; reject: (e: Error) => void };
@@ -17,7 +16,7 @@ export class ThreadPg implements PgPort {
   private readonly worker: Worker;
   private readonly pending = new Map<number, Pending>();
   private seq = 0;
-  private last: SenderStats = { granted: 0, tooLate: 0, fetches: 0, fetchErrors: 0, rateLimited: 0, marginMs: 0, inFlight: 0 };
+  private last: SenderStats = emptyStats();
   private closed: Promise<void> | null = null;
   /** Why the thread is gone, once it has died without being asked to close. */
   private dead: Error | null = null;
@@ -47,13 +46,8 @@ export class ThreadPg implements PgPort {
         case 'failed':
           this.settle(m.id)?.reject(new Error(`sender thread: ${m.message}`));
           break;
-        case 'observed': {
-          const raw = (m.transport === 'answered' ? { transport: 'answered', httpStatus: m.httpStatus, body: null } : { transport: m.transport, reason: '' }) as PgRaw;
-          observer.onResult?.(m.call, raw, { kind: m.outcome } as PgOutcome, m.pgFailed, m.latencyMs, m.sentAtMs);
-          break;
-        }
-        case 'waited':
-          observer.onGateWait?.(m.call, m.ms);
+        case 'called':
+          observer.onCall?.(m.report);
           break;
         case 'stats':
           this.last = m.stats;

@@ -76,7 +76,8 @@ if recheck then return {'ok', p[2], p[3], p[4], tonumber(p[5] or '0')} end
 local attempts = tonumber(p[5] or '0')
 if call == 'confirm' then
   attempts = attempts + 1
-  redis.call('HSET', KEYS[1], 'phase', ARGV[3], 'status', 'PROCESSING', 'attempts', attempts, 'updatedAt', now)
+  -- `confirmSentAt`: the cancel deadline and the inquiry schedule run from the latest confirm.
+  redis.call('HSET', KEYS[1], 'phase', ARGV[3], 'status', 'PROCESSING', 'attempts', attempts, 'updatedAt', now, 'confirmSentAt', now)
 elseif ARGV[3] ~= phase then
   redis.call('HSET', KEYS[1], 'phase', ARGV[3], 'updatedAt', now)
 end
