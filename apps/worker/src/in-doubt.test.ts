@@ -14,7 +14,7 @@ beforeAll(async () => {
   // is far past the read timeout, so it is one even when the worker stalls.
   h = await startHarness(
     { lateMs: 3_000, longApprovalMinMs: 4_500, longApprovalMaxMs: 5_000 },
-    { RESOLVE_MAX_ANSWERED_INQUIRIES: 8, RESOLVE_FIRST_INQUIRY_DELAY_MS: 700, RETRY_BACKOFF_BASE_MS: 300 },
+    { RESOLVE_FIRST_INQUIRY_DELAY_MS: 700, RETRY_BACKOFF_BASE_MS: 300 },
   );
 });
 afterAll(async () => {
@@ -150,7 +150,7 @@ describe('cancel fallback and the phase guard', () => {
   it('no final answer by the deadline: cancel voids the approval under way → CANCELED, not charged', async () => {
     const h2 = await startHarness(
       { longApprovalMinMs: 8_000, longApprovalMaxMs: 8_000 },
-      { RESOLVE_MAX_ANSWERED_INQUIRIES: 2, RESOLVE_FIRST_INQUIRY_DELAY_MS: 300, RETRY_BACKOFF_BASE_MS: 300 },
+      { RESOLVE_CANCEL_AFTER_MS: 3_000, RESOLVE_FIRST_INQUIRY_DELAY_MS: 300, RETRY_BACKOFF_BASE_MS: 300 },
     );
     try {
       const id = await h2.pay('sim_long_c1');
