@@ -121,7 +121,7 @@ async function handlePost(reply: Reply, req: IncomingMessage, route: Route & { k
     await state.sleep(state.knobs.unreadMs);
     if (state.generation !== generation) return;
   }
-  if (confirmBody !== null) state.ledger.noteConfirmArrival(confirmBody.paymentKey);
+  if (confirmBody !== null) state.ledger.noteConfirmArrival(confirmBody.paymentKey, key);
 
   const scope = key === undefined ? null : idempotencyScope('POST', path, key);
   if (scope !== null) {

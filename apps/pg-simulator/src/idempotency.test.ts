@@ -57,8 +57,11 @@ describe('idempotency and repeats', () => {
     const second = await confirm(sim.url, 'pk_amb_no', { idempotencyKey: 'k-amb-no' });
     expect(second.status).toBe(200);
     expect(second.headers['idempotent-replayed']).toBeUndefined();
-    expect(sim.state.ledgerView().payments['pk_amb_no']).toMatchObject({ status: 'DONE', chargeCount: 1, confirmArrivals: 2 });
+    expect(sim.state.ledgerView().payments['pk_amb_no']).toMatchObject({ status: 'DONE', chargeCount: 1, confirmArrivals: 2, confirmKeys: 1 });
     expect(sim.state.ledger.transactions).toHaveLength(1);
+    // The ledger counts the distinct keys a paymentKey's confirms came under.
+    await confirm(sim.url, 'pk_amb_no', { idempotencyKey: 'k-amb-other' });
+    expect(sim.state.ledgerView().payments['pk_amb_no']).toMatchObject({ chargeCount: 1, confirmArrivals: 3, confirmKeys: 2 });
   });
 
   it('answers a repeat after an ambiguous_commit 500 from the record: 200, no second charge', async () => {

@@ -56,6 +56,8 @@ export class Ledger {
   private readonly byOrder = new Map<string, PaymentRecord>();
   /** Confirms received per paymentKey (also for keys that never got a record). */
   readonly confirmArrivals = new Map<string, number>();
+  /** The distinct Idempotency-Keys those confirms carried, per paymentKey (none: the empty string). */
+  readonly confirmKeys = new Map<string, Set<string>>();
   /** Append-only and sorted by (atMs, transactionKey): commit times come from a monotonic clock. */
   readonly transactions: TransactionRow[] = [];
   private transactionSeq = 0;
@@ -70,9 +72,12 @@ export class Ledger {
     return this.byOrder.get(orderId);
   }
 
-  /** Counts one confirm received for a paymentKey. */
-  noteConfirmArrival(paymentKey: string): void {
+  /** Counts one confirm received for a paymentKey, and the Idempotency-Key it came under. */
+  noteConfirmArrival(paymentKey: string, idempotencyKey = ''): void {
     this.confirmArrivals.set(paymentKey, (this.confirmArrivals.get(paymentKey) ?? 0) + 1);
+    let keys = this.confirmKeys.get(paymentKey);
+    if (keys === undefined) this.confirmKeys.set(paymentKey, (keys = new Set()));
+    keys.add(idempotencyKey);
   }
 
   /** Opens an IN_PROGRESS record: the approval is now under way. */
@@ -148,6 +153,7 @@ export class Ledger {
     this.payments.clear();
     this.byOrder.clear();
     this.confirmArrivals.clear();
+    this.confirmKeys.clear();
     this.transactions.length = 0;
     this.transactionSeq = 0;
   }

@@ -127,7 +127,10 @@ export class SimulatorState {
   ledgerView(): { payments: Record<string, LedgerEntryView> } {
     const payments: Record<string, LedgerEntryView> = {};
     for (const [paymentKey, count] of this.ledger.confirmArrivals) {
-      payments[paymentKey] = { status: 'NONE', chargeCount: 0, refunded: false, refundedAmount: 0, orderId: null, amount: null, approvedAt: null, confirmArrivals: count };
+      payments[paymentKey] = {
+        status: 'NONE', chargeCount: 0, refunded: false, refundedAmount: 0, orderId: null, amount: null, approvedAt: null,
+        confirmArrivals: count, confirmKeys: this.ledger.confirmKeys.get(paymentKey)?.size ?? 0,
+      };
     }
     for (const record of this.ledger.payments.values()) {
       const entry: LedgerEntryView = {
@@ -139,6 +142,7 @@ export class SimulatorState {
         amount: record.amount,
         approvedAt: record.approvedAt,
         confirmArrivals: this.ledger.confirmArrivals.get(record.paymentKey) ?? 0,
+        confirmKeys: this.ledger.confirmKeys.get(record.paymentKey)?.size ?? 0,
       };
       if (record.canceledAt !== null) entry.canceledAt = record.canceledAt;
       payments[record.paymentKey] = entry;
@@ -158,5 +162,7 @@ export interface LedgerEntryView {
   amount: number | null;
   approvedAt: string | null;
   confirmArrivals: number;
+  /** How many distinct Idempotency-Keys the confirms of this paymentKey carried (1 for Sluice). */
+  confirmKeys: number;
   canceledAt?: string;
 }

@@ -17,7 +17,7 @@ export interface Harness {
   pay(paymentKey: string, amount?: number): Promise<string>;
   /** Waits until every id is final (or the timeout), and returns the records. */
   settle(ids: string[], timeoutMs?: number): Promise<PaymentRecord[]>;
-  ledger(): Record<string, { status: string; chargeCount: number; refunded: boolean; confirmArrivals: number }>;
+  ledger(): Record<string, { status: string; chargeCount: number; refunded: boolean; confirmArrivals: number; confirmKeys: number }>;
   close(): Promise<void>;
 }
 
