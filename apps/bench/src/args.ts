@@ -5,7 +5,7 @@
  */
 import { parseArgs } from 'node:util';
 
-export const SCENARIOS = ['overload', 'intake', 'faults', 'memory'] as const;
+export const SCENARIOS = ['overload', 'intake', 'faults', 'memory', 'slow', 'crash'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 export interface BenchOptions {
@@ -49,7 +49,7 @@ export const OVERLOAD_KEYS = ['gate1', 'gate4', 'baseline'] as const;
 export type OverloadKey = (typeof OVERLOAD_KEYS)[number];
 
 export const USAGE =
-  'npm run bench -- [--seconds N] [--rate N] [--runs N] [--only overload|intake|faults|memory] [--quick] [--out FILE]\n' +
+  'npm run bench -- [--seconds N] [--rate N] [--runs N] [--only overload|intake|faults|memory|slow|crash] [--quick] [--out FILE]\n' +
   '                 [--configs gate1,gate4,baseline] [--raw DIR] [--sim-nice N]';
 
 function positive(name: string, text: string | undefined, fallback: number): number {

@@ -64,6 +64,8 @@ export interface OpenLoopOptions {
   declineEvery?: number;
   /** Called with running totals at least once per tick. */
   onTick?: (offered: number, accepted: number) => void;
+  /** Called with each payment id as its 202 arrives. */
+  onAccepted?: (id: string) => void;
 }
 
 /** Sends `rate × seconds` payments on the wall clock's schedule; resolves when all answered. */
@@ -89,7 +91,9 @@ export async function openLoop(pool: Pool, o: OpenLoopOptions): Promise<OpenLoop
       const text = await res.body.text();
       outcome = String(res.statusCode);
       if (res.statusCode === 202) {
-        ids.push((JSON.parse(text) as { id: string }).id);
+        const id = (JSON.parse(text) as { id: string }).id;
+        ids.push(id);
+        o.onAccepted?.(id);
         accepted += 1;
       }
     } catch (err) {

@@ -12,6 +12,7 @@ import { arch, cpus, loadavg, platform, release } from 'node:os';
 import { resolve } from 'node:path';
 import { parseBenchArgs, USAGE, wants, type BenchOptions } from './args.ts';
 import { benchRoot, type BenchContext } from './context.ts';
+import { runCrash, runSlow, SLOW_VARIANTS } from './degraded.ts';
 import { runFaults } from './faults.ts';
 import { runIntake } from './intake.ts';
 import { runLatencyBound } from './latency-bound.ts';
@@ -98,6 +99,8 @@ const results: BenchResults = {
   intake: null,
   faults: null,
   memory: null,
+  slow: [],
+  crash: [],
   failures: [],
   elapsedSeconds: 0,
 };
@@ -140,6 +143,18 @@ if (wants(opts, 'overload')) {
 if (wants(opts, 'intake')) results.intake = await attempt('intake', () => runIntake(ctx));
 if (wants(opts, 'faults')) results.faults = await attempt('faults', () => runFaults(ctx));
 if (wants(opts, 'memory')) results.memory = await attempt('memory', () => runMemory(ctx));
+if (wants(opts, 'slow')) {
+  for (const variant of SLOW_VARIANTS) {
+    const r = await attempt(`slow (${variant.label})`, () => runSlow(ctx, variant));
+    if (r) results.slow.push(r);
+  }
+}
+if (wants(opts, 'crash')) {
+  for (const supervised of [true, false]) {
+    const r = await attempt(`crash (${supervised ? 'supervised' : 'single'})`, () => runCrash(ctx, supervised));
+    if (r) results.crash.push(r);
+  }
+}
 
 progress.phase('cleaning up');
 await cleanup();

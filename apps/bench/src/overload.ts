@@ -60,8 +60,13 @@ export interface OverloadRun {
   violationStalls: { from: number; to: number; count: number; stall: StallSample | null; marginMs: number | null }[];
   /** Slots the gate granted over the run (0 without a gate). */
   slotsGranted: number;
+  /** Jobs whose lock lapsed (stalled) plus lock renewals that failed, over the run. */
+  stalled: number;
   problems: { errors: string[]; warnings: number };
 }
+
+/** How long the stack is up before the burst: the cold-start figure is for a stack that has been idle this long. */
+const IDLE_BEFORE_LOAD_MS = 5_000;
 
 /** One in fifty payments carries the simulator's decline marker. */
 const DECLINE_EVERY = 50;
@@ -76,6 +81,7 @@ export async function runOverload(ctx: BenchContext, config: OverloadConfig, run
   try {
     await stack.startWorker(config.processes);
     const apiUrl = await stack.startApi();
+    await new Promise((r) => setTimeout(r, IDLE_BEFORE_LOAD_MS));
     const sampler = new BacklogSampler(ctx, prefix);
     const probe = new StallProbe(sim.url, ctx.redis);
     const pool = createPool(apiUrl, 128);
@@ -107,7 +113,9 @@ export async function runOverload(ctx: BenchContext, config: OverloadConfig, run
     await sampler.stop();
     await probe.stop();
     progress.phase(`${name}: collecting evidence`);
-    const [arrivals, ledger, stats, rows] = await Promise.all([sim.arrivals(), sim.ledger(), sim.stats(), readPayments(ctx.redis, prefix, intake.ids)]);
+    const [arrivals, ledger, stats, rows, counters] = await Promise.all([
+      sim.arrivals(), sim.ledger(), sim.stats(), readPayments(ctx.redis, prefix, intake.ids), ctx.redis.hgetall(`${prefix}:counters`),
+    ]);
     const outcomes = summarise(intake.ids, rows, ledger);
     if (opts.raw) {
       mkdirSync(opts.raw, { recursive: true });
@@ -137,12 +145,13 @@ export async function runOverload(ctx: BenchContext, config: OverloadConfig, run
         marginMs: sampler.margins.filter((m) => m.t <= v.from).pop()?.marginMs ?? null,
       })),
       slotsGranted: sampler.slotsGranted,
+      stalled: Number(counters['jobs:stalled'] ?? 0) + Number(counters['jobs:lockRenewalFailed'] ?? 0),
       redisTop,
       problems: stack.problems(),
     };
     progress.note(
       `${name}: accepted ${intake.accepted}/${intake.offered}, PG max/window ${pg.maxInWindow}, 429 ${pg.status429}, 503 ${pg.status503}, ` +
-        `utilisation ${pg.utilisation.toFixed(3)}, drain ${result.drainSeconds.toFixed(1)}s (ideal ${pg.idealSeconds.toFixed(1)}s)${drained ? '' : ' NOT DRAINED'}`,
+        `first seconds ${pg.firstSeconds.join('/')}, utilisation ${pg.utilisation.toFixed(3)}, drain ${result.drainSeconds.toFixed(1)}s (ideal ${pg.idealSeconds.toFixed(1)}s)${drained ? '' : ' NOT DRAINED'}`,
     );
     return result;
   } finally {

@@ -50,6 +50,8 @@ export interface PgAnalysis {
   maxIn10Ms: number;
   /** Longest time without any arrival between the first arrival and the last confirm (ms). */
   longestGapMs: number;
+  /** Arrivals in each of the first three seconds from the first arrival: how fast a burst reaches the budget. */
+  firstSeconds: number[];
   /** Over-limit windows, merged into episodes: first and last arrival that ended one, and the worst count. */
   violations: { from: number; to: number; count: number }[];
 }
@@ -121,6 +123,7 @@ export function analysePg(arrivals: readonly Arrival[], samples: readonly Backlo
     steadyRps: median(perSecondCounts),
     maxIn10Ms: maxInRollingWindow(times, 10),
     longestGapMs,
+    firstSeconds: [0, 1, 2].map((k) => countIn(times, first + k * 1_000, first + (k + 1) * 1_000)),
     violations: violationEpisodes(times, limit, windowMs),
   };
 }

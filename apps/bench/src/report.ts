@@ -3,6 +3,7 @@
  * then one section per scenario. Figures are ratios and counts where possible; absolute times
  * depend on this machine and are given for context only.
  */
+import { crashSection, degradedTargets, slowSection } from './report-degraded.ts';
 import { memorySection, faultsSection, intakeSection } from './report-sections.ts';
 import { observations } from './observations.ts';
 import { gateUtilisation, machineShares, targets, type BenchResults } from './results.ts';
@@ -187,19 +188,21 @@ export function renderReport(r: BenchResults): string {
     '',
     '## Targets',
     '',
-    ...targets(r).map((t) => `- **${t.met === null ? 'not run' : t.met ? 'met' : 'NOT MET'}**: ${t.name}: ${t.figure}`),
+    ...[...targets(r), ...degradedTargets(r)].map((t) => `- **${t.met === null ? 'not run' : t.met ? 'met' : 'NOT MET'}**: ${t.name}: ${t.figure}`),
     '',
   ];
   if (r.failures.length > 0) lines.push('**Scenarios that could not run:**', '', ...r.failures.map((f) => `- ${f}`), '');
   const obs = observations(r);
   if (obs.length > 0) lines.push('## Observations', '', 'Computed from the figures below.', '', ...obs.map((o) => `- ${o}`), '');
-  for (const section of [overloadSection(r), intakeSection(r), faultsSection(r), memorySection(r)]) {
+  for (const section of [overloadSection(r), intakeSection(r), faultsSection(r), memorySection(r), slowSection(r), crashSection(r)]) {
     if (section) lines.push(section, '');
   }
   const runs = [
     ...r.overload.map((o) => ({ label: `overload ${o.config.key} #${o.run}`, p: o.problems })),
     ...r.latency.map((l) => ({ label: `latency-bound (worker concurrency ${l.workerConcurrency})`, p: l.problems })),
     ...(r.faults ? [{ label: 'faults', p: r.faults.problems }] : []),
+    ...r.slow.map((x) => ({ label: `slow (${x.variant.label})`, p: x.problems })),
+    ...r.crash.map((x) => ({ label: `crash (${x.label})`, p: x.problems })),
   ];
   const notes = runs.flatMap(({ label, p }) => [
     `- ${label}: ${p.errors.length} error line(s), ${p.warnings} warning(s)`,

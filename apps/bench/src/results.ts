@@ -6,6 +6,7 @@ import type { FaultsResult } from './faults.ts';
 import type { IntakeResult } from './intake.ts';
 import type { LatencyBoundResult } from './latency-bound.ts';
 import type { MemoryResult } from './memory.ts';
+import type { CrashRun, SlowRun } from './degraded.ts';
 import type { OverloadRun } from './overload.ts';
 import { invariantLine, invariantsClean } from './outcomes.ts';
 import { count, median, ratio } from './stats.ts';
@@ -33,6 +34,8 @@ export interface BenchResults {
   intake: IntakeResult | null;
   faults: FaultsResult | null;
   memory: MemoryResult | null;
+  slow: SlowRun[];
+  crash: CrashRun[];
   /** Scenarios that could not run, with why. */
   failures: string[];
   elapsedSeconds: number;

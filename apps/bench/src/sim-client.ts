@@ -12,7 +12,7 @@ export interface Arrival {
 }
 
 export interface LedgerView {
-  payments: Record<string, { status: string; chargeCount: number; refunded?: boolean }>;
+  payments: Record<string, { status: string; chargeCount: number; refunded?: boolean; approvedAt?: string | null; firstConfirmAt?: number | null; confirmArrivals?: number }>;
 }
 
 async function json<T>(url: string, init?: RequestInit): Promise<T> {

@@ -3,7 +3,7 @@
  * simulator's truth about money moved; it only ever increments inside {@link Ledger.commitApproval},
  * which accepts IN_PROGRESS records only and leaves them DONE, so no path can charge twice.
  */
-import { formatKst } from './clock.ts';
+import { formatKst, nowMs } from './clock.ts';
 
 /** The statuses the contract defines for a Payment. */
 export type PaymentStatus = 'IN_PROGRESS' | 'DONE' | 'PARTIAL_CANCELED' | 'CANCELED' | 'ABORTED';
@@ -58,6 +58,8 @@ export class Ledger {
   readonly confirmArrivals = new Map<string, number>();
   /** The distinct Idempotency-Keys those confirms carried, per paymentKey (none: the empty string). */
   readonly confirmKeys = new Map<string, Set<string>>();
+  /** When the first confirm of each paymentKey arrived (ms epoch). */
+  readonly firstConfirmAt = new Map<string, number>();
   /** Append-only and sorted by (atMs, transactionKey): commit times come from a monotonic clock. */
   readonly transactions: TransactionRow[] = [];
   private transactionSeq = 0;
@@ -73,8 +75,10 @@ export class Ledger {
   }
 
   /** Counts one confirm received for a paymentKey, and the Idempotency-Key it came under. */
-  noteConfirmArrival(paymentKey: string, idempotencyKey = ''): void {
-    this.confirmArrivals.set(paymentKey, (this.confirmArrivals.get(paymentKey) ?? 0) + 1);
+  noteConfirmArrival(paymentKey: string, idempotencyKey = '', atMs = nowMs()): void {
+    const seen = this.confirmArrivals.get(paymentKey) ?? 0;
+    if (seen === 0) this.firstConfirmAt.set(paymentKey, atMs);
+    this.confirmArrivals.set(paymentKey, seen + 1);
     let keys = this.confirmKeys.get(paymentKey);
     if (keys === undefined) this.confirmKeys.set(paymentKey, (keys = new Set()));
     keys.add(idempotencyKey);
@@ -154,6 +158,7 @@ export class Ledger {
     this.byOrder.clear();
     this.confirmArrivals.clear();
     this.confirmKeys.clear();
+    this.firstConfirmAt.clear();
     this.transactions.length = 0;
     this.transactionSeq = 0;
   }

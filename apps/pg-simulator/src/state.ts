@@ -130,6 +130,7 @@ export class SimulatorState {
       payments[paymentKey] = {
         status: 'NONE', chargeCount: 0, refunded: false, refundedAmount: 0, orderId: null, amount: null, approvedAt: null,
         confirmArrivals: count, confirmKeys: this.ledger.confirmKeys.get(paymentKey)?.size ?? 0,
+        firstConfirmAt: this.ledger.firstConfirmAt.get(paymentKey) ?? null,
       };
     }
     for (const record of this.ledger.payments.values()) {
@@ -143,6 +144,7 @@ export class SimulatorState {
         approvedAt: record.approvedAt,
         confirmArrivals: this.ledger.confirmArrivals.get(record.paymentKey) ?? 0,
         confirmKeys: this.ledger.confirmKeys.get(record.paymentKey)?.size ?? 0,
+        firstConfirmAt: this.ledger.firstConfirmAt.get(record.paymentKey) ?? null,
       };
       if (record.canceledAt !== null) entry.canceledAt = record.canceledAt;
       payments[record.paymentKey] = entry;
@@ -164,5 +166,7 @@ export interface LedgerEntryView {
   confirmArrivals: number;
   /** How many distinct Idempotency-Keys the confirms of this paymentKey carried (1 for Sluice). */
   confirmKeys: number;
+  /** When its first confirm arrived (ms epoch), or null if none did. */
+  firstConfirmAt: number | null;
   canceledAt?: string;
 }

@@ -11,7 +11,7 @@ describe('WorkerMetrics', () => {
   it('records gate waits, PG latency, connection holds, read timeouts, 429s and 503s, the margin and unused slots', async () => {
     const m = new WorkerMetrics();
     const stats = { ...emptyStats(), tooLate: 2, marginMs: 12, inFlight: 7, unusedSlots: 3 };
-    stats.readTimeouts = { ...stats.readTimeouts, confirm: { timeoutMs: 2_400, typicalMs: 340 } };
+    stats.readTimeouts = { ...stats.readTimeouts, confirm: { timeoutMs: 2_400, typicalMs: 340, p75Ms: 800 } };
     m.bind(() => stats);
 
     const report = (r: Partial<CallReport>): CallReport => ({
@@ -39,6 +39,7 @@ describe('WorkerMetrics', () => {
     expect(line(text, 'sluice_pg_read_timeouts_total{call="confirm",at_max="false"}')).toBe('1');
     expect(line(text, 'sluice_pg_read_timeouts_total{call="confirm",at_max="true"}')).toBe('1');
     expect(line(text, 'sluice_pg_read_timeout_seconds{call="confirm"}')).toBe('2.4');
+    expect(line(text, 'sluice_pg_latency_observed_seconds{call="confirm",quantile="0.75"}')).toBe('0.8');
     expect(line(text, 'sluice_gate_slots_unused_total')).toBe('3');
     expect(line(text, 'sluice_worker_pg_refused_total{status="429"}')).toBe('1');
     expect(line(text, 'sluice_worker_pg_refused_total{status="503"}')).toBe('1');

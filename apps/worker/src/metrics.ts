@@ -95,6 +95,22 @@ export class WorkerMetrics implements Required<CallObserver> {
         if (view) for (const call of CALLS) this.set({ call }, view[call].timeoutMs / 1000);
       },
     });
+    new Gauge({
+      name: 'sluice_pg_latency_observed_seconds',
+      help: 'The PG latency the read timeout is built on (write to answer headers, last 512 calls; a timed-out call counts as its timeout), by call and quantile',
+      labelNames: ['call', 'quantile'] as const,
+      registers: [this.registry],
+      aggregator: 'max',
+      collect() {
+        const view = self.stats?.().readTimeouts;
+        if (!view) return;
+        for (const call of CALLS) {
+          const { typicalMs, p75Ms } = view[call];
+          if (typicalMs !== null) this.set({ call, quantile: '0.5' }, typicalMs / 1000);
+          if (p75Ms !== null) this.set({ call, quantile: '0.75' }, p75Ms / 1000);
+        }
+      },
+    });
     let unusedSeen = 0;
     new Counter({
       name: 'sluice_gate_slots_unused_total',

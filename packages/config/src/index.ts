@@ -67,9 +67,9 @@ export const EnvSchema = z.object({
    */
   PG_HEADERS_TIMEOUT_MS: int(10_000, 1),
   /** The read timeout's lower bound (capped at PG_HEADERS_TIMEOUT_MS). */
-  PG_HEADERS_TIMEOUT_MIN_MS: int(2_000, 1),
+  PG_HEADERS_TIMEOUT_MIN_MS: int(1_500, 1),
   /** The adaptive read timeout is this many times the observed p75 latency of its call type. */
-  PG_HEADERS_TIMEOUT_FACTOR: num(3, 1),
+  PG_HEADERS_TIMEOUT_FACTOR: num(2, 1),
   /**
    * Connections of the PG's cap that Sluice leaves unused: the PG counts a closed connection as
    * free only once it sees the close, so a place freed and re-opened in the same instant could

@@ -27,6 +27,8 @@ export interface ReadTimeoutView {
   timeoutMs: number;
   /** The observed median (ms), or null before enough samples. */
   typicalMs: number | null;
+  /** The observed p75 (ms) the timeout is built on, or null before enough samples. */
+  p75Ms: number | null;
 }
 
 /** The latest samples kept per call type: a few seconds of confirms at 500/s. */
@@ -44,7 +46,7 @@ class Estimate {
   view: ReadTimeoutView;
 
   constructor(private readonly bounds: ReadTimeoutBounds) {
-    this.view = { timeoutMs: bounds.maxMs, typicalMs: null };
+    this.view = { timeoutMs: bounds.maxMs, typicalMs: null, p75Ms: null };
   }
 
   add(ms: number): void {
@@ -61,7 +63,8 @@ class Estimate {
     const at = (q: number): number => sorted[Math.floor(q * (this.count - 1))]!;
     const { minMs, maxMs, factor } = this.bounds;
     const low = Math.min(minMs, maxMs);
-    this.view = { timeoutMs: Math.round(Math.min(maxMs, Math.max(low, factor * at(0.75)))), typicalMs: at(0.5) };
+    const p75 = at(0.75);
+    this.view = { timeoutMs: Math.round(Math.min(maxMs, Math.max(low, factor * p75))), typicalMs: at(0.5), p75Ms: p75 };
   }
 }
 

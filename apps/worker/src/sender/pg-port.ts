@@ -50,7 +50,7 @@ export interface SenderStats {
 
 /** Stats before the sender's first report. */
 export function emptyStats(): SenderStats {
-  const none = { timeoutMs: 0, typicalMs: null };
+  const none = { timeoutMs: 0, typicalMs: null, p75Ms: null };
   return {
     granted: 0, tooLate: 0, fetches: 0, fetchErrors: 0, rateLimited: 0, marginMs: 0, inFlight: 0, unusedSlots: 0,
     readTimeouts: { confirm: none, inquire: none, cancel: none, transactions: none },
