@@ -27,6 +27,8 @@ interface Frame {
   inDoubt: number;
   now: { pgRps: number; confirmRps: number; intakeRps: number };
   totals: { created: number; final: Record<string, number> };
+  pgClient: { processes: number; readTimeoutMs: Record<string, number | null> };
+  callsPerPayment: Record<'confirm' | 'inquire' | 'cancel' | 'transactions', number> | null;
 }
 
 let s: Stack;
@@ -189,6 +191,16 @@ describe('dashboard in a browser', () => {
         expect(await shown(page, `final-${st}`), st).toBe(tally[st]);
         expect(settled.totals.final[st], st).toBe(tally[st]);
       }
+
+      // The PG client's figures: the worker's read timeout in force and PG calls per payment, as
+      // the API reports them (the worker publishes its figures every 2 s).
+      const pgFrame = await nextFrame(page);
+      expect(pgFrame.pgClient.processes).toBe(1);
+      expect(pgFrame.pgClient.readTimeoutMs.confirm).toBeGreaterThan(0);
+      await expect.poll(() => shown(page, 'timeout-confirm'), { timeout: 5_000 }).toBe(pgFrame.pgClient.readTimeoutMs.confirm);
+      const cpp = pgFrame.callsPerPayment!;
+      expect(cpp.confirm).toBeGreaterThanOrEqual(1);
+      expect(await shown(page, 'calls-per-payment')).toBeCloseTo(cpp.confirm + cpp.inquire + cpp.cancel + cpp.transactions, 10);
 
       // The latest failures table lists the payments without a PG session.
       expect(await shown(page, 'failures-count')).toBeGreaterThan(0);

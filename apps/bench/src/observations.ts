@@ -36,7 +36,7 @@ function utilisation(runs: readonly OverloadRun[]): string | null {
     `${ratio(r.pg.sendPhaseUtilisation)} of its budget (steady ${count(r.pg.steadyRps)}/s). The gate's margin was ${ms(margin)} (median), ` +
     `which caps it at ${count(500 / (1 + margin / 1000))}/s, and ${unused.toFixed(1)} % of its slots went unused. Then the last ` +
     `${secs(r.pg.tailSeconds)} of the ${secs(r.drainSeconds)} drain were the approval tail with nothing left to send (slow approvals, and ` +
-    'approvals past the 5 s read timeout resolved by an inquiry), which the definition counts as idle budget.'
+    'approvals past their read timeout resolved by an inquiry), which the definition counts as idle budget.'
   );
 }
 

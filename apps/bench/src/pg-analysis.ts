@@ -48,9 +48,9 @@ export interface PgAnalysis {
    * much more than 5 here means requests were held up on the way and read in a burst.
    */
   maxIn10Ms: number;
-  /** Longest time without any arrival between the first arrival and the last confirm (ms). */
+  /** Longest time without any arrival between the first confirm and the last confirm (ms). */
   longestGapMs: number;
-  /** Arrivals in each of the first three seconds from the first arrival: how fast a burst reaches the budget. */
+  /** Arrivals in each of the first three seconds from the first confirm: how fast a burst reaches the budget. */
   firstSeconds: number[];
   /** Over-limit windows, merged into episodes: first and last arrival that ended one, and the worst count. */
   violations: { from: number; to: number; count: number }[];
@@ -69,14 +69,16 @@ export function analysePg(arrivals: readonly Arrival[], samples: readonly Backlo
   let status503 = 0;
   let unanswered = 0;
   let useful = 0;
-  const first = times[0] ?? Number.NaN;
+  // Spans start at the first confirm: a worker's start-up call (reconciliation's listing) may come
+  // long before the load.
+  const first = arrivals.find((a) => a.endpoint === 'c')?.t ?? times[0] ?? Number.NaN;
   for (const a of arrivals) {
     const name = ENDPOINT_NAMES[a.endpoint] ?? a.endpoint;
     byEndpoint[name] = (byEndpoint[name] ?? 0) + 1;
     if (a.status === 429) status429++;
     else if (a.status === 503) status503++;
     else if (a.status < 0) unanswered++;
-    else if (a.t <= drainEnd) useful++;
+    else if (a.t <= drainEnd && a.t >= first) useful++;
   }
   let backlogMs = 0;
   for (let i = 0; i + 1 < samples.length; i++) {
@@ -98,7 +100,7 @@ export function analysePg(arrivals: readonly Arrival[], samples: readonly Backlo
   const perSecondCounts: number[] = [];
   for (let from = first + 2_000; from + 1_000 <= lastConfirm - 1_000; from += 1_000) perSecondCounts.push(countIn(times, from, from + 1_000));
   let longestGapMs = 0;
-  for (let i = 1; i < times.length && times[i]! <= lastConfirm; i++) longestGapMs = Math.max(longestGapMs, times[i]! - times[i - 1]!);
+  for (let i = 1; i < times.length && times[i]! <= lastConfirm; i++) if (times[i - 1]! >= first) longestGapMs = Math.max(longestGapMs, times[i]! - times[i - 1]!);
   const spanSeconds = (drainEnd - first) / 1_000;
   const backlogSeconds = backlogMs / 1_000;
   const perSecond = (limit * 1_000) / windowMs;

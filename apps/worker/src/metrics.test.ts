@@ -1,6 +1,7 @@
 /** The worker's metrics: what the PG client's observer feeds in, and the endpoint that serves it. */
 import { describe, expect, it } from 'vitest';
 import type { CallReport } from '@sluice/pg-client';
+import { livePgClientFigures } from '@sluice/store';
 import { exposeWorkerMetrics, serveMetrics, WorkerMetrics } from './metrics.ts';
 import { emptyStats } from './sender/pg-port.ts';
 import { startHarness } from './test-harness.ts';
@@ -98,6 +99,12 @@ describe('WorkerMetrics', () => {
       expect(Number(line(text, 'sluice_gate_wait_seconds_count{call="confirm"}'))).toBeGreaterThanOrEqual(6);
       expect(Number(line(text, 'sluice_pg_call_duration_seconds_count{endpoint="confirm"}'))).toBeGreaterThanOrEqual(6);
       expect(Number(line(text, 'sluice_gate_margin_seconds'))).toBeGreaterThan(0);
+      // The dashboard's view of this process's PG client, published to Redis every 2 s.
+      const published = async () => livePgClientFigures(await h.worker.redis.hgetall(h.worker.store.keys.pgClients), Date.now());
+      await expect.poll(async () => (await published()).length, { timeout: 5_000, interval: 100 }).toBe(1);
+      const [mine] = await published();
+      expect(mine!.readTimeoutMs.confirm).toBe(h.worker.pg.stats().readTimeouts.confirm.timeoutMs);
+      expect(mine!.readTimeoutMs.confirm).toBeGreaterThan(0);
     } finally {
       await h.close();
     }

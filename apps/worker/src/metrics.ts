@@ -59,6 +59,8 @@ export class WorkerMetrics implements Required<CallObserver> {
     registers: [this.registry],
   });
   private stats: (() => SenderStats) | null = null;
+  /** Connection holds since the last {@link takeHoldMeans}: sum (ms) and count per call. */
+  private holds: Record<string, { sum: number; n: number }> = {};
 
   constructor() {
     collectDefaultMetrics({ register: this.registry });
@@ -137,9 +139,20 @@ export class WorkerMetrics implements Required<CallObserver> {
     this.stats = stats;
   }
 
+  /** Mean connection hold (ms) per call type since the last call (null: no calls), for the dashboard. */
+  takeHoldMeans(): Record<(typeof CALLS)[number], number | null> {
+    const h = this.holds;
+    this.holds = {};
+    const mean = (call: string) => (h[call] ? h[call].sum / h[call].n : null);
+    return { confirm: mean('confirm'), inquire: mean('inquire'), cancel: mean('cancel'), transactions: mean('transactions') };
+  }
+
   readonly onCall = (r: CallReport): void => {
     this.gateWait.observe({ call: r.call }, r.gateWaitMs / 1000);
     this.hold.observe({ call: r.call }, r.holdMs / 1000);
+    const h = (this.holds[r.call] ??= { sum: 0, n: 0 });
+    h.sum += r.holdMs;
+    h.n += 1;
     // A call that never left (no connection, connect refused) has no PG latency to report.
     if (r.transport !== 'not_sent') this.latency.observe({ endpoint: r.call }, r.latencyMs / 1000);
     if (r.transport === 'no_answer' && r.latencyMs >= r.timeoutMs) this.timedOut.inc({ call: r.call, at_max: String(r.pgFailed) });

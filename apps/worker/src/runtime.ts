@@ -5,7 +5,10 @@
  */
 import { workerConcurrency, type Config } from '@sluice/config';
 import { createQueues, QUEUE_NAMES, WORKER_SETTINGS, type Queues } from '@sluice/queue';
-import { checkRedisSafety, connectRedis, PaymentStore, Transitions, type Redis } from '@sluice/store';
+import {
+  checkRedisSafety, connectRedis, PaymentStore, PG_CLIENT_FIGURES_EVERY_MS, publishPgClientFigures, Transitions, type Redis,
+} from '@sluice/store';
+import { hostname } from 'node:os';
 import { Worker } from 'bullmq';
 import pino, { type Logger } from 'pino';
 import { PaymentDriver } from './driver.ts';
@@ -109,6 +112,18 @@ export async function startWorker(
   await queues.maintenance.upsertJobScheduler('sweep', { every: config.SWEEP_INTERVAL_MS }, { name: 'sweep' });
   await queues.maintenance.upsertJobScheduler('reconcile', { every: config.RECONCILE_INTERVAL_MS }, { name: 'reconcile' });
 
+  // The dashboard's view of this process's PG client: read timeouts in force, connection holds.
+  const processId = `${hostname()}:${process.pid}`;
+  const figuresTimer = setInterval(() => {
+    const s = pg.stats();
+    const readTimeoutMs = {
+      confirm: s.readTimeouts.confirm.timeoutMs, inquire: s.readTimeouts.inquire.timeoutMs,
+      cancel: s.readTimeouts.cancel.timeoutMs, transactions: s.readTimeouts.transactions.timeoutMs,
+    };
+    publishPgClientFigures(redis, store.keys, processId, { at: Date.now(), readTimeoutMs, holdMs: metrics.takeHoldMeans(), inFlight: s.inFlight }).catch(() => undefined);
+  }, PG_CLIENT_FIGURES_EVERY_MS);
+  figuresTimer.unref();
+
   const workers = [confirmWorker, resolveWorker, maintenanceWorker];
   for (const w of workers) {
     w.on('error', (err) => log.error({ err: err.message, queue: w.name }, 'worker error'));
@@ -137,6 +152,8 @@ export async function startWorker(
   return {
     config, redis, store, transitions, queues, pg, sweeper, reconciler, workers, metrics, log,
     close: async () => {
+      clearInterval(figuresTimer);
+      await redis.hdel(store.keys.pgClients, processId).catch(() => undefined);
       const grace = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), config.WORKER_SHUTDOWN_GRACE_MS).unref());
       const graceful = Promise.all(workers.map((w) => w.close())).then(() => 'closed' as const);
       if ((await Promise.race([graceful, grace])) === 'timeout') {

@@ -55,7 +55,11 @@ describe('a slow PG', () => {
   it('the breaker opens when the PG refuses, not when its adaptive timeouts cut slow calls', async () => {
     h = await startHarness(
       { latencyMedianMs: 5, latencyP99Ms: 20, longApprovalRate: 0.2, longApprovalMinMs: 3_000, longApprovalMaxMs: 3_000, seed: 5 },
-      { PG_HEADERS_TIMEOUT_MIN_MS: 200, PG_HEADERS_TIMEOUT_MS: 5_000, BREAKER_CONSECUTIVE_FAILURES: 5, BREAKER_MIN_CALLS: 10 },
+      {
+        // A small share, so that the hung confirms hold it and the adaptive timeout applies.
+        PG_CONNECTIONS_TOTAL: 20, PG_CONNECTIONS_HEADROOM: 2, PG_CONNECTIONS_RESERVED: 4,
+        PG_HEADERS_TIMEOUT_MIN_MS: 200, PG_HEADERS_TIMEOUT_MS: 5_000, BREAKER_CONSECUTIVE_FAILURES: 5, BREAKER_MIN_CALLS: 10,
+      },
     );
     const harness = h;
     const ids: string[] = [];

@@ -256,11 +256,18 @@ export class PgClient {
    */
   private async exchange(req: Request, slot: Permit, timing: Timing, waitStart: number): Promise<Exchange> {
     timing.gateWaitMs = performance.now() - waitStart;
-    timing.timeoutMs = this.timeouts.current(req.call);
+    timing.timeoutMs = this.readTimeoutNow(req.call);
     const abort = new AbortController();
     let readTimer: NodeJS.Timeout | undefined;
+    let awaiting = false;
+    const settled = (): void => {
+      if (awaiting) this.share.answered();
+      awaiting = false;
+    };
     const tracker = track((at) => {
       this.permits.sent(slot, at);
+      this.share.written();
+      awaiting = true;
       readTimer = setTimeout(() => abort.abort(), timing.timeoutMs);
     });
     // A ceiling from now, should the write go unseen: a connection opens within its timeout, and
@@ -278,6 +285,7 @@ export class PgClient {
         } as Dispatcher.RequestOptions);
         clearTimeout(readTimer);
         clearTimeout(ceiling);
+        settled();
         const sentAtMs = tracker.sentAtMs();
         this.timeouts.answered(req.call, sentAtMs === null ? since() : performance.timeOrigin + performance.now() - sentAtMs);
         const text = await res.body.text();
@@ -300,6 +308,7 @@ export class PgClient {
       } finally {
         clearTimeout(readTimer);
         clearTimeout(ceiling);
+        settled();
         tracker.done();
       }
     })();
@@ -309,6 +318,16 @@ export class PgClient {
     } finally {
       this.live.delete(run);
     }
+  }
+
+  /**
+   * The read timeout for a call sent now. While the share has connections to spare, waiting
+   * longer costs nothing and spares an inquiry: the upper bound. Once the PG holds most of them
+   * with requests awaiting answers, each hung call keeps a payment from the PG: the adaptive
+   * timeout, which follows the PG's observed latency (read-timeouts.ts).
+   */
+  private readTimeoutNow(call: PgCall): number {
+    return this.share.short() ? this.timeouts.current(call) : this.o.readTimeout.maxMs;
   }
 
   /** What an exchange means for the caller. */

@@ -13,8 +13,18 @@ interface Waiter {
   timer: NodeJS.Timeout;
 }
 
+/**
+ * The share is short of connections when this many of the units confirms may use carry a
+ * request that waits for its answer. Units held by calls waiting for a send slot do not count:
+ * under a healthy PG at the rate limit (500/s × ~0.25 s) about 125 of 176 carry one, and there
+ * the gate binds, not the connections.
+ */
+const SHORT_SHARE = 0.85;
+
 export class ConnectionShare {
   private used = 0;
+  /** Units whose request is written and waits for its answer. */
+  private awaiting = 0;
   private readonly waiting: Record<Lane, Waiter[]> = { general: [], resolution: [] };
 
   constructor(
@@ -64,5 +74,22 @@ export class ConnectionShare {
 
   inUse(): number {
     return this.used;
+  }
+
+  /** A held unit's request went onto the wire; `answered` when its answer came (or it was given up). */
+  written(): void {
+    this.awaiting++;
+  }
+  answered(): void {
+    this.awaiting--;
+  }
+
+  /**
+   * Whether the PG is holding the connections: so many requests wait for answers that confirms
+   * will soon wait for a connection. Then a call waiting on a slow answer keeps another payment
+   * from the PG, and the read timeout is cut to the PG's observed latency.
+   */
+  short(): boolean {
+    return this.awaiting >= SHORT_SHARE * (this.size - this.reserved);
   }
 }

@@ -4,3 +4,4 @@ export * from './redis.ts';
 export * from './payments.ts';
 export * from './transitions.ts';
 export * from './redis-safety.ts';
+export * from './pg-client-figures.ts';

@@ -38,6 +38,11 @@ export interface Keys {
   breaker: string;
   /** list: breaker transitions (JSON), capped. */
   breakerLog: string;
+  /**
+   * hash: "<host>:<pid>" → JSON figures of one worker process's PG client (read timeouts in
+   * force, mean connection hold), rewritten every few seconds; readers skip stale entries.
+   */
+  pgClients: string;
 }
 
 export function makeKeys(prefix: string): Keys {
@@ -57,6 +62,7 @@ export function makeKeys(prefix: string): Keys {
     counters: `${prefix}:counters`,
     recentFailures: `${prefix}:failures`,
     pgRate: `${prefix}:pgrate`,
+    pgClients: `${prefix}:pgclients`,
     intakeRate: `${prefix}:rate:intake`,
     finalRate: `${prefix}:rate:final`,
     finalChannel: `${prefix}:final`,

@@ -40,7 +40,7 @@ describe('/dashboard', () => {
     const hash = createHash('sha256').update(PAGE_SCRIPT).digest('base64');
     expect(csp).toContain(`script-src 'sha256-${hash}'`);
     expect(csp).toContain("default-src 'none'");
-    for (const id of ['pg-rps', 'pg-rps-confirm', 'pg-rps-inquire', 'pg-rps-cancel', 'intake-rps', 'backlog', 'eta', 'oldest', 'in-doubt', 'breaker-state', 'final-APPROVED', 'failures']) {
+    for (const id of ['pg-rps', 'pg-rps-confirm', 'pg-rps-inquire', 'pg-rps-cancel', 'intake-rps', 'backlog', 'eta', 'oldest', 'in-doubt', 'breaker-state', 'final-APPROVED', 'failures', 'timeout-confirm', 'hold-confirm', 'calls-per-payment']) {
       expect(res.text).toContain(`data-testid="${id}"`);
     }
     // No remote resources: nothing to load where there is no internet.
@@ -54,6 +54,13 @@ describe('/dashboard', () => {
     await t.redis.hset(k.pgRate, `${nowSec - 1}:confirm`, 120, `${nowSec - 1}:inquire`, 7, `${nowSec - 1}:cancel`, 2);
     await t.redis.hset(k.finalRate, `${nowSec - 2}:APPROVED`, 3);
     await t.redis.hset(k.counters, 'final:APPROVED', 3, 'final:DECLINED', 1);
+    // PG calls by outcome (what breaker-record.lua counts): 4 confirms and 2 inquiries reached the
+    // PG, one confirm was never sent.
+    await t.redis.hset(k.counters, 'pg:confirm:approved', 3, 'pg:confirm:declined', 1, 'pg:confirm:not_sent', 1, 'pg:inquire:in_progress', 2);
+    // Two live worker processes and one gone quiet: the longest timeout in force, the mean hold.
+    const figures = (at: number, confirmTimeout: number, confirmHold: number | null) =>
+      JSON.stringify({ at, readTimeoutMs: { confirm: confirmTimeout, inquire: 1_500, cancel: 1_500, transactions: 10_000 }, holdMs: { confirm: confirmHold, inquire: 4, cancel: null, transactions: null }, inFlight: 3 });
+    await t.redis.hset(k.pgClients, 'host:1', figures(Date.now(), 2_400, 300), 'host:2', figures(Date.now(), 1_800, 500), 'host:3', figures(Date.now() - 60_000, 9_000, 9_000));
     await t.redis.zadd(k.inDoubt, Date.now(), 'pay_x');
     await t.redis.lpush(k.recentFailures, JSON.stringify({ at: Date.now(), id: 'pay_y', status: 'DECLINED', code: 'REJECT_CARD_COMPANY', message: '<b>no</b>' }));
 
@@ -83,6 +90,12 @@ describe('/dashboard', () => {
     expect(d.breaker.state).toBe('closed');
     expect(d.failures).toEqual([expect.objectContaining({ id: 'pay_y', code: 'REJECT_CARD_COMPANY', message: '<b>no</b>' })]);
     expect(d.memory.usedBytes).toBeGreaterThan(0);
+    expect(d.pgClient).toEqual({
+      processes: 2,
+      readTimeoutMs: { confirm: 2_400, inquire: 1_500, cancel: 1_500, transactions: 10_000 },
+      holdMs: { confirm: 400, inquire: 4, cancel: null, transactions: null },
+    });
+    expect(d.callsPerPayment).toEqual({ confirm: 1, inquire: 0.5, cancel: 0, transactions: 0 });
   });
 
   it('does not exist without operator credentials configured', async () => {

@@ -39,6 +39,39 @@ export interface DashboardData {
   };
   failures: RecentFailure[];
   memory: RedisMemory;
+  /**
+   * The PG client across live worker processes: the read timeout in force per call type (the
+   * longest any process uses) and the mean connection hold over the last few seconds; null where
+   * no process reported one.
+   */
+  pgClient: { processes: number; readTimeoutMs: Record<PgCall, number | null>; holdMs: Record<PgCall, number | null> };
+  /** PG calls sent per final payment, by type, since the counters began; null before any is final. */
+  callsPerPayment: Record<PgCall, number> | null;
+}
+
+const PG_CALLS: PgCall[] = ['confirm', 'inquire', 'cancel', 'transactions'];
+
+/** Calls that reached the PG (every outcome but "not sent"), per call type, from `pg:<call>:<outcome>` counters. */
+function callsSent(counters: Record<string, number>): Record<PgCall, number> {
+  const out: Record<PgCall, number> = { confirm: 0, inquire: 0, cancel: 0, transactions: 0 };
+  for (const [field, n] of Object.entries(counters)) {
+    const [head, call, outcome] = field.split(':');
+    if (head === 'pg' && outcome !== undefined && outcome !== 'not_sent' && call !== undefined && call in out) out[call as PgCall] += n;
+  }
+  return out;
+}
+
+function pgClientOf(s: OpsSnapshot): DashboardData['pgClient'] {
+  const per = <T>(f: (call: PgCall) => T) => Object.fromEntries(PG_CALLS.map((c) => [c, f(c)])) as Record<PgCall, T>;
+  const live = s.pgClients;
+  return {
+    processes: live.length,
+    readTimeoutMs: per((c) => (live.length === 0 ? null : Math.max(...live.map((f) => f.readTimeoutMs[c])))),
+    holdMs: per((c) => {
+      const holds = live.map((f) => f.holdMs[c]).filter((h): h is number => h !== null);
+      return holds.length === 0 ? null : Math.round(holds.reduce((a, b) => a + b, 0) / holds.length);
+    }),
+  };
 }
 
 const lastOf = (a: number[]): number => a[a.length - 1] ?? 0;
@@ -77,6 +110,13 @@ export function toDashboardData(s: OpsSnapshot, limitPerSecond: number): Dashboa
     },
     failures: s.failures,
     memory: s.memory,
+    pgClient: pgClientOf(s),
+    callsPerPayment: ((): Record<PgCall, number> | null => {
+      const finals = FINAL_STATUSES.reduce((a, st) => a + c(`final:${st}`), 0);
+      if (finals === 0) return null;
+      const sent = callsSent(s.counters);
+      return Object.fromEntries(PG_CALLS.map((call) => [call, sent[call] / finals])) as Record<PgCall, number>;
+    })(),
   };
 }
 

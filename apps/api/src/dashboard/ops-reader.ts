@@ -10,7 +10,7 @@
  */
 import type { Redis } from 'ioredis';
 import { FINAL_STATUSES, type FinalStatus, type PgCall } from '@sluice/domain';
-import type { Keys } from '@sluice/store';
+import { livePgClientFigures, type Keys, type PgClientFigures } from '@sluice/store';
 
 /** The PG calls, in the order the dashboard stacks them. */
 export const PG_CALLS: readonly PgCall[] = ['confirm', 'inquire', 'cancel', 'transactions'];
@@ -56,6 +56,8 @@ export interface OpsSnapshot {
   breaker: { state: BreakerStateName; since: number | null; reason: string | null };
   /** The raw `counters` hash (intake:created, final:*, pg:*, recon:*, …). */
   counters: Record<string, number>;
+  /** Each live worker process's PG client: read timeouts in force, connection holds. */
+  pgClients: PgClientFigures[];
   failures: RecentFailure[];
   memory: RedisMemory;
 }
@@ -115,15 +117,16 @@ export class OpsReader {
       .hgetall(k.counters)
       .lrange(k.recentFailures, 0, Math.max(failures, 1) - 1)
       .info('memory')
+      .hgetall(k.pgClients)
       .exec();
     if (!res) throw new Error('ops read: pipeline aborted');
     const out = res.map(([err, v]) => {
       if (err) throw err;
       return v;
     });
-    const [time, pgRaw, intakeRaw, finalRaw, backlog, oldest, inDoubt, breaker, counters, failuresRaw, info] = out as [
+    const [time, pgRaw, intakeRaw, finalRaw, backlog, oldest, inDoubt, breaker, counters, failuresRaw, info, pgClients] = out as [
       [string, string], (string | null)[], (string | null)[], (string | null)[], number, string[], number,
-      (string | null)[], Record<string, string>, string[], string,
+      (string | null)[], Record<string, string>, string[], string, Record<string, string>,
     ];
     const at = redisMs(time);
     this.offsetMs = at - (sent + Date.now()) / 2;
@@ -155,6 +158,7 @@ export class OpsReader {
       counters: Object.fromEntries(Object.entries(counters).map(([f, v]) => [f, num(v)])),
       failures: failures > 0 ? failuresRaw.flatMap(parseFailure) : [],
       memory: parseRedisMemory(info),
+      pgClients: livePgClientFigures(pgClients, Date.now()),
     };
   }
 }

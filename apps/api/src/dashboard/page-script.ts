@@ -108,6 +108,16 @@ function render(d) {
   set('intake-rps', n.intakeRps); set('intake-total', d.totals.created);
   set('backlog', d.backlog); set('eta', d.etaSeconds, fmtEta(d.etaSeconds)); set('oldest', d.oldestAgeSeconds, fmtEta(d.oldestAgeSeconds)); set('in-doubt', d.inDoubt);
   set('confirm-rate', d.confirmRate);
+  const msText = (v) => (v === null ? '–' : v >= 1000 ? (v / 1000).toFixed(1) + ' s' : Math.round(v) + ' ms');
+  set('pg-processes', d.pgClient.processes);
+  for (const call of ['confirm', 'inquire']) {
+    set('timeout-' + call, d.pgClient.readTimeoutMs[call] ?? '', msText(d.pgClient.readTimeoutMs[call]));
+    set('hold-' + call, d.pgClient.holdMs[call] ?? '', msText(d.pgClient.holdMs[call]));
+  }
+  const cpp = d.callsPerPayment;
+  const total = cpp ? cpp.confirm + cpp.inquire + cpp.cancel + cpp.transactions : null;
+  set('calls-per-payment', total ?? '', total === null ? '–' : total.toFixed(2));
+  set('calls-inquire', cpp ? cpp.inquire : '', cpp ? cpp.inquire.toFixed(2) : '–');
   const b = $('breaker-state');
   set('breaker-state', d.breaker.state, d.breaker.state.replace('_', '-'));
   b.className = 'v breaker-' + d.breaker.state;

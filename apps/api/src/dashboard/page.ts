@@ -69,6 +69,8 @@ export const DASHBOARD_HTML = `<!doctype html>
 <section><h2>Backlog and money in doubt (since this page opened)</h2>
 <div class="tiles">${tile('backlog', 'backlog', 'backlog')}${tile('eta', 'ETA to drain')}${tile('oldest', 'oldest waiting')}${tile('confirm-rate', 'confirms /s (10 s)')}${tile('in-doubt', 'in doubt', 'inDoubt')}</div>
 <canvas id="chart-backlog" data-testid="chart-backlog"></canvas></section>
+<section><h2>The PG client (live worker processes: <span id="pg-processes" data-testid="pg-processes" data-value="0">0</span>)</h2>
+<div class="tiles">${tile('timeout-confirm', 'read timeout: confirm')}${tile('timeout-inquire', 'read timeout: inquiry')}${tile('hold-confirm', 'connection hold: confirm')}${tile('hold-inquire', 'connection hold: inquiry')}${tile('calls-per-payment', 'PG calls per payment')}${tile('calls-inquire', 'inquiries per payment')}</div></section>
 <section><h2>Safety</h2>
 <div class="tiles">${tile('breaker-state', 'breaker')}${tile('recon-repaired', 'recon repairs')}${tile('recon-orphans', 'recon orphans')}${tile('redis-memory', 'Redis memory')}</div>
 <div class="k" id="breaker-reason" data-testid="breaker-reason" data-value=""></div></section>
