@@ -69,7 +69,7 @@ export function faultsSection(r: BenchResults): string {
     '',
     `${count(f.intake.offered)} payments offered open-loop at ${f.rate}/s, 1 in 50 declined by marker, gate on, 1 worker process; ` +
       `simulator at default latency with knobs: ${knobs} ` +
-      '(PG_HEADERS_TIMEOUT_MS 5000, the read timeout'"'"'s upper bound, so every late answer is a read timeout). In doubt = the payment record has `inDoubtAt`.',
+      "(PG_HEADERS_TIMEOUT_MS 5000, the read timeout's upper bound, so every late answer is a read timeout). In doubt = the payment record has `inDoubtAt`.",
     '',
     table(
       ['', 'value'],
