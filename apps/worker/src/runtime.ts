@@ -127,8 +127,8 @@ export async function startWorker(
   const workers = [confirmWorker, resolveWorker, maintenanceWorker];
   for (const w of workers) {
     w.on('error', (err) => log.error({ err: err.message, queue: w.name }, 'worker error'));
-    // A short lock is only right while it never lapses under load: both are counted (Redis, for
-    // the bench and the dashboard) and logged. A stalled job of a live worker runs twice; the
+    // A short lock is only right while it never lapses under load: both are counted (in the
+    // shared counters, which the bench reads) and logged. A stalled job of a live worker runs twice; the
     // phase guard and the payment's one PG key keep that safe, but it costs PG calls.
     w.on('stalled', (jobId) => {
       log.warn({ queue: w.name, jobId }, 'job stalled: its lock lapsed, another worker takes it');

@@ -1,18 +1,17 @@
 /**
  * The PG adapter. Every request to the PG goes through `PgClient.send`, which reads in order:
- * 1. `holdConnection`: take a connection from this process's share of the PG's cap (bounded
- *    wait; inquiries and cancels may use a reserve that confirms cannot);
- * 2. `takeSlot`: wait for a permit from the global gate (no way around it), after the
- *    connection is held, so that the slot is not spent waiting for one;
- * 3. the caller's guard (the payment's phase and the circuit breaker) right before sending, and
- *    again after any new slot: it may come long after the phase and breaker were read;
- * 4. `exchange`: write the request, refused at write time if it would be later than the slot's
+ * 1. `send`: take a connection from this process's share of the PG's cap (bounded wait;
+ *    inquiries and cancels may use a reserve that confirms cannot, connection-share.ts);
+ * 2. `sendHeld`: wait for a permit from the global gate (no way around it), after the
+ *    connection is held, so that the slot is not spent waiting for one; then the caller's guard
+ *    (the payment's phase and the circuit breaker) right before sending, and again after any new
+ *    slot, which may come long after the phase and breaker were read;
+ * 3. `exchange`: write the request, refused at write time if it would be later than the slot's
  *    margin covers (late-guard.ts; a new slot is taken, never one handed back), and wait for
- *    the answer up to the read timeout in force for this call type (read-timeouts.ts). At the
- *    read timeout the request is aborted, which closes its connection: the contract frees the
- *    place at once and the PG finishes the request, so the outcome is in doubt and the status
- *    inquiry learns it;
- * 5. `report`: classify the result with the domain's outcome table, and hand one
+ *    the answer up to the read timeout in force (`readTimeoutNow`). At the read timeout the
+ *    request is aborted, which closes its connection: the contract frees the place at once and
+ *    the PG finishes the request, so the outcome is in doubt and the status inquiry learns it;
+ * 4. `settle` and `report`: classify the result with the domain's outcome table, and hand one
  *    {@link CallReport} to the observer (metrics, the breaker's record).
  * It never throws for anything the PG or the network does: it returns what happened.
  */
@@ -225,7 +224,7 @@ export class PgClient {
     return { call, method, path: this.pathPrefix + path, headers, payload: body === undefined ? null : JSON.stringify(body) };
   }
 
-  /** Steps 2–5 with the connection unit held. */
+  /** Steps 2–4 with the connection unit held. */
   private async sendHeld<R>(req: Request, opts: CallOptions<R>, timing: Timing, waitStart: number): Promise<CallResult<R>> {
     let permit = await this.permits.acquire(PRIORITY[req.call]);
     let late = 0;
