@@ -1,7 +1,8 @@
 /**
  * The PG adapter. Every request to the PG goes through `PgClient.send`, which reads in order:
  * 1. `send`: take a connection from this process's share of the PG's cap (bounded wait;
- *    inquiries and cancels may use a reserve that confirms cannot, connection-share.ts);
+ *    inquiries and cancels may use a reserve that confirms cannot, connection-share.ts), and
+ *    open it if it is not open (connections.ts), before any send slot is taken;
  * 2. `sendHeld`: wait for a permit from the global gate (no way around it), after the
  *    connection is held, so that the slot is not spent waiting for one; then the caller's guard
  *    (the payment's phase and the circuit breaker) right before sending, and again after any new
@@ -16,9 +17,10 @@
  * It never throws for anything the PG or the network does: it returns what happened.
  */
 import { classify, isPgFailure, READ_TIMEOUT, type PgCall, type PgOutcome, type PgRaw } from '@sluice/domain';
-import { Pool, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
 import { ConnectionShare, type Lane } from './connection-share.ts';
-import { LATE_CHECK, lateGuard, SendTooLate } from './late-guard.ts';
+import { Connections } from './connections.ts';
+import { LATE_CHECK, SendTooLate } from './late-guard.ts';
 import type { Permit, PermitSource, Priority } from './permits.ts';
 import { ReadTimeouts, type ReadTimeoutBounds, type ReadTimeoutView } from './read-timeouts.ts';
 import { CALL_HEADER, track } from './send-tracker.ts';
@@ -128,15 +130,13 @@ interface Timing {
 }
 
 export class PgClient {
-  readonly pool: Pool;
-  /** The pool, with the permit checked again at the moment each request is written. */
-  private readonly dispatcher: Dispatcher;
+  private readonly connections: Connections;
   private readonly auth: string;
   private readonly share: ConnectionShare;
   readonly timeouts: ReadTimeouts;
   /** The base URL's path (`http://pg/api` → `/api`), put before every request's `/v1/...`. */
   private readonly pathPrefix: string;
-  /** Calls waiting for their answer (what close() lets finish). */
+  /** Calls holding a connection (what close() lets finish, bounded). */
   private readonly live = new Set<Promise<unknown>>();
   private unusedSlots = 0;
 
@@ -150,18 +150,15 @@ export class PgClient {
     this.timeouts = new ReadTimeouts(o.readTimeout);
     const base = new URL(o.baseUrl);
     this.pathPrefix = base.pathname.replace(/\/+$/, '');
-    // undici's Pool takes an origin only.
-    this.pool = new Pool(base.origin, {
-      connections: o.connections,
-      pipelining: 1,
-      connect: { timeout: o.connectTimeoutMs },
+    this.connections = new Connections({
+      origin: new URL(base.origin),
+      size: o.connections,
+      connectTimeoutMs: o.connectTimeoutMs,
       // The read timeout is pg-client's own (exchange): undici's is only a backstop behind it.
-      headersTimeout: o.readTimeout.maxMs + 5_000,
-      bodyTimeout: o.bodyTimeoutMs,
-      keepAliveTimeout: o.keepAliveTimeoutMs,
-      keepAliveMaxTimeout: o.keepAliveTimeoutMs,
+      headersTimeoutMs: o.readTimeout.maxMs + 5_000,
+      bodyTimeoutMs: o.bodyTimeoutMs,
+      keepAliveTimeoutMs: o.keepAliveTimeoutMs,
     });
-    this.dispatcher = this.pool.compose(lateGuard);
   }
 
   confirm<R>(p: { paymentKey: string; orderId: string; amount: number }, opts: CallOptions<R>): Promise<CallResult<R>> {
@@ -197,22 +194,34 @@ export class PgClient {
     } finally {
       clearTimeout(timer);
     }
-    await this.pool.destroy().catch(() => undefined);
+    await this.connections.destroy();
   }
 
   /** The one function every PG request goes through. */
   async send<R>(call: PgCall, method: 'GET' | 'POST', path: string, body: unknown, opts: CallOptions<R>): Promise<CallResult<R>> {
     const waitStart = performance.now();
     const timing: Timing = { heldAt: waitStart, gateWaitMs: 0, timeoutMs: this.timeouts.current(call) };
-    if (!(await this.share.acquire(LANE[call], this.o.poolWaitTimeoutMs))) {
+    const unit = await this.share.acquire(LANE[call], this.o.poolWaitTimeoutMs);
+    if (unit < 0) {
       timing.gateWaitMs = performance.now() - waitStart;
       return this.report(call, { transport: 'not_sent', reason: 'pool_wait_timeout' }, timing, { latencyMs: 0, sentAtMs: null });
     }
     timing.heldAt = performance.now();
+    const held = (async (): Promise<CallResult<R>> => {
+      // The connection first, then the slot: a connection opened after the slot makes the write late.
+      const refused = await this.connections.ready(unit);
+      if (refused !== null) {
+        timing.gateWaitMs = performance.now() - waitStart;
+        return this.report(call, { transport: 'not_sent', reason: refused }, timing, { latencyMs: 0, sentAtMs: null });
+      }
+      return this.sendHeld(this.request(call, method, path, body, opts), opts, timing, waitStart, this.connections.dispatcher(unit));
+    })();
+    this.live.add(held);
     try {
-      return await this.sendHeld(this.request(call, method, path, body, opts), opts, timing, waitStart);
+      return await held;
     } finally {
-      this.share.release();
+      this.live.delete(held);
+      this.share.release(unit);
     }
   }
 
@@ -225,7 +234,7 @@ export class PgClient {
   }
 
   /** Steps 2–4 with the connection unit held. */
-  private async sendHeld<R>(req: Request, opts: CallOptions<R>, timing: Timing, waitStart: number): Promise<CallResult<R>> {
+  private async sendHeld<R>(req: Request, opts: CallOptions<R>, timing: Timing, waitStart: number, dispatcher: Dispatcher): Promise<CallResult<R>> {
     let permit = await this.permits.acquire(PRIORITY[req.call]);
     let late = 0;
     for (let recheck = false; ; recheck = true) {
@@ -237,7 +246,7 @@ export class PgClient {
         }
       }
       // Never before the slot (acquire resolves at it), never later than the margin covers.
-      const result = this.permits.isTooLate(permit) ? ({ kind: 'too_late' } as const) : await this.exchange(req, permit, timing, waitStart);
+      const result = this.permits.isTooLate(permit) ? ({ kind: 'too_late' } as const) : await this.exchange(req, permit, timing, waitStart, dispatcher);
       if (result.kind === 'too_late') {
         this.unusedSlots++;
         if (++late >= MAX_LATE_PERMITS) return this.report(req.call, { transport: 'not_sent', reason: 'late_permits' }, timing, { latencyMs: 0, sentAtMs: null });
@@ -253,7 +262,7 @@ export class PgClient {
    * which runs from the write. At the timeout the request is aborted: undici destroys its socket,
    * which frees the PG's place at once (the contract), and the call is "no answer".
    */
-  private async exchange(req: Request, slot: Permit, timing: Timing, waitStart: number): Promise<Exchange> {
+  private async exchange(req: Request, slot: Permit, timing: Timing, waitStart: number, dispatcher: Dispatcher): Promise<Exchange> {
     timing.gateWaitMs = performance.now() - waitStart;
     timing.timeoutMs = this.readTimeoutNow(req.call);
     const abort = new AbortController();
@@ -274,9 +283,9 @@ export class PgClient {
     const ceiling = setTimeout(() => abort.abort(), this.o.connectTimeoutMs + timing.timeoutMs + 1_000);
     const started = performance.now();
     const since = (): number => performance.now() - started;
-    const run = (async (): Promise<Exchange> => {
+    return (async (): Promise<Exchange> => {
       try {
-        const res = await this.dispatcher.request({
+        const res = await dispatcher.request({
           method: req.method, path: req.path, headers: { ...req.headers, [CALL_HEADER]: tracker.id }, body: req.payload, signal: abort.signal,
           // Checked once more as undici writes the request: whatever delayed it since the check
           // before (an event loop, a thread not scheduled, a connection opening) counts too.
@@ -311,12 +320,6 @@ export class PgClient {
         tracker.done();
       }
     })();
-    this.live.add(run);
-    try {
-      return await run;
-    } finally {
-      this.live.delete(run);
-    }
   }
 
   /**

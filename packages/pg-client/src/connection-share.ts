@@ -1,15 +1,17 @@
 /**
- * This process's share of the PG's connection cap, as a counting semaphore with a bounded wait
- * and a reserve: confirms and listings may hold at most `size − reserved` units, inquiries and
- * cancels all of them. So however many confirms hang, the calls that resolve payments in doubt
- * always find a connection; and those wait ahead of confirms when a unit frees up.
+ * This process's share of the PG's connection cap: `size` units, each one connection (one undici
+ * Client, see connections.ts), handed out with a bounded wait and a reserve: confirms and listings
+ * may hold at most `size − reserved` units, inquiries and cancels all of them. So however many
+ * confirms hang, the calls that resolve payments in doubt always find a connection; and those
+ * wait ahead of confirms when a unit frees up. Free units are handed out last-freed first, so the
+ * connections just used (still open) carry the next requests and the others go idle and close.
  */
 
 /** `general`: confirms and listings. `resolution`: inquiries and cancels (may use the reserve). */
 export type Lane = 'general' | 'resolution';
 
 interface Waiter {
-  resolve: (ok: boolean) => void;
+  resolve: (unit: number) => void;
   timer: NodeJS.Timeout;
 }
 
@@ -22,7 +24,8 @@ interface Waiter {
 const SHORT_SHARE = 0.85;
 
 export class ConnectionShare {
-  private used = 0;
+  /** Free units, the last freed on top. */
+  private readonly free: number[];
   /** Units whose request is written and waits for its answer. */
   private awaiting = 0;
   private readonly waiting: Record<Lane, Waiter[]> = { general: [], resolution: [] };
@@ -32,17 +35,17 @@ export class ConnectionShare {
     readonly reserved = 0,
   ) {
     if (reserved >= size && size > 0) throw new Error(`reserved connections (${reserved}) must be fewer than the share (${size})`);
+    this.free = Array.from({ length: size }, (_, i) => size - 1 - i);
   }
 
   private limit(lane: Lane): number {
     return lane === 'resolution' ? this.size : this.size - this.reserved;
   }
 
-  /** Resolves true with a unit held, or false after `timeoutMs` without one. */
-  acquire(lane: Lane, timeoutMs: number): Promise<boolean> {
-    if (this.used < this.limit(lane) && (lane === 'resolution' || this.waiting.resolution.length === 0)) {
-      this.used++;
-      return Promise.resolve(true);
+  /** Resolves with the unit held, or −1 after `timeoutMs` without one. */
+  acquire(lane: Lane, timeoutMs: number): Promise<number> {
+    if (this.inUse() < this.limit(lane) && (lane === 'resolution' || this.waiting.resolution.length === 0)) {
+      return Promise.resolve(this.free.pop()!);
     }
     return new Promise((resolve) => {
       const queue = this.waiting[lane];
@@ -51,7 +54,7 @@ export class ConnectionShare {
         timer: setTimeout(() => {
           const i = queue.indexOf(waiter);
           if (i >= 0) queue.splice(i, 1);
-          resolve(false);
+          resolve(-1);
         }, timeoutMs),
       };
       queue.push(waiter);
@@ -59,21 +62,20 @@ export class ConnectionShare {
   }
 
   /** Gives a unit back, to a waiting inquiry or cancel first. */
-  release(): void {
-    this.used--;
+  release(unit: number): void {
+    this.free.push(unit);
     for (const lane of ['resolution', 'general'] as const) {
       const queue = this.waiting[lane];
-      while (queue.length > 0 && this.used < this.limit(lane)) {
+      while (queue.length > 0 && this.inUse() < this.limit(lane)) {
         const waiter = queue.shift()!;
         clearTimeout(waiter.timer);
-        this.used++;
-        waiter.resolve(true);
+        waiter.resolve(this.free.pop()!);
       }
     }
   }
 
   inUse(): number {
-    return this.used;
+    return this.size - this.free.length;
   }
 
   /** A held unit's request went onto the wire; `answered` when its answer came (or it was given up). */

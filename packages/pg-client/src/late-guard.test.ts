@@ -32,10 +32,13 @@ afterAll(async () => {
 /** Permits numbered 1, 2, …; the checks numbered in `lateOn` (1-based) answer "too late". */
 class ScriptedPermits implements PermitSource {
   granted = 0;
+  /** The server's connection count at each acquire. */
+  connectionsAtAcquire: number[] = [];
   /** The permit each check looked at, in order. */
   checked: number[] = [];
   constructor(private readonly lateOn: Set<number>) {}
   acquire(priority: Priority): Promise<Permit> {
+    this.connectionsAtAcquire.push(connections);
     return Promise.resolve({ slotMs: ++this.granted, marginMs: 10, priority });
   }
   isTooLate(p: Permit): boolean {
@@ -153,6 +156,41 @@ describe('the base URL', () => {
       } finally {
         await c.close();
       }
+    }
+  });
+});
+
+describe('the connection before the slot', () => {
+  it('opens the connection before it takes a send slot, so that the write is not late for a connect', async () => {
+    const permits = new ScriptedPermits(new Set());
+    const c = client(permits);
+    try {
+      const before = connections;
+      const r = await c.inquire('pk_first');
+      expect(r).toMatchObject({ raw: { transport: 'answered', httpStatus: 200 } });
+      // The server had accepted the connection when the slot was asked for, and the request went
+      // on that same connection: one connection, one slot, no late write.
+      expect(permits.connectionsAtAcquire).toEqual([before + 1]);
+      expect(connections).toBe(before + 1);
+      expect(permits.granted).toBe(1);
+    } finally {
+      await c.close();
+    }
+  });
+
+  it('reports a connection that cannot be opened as not sent, without taking a slot', async () => {
+    const permits = new ScriptedPermits(new Set());
+    const closed = createServer();
+    await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
+    const port = (closed.address() as AddressInfo).port;
+    await new Promise((r) => closed.close(r));
+    const c = client(permits, `http://127.0.0.1:${port}`);
+    try {
+      const r = await c.inquire('pk_refused');
+      expect(r).toMatchObject({ raw: { transport: 'not_sent', reason: 'ECONNREFUSED' }, outcome: { kind: 'not_sent' } });
+      expect(permits.granted).toBe(0);
+    } finally {
+      await c.close();
     }
   });
 });

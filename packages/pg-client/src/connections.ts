@@ -1,0 +1,113 @@
+/**
+ * The PG connections of this process: one undici Client per unit of the share, so that a call
+ * that holds a unit holds *its* connection. A call opens that connection, if it is not open,
+ * **before** it takes a send slot (`ready`): a connection opened after the slot would make the
+ * write late, and a late write is refused and wastes the slot. That is what a burst after an idle
+ * spell used to pay: ~150 new connections in its first second, many of them late, and the PG got
+ * 400 requests in that second instead of ~480. No request is sent to open or keep a connection:
+ * a socket opened here is handed to the Client by its connector when the call's request needs it.
+ */
+import type { Socket } from 'node:net';
+import { buildConnector, Client, type Dispatcher } from 'undici';
+import { lateGuard } from './late-guard.ts';
+
+export interface ConnectionOptions {
+  origin: URL;
+  size: number;
+  connectTimeoutMs: number;
+  headersTimeoutMs: number;
+  bodyTimeoutMs: number;
+  keepAliveTimeoutMs: number;
+}
+
+interface Unit {
+  client: Client;
+  /** The Client, with the permit checked again as each request is written (late-guard.ts). */
+  dispatcher: Dispatcher;
+  /** The socket the Client uses, while it is open. */
+  socket: Socket | null;
+  /** A socket opened for the next request, not yet handed to the Client. */
+  opened: Socket | null;
+}
+
+const alive = (s: Socket | null): boolean => s !== null && !s.destroyed && s.readyState === 'open';
+
+export class Connections {
+  private readonly units: Unit[];
+  private readonly connect: buildConnector.connector;
+  private readonly target: buildConnector.Options;
+
+  constructor(o: ConnectionOptions) {
+    this.connect = buildConnector({ timeout: o.connectTimeoutMs });
+    const https = o.origin.protocol === 'https:';
+    this.target = {
+      protocol: o.origin.protocol,
+      hostname: o.origin.hostname,
+      host: o.origin.host,
+      port: o.origin.port || (https ? '443' : '80'),
+      ...(https ? { servername: o.origin.hostname } : {}),
+    };
+    this.units = Array.from({ length: o.size }, () => {
+      const unit = { socket: null, opened: null } as unknown as Unit;
+      unit.client = new Client(o.origin.origin, {
+        pipelining: 1,
+        connect: (options, callback) => {
+          // The socket `ready` opened for this request, if it is still open; else a new one.
+          const opened: Socket | null = unit.opened;
+          unit.opened = null;
+          // Handed over asynchronously, as a connector does: undici's Client hangs on a callback
+          // made within the connector call.
+          if (opened !== null && alive(opened)) return queueMicrotask(() => callback(null, this.adopt(unit, opened)));
+          opened?.destroy();
+          this.connect(options, (err, socket) => (err ? callback(err, null) : callback(null, this.adopt(unit, socket as Socket))));
+        },
+        headersTimeout: o.headersTimeoutMs,
+        bodyTimeout: o.bodyTimeoutMs,
+        keepAliveTimeout: o.keepAliveTimeoutMs,
+        keepAliveMaxTimeout: o.keepAliveTimeoutMs,
+      });
+      unit.dispatcher = unit.client.compose(lateGuard);
+      return unit;
+    });
+  }
+
+  private adopt(unit: Unit, socket: Socket): Socket {
+    unit.socket = socket;
+    socket.once('close', () => {
+      if (unit.socket === socket) unit.socket = null;
+    });
+    return socket;
+  }
+
+  /** The dispatcher of a held unit. */
+  dispatcher(unit: number): Dispatcher {
+    return this.units[unit]!.dispatcher;
+  }
+
+  /**
+   * Makes sure the unit's connection is open before its call takes a send slot. Resolves null
+   * when it is, or the connect error's code (nothing was sent).
+   */
+  ready(unit: number): Promise<string | null> {
+    const u = this.units[unit]!;
+    if (alive(u.socket) || alive(u.opened)) return Promise.resolve(null);
+    return new Promise((resolve) => {
+      this.connect(this.target, (err, socket) => {
+        if (err) return resolve((err as { code?: string }).code ?? err.name);
+        u.opened?.destroy();
+        u.opened = socket as Socket;
+        resolve(null);
+      });
+    });
+  }
+
+  /** Closes every connection at once. */
+  async destroy(): Promise<void> {
+    await Promise.all(
+      this.units.map(async (u) => {
+        u.opened?.destroy();
+        await u.client.destroy().catch(() => undefined);
+      }),
+    );
+  }
+}
