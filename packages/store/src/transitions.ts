@@ -41,7 +41,7 @@ export class Transitions {
     private readonly o: { breaker: BreakerSettings; maxQueueAgeMs: number; retentionMs: number },
   ) {
     if (!('sluiceGuard' in redis)) {
-      redis.defineCommand('sluiceGuard', { numberOfKeys: 7, lua: lua('guard') });
+      redis.defineCommand('sluiceGuard', { numberOfKeys: 11, lua: lua('guard') });
       redis.defineCommand('sluiceApplyStep', { numberOfKeys: 8, lua: lua('apply-step') });
       redis.defineCommand('sluiceBreakerRecord', { numberOfKeys: 5, lua: lua('breaker-record') });
     }
@@ -58,7 +58,8 @@ export class Transitions {
     const k = this.keys;
     const r = await this.r.sluiceGuard(
       k.payment(id), k.breaker, `${k.breaker}:probe`, k.breakerLog, k.open, k.counters, k.history(id),
-      call, allowed.join(','), to, this.o.breaker.probeIntervalMs, this.o.maxQueueAgeMs, id, recheck ? '1' : '0',
+      k.inDoubt, k.recentFailures, k.approved, k.finalRate,
+      call, allowed.join(','), to, this.o.breaker.probeIntervalMs, this.o.maxQueueAgeMs, id, recheck ? '1' : '0', k.finalChannel,
     );
     switch (r[0]) {
       case 'ok':

@@ -1,7 +1,8 @@
 --[[
   Applies the step decided after a PG answer (packages/domain decide.ts), if the payment is
   still in the phase the call was made in. One atomic change of the payment, the backlog, the
-  in-doubt set, the counters, the latest failures and the payment's history.
+  in-doubt set, the counters, the latest failures and the payment's history. Everything "final"
+  means is includes/finalize.lua, shared with every script that makes a payment final.
 
   KEYS[1] payment hash     KEYS[2] open zset       KEYS[3] in-doubt zset
   KEYS[4] counters hash    KEYS[5] failures list   KEYS[6] history list
@@ -22,9 +23,12 @@
 
   Returns {'ok', phase} or {'stale', currentPhase} (another step got there first: do nothing).
 ]]
+--@include finalize
+
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local id, expected, step = ARGV[1], ARGV[2], ARGV[3]
+local K = { payment = KEYS[1], open = KEYS[2], inDoubt = KEYS[3], counters = KEYS[4], failures = KEYS[5], approved = KEYS[7], finalRate = KEYS[8] }
 
 local phase = redis.call('HGET', KEYS[1], 'phase')
 if not phase then return {'stale', 'missing'} end
@@ -39,22 +43,9 @@ local newPhase = phase
 if step == 'final' then
   local status = ARGV[8]
   newPhase = 'final'
-  redis.call('HSET', KEYS[1], 'phase', 'final', 'status', status, 'updatedAt', now, 'finalizedAt', now)
-  if ARGV[9] ~= '' then
-    redis.call('HSET', KEYS[1], 'failureCode', ARGV[9], 'failureMessage', ARGV[10])
-    redis.call('LPUSH', KEYS[5], cjson.encode({ at = now, id = id, status = status, code = ARGV[9], message = ARGV[10] }))
-    redis.call('LTRIM', KEYS[5], 0, 99)
-  end
+  finalize(K, ARGV[6], id, now, status, ARGV[9], ARGV[10])
   if ARGV[11] ~= '' then redis.call('HSET', KEYS[1], 'transactionKey', ARGV[11]) end
   if ARGV[12] ~= '' then redis.call('HSET', KEYS[1], 'approvedAt', ARGV[12]) end
-  redis.call('ZREM', KEYS[2], id)
-  redis.call('ZREM', KEYS[3], id)
-  redis.call('HINCRBY', KEYS[4], 'final:' .. status, 1)
-  if status == 'APPROVED' then redis.call('ZADD', KEYS[7], now, id) end
-  local sec = math.floor(now / 1000)
-  redis.call('HINCRBY', KEYS[8], sec .. ':' .. status, 1)
-  redis.call('HDEL', KEYS[8], (sec - 900) .. ':APPROVED', (sec - 900) .. ':DECLINED', (sec - 900) .. ':FAILED', (sec - 900) .. ':CANCELED')
-  redis.call('PUBLISH', ARGV[6], id)
   event.status = status
 elseif step == 'inquire' then
   newPhase = 'inquiring'

@@ -5,7 +5,8 @@
 
   KEYS[1] payment hash      KEYS[2] breaker hash      KEYS[3] breaker probe token
   KEYS[4] breaker log list  KEYS[5] open zset         KEYS[6] counters hash
-  KEYS[7] history list
+  KEYS[7] history list      KEYS[8] in-doubt zset     KEYS[9] failures list
+  KEYS[10] approved zset    KEYS[11] final states per second hash   (the last four: finalize)
 
   ARGV[1] call: confirm | inquire | cancel
   ARGV[2] allowed phases, comma-separated      ARGV[3] phase to set (may equal the current one)
@@ -15,6 +16,7 @@
           and the breaker must still allow it, but nothing is counted or moved again. A confirm
           refused on its re-check is never written: its try is settled (`confirmsSettled`, see
           apply-step.lua), as it was counted in `attempts` when it first passed.
+  ARGV[8] pub/sub channel told "<id>" when a payment becomes final (an expiry, here)
 
   Returns
     {'ok', paymentKey, orderId, amount, attempts}   the call may go out now
@@ -23,6 +25,8 @@
     {'expired'}                                      QUEUED too long: now FAILED EXPIRED_IN_QUEUE
     {'missing'}                                      no such payment
 ]]
+--@include finalize
+
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local call = ARGV[1]
@@ -45,11 +49,9 @@ end
 if not allowed then return refuse({'phase', phase}) end
 
 if phase == 'queued' and now - tonumber(p[6]) > tonumber(ARGV[5]) then
-  redis.call('HSET', KEYS[1], 'phase', 'final', 'status', 'FAILED', 'failureCode', 'EXPIRED_IN_QUEUE',
-    'failureMessage', 'Still queued past the maximum age; never sent to the PG', 'updatedAt', now, 'finalizedAt', now)
-  redis.call('ZREM', KEYS[5], ARGV[6])
-  redis.call('HINCRBY', KEYS[6], 'final:FAILED', 1)
-  redis.call('RPUSH', KEYS[7], cjson.encode({ at = now, event = 'expired_in_queue' }))
+  local K = { payment = KEYS[1], open = KEYS[5], inDoubt = KEYS[8], counters = KEYS[6], failures = KEYS[9], approved = KEYS[10], finalRate = KEYS[11] }
+  finalize(K, ARGV[8], ARGV[6], now, 'FAILED', 'EXPIRED_IN_QUEUE', 'Still queued past the maximum age; never sent to the PG')
+  redis.call('RPUSH', KEYS[7], cjson.encode({ at = now, event = 'expired_in_queue', status = 'FAILED' }))
   return {'expired'}
 end
 
