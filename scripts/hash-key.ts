@@ -4,9 +4,9 @@
  *   API_KEY_PEPPER=… npx tsx scripts/hash-key.ts <key>
  *   echo -n <key> | API_KEY_PEPPER=… npx tsx scripts/hash-key.ts     (keeps the key out of shell history)
  *
- * The hash is the API's own `hashApiKey`, so the two can never disagree.
+ * The hash is the one the API checks keys with (`hashApiKey` in packages/config), so the two can never disagree.
  */
-import { hashApiKey } from '../apps/api/src/auth.ts';
+import { hashApiKey } from '@sluice/config';
 
 async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];

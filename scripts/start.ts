@@ -8,7 +8,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { redisAnswers } from '@sluice/store';
-import { hashApiKey } from '../apps/api/src/auth.ts';
+import { hashApiKey } from '@sluice/config';
 
 const root = resolve(import.meta.dirname, '..');
 const env = { ...process.env };

@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { hashApiKey } from '../apps/api/src/auth.ts';
+import { hashApiKey } from '@sluice/config';
 import { ROOT } from './support/processes.ts';
 
 interface Service {

@@ -6,7 +6,7 @@
 import { Redis } from 'ioredis';
 import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:net';
-import { hashApiKey } from '../../apps/api/src/auth.ts';
+import { hashApiKey } from '@sluice/config';
 import { startProcess, type Proc } from './processes.ts';
 
 export const DEMO_KEY = 'sk_test_sluice_merchant_a';

@@ -5,14 +5,10 @@
  * process environment only.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
+import { hashApiKey } from '@sluice/config';
 import type { NextFunction, Request, Response } from 'express';
 import { SluiceError } from '@sluice/domain';
 import type { ApiLocals } from './request-context.ts';
-
-/** The hex HMAC-SHA-256 of an API key under the pepper: what `MERCHANTS` lists per merchant. */
-export function hashApiKey(pepper: string, key: string): string {
-  return createHmac('sha256', pepper).update(key, 'utf8').digest('hex');
-}
 
 /** A merchant as configured: `MERCHANTS=id:hmacHex,…`. */
 export interface MerchantEntry {

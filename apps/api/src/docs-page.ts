@@ -4,7 +4,7 @@
  * resource: the API runs where there may be no internet, and the page's CSP allows nothing but
  * its own style block.
  */
-import type { JsonSchema, OpenApiDocument, OpenApiOperation } from './openapi.ts';
+import type { JsonSchema, OpenApiDocument, OpenApiOperation } from './openapi-types.ts';
 
 /** The page's only style; its hash is in the route's CSP. */
 export const DOCS_STYLE = `

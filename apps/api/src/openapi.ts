@@ -11,30 +11,9 @@ import type { Config } from '@sluice/config';
 import { API_ERROR_CODES, errorBodySchema, paymentResourceSchema } from './api-schemas.ts';
 import { apiOperations, type OperationSpec } from './api-spec.ts';
 import { DOCS_STYLE, renderDocsPage } from './docs-page.ts';
+import type { JsonSchema, OpenApiDocument, OpenApiOperation } from './openapi-types.ts';
 
-/** A JSON Schema object (as emitted by zod). */
-export type JsonSchema = Record<string, unknown>;
-
-/** The parts of an OpenAPI 3.1 document this API uses. */
-export interface OpenApiDocument {
-  openapi: '3.1.0';
-  jsonSchemaDialect: string;
-  info: { title: string; version: string; description: string };
-  tags: { name: string; description: string }[];
-  paths: Record<string, Record<string, OpenApiOperation>>;
-  components: { securitySchemes: Record<string, Record<string, string>>; schemas: Record<string, JsonSchema> };
-}
-
-export interface OpenApiOperation {
-  operationId: string;
-  summary: string;
-  description: string;
-  tags: string[];
-  security: Record<string, string[]>[];
-  parameters: { name: string; in: string; required: boolean; description: string; schema: JsonSchema; examples?: Record<string, { value: string | number }> }[];
-  requestBody?: { required: true; description: string; content: Record<string, { schema: JsonSchema; examples: Record<string, { summary: string; value: unknown }> }> };
-  responses: Record<string, { description: string; headers?: Record<string, { description: string; schema: JsonSchema }>; content?: Record<string, { schema: JsonSchema }> }>;
-}
+export type { JsonSchema, OpenApiDocument, OpenApiOperation };
 
 const SECURITY = { merchant: [{ merchantKey: [] }], admin: [{ operatorBasic: [] }], none: [] };
 

@@ -11,7 +11,7 @@ import { testConfig, type Config } from '@sluice/config';
 import { connectRedis, PaymentStore, type Redis } from '@sluice/store';
 import { ConfirmEnqueuer, createQueues, type Queues } from '@sluice/queue';
 import { createApp } from './app.ts';
-import { hashApiKey } from './auth.ts';
+import { hashApiKey } from '@sluice/config';
 import { FinalWaiters } from './long-poll.ts';
 
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';

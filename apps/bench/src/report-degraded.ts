@@ -1,7 +1,7 @@
 /** The report's slow-PG and crash sections, and their targets. */
 import type { CrashRun, SlowRun } from './degraded.ts';
 import { invariantLine, invariantsClean } from './outcomes.ts';
-import { table } from './report.ts';
+import { table } from './markdown.ts';
 import type { BenchResults, Target } from './results.ts';
 import { count, ratio, secs } from './stats.ts';
 

@@ -3,7 +3,7 @@
  * table helper).
  */
 import { invariantLine } from './outcomes.ts';
-import { table } from './report.ts';
+import { table } from './markdown.ts';
 import type { BenchResults } from './results.ts';
 import { bytes, count, max, mean, ms, percentile, ratio, secs } from './stats.ts';
 import type { DrivenResult } from './intake.ts';

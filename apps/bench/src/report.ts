@@ -5,18 +5,13 @@
  */
 import { crashSection, degradedTargets, slowSection } from './report-degraded.ts';
 import { memorySection, faultsSection, intakeSection } from './report-sections.ts';
+import { table } from './markdown.ts';
 import { observations } from './observations.ts';
 import { gateUtilisation, machineShares, targets, type BenchResults } from './results.ts';
 import type { OverloadRun } from './overload.ts';
 import type { LatencyBoundResult } from './latency-bound.ts';
 import { invariantLine } from './outcomes.ts';
 import { count, max, ms, percentile, ratio, secs } from './stats.ts';
-
-/** A markdown table from a header row and body rows. */
-export function table(head: string[], rows: string[][]): string {
-  const line = (cells: string[]) => `| ${cells.join(' | ')} |`;
-  return [line(head), line(head.map(() => '---')), ...rows.map(line)].join('\n');
-}
 
 /** CPU seconds per source over the run, with the share of one core over the same wall time. */
 function cpuLine(r: OverloadRun): string {

@@ -4,7 +4,7 @@
  * of the run's own. The PG simulator is started once per bench run (see `main.ts`) and shared.
  */
 import { createServer } from 'node:net';
-import { hashApiKey } from '../../api/src/auth.ts';
+import { hashApiKey } from '@sluice/config';
 import { startProcess, type Proc } from '../../../test/support/processes.ts';
 import { REDIS_URL } from './redis-tools.ts';
 

@@ -246,3 +246,4 @@ export function testConfig(overrides: Record<string, string | number | boolean> 
   for (const [k, v] of Object.entries(overrides)) base[k] = String(v);
   return loadConfig(base);
 }
+export { hashApiKey } from './api-keys.ts';
