@@ -9,7 +9,7 @@ import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { hashApiKey } from '@sluice/config';
-import { ROOT } from './support/processes.ts';
+import { ROOT } from '@sluice/test-support';
 
 interface Service {
   command?: string[];

@@ -12,7 +12,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { getJson, ROOT } from './support/processes.ts';
+import { getJson, ROOT } from '@sluice/test-support';
 import { ADMIN, DEMO_KEY, drain, postPayment, startStack, type Stack } from './support/stack.ts';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';

@@ -6,7 +6,7 @@ import { EnvSchema } from '@sluice/config';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ROOT } from './support/processes.ts';
+import { ROOT } from '@sluice/test-support';
 
 const readme = readFileSync(resolve(ROOT, 'README.md'), 'utf8');
 const pkg = JSON.parse(readFileSync(resolve(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> };

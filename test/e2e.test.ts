@@ -3,8 +3,8 @@
  * API, polled until final, each final state checked against the simulator's ledger.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { checkInvariants, type LedgerEntry } from './support/invariants.ts';
-import { getJson } from './support/processes.ts';
+import { checkInvariants, type LedgerEntry } from '@sluice/test-support';
+import { getJson } from '@sluice/test-support';
 import { DEMO_KEY, postPayment, startStack, type Stack } from './support/stack.ts';
 
 let s: Stack;

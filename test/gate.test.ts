@@ -6,13 +6,13 @@
  */
 import { testConfig } from '@sluice/config';
 import { PgClient } from '@sluice/pg-client';
-import { gateOf } from '../apps/worker/src/sender/local-pg.ts';
+import { permitGateOf } from '@sluice/permit-gate';
 import { Redis } from 'ioredis';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { getJson, startSimulatorProcess, type Proc } from './support/processes.ts';
+import { getJson, startSimulatorProcess, type Proc } from '@sluice/test-support';
 
 interface Stats {
   requests: number;
@@ -30,7 +30,7 @@ afterAll(async () => {
 
 function client(redis: Redis, prefix: string) {
   const c = testConfig({ REDIS_PREFIX: prefix });
-  const gate = gateOf(c, redis);
+  const gate = permitGateOf(c, redis);
   const pg = new PgClient(
     {
       baseUrl: sim.url,

@@ -6,8 +6,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MIXED_FAULTS } from './support/faults.ts';
-import { checkInvariants, GUARD_TO_ARRIVAL_MS, type LedgerEntry } from './support/invariants.ts';
-import { getJson } from './support/processes.ts';
+import { checkInvariants, GUARD_TO_ARRIVAL_MS, type LedgerEntry } from '@sluice/test-support';
+import { getJson } from '@sluice/test-support';
 import { drain, postPayment, readPayments, startStack, type Stack } from './support/stack.ts';
 
 let s: Stack;

@@ -4,8 +4,8 @@
  * in flight. Afterwards every acknowledged payment still ends final, matching the PG, charged once.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { checkInvariants, type LedgerEntry } from './support/invariants.ts';
-import { getJson } from './support/processes.ts';
+import { checkInvariants, type LedgerEntry } from '@sluice/test-support';
+import { getJson } from '@sluice/test-support';
 import { drain, postPayment, readPayments, startStack, type Stack } from './support/stack.ts';
 
 let s: Stack;

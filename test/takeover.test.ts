@@ -5,8 +5,8 @@
  * a payment under the same Idempotency-Key, and every final state equal to the PG's.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { checkInvariants, type LedgerEntry } from './support/invariants.ts';
-import { getJson } from './support/processes.ts';
+import { checkInvariants, type LedgerEntry } from '@sluice/test-support';
+import { getJson } from '@sluice/test-support';
 import { drain, postPayment, readPayments, startStack, type Stack } from './support/stack.ts';
 
 let s: Stack;

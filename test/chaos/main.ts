@@ -5,7 +5,7 @@
 import { writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { resolve } from 'node:path';
-import { ROOT } from '../support/processes.ts';
+import { ROOT } from '@sluice/test-support';
 import { FULL, runChaos, SHORT } from './scenarios.ts';
 
 const short = process.argv.includes('--short');

@@ -5,8 +5,8 @@
  */
 import { Queue } from 'bullmq';
 import { MIXED_FAULTS } from '../support/faults.ts';
-import { checkInvariants, GUARD_TO_ARRIVAL_MS, type LedgerEntry } from '../support/invariants.ts';
-import { getJson } from '../support/processes.ts';
+import { checkInvariants, GUARD_TO_ARRIVAL_MS, type LedgerEntry } from '@sluice/test-support';
+import { getJson } from '@sluice/test-support';
 import { startPrivateRedis, type PrivateRedis } from '../support/redis-server.ts';
 import { drain, readPayments, startStack, type Stack } from '../support/stack.ts';
 import { LoadDriver } from './load.ts';

@@ -7,7 +7,7 @@ import { Redis } from 'ioredis';
 import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:net';
 import { hashApiKey } from '@sluice/config';
-import { startProcess, type Proc } from './processes.ts';
+import { startProcess, type Proc } from '@sluice/test-support';
 
 export const DEMO_KEY = 'sk_test_sluice_merchant_a';
 export const OTHER_KEY = 'sk_test_sluice_merchant_b';

@@ -10,7 +10,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import type { SimulatorKnobs } from '../../pg-simulator/src/index.ts';
+import type { SimulatorKnobs } from '@sluice/pg-simulator';
 import { BacklogSampler, type BenchContext } from './context.ts';
 import { createPool, openLoop, type OpenLoopResult } from './load.ts';
 import { summarise, type Outcomes } from './outcomes.ts';

@@ -5,7 +5,7 @@
  * ceiling far above what the run can fill.
  */
 import { randomUUID } from 'node:crypto';
-import { startProcess } from '../../../test/support/processes.ts';
+import { startProcess } from '@sluice/test-support';
 import type { BenchContext } from './context.ts';
 import { closedLoop, paymentRequest, type ClosedLoopResult } from './load.ts';
 import { deleteMatching } from './redis-tools.ts';

@@ -11,7 +11,7 @@ import { rateBetween } from './pg-analysis.ts';
 import { deleteMatching } from './redis-tools.ts';
 import { lognormalMeanMs } from './sim-client.ts';
 import { Stack } from './stack.ts';
-import { maxInRollingWindow } from '../../pg-simulator/src/index.ts';
+import { maxInRollingWindow } from '@sluice/pg-simulator';
 import { connectionsPerProcess, testConfig, workerConcurrency as workerConcurrencyOf } from '@sluice/config';
 
 export interface LatencyBoundResult {

@@ -23,7 +23,7 @@ import { connect, deleteMatching, redisVersion } from './redis-tools.ts';
 import { renderReport } from './report.ts';
 import type { BenchResults } from './results.ts';
 import { SimClient } from './sim-client.ts';
-import { startSimulatorProcess, ROOT } from '../../../test/support/processes.ts';
+import { startSimulatorProcess, ROOT } from '@sluice/test-support';
 import { getPriority, setPriority } from 'node:os';
 import { activeStacks, freePort, stopProc } from './stack.ts';
 

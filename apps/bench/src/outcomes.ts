@@ -2,7 +2,7 @@
  * What became of a run's payments: final states, the invariant check against the simulator's
  * ledger (reusing the system tests' checker), PG calls per payment, and intake-to-final times.
  */
-import { checkInvariants, type InvariantReport, type SluiceView } from '../../../test/support/invariants.ts';
+import { checkInvariants, type InvariantReport, type SluiceView } from '@sluice/test-support';
 import type { PaymentRow } from './redis-tools.ts';
 import type { LedgerView } from './sim-client.ts';
 

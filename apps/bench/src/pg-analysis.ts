@@ -3,7 +3,7 @@
  * each request's head was read) for the rolling-window maximum and the 429/503 counts, and the
  * backlog samples for how long the PG could have been kept busy.
  */
-import { maxInRollingWindow } from '../../pg-simulator/src/index.ts';
+import { maxInRollingWindow } from '@sluice/pg-simulator';
 import type { Arrival } from './sim-client.ts';
 import { median } from './stats.ts';
 

@@ -2,7 +2,7 @@
  * The simulator's `/__sim/*` controls, as the bench uses them: reset and knobs between runs, live
  * stats for the progress line, and the arrival log and ledger as the evidence of a run.
  */
-import { DEFAULT_KNOBS, type SimulatorKnobs, type SimulatorStats } from '../../pg-simulator/src/index.ts';
+import { DEFAULT_KNOBS, type SimulatorKnobs, type SimulatorStats } from '@sluice/pg-simulator';
 
 /** One PG request as the simulator saw it: arrival time (ms epoch, fractional), endpoint, status (-1 = never answered). */
 export interface Arrival {

@@ -5,7 +5,7 @@
  */
 import { createServer } from 'node:net';
 import { hashApiKey } from '@sluice/config';
-import { startProcess, type Proc } from '../../../test/support/processes.ts';
+import { startProcess, type Proc } from '@sluice/test-support';
 import { REDIS_URL } from './redis-tools.ts';
 
 /** The bench's merchant: its key goes in `Authorization: Bearer`, its HMAC in MERCHANTS. */

@@ -1,10 +1,9 @@
 /**
- * Runs the simulator as a process, configured from the environment: `SIM_PORT` (4010),
+ * Runs the simulator (packages/pg-simulator) as a process, configured from the environment: `SIM_PORT` (4010),
  * `SIM_HOST` (127.0.0.1), `SIM_SECRET_KEY` (test_sk_sluice_demo), `SIM_SEED`, `SIM_ADMIN_PORT`,
  * and one `SIM_<KNOB>` per knob (e.g. `SIM_DECLINE_RATE=0.1`, `SIM_OUTAGE=hang`).
  */
-import { optionsFromEnv } from './options.ts';
-import { startSimulator } from './server.ts';
+import { optionsFromEnv, startSimulator } from '@sluice/pg-simulator';
 
 const sim = await startSimulator(optionsFromEnv(process.env));
 // One line, which scripts wait for before they start sending.

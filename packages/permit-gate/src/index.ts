@@ -1,2 +1,3 @@
 export * from './gate.ts';
 export * from './margin.ts';
+export { permitGateOf } from './from-config.ts';

@@ -5,29 +5,16 @@
  */
 import { connectionsPerProcess, required, reservedConnectionsPerProcess, type Config } from '@sluice/config';
 import { PgClient, Ungated, type CallObserver } from '@sluice/pg-client';
-import { PermitGate } from '@sluice/permit-gate';
+import { permitGateOf, type PermitGate } from '@sluice/permit-gate';
 import type { Redis, Transitions } from '@sluice/store';
 import type { PgPort, PortCallOptions, PortResult, Refusal, SenderStats, TransactionsQuery } from './pg-port.ts';
-
-export function gateOf(c: Config, redis: Redis): PermitGate {
-  return new PermitGate(redis, {
-    prefix: c.REDIS_PREFIX,
-    limit: c.PG_RATE_LIMIT,
-    windowMs: c.PG_RATE_WINDOW_MS,
-    marginMinMs: c.GATE_MARGIN_MIN_MS,
-    marginMaxMs: c.GATE_MARGIN_MAX_MS,
-    horizonMs: c.GATE_HORIZON_MS,
-    priorityHorizonMs: c.GATE_PRIORITY_HORIZON_MS,
-    batchMax: c.GATE_BATCH_MAX,
-  });
-}
 
 export class LocalPg implements PgPort {
   readonly gate: PermitGate | null;
   readonly client: PgClient;
 
   constructor(config: Config, redis: Redis, private readonly transitions: Transitions, observer: CallObserver = {}) {
-    this.gate = config.GATE_ENABLED ? gateOf(config, redis) : null;
+    this.gate = config.GATE_ENABLED ? permitGateOf(config, redis) : null;
     this.client = new PgClient(
       {
         baseUrl: required(config, 'PG_BASE_URL'),

@@ -1,7 +1,8 @@
 /**
  * The PG simulator: an HTTP server that behaves as the PG's contract says, with a ledger that
  * tells the truth about charges and knobs that inject the contract's hazards. It shares no code
- * with the rest of the repository on purpose: it is the outside world.
+ * with the rest of the repository on purpose: it is the outside world. A package, so that the
+ * process (apps/pg-simulator), the worker's tests and the bench all use the same one.
  */
 export { startSimulator, type RunningSimulator } from './server.ts';
 export { optionsFromEnv, type SimulatorOptions } from './options.ts';

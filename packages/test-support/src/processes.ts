@@ -6,7 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
 
-export const ROOT = resolve(import.meta.dirname, '../..');
+export const ROOT = resolve(import.meta.dirname, '../../..');
 const alive = new Set<ChildProcess>();
 process.on('exit', () => {
   for (const c of alive) c.kill('SIGKILL');
