@@ -2,12 +2,12 @@
  * Everything one bench run measured, as the report reads it, and the targets the project sets,
  * each decided from those figures alone.
  */
-import type { FaultsResult } from './faults.ts';
-import type { IntakeResult } from './intake.ts';
-import type { LatencyBoundResult } from './latency-bound.ts';
-import type { MemoryResult } from './memory.ts';
-import type { CrashRun, SlowRun } from './degraded.ts';
-import type { OverloadRun } from './overload.ts';
+import type { FaultsResult } from '../profiles/faults.ts';
+import type { IntakeResult } from '../profiles/intake.ts';
+import type { LatencyBoundResult } from '../profiles/latency-bound.ts';
+import type { MemoryResult } from '../profiles/memory.ts';
+import type { CrashRun, SlowRun } from '../profiles/degraded.ts';
+import type { OverloadRun } from '../profiles/overload.ts';
 import { invariantLine, invariantsClean } from './outcomes.ts';
 import { count, median, ratio } from './stats.ts';
 

@@ -2,12 +2,12 @@
  * The report's intake, faults and memory sections (overload lives in `report.ts`, with the
  * table helper).
  */
-import { invariantLine } from './outcomes.ts';
+import { invariantLine } from '../analysis/outcomes.ts';
 import { table } from './markdown.ts';
-import type { BenchResults } from './results.ts';
-import { bytes, count, max, mean, ms, percentile, ratio, secs } from './stats.ts';
-import type { DrivenResult } from './intake.ts';
-import type { MemoryReading } from './memory.ts';
+import type { BenchResults } from '../analysis/results.ts';
+import { bytes, count, max, mean, ms, percentile, ratio, secs } from '../analysis/stats.ts';
+import type { DrivenResult } from '../profiles/intake.ts';
+import type { MemoryReading } from '../profiles/memory.ts';
 
 function statusList(m: Map<string, number>): string {
   return [...m].map(([k, v]) => `${count(v)} × ${k}`).join(', ') || 'none';

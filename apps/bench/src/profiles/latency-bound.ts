@@ -5,12 +5,12 @@
  * is not drained: it measures the PG's steady arrival rate, then stops the stack.
  */
 import { randomUUID } from 'node:crypto';
-import { BacklogSampler, type BenchContext } from './context.ts';
-import { createPool, openLoop } from './load.ts';
-import { rateBetween } from './pg-analysis.ts';
-import { deleteMatching } from './redis-tools.ts';
-import { lognormalMeanMs } from './sim-client.ts';
-import { Stack } from './stack.ts';
+import { BacklogSampler, type BenchContext } from '../harness/context.ts';
+import { createPool, openLoop } from '../harness/load.ts';
+import { rateBetween } from '../analysis/pg-analysis.ts';
+import { deleteMatching } from '../harness/redis-tools.ts';
+import { lognormalMeanMs } from '../harness/sim-client.ts';
+import { Stack } from '../harness/stack.ts';
 import { maxInRollingWindow } from '@sluice/pg-simulator';
 import { connectionsPerProcess, testConfig, workerConcurrency as workerConcurrencyOf } from '@sluice/config';
 

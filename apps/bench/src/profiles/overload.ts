@@ -7,16 +7,16 @@
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { OverloadKey } from './args.ts';
-import { BacklogSampler, type BenchContext } from './context.ts';
-import { createPool, openLoop, type OpenLoopResult } from './load.ts';
-import { summarise, type Outcomes } from './outcomes.ts';
-import { analysePg, type PgAnalysis } from './pg-analysis.ts';
-import { commandStats, deleteMatching, readPayments, topCommands } from './redis-tools.ts';
-import { Stack } from './stack.ts';
-import { cpuDelta, sampleCpu, type CpuSample } from './cpu.ts';
-import { median } from './stats.ts';
-import { StallProbe, stallNear, summariseStalls, type StallSample, type StallSummary } from './stall-probe.ts';
+import type { OverloadKey } from '../args.ts';
+import { BacklogSampler, type BenchContext } from '../harness/context.ts';
+import { createPool, openLoop, type OpenLoopResult } from '../harness/load.ts';
+import { summarise, type Outcomes } from '../analysis/outcomes.ts';
+import { analysePg, type PgAnalysis } from '../analysis/pg-analysis.ts';
+import { commandStats, deleteMatching, readPayments, topCommands } from '../harness/redis-tools.ts';
+import { Stack } from '../harness/stack.ts';
+import { cpuDelta, sampleCpu, type CpuSample } from '../analysis/cpu.ts';
+import { median } from '../analysis/stats.ts';
+import { StallProbe, stallNear, summariseStalls, type StallSample, type StallSummary } from '../analysis/stall-probe.ts';
 
 /** One configuration of the stack under overload. */
 export interface OverloadConfig {

@@ -6,7 +6,7 @@
  * Express's defaults are kept on purpose (ETag, `X-Powered-By`): the target is "a no-op Express
  * JSON route", not a hand-tuned one, so the yardstick is what anyone would write first.
  *
- * Run by the bench as `node --import tsx apps/bench/src/noop-server.ts` with `PORT` (0 picks a
+ * Run by the bench as `node --import tsx apps/bench/src/profiles/noop-server.ts` with `PORT` (0 picks a
  * free port); it prints `noop listening on <port>` once it accepts connections.
  */
 import express from 'express';

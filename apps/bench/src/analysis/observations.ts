@@ -3,7 +3,7 @@
  * target was missed (a PG-side stall, the gate's margin, the drain's tail, CPU per request)
  * without redoing the arithmetic. Nothing here is hand-written about a particular run.
  */
-import type { OverloadRun } from './overload.ts';
+import type { OverloadRun } from '../profiles/overload.ts';
 import { machineShares, type BenchResults } from './results.ts';
 import { count, median, ms, percentile, ratio, secs } from './stats.ts';
 

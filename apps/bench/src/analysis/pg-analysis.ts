@@ -4,7 +4,7 @@
  * backlog samples for how long the PG could have been kept busy.
  */
 import { maxInRollingWindow } from '@sluice/pg-simulator';
-import type { Arrival } from './sim-client.ts';
+import type { Arrival } from '../harness/sim-client.ts';
 import { median } from './stats.ts';
 
 /** One reading of the backlog (`open` zset size) at wall-clock `t` (ms epoch). */

@@ -3,8 +3,8 @@
  * ledger (reusing the system tests' checker), PG calls per payment, and intake-to-final times.
  */
 import { checkInvariants, type InvariantReport, type SluiceView } from '@sluice/test-support';
-import type { PaymentRow } from './redis-tools.ts';
-import type { LedgerView } from './sim-client.ts';
+import type { PaymentRow } from '../harness/redis-tools.ts';
+import type { LedgerView } from '../harness/sim-client.ts';
 
 export interface Outcomes {
   byStatus: Record<string, number>;

@@ -5,12 +5,12 @@
  * money rule broke.
  */
 import { randomUUID } from 'node:crypto';
-import { BacklogSampler, type BenchContext } from './context.ts';
-import { createPool, openLoop, type OpenLoopResult } from './load.ts';
-import { summarise, type Outcomes } from './outcomes.ts';
-import { analysePg, type PgAnalysis } from './pg-analysis.ts';
-import { deleteMatching, readPayments } from './redis-tools.ts';
-import { Stack } from './stack.ts';
+import { BacklogSampler, type BenchContext } from '../harness/context.ts';
+import { createPool, openLoop, type OpenLoopResult } from '../harness/load.ts';
+import { summarise, type Outcomes } from '../analysis/outcomes.ts';
+import { analysePg, type PgAnalysis } from '../analysis/pg-analysis.ts';
+import { deleteMatching, readPayments } from '../harness/redis-tools.ts';
+import { Stack } from '../harness/stack.ts';
 
 /** The worker's read timeout (its default); late answers come a few seconds after it. */
 export const HEADERS_TIMEOUT_MS = 5_000;

@@ -11,13 +11,13 @@
 import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import type { SimulatorKnobs } from '@sluice/pg-simulator';
-import { BacklogSampler, type BenchContext } from './context.ts';
-import { createPool, openLoop, type OpenLoopResult } from './load.ts';
-import { summarise, type Outcomes } from './outcomes.ts';
-import { analysePg, type PgAnalysis } from './pg-analysis.ts';
-import { deleteMatching, readPayments } from './redis-tools.ts';
-import { freePort, Stack } from './stack.ts';
-import { percentile } from './stats.ts';
+import { BacklogSampler, type BenchContext } from '../harness/context.ts';
+import { createPool, openLoop, type OpenLoopResult } from '../harness/load.ts';
+import { summarise, type Outcomes } from '../analysis/outcomes.ts';
+import { analysePg, type PgAnalysis } from '../analysis/pg-analysis.ts';
+import { deleteMatching, readPayments } from '../harness/redis-tools.ts';
+import { freePort, Stack } from '../harness/stack.ts';
+import { percentile } from '../analysis/stats.ts';
 
 /** σ = 1.0 for a median of 300 ms: p99 = 300 · e^(2.326 · 1.0). */
 export const SLOW_KNOBS: Partial<SimulatorKnobs> = {

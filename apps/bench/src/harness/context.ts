@@ -6,10 +6,10 @@
 import { randomUUID } from 'node:crypto';
 import { testConfig } from '@sluice/config';
 import type { Redis } from 'ioredis';
-import type { BenchOptions } from './args.ts';
+import type { BenchOptions } from '../args.ts';
 import type { Progress } from './progress.ts';
 import { openCount } from './redis-tools.ts';
-import type { BacklogSample } from './pg-analysis.ts';
+import type { BacklogSample } from '../analysis/pg-analysis.ts';
 import type { SimClient } from './sim-client.ts';
 
 export interface BenchContext {

@@ -6,10 +6,10 @@
  * MEMORY USAGE summed over the run's own keys, per kind of key.
  */
 import { randomUUID } from 'node:crypto';
-import { BacklogSampler, type BenchContext } from './context.ts';
-import { closedLoop, paymentRequest } from './load.ts';
-import { deleteMatching, memoryByKind, usedMemory } from './redis-tools.ts';
-import { Stack } from './stack.ts';
+import { BacklogSampler, type BenchContext } from '../harness/context.ts';
+import { closedLoop, paymentRequest } from '../harness/load.ts';
+import { deleteMatching, memoryByKind, usedMemory } from '../harness/redis-tools.ts';
+import { Stack } from '../harness/stack.ts';
 
 export interface MemoryReading {
   usedMemoryDelta: number;

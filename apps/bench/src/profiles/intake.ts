@@ -6,12 +6,12 @@
  */
 import { randomUUID } from 'node:crypto';
 import { startProcess } from '@sluice/test-support';
-import type { BenchContext } from './context.ts';
-import { closedLoop, paymentRequest, type ClosedLoopResult } from './load.ts';
-import { deleteMatching } from './redis-tools.ts';
-import { Stack, stopProc } from './stack.ts';
-import { cpuDelta, sampleCpu, type CpuSample } from './cpu.ts';
-import { median } from './stats.ts';
+import type { BenchContext } from '../harness/context.ts';
+import { closedLoop, paymentRequest, type ClosedLoopResult } from '../harness/load.ts';
+import { deleteMatching } from '../harness/redis-tools.ts';
+import { Stack, stopProc } from '../harness/stack.ts';
+import { cpuDelta, sampleCpu, type CpuSample } from '../analysis/cpu.ts';
+import { median } from '../analysis/stats.ts';
 
 /** A closed-loop result with the CPU seconds each side spent in the measured window. */
 export interface DrivenResult extends ClosedLoopResult {
@@ -63,7 +63,7 @@ export interface IntakeResult {
 export async function runIntake(ctx: BenchContext): Promise<IntakeResult> {
   const { opts, progress } = ctx;
   progress.phase('intake: starting the no-op server and the Sluice API (no worker)');
-  const noopProc = startProcess('apps/bench/src/noop-server.ts', { PORT: '0' });
+  const noopProc = startProcess('apps/bench/src/profiles/noop-server.ts', { PORT: '0' });
   const prefix = ctx.newPrefix();
   const stack = new Stack(prefix, ctx.sim.pgUrl, { BACKLOG_MAX_SECONDS: '1000000' });
   const noop: DrivenResult[] = [];

@@ -1,9 +1,9 @@
 /** The report's slow-PG and crash sections, and their targets. */
-import type { CrashRun, SlowRun } from './degraded.ts';
-import { invariantLine, invariantsClean } from './outcomes.ts';
+import type { CrashRun, SlowRun } from '../profiles/degraded.ts';
+import { invariantLine, invariantsClean } from '../analysis/outcomes.ts';
 import { table } from './markdown.ts';
-import type { BenchResults, Target } from './results.ts';
-import { count, ratio, secs } from './stats.ts';
+import type { BenchResults, Target } from '../analysis/results.ts';
+import { count, ratio, secs } from '../analysis/stats.ts';
 
 const s = (msValue: number): string => (Number.isFinite(msValue) ? secs(msValue / 1_000) : 'n/a');
 

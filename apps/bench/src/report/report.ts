@@ -6,12 +6,12 @@
 import { crashSection, degradedTargets, slowSection } from './report-degraded.ts';
 import { memorySection, faultsSection, intakeSection } from './report-sections.ts';
 import { table } from './markdown.ts';
-import { observations } from './observations.ts';
-import { gateUtilisation, machineShares, targets, type BenchResults } from './results.ts';
-import type { OverloadRun } from './overload.ts';
-import type { LatencyBoundResult } from './latency-bound.ts';
-import { invariantLine } from './outcomes.ts';
-import { count, max, ms, percentile, ratio, secs } from './stats.ts';
+import { observations } from '../analysis/observations.ts';
+import { gateUtilisation, machineShares, targets, type BenchResults } from '../analysis/results.ts';
+import type { OverloadRun } from '../profiles/overload.ts';
+import type { LatencyBoundResult } from '../profiles/latency-bound.ts';
+import { invariantLine } from '../analysis/outcomes.ts';
+import { count, max, ms, percentile, ratio, secs } from '../analysis/stats.ts';
 
 /** CPU seconds per source over the run, with the share of one core over the same wall time. */
 function cpuLine(r: OverloadRun): string {
