@@ -13,7 +13,7 @@ import { ConfirmEnqueuer, createQueues, ENQUEUE_LINGER_MS, ENQUEUE_MAX_BATCH } f
 import { createApp } from './app.ts';
 import { breakerCheck, redisMemoryCheck } from './dashboard/readiness.ts';
 import { loggableError } from './errors.ts';
-import { createLogger } from './logger.ts';
+import { createLogger } from '@sluice/log';
 import { FinalWaiters, MAX_WAITERS } from './long-poll.ts';
 
 /** Past this, connections still open at shutdown are cut so that the process does exit. */
@@ -21,7 +21,7 @@ const SHUTDOWN_GRACE_MS = 10_000;
 
 async function main(): Promise<void> {
   const config = loadConfig(process.env);
-  const logger = createLogger(config);
+  const logger = createLogger(config, { name: 'sluice-api' });
 
   // The intake script has this connection to itself; queues and the board use another, so a
   // slow board query never sits in front of a payment's round trip.

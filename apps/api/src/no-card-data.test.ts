@@ -8,7 +8,7 @@
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Redis } from '@sluice/store';
-import { createLogger } from './logger.ts';
+import { createLogger } from '@sluice/log';
 import { get, keysUnder, paymentBody, postPayment, startTestApp, type TestApp } from './test-support.ts';
 
 const PANS = ['4111 1111 1111 1111', '4242-4242-4242-4242', '5555555555554444', '378282246310005', '6011111111111117'];
@@ -24,7 +24,7 @@ beforeAll(async () => {
       cb();
     },
   });
-  t = await startTestApp({}, { logger: createLogger({ LOG_LEVEL: 'trace' }, stream) });
+  t = await startTestApp({}, { logger: createLogger({ LOG_LEVEL: 'trace' }, { name: 'sluice-api', destination: stream }) });
 });
 afterAll(async () => {
   await t.close();

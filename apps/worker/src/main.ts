@@ -7,10 +7,11 @@
 import cluster from 'node:cluster';
 import { loadConfig, workerConcurrency } from '@sluice/config';
 import { exposeWorkerMetrics, serveClusterMetrics } from './metrics.ts';
-import { createLogger, startWorker } from './runtime.ts';
+import { createLogger } from '@sluice/log';
+import { startWorker } from './runtime.ts';
 
 const config = loadConfig();
-const log = createLogger(config, 'worker');
+const log = createLogger(config, { name: 'worker' });
 const forks = config.WORKER_FORKS ?? config.WORKER_PROCESSES;
 
 if (cluster.isPrimary && forks > 1) {

@@ -10,7 +10,8 @@ import {
 } from '@sluice/store';
 import { hostname } from 'node:os';
 import { Worker } from 'bullmq';
-import pino, { type Logger } from 'pino';
+import { createLogger } from '@sluice/log';
+import type { Logger } from 'pino';
 import { PaymentDriver } from './driver.ts';
 import { WorkerMetrics } from './metrics.ts';
 import { confirmProcessor, resolveProcessor } from './processors.ts';
@@ -38,9 +39,6 @@ export interface RunningWorker {
   close(): Promise<void>;
 }
 
-export function createLogger(c: Config, name: string): Logger {
-  return pino({ name, level: c.LOG_LEVEL, redact: ['secretKey', 'authorization', 'headers.authorization', '*.authorization'] });
-}
 
 /**
  * Starts one worker process's queues, sender and maintenance. `onFatal` hears of a failure this
@@ -49,7 +47,7 @@ export function createLogger(c: Config, name: string): Logger {
  */
 export async function startWorker(
   config: Config,
-  log: Logger = createLogger(config, 'worker'),
+  log: Logger = createLogger(config, { name: 'worker' }),
   onFatal: (err: Error) => void = () => undefined,
 ): Promise<RunningWorker> {
   const redis = connectRedis(config.REDIS_URL);

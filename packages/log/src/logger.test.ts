@@ -1,8 +1,7 @@
 /** Secrets and merchant data never reach the logs, whatever a call site passes. */
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { loggableError } from './errors.ts';
-import { createLogger } from './logger.ts';
+import { createLogger } from './index.ts';
 
 function capture(): { lines: string[]; stream: Writable } {
   const lines: string[] = [];
@@ -18,7 +17,7 @@ function capture(): { lines: string[]; stream: Writable } {
 describe('createLogger', () => {
   it('redacts Authorization, Idempotency-Key, metadata, bodies and Redis command arguments', () => {
     const { lines, stream } = capture();
-    const log = createLogger({ LOG_LEVEL: 'info' }, stream);
+    const log = createLogger({ LOG_LEVEL: 'info' }, { name: 'sluice-api', destination: stream });
     log.info(
       {
         req: { headers: { authorization: 'Bearer sk_live_SECRET1', 'idempotency-key': 'IDEMSECRET2', host: 'x' }, body: { metadata: { a: 'M3' } } },
@@ -34,21 +33,17 @@ describe('createLogger', () => {
     const line = JSON.parse(out) as { req: { headers: Record<string, string> }; payment: { id: string } };
     expect(line.req.headers.authorization).toBe('[redacted]');
     expect(line.req.headers.host).toBe('x');
+    // The worker's fields: the PG's secret key in whatever object carries it.
+    const { lines: more, stream: second } = capture();
+    createLogger({ LOG_LEVEL: 'info' }, { name: 'worker', destination: second }).info({ pg: { secretKey: 'test_sk_SECRET8', authorization: 'Basic SECRET9' } }, 'pg');
+    expect(more.join('')).not.toMatch(/SECRET8|SECRET9/);
+    expect(JSON.parse(more.join(''))).toMatchObject({ name: 'worker', pid: process.pid });
     expect(line.payment.id).toBe('pay_1');
   });
 
   it('logs nothing at info when LOG_LEVEL is warn', () => {
     const { lines, stream } = capture();
-    createLogger({ LOG_LEVEL: 'warn' }, stream).info('per-request noise');
+    createLogger({ LOG_LEVEL: 'warn' }, { name: 'sluice-api', destination: stream }).info('per-request noise');
     expect(lines).toEqual([]);
-  });
-});
-
-describe('loggableError', () => {
-  it('keeps kind, message and code, and drops attached command arguments', () => {
-    const e = Object.assign(new Error('ERR script failed'), { code: 'ERR', command: { name: 'evalsha', args: ['secret-metadata'] } });
-    const l = loggableError(e);
-    expect(l).toMatchObject({ type: 'Error', message: 'ERR script failed', code: 'ERR' });
-    expect(JSON.stringify(l)).not.toContain('secret-metadata');
   });
 });
