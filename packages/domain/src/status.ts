@@ -32,11 +32,16 @@ export function statusOfPhase(phase: Exclude<Phase, 'final'>): PaymentStatus {
 }
 
 /**
- * Allowed phase moves. `queued → confirming` is the first send; nothing ever goes back to
- * `queued`, and nothing leaves `canceling` except to `final` (or `inquiring` when a cancel's
- * answer was itself unclear).
+ * Allowed phase moves: the one table of the lifecycle. `queued → confirming` is the first send;
+ * nothing ever goes back to `queued`, and nothing leaves `canceling` except to `final` (or
+ * `inquiring` when a cancel's answer was itself unclear). A move to the same phase is a repeat
+ * (a confirm re-sent with its key, another inquiry). The Lua scripts that move phases (the phase
+ * guard and apply-step) take it from here as constants generated at build time
+ * ({@link lifecycleLua}, `npm run gen:lua`); a test fails when those are stale, and another walks
+ * every (phase, move) pair against the real scripts. A status changed within `final` (a
+ * reconciliation repair; a refund, next) is not a phase move.
  */
-const MOVES: Record<Phase, readonly Phase[]> = {
+export const PHASE_MOVES: Readonly<Record<Phase, readonly Phase[]>> = {
   queued: ['confirming', 'final'],
   confirming: ['confirming', 'inquiring', 'final'],
   inquiring: ['confirming', 'inquiring', 'canceling', 'final'],
@@ -45,10 +50,34 @@ const MOVES: Record<Phase, readonly Phase[]> = {
 };
 
 export function canMove(from: Phase, to: Phase): boolean {
-  return MOVES[from].includes(to);
+  return PHASE_MOVES[from].includes(to);
 }
 
-/** The phases from which a move to `to` is legal; what the Lua phase guard is given. */
+/** The phases from which a move to `to` is legal. */
 export function phasesInto(to: Phase): Phase[] {
-  return PHASES.filter((p) => MOVES[p].includes(to));
+  return PHASES.filter((p) => PHASE_MOVES[p].includes(to));
+}
+
+/**
+ * The Lua include the phase-moving scripts use (`packages/store/src/lua/includes/lifecycle.lua`):
+ * {@link PHASE_MOVES} as a table of sets, and the check. Generated, never edited by hand.
+ */
+export function lifecycleLua(): string {
+  const rows = PHASES.map((from) => `  ${from} = { ${PHASE_MOVES[from].map((to) => `${to} = true`).join(', ')} },`);
+  return [
+    '--[[',
+    '  GENERATED from packages/domain/src/status.ts (PHASE_MOVES) by `npm run gen:lua`. Do not edit:',
+    '  change the table in the domain and regenerate; a test fails while this file is stale.',
+    '',
+    '  canMove(from, to): whether the lifecycle allows a payment in phase `from` to move to `to`.',
+    ']]',
+    'local PHASE_MOVES = {',
+    ...rows,
+    '}',
+    'local function canMove(from, to)',
+    '  local moves = PHASE_MOVES[from]',
+    '  return moves ~= nil and moves[to] == true',
+    'end',
+    '',
+  ].join('\n');
 }

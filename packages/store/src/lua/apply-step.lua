@@ -21,8 +21,11 @@
   A confirm try counts in `attempts` (guard.lua) when it passes the guard; while `attempts` exceeds
   `confirmsSettled`, some try may still reach the PG (decide.ts, afterCancel).
 
-  Returns {'ok', phase} or {'stale', currentPhase} (another step got there first: do nothing).
+  Returns {'ok', phase}, {'stale', currentPhase} (another step got there first: do nothing), or
+  {'refused', currentPhase} (the lifecycle table does not allow that move from there; counted as
+  `lifecycle:refused`, a bug to look at).
 ]]
+--@include lifecycle
 --@include finalize
 
 local t = redis.call('TIME')
@@ -34,6 +37,14 @@ local phase = redis.call('HGET', KEYS[1], 'phase')
 if not phase then return {'stale', 'missing'} end
 if ARGV[7] == '1' then redis.call('HINCRBY', KEYS[1], 'confirmsSettled', 1) end
 if phase ~= expected then return {'stale', phase} end
+
+-- The phase each step moves to; the lifecycle table (includes/lifecycle.lua, generated from the
+-- domain) must allow it. A 'note' and a 'repair' move no phase.
+local TARGET = { final = 'final', inquire = 'inquiring', reconfirm = 'confirming', cancel = 'canceling' }
+if TARGET[step] ~= nil and not canMove(phase, TARGET[step]) then
+  redis.call('HINCRBY', KEYS[4], 'lifecycle:refused', 1)
+  return {'refused', phase}
+end
 
 local event = cjson.decode(ARGV[4])
 event.at = now

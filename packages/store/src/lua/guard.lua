@@ -25,6 +25,7 @@
     {'expired'}                                      QUEUED too long: now FAILED EXPIRED_IN_QUEUE
     {'missing'}                                      no such payment
 ]]
+--@include lifecycle
 --@include finalize
 
 local t = redis.call('TIME')
@@ -46,7 +47,7 @@ local allowed = false
 for ph in string.gmatch(ARGV[2], '[^,]+') do
   if ph == phase then allowed = true end
 end
-if not allowed then return refuse({'phase', phase}) end
+if not allowed or not canMove(phase, ARGV[3]) then return refuse({'phase', phase}) end
 
 if phase == 'queued' and now - tonumber(p[6]) > tonumber(ARGV[5]) then
   local K = { payment = KEYS[1], open = KEYS[5], inDoubt = KEYS[8], counters = KEYS[6], failures = KEYS[9], approved = KEYS[10], finalRate = KEYS[11] }
