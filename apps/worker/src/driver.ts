@@ -7,7 +7,8 @@ import {
   afterCancel,
   afterConfirm,
   afterInquiry,
-  mayLandLater,
+  settlesTry,
+  unreadConfirm,
   type Phase,
   type PgOutcome,
   type ResolutionPolicy,
@@ -81,7 +82,7 @@ export class PaymentDriver {
     if (r.refused) return this.refused(r.refusal);
     const step = afterConfirm(r.outcome, this.ctx(rec, retries));
     // The PG read this try (or it was never written), unless it may still land.
-    return this.apply(rec, 'confirming', 'confirm', r, step, !mayLandLater(r.outcome));
+    return this.apply(rec, 'confirming', 'confirm', r, step, settlesTry(r.outcome));
   }
 
   private async inquire(rec: PaymentRecord, retries: number): Promise<Next> {
@@ -109,7 +110,7 @@ export class PaymentDriver {
   private ctx(rec: PaymentRecord, retries: number, now = Date.now()): StepContext {
     return {
       policy: this.d.policy, retries, reconfirms: rec.reconfirms, now, createdAt: rec.createdAt,
-      unreadConfirm: rec.attempts > rec.confirmsSettled, cancels: rec.cancels,
+      unreadConfirm: unreadConfirm(rec), cancels: rec.cancels,
       confirmSentAt: rec.confirmSentAt ?? rec.inDoubtAt,
       typicalConfirmMs: this.d.pg.stats().readTimeouts.confirm.typicalMs,
     };

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { afterCancel, afterConfirm, afterInquiry, backoffMs, DEFAULT_RESOLUTION_POLICY, firstInquiryDelay, type StepContext } from './decide.ts';
-import { classify, mayLandLater, type PgOutcome } from './pg-outcome.ts';
+import { mayLandLater } from './late-confirm.ts';
+import { classify, type PgOutcome } from './pg-outcome.ts';
 
 const T0 = Date.UTC(2026, 0, 1);
 const ctx = (over: Partial<StepContext> = {}): StepContext => ({

@@ -3,6 +3,7 @@
  * Pure: the worker feeds it the outcome and the payment's counters, and carries the step out.
  */
 import type { FinalStatus } from './status.ts';
+import { lateConfirmUntil } from './late-confirm.ts';
 import type { PgOutcome, PgPayment } from './pg-outcome.ts';
 
 export interface Failure {
@@ -210,7 +211,7 @@ export function afterCancel(o: PgOutcome, ctx: StepContext): Step {
       // processed normally. A confirm that got no answer may still be on its way (the PG may
       // not have read it yet), so until the payment's session has expired and no confirm can
       // charge, the cancel is repeated (same key), and it voids or refunds one that lands.
-      const until = ctx.unreadConfirm ? ctx.createdAt + ctx.policy.lateConfirmHorizonMs : 0;
+      const until = lateConfirmUntil({ unreadConfirm: ctx.unreadConfirm, createdAt: ctx.createdAt, lateConfirmHorizonMs: ctx.policy.lateConfirmHorizonMs });
       if (ctx.now < until) {
         const step: Step = { do: 'retry', delayMs: Math.min(backoff(ctx), until - ctx.now) };
         // One alert when the wait begins, not one per repeat.

@@ -3,3 +3,4 @@ export * from './errors.ts';
 export * from './card-data.ts';
 export * from './pg-outcome.ts';
 export * from './decide.ts';
+export * from './late-confirm.ts';

@@ -168,15 +168,6 @@ export function classify(call: PgCall, raw: PgRaw): PgOutcome {
 }
 
 /**
- * Whether a confirm with this outcome may still reach the PG later: the PG did not answer it
- * itself (no answer, or a 5xx that is not one of its own). Every other outcome settles the try:
- * the PG read it, or it was never written.
- */
-export function mayLandLater(o: PgOutcome): boolean {
-  return o.kind === 'in_doubt' && o.unread === true;
-}
-
-/**
  * The read timeouts of pg-client: `READ_TIMEOUT` is one at the adaptive value, below its upper
  * bound (the PG is slow but answers most calls in time); `UND_ERR_HEADERS_TIMEOUT` is one at the
  * upper bound (PG_HEADERS_TIMEOUT_MS), which a PG that answers does not reach.
