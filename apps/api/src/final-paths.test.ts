@@ -29,32 +29,32 @@ const final = (status: 'APPROVED' | 'DECLINED' | 'CANCELED' | 'FAILED', failure?
 /** Drives one payment from QUEUED to a final state as the worker would; returns the expected status. */
 const PATHS: Record<string, (id: string) => Promise<string>> = {
   confirm: async (id) => {
-    expect((await transitions.guard(id, 'confirm', ['queued', 'confirming'], 'confirming')).ok).toBe(true);
-    expect(await transitions.apply(id, 'confirming', final('APPROVED'), { call: 'confirm' }, true)).toBe('final');
+    expect((await transitions.guard({ paymentId: id, call: 'confirm', allowed: ['queued', 'confirming'], to: 'confirming' })).ok).toBe(true);
+    expect(await transitions.apply({ paymentId: id, expected: 'confirming', step: final('APPROVED'), event: { call: 'confirm' }, settlesConfirm: true })).toBe('final');
     return 'APPROVED';
   },
   decline: async (id) => {
-    await transitions.guard(id, 'confirm', ['queued', 'confirming'], 'confirming');
-    expect(await transitions.apply(id, 'confirming', final('DECLINED', { code: 'REJECT_CARD_COMPANY', message: 'no' }), { call: 'confirm' }, true)).toBe('final');
+    await transitions.guard({ paymentId: id, call: 'confirm', allowed: ['queued', 'confirming'], to: 'confirming' });
+    expect(await transitions.apply({ paymentId: id, expected: 'confirming', step: final('DECLINED', { code: 'REJECT_CARD_COMPANY', message: 'no' }), event: { call: 'confirm' }, settlesConfirm: true })).toBe('final');
     return 'DECLINED';
   },
   'inquiry (in doubt, then approved)': async (id) => {
-    await transitions.guard(id, 'confirm', ['queued', 'confirming'], 'confirming');
-    await transitions.apply(id, 'confirming', { do: 'inquire', delayMs: 0, answered: false }, { call: 'confirm' });
-    await transitions.guard(id, 'inquire', ['inquiring'], 'inquiring');
-    expect(await transitions.apply(id, 'inquiring', final('APPROVED'), { call: 'inquire' })).toBe('final');
+    await transitions.guard({ paymentId: id, call: 'confirm', allowed: ['queued', 'confirming'], to: 'confirming' });
+    await transitions.apply({ paymentId: id, expected: 'confirming', step: { do: 'inquire', delayMs: 0, answered: false }, event: { call: 'confirm' } });
+    await transitions.guard({ paymentId: id, call: 'inquire', allowed: ['inquiring'], to: 'inquiring' });
+    expect(await transitions.apply({ paymentId: id, expected: 'inquiring', step: final('APPROVED'), event: { call: 'inquire' } })).toBe('final');
     return 'APPROVED';
   },
   cancel: async (id) => {
-    await transitions.guard(id, 'confirm', ['queued', 'confirming'], 'confirming');
-    await transitions.apply(id, 'confirming', { do: 'inquire', delayMs: 0, answered: false }, { call: 'confirm' });
-    await transitions.apply(id, 'inquiring', { do: 'cancel' }, { call: 'inquire' });
-    await transitions.guard(id, 'cancel', ['canceling'], 'canceling');
-    expect(await transitions.apply(id, 'canceling', final('CANCELED', { code: 'CANCELED_BY_SLUICE', message: 'voided' }), { call: 'cancel' })).toBe('final');
+    await transitions.guard({ paymentId: id, call: 'confirm', allowed: ['queued', 'confirming'], to: 'confirming' });
+    await transitions.apply({ paymentId: id, expected: 'confirming', step: { do: 'inquire', delayMs: 0, answered: false }, event: { call: 'confirm' } });
+    await transitions.apply({ paymentId: id, expected: 'inquiring', step: { do: 'cancel' }, event: { call: 'inquire' } });
+    await transitions.guard({ paymentId: id, call: 'cancel', allowed: ['canceling'], to: 'canceling' });
+    expect(await transitions.apply({ paymentId: id, expected: 'canceling', step: final('CANCELED', { code: 'CANCELED_BY_SLUICE', message: 'voided' }), event: { call: 'cancel' } })).toBe('final');
     return 'CANCELED';
   },
   'expiry in the queue': async (id) => {
-    expect(await expiring.guard(id, 'confirm', ['queued', 'confirming'], 'confirming')).toEqual({ ok: false, reason: 'expired' });
+    expect(await expiring.guard({ paymentId: id, call: 'confirm', allowed: ['queued', 'confirming'], to: 'confirming' })).toEqual({ ok: false, reason: 'expired' });
     return 'FAILED';
   },
 };

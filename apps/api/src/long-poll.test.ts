@@ -23,7 +23,7 @@ afterAll(async () => {
 
 /** What the worker does when the PG declines: the apply-step script, which PUBLISHes the id. */
 const decline = (id: string) =>
-  transitions.apply(id, 'queued', { do: 'finalize', status: 'DECLINED', failure: { code: 'REJECT_CARD_COMPANY', message: 'rejected' } }, { test: true });
+  transitions.apply({ paymentId: id, expected: 'queued', step: { do: 'finalize', status: 'DECLINED', failure: { code: 'REJECT_CARD_COMPANY', message: 'rejected' } }, event: { test: true } });
 
 async function newPayment(key = t.keyA): Promise<{ id: string; orderId: string }> {
   const res = await postPayment(t, { key, body: paymentBody() });

@@ -146,7 +146,7 @@ export class PaymentDriver {
     const fields = { paymentId: rec.id, requestId: rec.requestId, call, outcome: event.outcome, step: step.do, ms: event.ms };
     if (alert) this.d.log.warn({ ...fields, alert: true, reason: alert }, 'PG answer needs attention');
     else this.d.log.debug(fields, 'PG call');
-    const phase = await this.d.transitions.apply(rec.id, expected, step, event, settlesConfirm);
+    const phase = await this.d.transitions.apply({ paymentId: rec.id, expected, step, event, settlesConfirm });
     if (phase === null) {
       // The payment is not in the phase this answer was for: another step moved it (a stalled or
       // re-delivered job running alongside, or this very script re-sent after a Redis restart

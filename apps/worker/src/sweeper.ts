@@ -98,7 +98,7 @@ export class Sweeper {
       const confirmAlive = ALIVE.has(await this.confirmQueue.getJobState(confirmJobId(id)));
       if (confirmAlive || resolveAlive) return false;
       // It may have been sent: learn the PG's state by inquiry before anything else.
-      await this.transitions.apply(id, 'confirming', { do: 'inquire', delayMs: 0, answered: false }, { call: 'sweeper', step: 'inquire' });
+      await this.transitions.apply({ paymentId: id, expected: 'confirming', step: { do: 'inquire', delayMs: 0, answered: false }, event: { call: 'sweeper', step: 'inquire' } });
     } else if (resolveAlive) return false;
     return this.revive(this.resolveQueue, resolveJobId(id), () => startResolving(this.resolveQueue, id, rec.requestId ?? undefined, 0));
   }

@@ -15,28 +15,28 @@ const field = async (id: string, f: string) => ctx.redis.hget(ctx.store.keys.pay
 describe('the phase guard', () => {
   it('a re-check passes while the phase still allows the call, and counts nothing again', async () => {
     const id = await queued();
-    expect(await ctx.t.guard(id, 'confirm', ['queued', 'confirming'], 'confirming')).toMatchObject({ ok: true, attempts: 1 });
-    expect(await ctx.t.guard(id, 'confirm', ['queued', 'confirming'], 'confirming', true)).toMatchObject({ ok: true, attempts: 1 });
+    expect(await ctx.t.guard({ paymentId: id, call: 'confirm', allowed: ['queued', 'confirming'], to: 'confirming' })).toMatchObject({ ok: true, attempts: 1 });
+    expect(await ctx.t.guard({ paymentId: id, call: 'confirm', allowed: ['queued', 'confirming'], to: 'confirming', recheck: true })).toMatchObject({ ok: true, attempts: 1 });
     expect([await field(id, 'phase'), await field(id, 'attempts'), await field(id, 'pgCalls')]).toEqual(['confirming', '1', '1']);
   });
 
   it('a re-check refuses once the payment moved on, or once the breaker opened for confirms', async () => {
     const id = await queued();
-    expect((await ctx.t.guard(id, 'confirm', ['queued', 'confirming'], 'confirming')).ok).toBe(true);
+    expect((await ctx.t.guard({ paymentId: id, call: 'confirm', allowed: ['queued', 'confirming'], to: 'confirming' })).ok).toBe(true);
     await ctx.redis.hset(ctx.store.keys.payment(id), 'phase', 'canceling');
-    expect(await ctx.t.guard(id, 'confirm', ['queued', 'confirming'], 'confirming', true)).toEqual({ ok: false, reason: 'phase', phase: 'canceling' });
+    expect(await ctx.t.guard({ paymentId: id, call: 'confirm', allowed: ['queued', 'confirming'], to: 'confirming', recheck: true })).toEqual({ ok: false, reason: 'phase', phase: 'canceling' });
     // That try was counted when it passed and will never be written: it is settled.
     expect([await field(id, 'attempts'), await field(id, 'confirmsSettled')]).toEqual(['1', '1']);
 
     const other = await queued();
-    expect((await ctx.t.guard(other, 'confirm', ['queued', 'confirming'], 'confirming')).ok).toBe(true);
+    expect((await ctx.t.guard({ paymentId: other, call: 'confirm', allowed: ['queued', 'confirming'], to: 'confirming' })).ok).toBe(true);
     await ctx.redis.hset(ctx.store.keys.breaker, 'state', 'open', 'openUntil', Date.now() + 60_000);
     try {
-      expect(await ctx.t.guard(other, 'confirm', ['queued', 'confirming'], 'confirming', true)).toEqual({ ok: false, reason: 'breaker', state: 'open' });
+      expect(await ctx.t.guard({ paymentId: other, call: 'confirm', allowed: ['queued', 'confirming'], to: 'confirming', recheck: true })).toEqual({ ok: false, reason: 'breaker', state: 'open' });
       expect(await field(other, 'confirmsSettled')).toBe('1');
       // A first pass refused counted no try, so it settles none.
       const third = await queued();
-      expect((await ctx.t.guard(third, 'confirm', ['queued', 'confirming'], 'confirming')).ok).toBe(false);
+      expect((await ctx.t.guard({ paymentId: third, call: 'confirm', allowed: ['queued', 'confirming'], to: 'confirming' })).ok).toBe(false);
       expect([await field(third, 'attempts'), await field(third, 'confirmsSettled')]).toEqual(['0', null]);
     } finally {
       await ctx.redis.del(ctx.store.keys.breaker);
@@ -50,10 +50,10 @@ describe('the phase guard', () => {
     await ctx.redis.hset(ctx.store.keys.payment(b), 'phase', 'inquiring');
     await ctx.redis.hset(ctx.store.keys.breaker, 'state', 'open', 'openUntil', Date.now() + 60_000);
     try {
-      expect((await ctx.t.guard(a, 'inquire', ['inquiring'], 'inquiring')).ok).toBe(true);
-      expect((await ctx.t.guard(a, 'inquire', ['inquiring'], 'inquiring', true)).ok).toBe(true);
-      expect(await ctx.t.guard(b, 'inquire', ['inquiring'], 'inquiring')).toEqual({ ok: false, reason: 'breaker', state: 'open' });
-      expect(await ctx.t.guard(b, 'inquire', ['inquiring'], 'inquiring', true)).toEqual({ ok: false, reason: 'breaker', state: 'open' });
+      expect((await ctx.t.guard({ paymentId: a, call: 'inquire', allowed: ['inquiring'], to: 'inquiring' })).ok).toBe(true);
+      expect((await ctx.t.guard({ paymentId: a, call: 'inquire', allowed: ['inquiring'], to: 'inquiring', recheck: true })).ok).toBe(true);
+      expect(await ctx.t.guard({ paymentId: b, call: 'inquire', allowed: ['inquiring'], to: 'inquiring' })).toEqual({ ok: false, reason: 'breaker', state: 'open' });
+      expect(await ctx.t.guard({ paymentId: b, call: 'inquire', allowed: ['inquiring'], to: 'inquiring', recheck: true })).toEqual({ ok: false, reason: 'breaker', state: 'open' });
     } finally {
       await ctx.redis.del(ctx.store.keys.breaker, `${ctx.store.keys.breaker}:probe`);
     }
@@ -61,10 +61,10 @@ describe('the phase guard', () => {
 
   it('an answer that settles a confirm try counts it even when its step finds the payment moved on', async () => {
     const id = await queued();
-    expect((await ctx.t.guard(id, 'confirm', ['queued', 'confirming'], 'confirming')).ok).toBe(true);
+    expect((await ctx.t.guard({ paymentId: id, call: 'confirm', allowed: ['queued', 'confirming'], to: 'confirming' })).ok).toBe(true);
     await ctx.redis.hset(ctx.store.keys.payment(id), 'phase', 'inquiring');
-    expect(await ctx.t.apply(id, 'confirming', { do: 'inquire', delayMs: 0, answered: false }, { call: 'confirm' }, true)).toBeNull();
-    expect(await ctx.t.apply(id, 'confirming', { do: 'inquire', delayMs: 0, answered: false }, { call: 'confirm' }, false)).toBeNull();
+    expect(await ctx.t.apply({ paymentId: id, expected: 'confirming', step: { do: 'inquire', delayMs: 0, answered: false }, event: { call: 'confirm' }, settlesConfirm: true })).toBeNull();
+    expect(await ctx.t.apply({ paymentId: id, expected: 'confirming', step: { do: 'inquire', delayMs: 0, answered: false }, event: { call: 'confirm' }, settlesConfirm: false })).toBeNull();
     expect(await field(id, 'confirmsSettled')).toBe('1');
     const rec = await ctx.store.get(id);
     expect([rec!.attempts, rec!.confirmsSettled]).toEqual([1, 1]);

@@ -47,7 +47,7 @@ describe('the lifecycle table', () => {
       for (const [step, to] of STEPS) {
         const id = await paymentIn(from);
         const allowed = PHASE_MOVES[from].includes(to);
-        const result = await ctx.t.apply(id, from, step, { test: true });
+        const result = await ctx.t.apply({ paymentId: id, expected: from, step, event: { test: true } });
         expect(result, `${from} --${step.do}--> ${to}`).toBe(allowed ? to : null);
         expect(await phaseOf(id), `${from} --${step.do}-->`).toBe(allowed ? to : from);
         seen.push(`${from}>${to}:${allowed}`);
@@ -64,7 +64,7 @@ describe('the lifecycle table', () => {
     for (const from of PHASES) {
       for (const [call, to] of CALLS) {
         const id = await paymentIn(from);
-        const r = await ctx.t.guard(id, call, [from], to);
+        const r = await ctx.t.guard({ paymentId: id, call, allowed: [from], to });
         const allowed = PHASE_MOVES[from].includes(to);
         expect(r.ok, `${call}: ${from} → ${to}`).toBe(allowed);
         expect(await phaseOf(id)).toBe(allowed ? to : from);

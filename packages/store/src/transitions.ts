@@ -14,6 +14,27 @@ export type GuardResult =
   | { ok: false; reason: 'expired' }
   | { ok: false; reason: 'missing' };
 
+/** A PG call's phase guard: this payment, this call, only from these phases, moving to `to`. */
+export interface GuardRequest {
+  paymentId: string;
+  call: Exclude<PgCall, 'transactions'>;
+  allowed: readonly Phase[];
+  to: Phase;
+  /** The call already passed and took a later send slot: ask again, count and move nothing. */
+  recheck?: boolean;
+}
+
+/** A decided step to apply to a payment if it is still in `expected`. */
+export interface StepRequest {
+  paymentId: string;
+  expected: Phase;
+  step: Step;
+  /** The history entry (without its time). */
+  event: Record<string, unknown>;
+  /** The answer settles the confirm try it answers (domain `settlesTry`). */
+  settlesConfirm?: boolean;
+}
+
 export interface BreakerSettings {
   consecutiveFailures: number;
   failureRate: number;
@@ -54,7 +75,7 @@ export class Transitions {
    * `recheck`: the call already passed and took a later send slot; the phase and the breaker are
    * asked again, and nothing is counted or moved.
    */
-  async guard(id: string, call: Exclude<PgCall, 'transactions'>, allowed: readonly Phase[], to: Phase, recheck = false): Promise<GuardResult> {
+  async guard({ paymentId: id, call, allowed, to, recheck = false }: GuardRequest): Promise<GuardResult> {
     const k = this.keys;
     const r = await this.r.sluiceGuard(
       k.payment(id), k.breaker, `${k.breaker}:probe`, k.breakerLog, k.open, k.counters, k.history(id),
@@ -79,7 +100,7 @@ export class Transitions {
    * Applies a decided step if the payment is still in `expected`. Returns the new phase, or
    * null when another step got there first (the caller then does nothing more).
    */
-  async apply(id: string, expected: Phase, step: Step, event: Record<string, unknown>, settlesConfirm = false): Promise<Phase | null> {
+  async apply({ paymentId: id, expected, step, event, settlesConfirm = false }: StepRequest): Promise<Phase | null> {
     const k = this.keys;
     const args: (string | number)[] = [id, expected];
     const channel = k.finalChannel;

@@ -49,7 +49,7 @@ export class LocalPg implements PgPort {
       requestId: o.requestId,
       guard: g
         ? async (recheck: boolean): Promise<Refusal | null> => {
-            const r = await this.transitions.guard(g.paymentId, g.call, g.allowed, g.to, recheck);
+            const r = await this.transitions.guard({ ...g, recheck });
             return r.ok ? null : r;
           }
         : undefined,

@@ -6,15 +6,10 @@
  */
 import type { Phase, PgCall } from '@sluice/domain';
 import type { CallResult, ReadTimeoutView } from '@sluice/pg-client';
-import type { GuardResult } from '@sluice/store';
+import type { GuardRequest, GuardResult } from '@sluice/store';
 
-/** The phase guard of one call: this payment, this call, only from these phases, moving to `to`. */
-export interface GuardSpec {
-  paymentId: string;
-  call: Exclude<PgCall, 'transactions'>;
-  allowed: Phase[];
-  to: Phase;
-}
+/** The phase guard of one call, as data so that it can run wherever the send happens (the store's {@link GuardRequest}). */
+export type GuardSpec = Omit<GuardRequest, 'recheck'>;
 
 export type Refusal = Exclude<GuardResult, { ok: true }>;
 
