@@ -4,7 +4,7 @@
  * Two implementations: `LocalPg` sends from this thread; `ThreadPg` hands every call to a sender
  * thread whose event loop does nothing but wait for slots and send on time.
  */
-import type { Phase, PgCall } from '@sluice/domain';
+import type { PgCall } from '@sluice/domain';
 import type { CallResult, ReadTimeoutView } from '@sluice/pg-client';
 import type { GuardRequest, GuardResult } from '@sluice/store';
 
