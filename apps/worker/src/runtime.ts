@@ -6,7 +6,7 @@
 import { workerConcurrency, type Config } from '@sluice/config';
 import { createQueues, QUEUE_NAMES, WORKER_SETTINGS, type Queues } from '@sluice/queue';
 import {
-  checkRedisSafety, connectRedis, PaymentStore, PG_CLIENT_FIGURES_EVERY_MS, publishPgClientFigures, Transitions, type Redis,
+  breakerSettingsOf, checkRedisSafety, connectRedis, PaymentStore, PG_CLIENT_FIGURES_EVERY_MS, publishPgClientFigures, Transitions, type Redis,
 } from '@sluice/store';
 import { hostname } from 'node:os';
 import { Worker } from 'bullmq';
@@ -19,7 +19,7 @@ import { Reconciler } from './reconciler.ts';
 import { LocalPg } from './sender/local-pg.ts';
 import type { PgPort } from './sender/pg-port.ts';
 import { ThreadPg } from './sender/thread-pg.ts';
-import { breakerOf, policyOf } from './settings.ts';
+import { policyOf } from './settings.ts';
 import { Sweeper } from './sweeper.ts';
 
 export interface RunningWorker {
@@ -59,7 +59,7 @@ export async function startWorker(
     retentionMs: config.PAYMENT_RETENTION_MS,
   });
   const transitions = new Transitions(redis, store.keys, {
-    breaker: breakerOf(config),
+    breaker: breakerSettingsOf(config),
     maxQueueAgeMs: config.QUEUE_MAX_AGE_MS,
     retentionMs: config.PAYMENT_RETENTION_MS,
   });

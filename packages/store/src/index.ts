@@ -5,3 +5,4 @@ export * from './payments.ts';
 export * from './transitions.ts';
 export * from './redis-safety.ts';
 export * from './pg-client-figures.ts';
+export * from './breaker.ts';

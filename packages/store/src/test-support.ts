@@ -6,7 +6,8 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll } from 'vitest';
 import { PaymentStore } from './payments.ts';
 import { connectRedis, type Redis } from './redis.ts';
-import { Transitions, type BreakerSettings } from './transitions.ts';
+import type { BreakerSettings } from './breaker.ts';
+import { Transitions } from './transitions.ts';
 
 export interface TestStore {
   redis: Redis;

@@ -5,6 +5,7 @@
 import type { FinalStatus, Phase, PgCall, Step } from '@sluice/domain';
 import type { Redis } from 'ioredis';
 import { lua } from './lua/index.ts';
+import { readBreaker, type BreakerSettings, type BreakerState, type BreakerView } from './breaker.ts';
 import type { Keys } from './keys.ts';
 
 export type GuardResult =
@@ -34,18 +35,6 @@ export interface StepRequest {
   /** The answer settles the confirm try it answers (domain `settlesTry`). */
   settlesConfirm?: boolean;
 }
-
-export interface BreakerSettings {
-  consecutiveFailures: number;
-  failureRate: number;
-  minCalls: number;
-  windowMs: number;
-  openMs: number;
-  probeIntervalMs: number;
-  closeAfter: number;
-}
-
-export type BreakerState = 'closed' | 'open' | 'half_open';
 
 type ScriptRedis = Redis & {
   sluiceGuard(...a: (string | number)[]): Promise<string[]>;
@@ -154,8 +143,7 @@ export class Transitions {
   }
 
   /** The breaker as stored (for /readyz, the API and the dashboard). */
-  async breakerState(): Promise<{ state: BreakerState; since: number | null; reason: string | null }> {
-    const [state, since, reason] = await this.r.hmget(this.keys.breaker, 'state', 'since', 'reason');
-    return { state: (state as BreakerState | null) ?? 'closed', since: since ? Number(since) : null, reason: reason ?? null };
+  breakerState(): Promise<BreakerView> {
+    return readBreaker(this.r, this.keys);
   }
 }

@@ -10,7 +10,7 @@
  */
 import type { Redis } from 'ioredis';
 import { FINAL_STATUSES, type FinalStatus, type PgCall } from '@sluice/domain';
-import { livePgClientFigures, type Keys, type PgClientFigures } from '@sluice/store';
+import { BREAKER_FIELDS, breakerViewOf, livePgClientFigures, type BreakerView, type Keys, type PgClientFigures } from '@sluice/store';
 
 /** The PG calls, in the order the dashboard stacks them. */
 export const PG_CALLS: readonly PgCall[] = ['confirm', 'inquire', 'cancel', 'transactions'];
@@ -18,7 +18,6 @@ export const PG_CALLS: readonly PgCall[] = ['confirm', 'inquire', 'cancel', 'tra
 /** Seconds of confirm rate the ETA averages over: long enough to smooth the gate's batching. */
 export const ETA_RATE_SECONDS = 10;
 
-export type BreakerStateName = 'closed' | 'open' | 'half_open';
 
 /** A failure as apply-step.lua pushes it onto the `failures` list. */
 export interface RecentFailure {
@@ -53,7 +52,7 @@ export interface OpsSnapshot {
   confirmRate: number;
   /** Seconds to drain the backlog at the recent confirm rate, or at the PG's limit when idle. */
   etaSeconds: number;
-  breaker: { state: BreakerStateName; since: number | null; reason: string | null };
+  breaker: BreakerView;
   /** The raw `counters` hash (intake:created, final:*, pg:*, recon:*, …). */
   counters: Record<string, number>;
   /** Each live worker process's PG client: read timeouts in force, connection holds. */
@@ -113,7 +112,7 @@ export class OpsReader {
       .zcard(k.open)
       .zrange(k.open, 0, 0, 'WITHSCORES')
       .zcard(k.inDoubt)
-      .hmget(k.breaker, 'state', 'since', 'reason')
+      .hmget(k.breaker, ...BREAKER_FIELDS)
       .hgetall(k.counters)
       .lrange(k.recentFailures, 0, Math.max(failures, 1) - 1)
       .info('memory')
@@ -150,11 +149,7 @@ export class OpsReader {
       inDoubt,
       confirmRate,
       etaSeconds: etaSeconds(backlog, confirmRate, this.limitPerSecond),
-      breaker: {
-        state: (breaker[0] as BreakerStateName | null) ?? 'closed',
-        since: breaker[1] ? Number(breaker[1]) : null,
-        reason: breaker[2] ?? null,
-      },
+      breaker: breakerViewOf(breaker),
       counters: Object.fromEntries(Object.entries(counters).map(([f, v]) => [f, num(v)])),
       failures: failures > 0 ? failuresRaw.flatMap(parseFailure) : [],
       memory: parseRedisMemory(info),

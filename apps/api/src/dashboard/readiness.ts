@@ -4,7 +4,7 @@
  * 503 BACKLOG_FULL on its own), so a load balancer must not pull the API for them.
  */
 import type { Redis } from 'ioredis';
-import type { Keys } from '@sluice/store';
+import { readBreaker, type Keys } from '@sluice/store';
 import type { ReadinessCheck } from '../health.ts';
 import { parseRedisMemory } from './ops-reader.ts';
 
@@ -29,6 +29,6 @@ export function breakerCheck(redis: Redis, keys: Pick<Keys, 'breaker'>): Readine
   return {
     name: 'breaker',
     advisory: true,
-    check: async () => (await redis.hget(keys.breaker, 'state')) ?? 'closed',
+    check: async () => (await readBreaker(redis, keys)).state,
   };
 }

@@ -6,9 +6,8 @@
  * (each call's guard runs here, right before its send), with its own Redis connection.
  */
 import type { Config } from '@sluice/config';
-import { connectRedis, makeKeys, Transitions } from '@sluice/store';
+import { breakerSettingsOf, connectRedis, makeKeys, Transitions } from '@sluice/store';
 import { parentPort, workerData } from 'node:worker_threads';
-import { breakerOf } from '../settings.ts';
 import { LocalPg } from './local-pg.ts';
 import type { PortResult } from './pg-port.ts';
 import type { FromSender, ToSender } from './protocol.ts';
@@ -19,7 +18,7 @@ const post = (m: FromSender): void => port.postMessage(m);
 const config = workerData.config as Config;
 const redis = connectRedis(config.REDIS_URL);
 const transitions = new Transitions(redis, makeKeys(config.REDIS_PREFIX), {
-  breaker: breakerOf(config),
+  breaker: breakerSettingsOf(config),
   maxQueueAgeMs: config.QUEUE_MAX_AGE_MS,
   retentionMs: config.PAYMENT_RETENTION_MS,
 });
