@@ -2,7 +2,7 @@
  * The README's configuration table and the config schema must name the same variables, and the
  * README's two commands must be the package's scripts.
  */
-import { EnvSchema } from '@sluice/config';
+import { configurationTable, EnvSchema } from '@sluice/config';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -18,6 +18,14 @@ describe('README', () => {
     const schema = new Set(Object.keys(EnvSchema.shape));
     expect([...schema].filter((k) => !documented.has(k))).toEqual([]);
     expect([...documented].filter((k) => !schema.has(k))).toEqual([]);
+  });
+
+  it('its configuration table is the one generated from the schema (run `npm run gen:docs` if not)', () => {
+    const start = readme.indexOf('<!-- config-table:');
+    const end = readme.indexOf('<!-- /config-table -->');
+    expect(start).toBeGreaterThan(0);
+    const block = readme.slice(readme.indexOf('\n', start) + 1, end).trim();
+    expect(block).toBe(configurationTable());
   });
 
   it('gives the two commands, and they exist', () => {

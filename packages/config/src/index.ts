@@ -4,6 +4,7 @@
  * The README's configuration table lists these same variables; keep them in step.
  */
 import { z } from 'zod';
+import { VARIABLE_DOCS } from './variable-docs.ts';
 
 const int = (def: number, min = 0) => z.coerce.number().int().min(min).default(def);
 const num = (def: number, min = 0) => z.coerce.number().min(min).default(def);
@@ -247,3 +248,30 @@ export function testConfig(overrides: Record<string, string | number | boolean> 
   return loadConfig(base);
 }
 export { hashApiKey } from './api-keys.ts';
+
+/* The README's configuration table, generated from the schema and VARIABLE_DOCS (`npm run gen:docs`). */
+
+function defaultText(value: unknown): string {
+  if (value === undefined) return '—';
+  if (Array.isArray(value)) return value.length === 0 ? 'empty' : `\`${value.join(',')}\``;
+  return `\`${String(value)}\``;
+}
+
+/**
+ * The table, one row per entry, defaults as the schema parses an empty environment. Throws when a
+ * schema variable has no entry, or an entry names a variable the schema lacks.
+ */
+export function configurationTable(): string {
+  const defaults = EnvSchema.parse({}) as Record<string, unknown>;
+  const schema = Object.keys(EnvSchema.shape);
+  const documented = VARIABLE_DOCS.flatMap((d) => d.variables);
+  const missing = schema.filter((k) => !documented.includes(k));
+  const unknown = documented.filter((k) => !schema.includes(k));
+  if (missing.length + unknown.length > 0) throw new Error(`configuration docs: missing ${missing.join(', ') || 'none'}; unknown ${unknown.join(', ') || 'none'}`);
+  const rows = VARIABLE_DOCS.map((d) => {
+    const first = d.variables[0]!;
+    const dflt = d.note?.startsWith('!') ? d.note.slice(1) : [defaultText(defaults[first]), d.note].filter(Boolean).join(' ');
+    return `| ${d.variables.map((v) => `\`${v}\``).join(', ')} | ${dflt} | ${d.meaning} |`;
+  });
+  return ['| variable | default | meaning |', '|---|---|---|', ...rows].join('\n');
+}
