@@ -8,7 +8,7 @@
  */
 import type { Server } from 'node:http';
 import { loadConfig } from '@sluice/config';
-import { checkRedisSafety, connectRedis, PaymentStore } from '@sluice/store';
+import { checkRedisSafety, connectRedis, PaymentStore, storeOptionsOf } from '@sluice/store';
 import { ConfirmEnqueuer, createQueues, ENQUEUE_LINGER_MS, ENQUEUE_MAX_BATCH } from '@sluice/queue';
 import { createApp } from './app.ts';
 import { breakerCheck, redisMemoryCheck } from './dashboard/readiness.ts';
@@ -30,11 +30,7 @@ async function main(): Promise<void> {
   // An evicting Redis loses payments and idempotency keys: refuse it (unless overridden).
   await checkRedisSafety(redis, config.REDIS_ALLOW_EVICTION, logger);
 
-  const store = new PaymentStore(redis, {
-    prefix: config.REDIS_PREFIX,
-    idempotencyTtlMs: config.IDEMPOTENCY_TTL_MS,
-    retentionMs: config.PAYMENT_RETENTION_MS,
-  });
+  const store = new PaymentStore(redis, storeOptionsOf(config));
   const queues = createQueues(queueRedis, config.REDIS_PREFIX);
   const enqueuer = new ConfirmEnqueuer(queues.confirm, queueRedis, store.keys.outbox, ENQUEUE_MAX_BATCH, ENQUEUE_LINGER_MS, (err) =>
     logger.warn({ err: loggableError(err) }, 'confirm enqueue failed; the outbox sweeper will enqueue these payments'),

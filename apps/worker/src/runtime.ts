@@ -4,9 +4,11 @@
  * tests run it in-process against a simulator on port 0.
  */
 import { workerConcurrency, type Config } from '@sluice/config';
+import { resolutionPolicyOf } from '@sluice/domain';
 import { createQueues, QUEUE_NAMES, WORKER_SETTINGS, type Queues } from '@sluice/queue';
 import {
-  breakerSettingsOf, checkRedisSafety, connectRedis, PaymentStore, PG_CLIENT_FIGURES_EVERY_MS, publishPgClientFigures, Transitions, type Redis,
+  checkRedisSafety, connectRedis, PaymentStore, PG_CLIENT_FIGURES_EVERY_MS, publishPgClientFigures, storeOptionsOf, Transitions,
+  transitionsOptionsOf, type Redis,
 } from '@sluice/store';
 import { hostname } from 'node:os';
 import { Worker } from 'bullmq';
@@ -19,7 +21,6 @@ import { Reconciler } from './reconciler.ts';
 import { LocalPg } from './sender/local-pg.ts';
 import type { PgPort } from './sender/pg-port.ts';
 import { ThreadPg } from './sender/thread-pg.ts';
-import { policyOf } from './settings.ts';
 import { Sweeper } from './sweeper.ts';
 
 export interface RunningWorker {
@@ -53,16 +54,8 @@ export async function startWorker(
   const redis = connectRedis(config.REDIS_URL);
   const bullConnection = connectRedis(config.REDIS_URL, { enableAutoPipelining: false });
   await checkRedisSafety(redis, config.REDIS_ALLOW_EVICTION, log);
-  const store = new PaymentStore(redis, {
-    prefix: config.REDIS_PREFIX,
-    idempotencyTtlMs: config.IDEMPOTENCY_TTL_MS,
-    retentionMs: config.PAYMENT_RETENTION_MS,
-  });
-  const transitions = new Transitions(redis, store.keys, {
-    breaker: breakerSettingsOf(config),
-    maxQueueAgeMs: config.QUEUE_MAX_AGE_MS,
-    retentionMs: config.PAYMENT_RETENTION_MS,
-  });
+  const store = new PaymentStore(redis, storeOptionsOf(config));
+  const transitions = new Transitions(redis, store.keys, transitionsOptionsOf(config));
   const metrics = new WorkerMetrics();
   let pg: PgPort;
   if (config.PG_SENDER_THREAD) {
@@ -77,7 +70,7 @@ export async function startWorker(
   }
   metrics.bind(() => pg.stats());
   const queues = createQueues(bullConnection, config.REDIS_PREFIX);
-  const driver = new PaymentDriver({ pg, store, transitions, policy: policyOf(config), log });
+  const driver = new PaymentDriver({ pg, store, transitions, policy: resolutionPolicyOf(config), log });
   const deps = { driver, resolveQueue: queues.resolve, probeIntervalMs: config.BREAKER_PROBE_INTERVAL_MS, log };
   const common = {
     connection: bullConnection,

@@ -4,11 +4,10 @@
  */
 import { Worker } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { classify } from '@sluice/domain';
+import { classify, resolutionPolicyOf } from '@sluice/domain';
 import { newPaymentId } from '@sluice/store';
 import { confirmKey, PaymentDriver } from './driver.ts';
 import type { PgPort } from './sender/pg-port.ts';
-import { policyOf } from './settings.ts';
 import { startHarness, type Harness } from './test-harness.ts';
 
 let h: Harness;
@@ -81,7 +80,7 @@ describe('an answer that finds its payment moved on', () => {
         },
       },
     });
-    const driver = new PaymentDriver({ pg, store: w.store, transitions: w.transitions, policy: policyOf(w.config), log: w.log });
+    const driver = new PaymentDriver({ pg, store: w.store, transitions: w.transitions, policy: resolutionPolicyOf(w.config), log: w.log });
 
     expect(await driver.step(id, 'confirm', 0)).toEqual({ kind: 'again', delayMs: 0 });
     // Run again from the confirm queue: the payment is the resolve queue's now, handed over.
@@ -109,7 +108,7 @@ describe('a confirm that never got a connection', () => {
         },
       },
     });
-    const driver = new PaymentDriver({ pg, store: w.store, transitions: w.transitions, policy: policyOf(w.config), log: w.log });
+    const driver = new PaymentDriver({ pg, store: w.store, transitions: w.transitions, policy: resolutionPolicyOf(w.config), log: w.log });
 
     const first = await driver.step(id, 'confirm', 0);
     expect(first.kind).toBe('again');

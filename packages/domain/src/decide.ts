@@ -2,6 +2,7 @@
  * What Sluice does next after each PG answer: the action column of the outcome table.
  * Pure: the worker feeds it the outcome and the payment's counters, and carries the step out.
  */
+import type { Config } from '@sluice/config';
 import type { FinalStatus } from './status.ts';
 import { lateConfirmUntil } from './late-confirm.ts';
 import type { PgOutcome, PgPayment } from './pg-outcome.ts';
@@ -60,6 +61,20 @@ export interface ResolutionPolicy {
   lateConfirmHorizonMs: number;
 }
 
+/** The policy from the parsed config (the RESOLVE_*, RETRY_BACKOFF_* and LATE_CONFIRM_HORIZON_MS variables). */
+export function resolutionPolicyOf(c: Config): ResolutionPolicy {
+  return {
+    cancelAfterMs: c.RESOLVE_CANCEL_AFTER_MS,
+    maxReconfirms: c.RESOLVE_MAX_RECONFIRMS,
+    firstInquiryDelayMs: c.RESOLVE_FIRST_INQUIRY_DELAY_MS,
+    inquiryGrowth: c.RESOLVE_INQUIRY_GROWTH,
+    backoffBaseMs: c.RETRY_BACKOFF_BASE_MS,
+    backoffMaxMs: c.RETRY_BACKOFF_MAX_MS,
+    lateConfirmHorizonMs: c.LATE_CONFIRM_HORIZON_MS,
+  };
+}
+
+/** The policy with the config's defaults, for tests. */
 export const DEFAULT_RESOLUTION_POLICY: ResolutionPolicy = {
   cancelAfterMs: 60_000,
   maxReconfirms: 2,

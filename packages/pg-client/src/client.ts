@@ -16,6 +16,7 @@
  *    {@link CallReport} to the observer (metrics, the breaker's record).
  * It never throws for anything the PG or the network does: it returns what happened.
  */
+import { connectionsPerProcess, required, reservedConnectionsPerProcess, type Config } from '@sluice/config';
 import { classify, isPgFailure, READ_TIMEOUT, type PgCall, type PgOutcome, type PgRaw } from '@sluice/domain';
 import type { Dispatcher } from 'undici';
 import { ConnectionShare, type Lane } from './connection-share.ts';
@@ -25,6 +26,7 @@ import type { Permit, PermitSource, Priority } from './permits.ts';
 import { ReadTimeouts, type ReadTimeoutBounds, type ReadTimeoutView } from './read-timeouts.ts';
 import { CALL_HEADER, track } from './send-tracker.ts';
 
+/** How the client reaches the PG, its share of the PG's connections, and its timeouts. */
 export interface PgClientOptions {
   baseUrl: string;
   secretKey: string;
@@ -38,6 +40,21 @@ export interface PgClientOptions {
   bodyTimeoutMs: number;
   keepAliveTimeoutMs: number;
   poolWaitTimeoutMs: number;
+}
+
+/** The client's options from the parsed config: this process's share of the PG's connections (less the headroom) and the timeouts. */
+export function pgClientOptionsOf(c: Config): PgClientOptions {
+  return {
+    baseUrl: required(c, 'PG_BASE_URL'),
+    secretKey: required(c, 'PG_SECRET_KEY'),
+    connections: connectionsPerProcess(c),
+    reservedConnections: reservedConnectionsPerProcess(c),
+    connectTimeoutMs: c.PG_CONNECT_TIMEOUT_MS,
+    readTimeout: { minMs: c.PG_HEADERS_TIMEOUT_MIN_MS, maxMs: c.PG_HEADERS_TIMEOUT_MS, factor: c.PG_HEADERS_TIMEOUT_FACTOR },
+    bodyTimeoutMs: c.PG_BODY_TIMEOUT_MS,
+    keepAliveTimeoutMs: c.PG_KEEPALIVE_TIMEOUT_MS,
+    poolWaitTimeoutMs: c.PG_POOL_WAIT_TIMEOUT_MS,
+  };
 }
 
 /**

@@ -2,6 +2,7 @@
  * Payments in Redis: intake (one Lua script, one round trip) and reads. The worker's state
  * changes live in `transitions.ts`.
  */
+import type { Config } from '@sluice/config';
 import type { Redis } from 'ioredis';
 import { lua } from './lua/index.ts';
 import { makeKeys, type Keys } from './keys.ts';
@@ -69,10 +70,16 @@ const LONE_SURROGATES = new RegExp(LONE_SURROGATE.source, 'g');
  */
 const wellFormed = (s: string): string => (LONE_SURROGATE.test(s) ? s.replace(LONE_SURROGATES, '\uFFFD') : s);
 
+/** Where the store's keys live and how long what it writes is kept. */
 export interface StoreOptions {
   prefix: string;
   idempotencyTtlMs: number;
   retentionMs: number;
+}
+
+/** The store's options from the parsed config. */
+export function storeOptionsOf(c: Config): StoreOptions {
+  return { prefix: c.REDIS_PREFIX, idempotencyTtlMs: c.IDEMPOTENCY_TTL_MS, retentionMs: c.PAYMENT_RETENTION_MS };
 }
 
 type ScriptRedis = Redis & {

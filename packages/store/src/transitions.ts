@@ -5,7 +5,8 @@
 import type { FinalStatus, Phase, PgCall, Step } from '@sluice/domain';
 import type { Redis } from 'ioredis';
 import { lua } from './lua/index.ts';
-import { readBreaker, type BreakerSettings, type BreakerState, type BreakerView } from './breaker.ts';
+import type { Config } from '@sluice/config';
+import { breakerSettingsOf, readBreaker, type BreakerSettings, type BreakerState, type BreakerView } from './breaker.ts';
 import type { Keys } from './keys.ts';
 
 export type GuardResult =
@@ -42,13 +43,28 @@ type ScriptRedis = Redis & {
   sluiceBreakerRecord(...a: (string | number)[]): Promise<string>;
 };
 
+/** What the state-changing scripts need beyond the keys. */
+export interface TransitionsOptions {
+  breaker: BreakerSettings;
+  /** A payment still QUEUED past this age is not sent: FAILED EXPIRED_IN_QUEUE. */
+  maxQueueAgeMs: number;
+  /** How long a payment's history is kept. */
+  retentionMs: number;
+}
+
+/** The transitions' options from the parsed config. */
+export function transitionsOptionsOf(c: Config): TransitionsOptions {
+  return { breaker: breakerSettingsOf(c), maxQueueAgeMs: c.QUEUE_MAX_AGE_MS, retentionMs: c.PAYMENT_RETENTION_MS };
+}
+
+/** The worker's state changes, each one Lua script: the phase guard, a step applied, a PG call recorded. */
 export class Transitions {
   private readonly r: ScriptRedis;
 
   constructor(
     redis: Redis,
     private readonly keys: Keys,
-    private readonly o: { breaker: BreakerSettings; maxQueueAgeMs: number; retentionMs: number },
+    private readonly o: TransitionsOptions,
   ) {
     if (!('sluiceGuard' in redis)) {
       redis.defineCommand('sluiceGuard', { numberOfKeys: 11, lua: lua('guard') });

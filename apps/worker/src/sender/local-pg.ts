@@ -3,8 +3,8 @@
  * config. The sender thread runs exactly this; `PG_SENDER_THREAD=false` runs it in the worker's
  * main thread instead.
  */
-import { connectionsPerProcess, required, reservedConnectionsPerProcess, type Config } from '@sluice/config';
-import { PgClient, Ungated, type CallObserver } from '@sluice/pg-client';
+import type { Config } from '@sluice/config';
+import { PgClient, pgClientOptionsOf, Ungated, type CallObserver } from '@sluice/pg-client';
 import { permitGateOf, type PermitGate } from '@sluice/permit-gate';
 import type { Redis, Transitions } from '@sluice/store';
 import type { PgPort, PortCallOptions, PortResult, Refusal, SenderStats, TransactionsQuery } from './pg-port.ts';
@@ -16,17 +16,7 @@ export class LocalPg implements PgPort {
   constructor(config: Config, redis: Redis, private readonly transitions: Transitions, observer: CallObserver = {}) {
     this.gate = config.GATE_ENABLED ? permitGateOf(config, redis) : null;
     this.client = new PgClient(
-      {
-        baseUrl: required(config, 'PG_BASE_URL'),
-        secretKey: required(config, 'PG_SECRET_KEY'),
-        connections: connectionsPerProcess(config),
-        reservedConnections: reservedConnectionsPerProcess(config),
-        connectTimeoutMs: config.PG_CONNECT_TIMEOUT_MS,
-        readTimeout: { minMs: config.PG_HEADERS_TIMEOUT_MIN_MS, maxMs: config.PG_HEADERS_TIMEOUT_MS, factor: config.PG_HEADERS_TIMEOUT_FACTOR },
-        bodyTimeoutMs: config.PG_BODY_TIMEOUT_MS,
-        keepAliveTimeoutMs: config.PG_KEEPALIVE_TIMEOUT_MS,
-        poolWaitTimeoutMs: config.PG_POOL_WAIT_TIMEOUT_MS,
-      },
+      pgClientOptionsOf(config),
       this.gate ?? new Ungated(),
       {
         onCall: (report) => {

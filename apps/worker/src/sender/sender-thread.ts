@@ -6,7 +6,7 @@
  * (each call's guard runs here, right before its send), with its own Redis connection.
  */
 import type { Config } from '@sluice/config';
-import { breakerSettingsOf, connectRedis, makeKeys, Transitions } from '@sluice/store';
+import { connectRedis, makeKeys, Transitions, transitionsOptionsOf } from '@sluice/store';
 import { parentPort, workerData } from 'node:worker_threads';
 import { LocalPg } from './local-pg.ts';
 import type { PortResult } from './pg-port.ts';
@@ -17,11 +17,7 @@ const post = (m: FromSender): void => port.postMessage(m);
 // Parsed once by the main thread, handed over as plain data.
 const config = workerData.config as Config;
 const redis = connectRedis(config.REDIS_URL);
-const transitions = new Transitions(redis, makeKeys(config.REDIS_PREFIX), {
-  breaker: breakerSettingsOf(config),
-  maxQueueAgeMs: config.QUEUE_MAX_AGE_MS,
-  retentionMs: config.PAYMENT_RETENTION_MS,
-});
+const transitions = new Transitions(redis, makeKeys(config.REDIS_PREFIX), transitionsOptionsOf(config));
 const pg = new LocalPg(config, redis, transitions, { onCall: (report) => post({ type: 'called', report }) });
 const statsTimer = setInterval(() => post({ type: 'stats', stats: pg.stats() }), 500);
 
