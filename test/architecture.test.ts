@@ -1,7 +1,8 @@
 /**
  * The tree shows the architecture, and this keeps it so: apps import packages, never another
- * app; packages never import an app; `packages/domain` imports nothing with I/O; and no file
- * imports itself back through others (an import cycle, type-only imports included). It reads
+ * app; packages never import an app; `packages/domain` imports nothing with I/O; no file
+ * imports itself back through others (an import cycle, type-only imports included); and every
+ * export of an app or a package says what it is for. It reads
  * every TypeScript file's imports and resolves relative paths and `@sluice/*` names to files.
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
@@ -125,5 +126,23 @@ describe('the architecture', () => {
     };
     for (const file of g.edges.keys()) if (!state.has(file)) visit(file);
     expect(cycles).toEqual([]);
+  });
+
+  it('every export of an app or a package has a TSDoc line that says what it is for', () => {
+    const EXPORT = /^export (?:async )?(?:function|class|interface|type|const|abstract class|enum) ([A-Za-z0-9_]+)|^export type \{/;
+    const undocumented: string[] = [];
+    for (const file of g.edges.keys()) {
+      const unit = unitOf(file);
+      if (!unit.startsWith('apps/') && !unit.startsWith('packages/')) continue;
+      if (file.endsWith('.test.ts')) continue;
+      const lines = readFileSync(file, 'utf8').split('\n');
+      lines.forEach((line, i) => {
+        if (!EXPORT.test(line)) return;
+        let j = i - 1;
+        while (j >= 0 && lines[j]!.trim().startsWith('@')) j--;
+        if (!(lines[j] ?? '').trim().endsWith('*/')) undocumented.push(`${relative(ROOT, file)}:${i + 1} ${line.slice(0, 60)}`);
+      });
+    }
+    expect(undocumented).toEqual([]);
   });
 });

@@ -56,6 +56,7 @@ export const API_ERROR_CODES = [
   'REDIS_UNAVAILABLE',
   'INTERNAL',
 ] as const satisfies readonly ErrorCode[];
+/** A code the API answers errors with. */
 export type ApiErrorCode = (typeof API_ERROR_CODES)[number];
 
 /**

@@ -50,6 +50,7 @@ export function intakeOutcome(status: number, replayed: boolean, finished: boole
   }
 }
 
+/** The API's Prometheus registry: intake by outcome in this process, and the cluster's figures read from Redis at scrape time. */
 export class ApiMetrics {
   readonly registry = new Registry();
   private readonly intake = new Counter({

@@ -13,6 +13,7 @@ export interface OpenApiDocument {
   components: { securitySchemes: Record<string, Record<string, string>>; schemas: Record<string, JsonSchema> };
 }
 
+/** One operation of the OpenAPI document. */
 export interface OpenApiOperation {
   operationId: string;
   summary: string;

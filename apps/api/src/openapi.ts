@@ -13,6 +13,7 @@ import { apiOperations, type OperationSpec } from './api-spec.ts';
 import { DOCS_STYLE, renderDocsPage } from './docs-page.ts';
 import type { JsonSchema, OpenApiDocument, OpenApiOperation } from './openapi-types.ts';
 
+/** The document's types (openapi-types.ts), for the callers of this module. */
 export type { JsonSchema, OpenApiDocument, OpenApiOperation };
 
 const SECURITY = { merchant: [{ merchantKey: [] }], admin: [{ operatorBasic: [] }], none: [] };

@@ -32,6 +32,7 @@ export function paymentRequestSchema(currency: string) {
   });
 }
 
+/** A payment request as intake accepts it (the schema's output). */
 export type PaymentRequest = z.infer<ReturnType<typeof paymentRequestSchema>>;
 
 /** Issues as `details`: where and what, never the value (it may be card data or a secret). */

@@ -20,6 +20,7 @@ import { fingerprintOf, idempotencyKeyOf, ORDER_ID, parsePaymentRequest, payment
 import { bodyTemplate, renderView } from './render.ts';
 import type { ApiLocals } from './request-context.ts';
 
+/** What the payment routes need: the store, the enqueuer, the long-poll waiters, the backlog ceiling and the config. */
 export interface PaymentRouteDeps {
   config: Config;
   store: PaymentStore;

@@ -14,9 +14,11 @@ import { createApp } from './app.ts';
 import { hashApiKey } from '@sluice/config';
 import { FinalWaiters } from './long-poll.ts';
 
+/** The Redis the API's tests use. */
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const PEPPER = 'test-pepper-0123456789';
 
+/** An API app on real Redis under a fresh prefix, with two merchants' keys: for the API's tests. */
 export interface TestApp {
   url: string;
   prefix: string;
@@ -142,6 +144,7 @@ export function paymentBody(over: Record<string, unknown> = {}): Record<string, 
   return { paymentKey: `pk_${u}`, orderId: `ord_${u.slice(0, 20)}`, amount: 15_000, ...over };
 }
 
+/** A test request's answer: status, headers, text and parsed JSON. */
 export interface Answer {
   status: number;
   headers: Headers;

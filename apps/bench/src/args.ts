@@ -5,9 +5,12 @@
  */
 import { parseArgs } from 'node:util';
 
+/** The bench's scenarios, in the order they run. */
 export const SCENARIOS = ['overload', 'intake', 'faults', 'memory', 'slow', 'crash'] as const;
+/** One scenario's name (`--only`). */
 export type ScenarioName = (typeof SCENARIOS)[number];
 
+/** The bench's flags, parsed. */
 export interface BenchOptions {
   /** Overload duration, seconds. */
   seconds: number;
@@ -45,9 +48,12 @@ export interface BenchOptions {
   simNice: number;
 }
 
+/** The overload configurations (`--configs`). */
 export const OVERLOAD_KEYS = ['gate1', 'gate4', 'baseline'] as const;
+/** One overload configuration's name. */
 export type OverloadKey = (typeof OVERLOAD_KEYS)[number];
 
+/** The usage line printed on a bad flag or `--help`. */
 export const USAGE =
   'npm run bench -- [--seconds N] [--rate N] [--runs N] [--only overload|intake|faults|memory|slow|crash] [--quick] [--out FILE]\n' +
   '                 [--configs gate1,gate4,baseline] [--raw DIR] [--sim-nice N]';

@@ -31,6 +31,7 @@ export type Next =
   /** The circuit breaker held the call back. */
   | { kind: 'breaker' };
 
+/** What the driver needs: the PG port, the store, the transitions, the resolution policy and a logger. */
 export interface DriverDeps {
   pg: PgPort;
   store: PaymentStore;
@@ -41,9 +42,11 @@ export interface DriverDeps {
 
 /** The PG Idempotency-Keys: derived from Sluice's globally unique payment id, never from merchant input. */
 export const confirmKey = (id: string): string => `sluice.${id}.confirm`;
+/** The PG Idempotency-Key of a payment's cancel (one per payment: a full cancel repeated is safe). */
 export const cancelKey = (id: string): string => `sluice.${id}.cancel`;
 
 
+/** Drives one payment one step: the PG call its phase allows, the domain's decision, the step applied. */
 export class PaymentDriver {
   constructor(private readonly d: DriverDeps) {}
 

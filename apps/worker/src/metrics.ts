@@ -23,6 +23,7 @@ const LATENCY_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.15, 0.25, 0.5, 1, 1.5, 2.5, 5
 const HOLD_BUCKETS = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5, 10, 20];
 const CALLS = ['confirm', 'inquire', 'cancel', 'transactions'] as const;
 
+/** This worker process's Prometheus metrics, fed by the PG client's call reports and the sender's figures. */
 export class WorkerMetrics implements Required<CallObserver> {
   readonly registry = new Registry();
   private readonly gateWait = new Histogram({

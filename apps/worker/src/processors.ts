@@ -11,6 +11,7 @@ interface Retrying {
   retries?: number;
 }
 
+/** What the BullMQ processors need: the driver, the resolve queue, the breaker's probe interval and a logger. */
 export interface ProcessorDeps {
   driver: PaymentDriver;
   resolveQueue: Queue<ResolveJob>;

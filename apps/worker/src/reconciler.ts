@@ -22,6 +22,7 @@ import type { PgPort } from './sender/pg-port.ts';
 import type { PaymentRecord, PaymentStore, Transitions } from '@sluice/store';
 import type { Logger } from 'pino';
 
+/** What one reconciliation run read, matched, repaired and found orphaned. */
 export interface ReconcileReport {
   from: string;
   to: string;
@@ -43,6 +44,7 @@ interface Row {
   transactionAt: string;
 }
 
+/** The window of the PG's book a run reads, and how long a fresh final payment is left alone. */
 export interface ReconcilerOptions {
   lookbackMs: number;
   /** Sluice approvals younger than this are not yet expected in the book. */
@@ -60,6 +62,7 @@ const iso = (ms: number): string => new Date(ms).toISOString().replace('Z', '+00
  */
 const PAGE_ROWS = 1_000;
 
+/** Compares the PG's book (GET /v1/transactions) with Sluice's final states, and repairs or reports what differs. */
 export class Reconciler {
   constructor(
     private readonly pg: PgPort,

@@ -23,6 +23,7 @@ import type { PgPort } from './sender/pg-port.ts';
 import { ThreadPg } from './sender/thread-pg.ts';
 import { Sweeper } from './sweeper.ts';
 
+/** A started worker process: its connections, store, queues, PG side, maintenance and BullMQ workers, and how to close it. */
 export interface RunningWorker {
   config: Config;
   redis: Redis;

@@ -17,12 +17,14 @@ import { startResolving } from './processors.ts';
 
 const ALIVE = new Set(['waiting', 'delayed', 'active', 'prioritized', 'waiting-children']);
 
+/** What one sweep found and did. */
 export interface SweepReport {
   outboxEnqueued: number;
   checked: number;
   redriven: number;
 }
 
+/** How often and how far back the sweeper looks. */
 export interface SweeperOptions {
   /** Outbox markers younger than this are left to the API's own enqueue. */
   outboxGraceMs: number;
@@ -32,6 +34,7 @@ export interface SweeperOptions {
   chunk: number;
 }
 
+/** Finds payments without a live job (an outbox entry never enqueued, a job lost or failed for good) and re-drives them. */
 export class Sweeper {
   private cursor = 0;
 

@@ -9,6 +9,7 @@ import { randomUUID } from 'node:crypto';
 import pino from 'pino';
 import { startWorker, type RunningWorker } from './runtime.ts';
 
+/** A worker in this process against a simulator on port 0, under a fresh key prefix: for the worker's integration tests. */
 export interface Harness {
   sim: RunningSimulator;
   worker: RunningWorker;
@@ -21,6 +22,7 @@ export interface Harness {
   close(): Promise<void>;
 }
 
+/** Starts a simulator and a worker with test settings (`env` on top); `close()` removes every key it wrote. */
 export async function startHarness(sim: Partial<SimulatorOptions> = {}, env: Record<string, string | number | boolean> = {}): Promise<Harness> {
   const simulator = await startSimulator({ latencyMedianMs: 5, latencyP99Ms: 20, seed: 7, ...sim });
   const prefix = `test-${randomUUID()}`;

@@ -31,6 +31,7 @@ const merchantList = z
     return out;
   });
 
+/** The environment's schema: every variable, its type, bounds and default. */
 export const EnvSchema = z.object({
   NODE_ENV: z.string().default('development'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -198,6 +199,7 @@ export const EnvSchema = z.object({
   }
 });
 
+/** The parsed configuration. */
 export type Config = z.infer<typeof EnvSchema>;
 
 /** Parses the environment. Throws one readable error naming every bad variable. */

@@ -12,6 +12,7 @@ export interface VariableDoc {
   meaning: string;
 }
 
+/** Every variable's entry of the README's configuration table, in the table's order. */
 export const VARIABLE_DOCS: VariableDoc[] = [
   { variables: ["NODE_ENV"], meaning: "the usual" },
   { variables: ["LOG_LEVEL"], meaning: "pino level (`silent` … `trace`)" },

@@ -5,6 +5,7 @@
  */
 const DIGIT_RUN = /\d+(?:[ -]\d+)*/g;
 
+/** Whether a digit string passes the Luhn check (what card numbers do). */
 export function luhnValid(digits: string): boolean {
   let sum = 0;
   let double = false;

@@ -7,16 +7,19 @@ import type { FinalStatus } from './status.ts';
 import { lateConfirmUntil } from './late-confirm.ts';
 import type { PgOutcome, PgPayment } from './pg-outcome.ts';
 
+/** A final failure's code and message. */
 export interface Failure {
   code: string;
   message: string;
 }
 
+/** What the PG said of an approval: its transaction key and time. */
 export interface PgResult {
   transactionKey?: string | null;
   approvedAt?: string | null;
 }
 
+/** What Sluice does next after a PG answer. */
 export type Step =
   | { do: 'finalize'; status: FinalStatus; failure?: Failure; pg?: PgResult }
   /** Send the same call again with the same Idempotency-Key after `delayMs`. */
@@ -30,6 +33,7 @@ export type Step =
   /** 401: our credentials are wrong. Nothing is sent; the payment waits. */
   | { do: 'halt'; delayMs: number };
 
+/** How payments in doubt are resolved: the inquiry schedule, the cancel deadline, backoff and the late-confirm horizon. */
 export interface ResolutionPolicy {
   /**
    * How long after a confirm was sent Sluice keeps asking a payment the PG answers IN_PROGRESS
@@ -101,6 +105,7 @@ function final(status: FinalStatus, failure?: Failure, payment?: PgPayment): Ste
   return step;
 }
 
+/** What a decision needs besides the answer: the policy and the payment's counts and times. */
 export interface StepContext {
   policy: ResolutionPolicy;
   /** How many times this same call has already been retried (for backoff). */
@@ -258,6 +263,7 @@ export function afterCancel(o: PgOutcome, ctx: StepContext): Step {
   }
 }
 
+/** Fails on a value the types say cannot exist (the end of an exhaustive switch). */
 export function assertNever(x: never): never {
   throw new Error(`unexpected value ${JSON.stringify(x)}`);
 }

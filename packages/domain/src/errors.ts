@@ -16,6 +16,7 @@ export const ERROR_CODES = [
   'REDIS_UNAVAILABLE',
   'INTERNAL',
 ] as const;
+/** A code Sluice's errors carry. */
 export type ErrorCode = (typeof ERROR_CODES)[number];
 
 const BRAND = Symbol.for('sluice.error');
@@ -47,6 +48,7 @@ export class SluiceError extends Error {
   }
 }
 
+/** Whether a value is a SluiceError (a brand check, safe across duplicated packages). */
 export function isSluiceError(e: unknown): e is SluiceError {
   return typeof e === 'object' && e !== null && (e as Record<symbol, unknown>)[BRAND] === true;
 }

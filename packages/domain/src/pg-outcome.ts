@@ -18,6 +18,7 @@ export interface PgPayment {
   failure?: { code?: string; message?: string } | null;
 }
 
+/** The PG's four calls. */
 export type PgCall = 'confirm' | 'inquire' | 'cancel' | 'transactions';
 
 /** What the transport saw, before any interpretation. Produced by pg-client only. */

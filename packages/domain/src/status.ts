@@ -5,11 +5,15 @@
 
 /** What a merchant sees on `GET /v1/payments/:id`. */
 export const PAYMENT_STATUSES = ['QUEUED', 'PROCESSING', 'APPROVED', 'DECLINED', 'FAILED', 'CANCELED'] as const;
+/** A payment's status as merchants see it. */
 export type PaymentStatus = (typeof PAYMENT_STATUSES)[number];
 
+/** The statuses a payment ends in. */
 export const FINAL_STATUSES = ['APPROVED', 'DECLINED', 'FAILED', 'CANCELED'] as const;
+/** A final status. */
 export type FinalStatus = (typeof FINAL_STATUSES)[number];
 
+/** Whether a string is a final status. */
 export function isFinalStatus(s: string): s is FinalStatus {
   return (FINAL_STATUSES as readonly string[]).includes(s);
 }
@@ -24,6 +28,7 @@ export function isFinalStatus(s: string): s is FinalStatus {
  * - `final`: nothing more is sent for this payment (except a reconciliation repair).
  */
 export const PHASES = ['queued', 'confirming', 'inquiring', 'canceling', 'final'] as const;
+/** A payment's internal phase. */
 export type Phase = (typeof PHASES)[number];
 
 /** The merchant-visible status of a phase that is not final. */
@@ -49,6 +54,7 @@ export const PHASE_MOVES: Readonly<Record<Phase, readonly Phase[]>> = {
   final: [],
 };
 
+/** Whether the lifecycle allows a move from one phase to another. */
 export function canMove(from: Phase, to: Phase): boolean {
   return PHASE_MOVES[from].includes(to);
 }

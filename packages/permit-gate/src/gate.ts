@@ -21,8 +21,10 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { MarginEstimator } from './margin.ts';
 
+/** A call's priority at the gate: inquiries and cancels (high) before confirms and listings (low). */
 export type Priority = 'high' | 'low';
 
+/** A send slot: when it is, the margin it was granted with, and its priority. */
 export interface Permit {
   /**
    * The earliest moment the slot can be on this process's clock (epoch ms, fractional): lateness
@@ -34,6 +36,7 @@ export interface Permit {
   readonly priority: Priority;
 }
 
+/** The gate's limit, window, margins, horizons and batch size. */
 export interface GateOptions {
   /** Key prefix; the gate's keys are `<prefix>:gate:*`. */
   prefix: string;
@@ -72,6 +75,7 @@ const localNow = (): number => performance.timeOrigin + performance.now();
 
 type GateRedis = Redis & { sluiceGateAcquire(...args: (string | number)[]): Promise<number[]> };
 
+/** The global rolling-window gate: every PG request takes a slot from it. */
 export class PermitGate {
   readonly margin: MarginEstimator;
   private readonly r: GateRedis;

@@ -31,6 +31,7 @@ const MIN_SAMPLES = 50;
 /** A floor: timers fire on whole milliseconds. */
 const FLOOR_MS = 1;
 
+/** This process's need for margin, from the lateness of its recent sends. */
 export class MarginEstimator {
   private readonly samples: Float64Array;
   private next = 0;

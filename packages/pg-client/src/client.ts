@@ -63,12 +63,14 @@ export function pgClientOptionsOf(c: Config): PgClientOptions {
  */
 export type Guard<R> = (recheck: boolean) => Promise<R | null>;
 
+/** A call's Idempotency-Key, request id and guard. */
 export interface CallOptions<R> {
   idempotencyKey?: string;
   requestId?: string;
   guard?: Guard<R>;
 }
 
+/** What a call came to: the classified outcome, or the guard's refusal. */
 export type CallResult<R> =
   | { refused: false; outcome: PgOutcome; raw: PgRaw; latencyMs: number }
   | { refused: true; refusal: R };
@@ -94,6 +96,7 @@ export interface CallReport {
   timeoutMs: number;
 }
 
+/** Who hears of each call (metrics, the breaker's record). */
 export interface CallObserver {
   /** One report per call that reached the connection share (sent or not), none for guard refusals. */
   onCall?(report: CallReport): void;
@@ -146,6 +149,7 @@ interface Timing {
   timeoutMs: number;
 }
 
+/** The PG adapter: every PG request goes through its `send`. */
 export class PgClient {
   private readonly connections: Connections;
   private readonly auth: string;

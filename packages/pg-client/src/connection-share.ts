@@ -23,6 +23,7 @@ interface Waiter {
  */
 const SHORT_SHARE = 0.85;
 
+/** The units of this process's connection share, handed out with a bounded wait and a reserve. */
 export class ConnectionShare {
   /** Free units, the last freed on top. */
   private readonly free: number[];

@@ -11,6 +11,7 @@ import type { Socket } from 'node:net';
 import { buildConnector, Client, type Dispatcher } from 'undici';
 import { lateGuard } from './late-guard.ts';
 
+/** The connections' origin, count and timeouts. */
 export interface ConnectionOptions {
   origin: URL;
   size: number;
@@ -32,6 +33,7 @@ interface Unit {
 
 const alive = (s: Socket | null): boolean => s !== null && !s.destroyed && s.readyState === 'open';
 
+/** One undici Client per unit of the share, each opened before its call takes a slot. */
 export class Connections {
   private readonly units: Unit[];
   private readonly connect: buildConnector.connector;

@@ -20,6 +20,7 @@ export class SendTooLate extends Error {
 /** Where a request carries its check (on the options undici passes through to the interceptor). */
 export const LATE_CHECK = Symbol('sluice.lateCheck');
 
+/** Dispatch options that carry the write-time check. */
 export type LateChecked = Dispatcher.DispatchOptions & { [LATE_CHECK]?: () => boolean };
 
 type AnyHandler = Dispatcher.DispatchHandler & Record<string | symbol, unknown>;
@@ -47,6 +48,7 @@ function guarded(inner: AnyHandler, tooLate: () => boolean): Dispatcher.Dispatch
   });
 }
 
+/** The undici interceptor that runs each request's write-time check. */
 export const lateGuard: Dispatcher.DispatcherComposeInterceptor = (dispatch) => (opts, handler) => {
   const tooLate = (opts as LateChecked)[LATE_CHECK];
   return dispatch(opts, tooLate ? guarded(handler as AnyHandler, tooLate) : handler);

@@ -5,6 +5,7 @@
  */
 import type { Permit, PermitGate, Priority } from '@sluice/permit-gate';
 
+/** Where pg-client gets its permission to send: the global gate, or (baseline only) nothing. */
 export interface PermitSource {
   acquire(priority: Priority): Promise<Permit>;
   isTooLate(p: Permit, nowMs?: number): boolean;
@@ -24,4 +25,5 @@ export class Ungated implements PermitSource {
   rateLimited(): void {}
 }
 
+/** The gate's types, for pg-client's callers. */
 export type { Permit, PermitGate, Priority };

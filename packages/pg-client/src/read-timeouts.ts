@@ -14,6 +14,7 @@
  */
 import type { PgCall } from '@sluice/domain';
 
+/** The read timeout's bounds and its factor over the observed p75. */
 export interface ReadTimeoutBounds {
   minMs: number;
   maxMs: number;
@@ -68,6 +69,7 @@ class Estimate {
   }
 }
 
+/** The read timeout per call type, following the latency observed. */
 export class ReadTimeouts {
   private readonly estimates: Record<PgCall, Estimate>;
 

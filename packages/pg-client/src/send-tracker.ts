@@ -9,6 +9,7 @@
  */
 import diagnostics from 'node:diagnostics_channel';
 
+/** The header that carries each request's tracking number. */
 export const CALL_HEADER = 'x-sluice-call';
 const PATTERN = new RegExp(`${CALL_HEADER}: (\\d+)\\r\\n`);
 

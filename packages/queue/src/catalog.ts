@@ -9,18 +9,23 @@
  */
 import { Queue, type AdvancedOptions, type ConnectionOptions, type JobsOptions } from 'bullmq';
 
+/** The queues' names. */
 export const QUEUE_NAMES = { confirm: 'confirm', resolve: 'resolve', maintenance: 'maintenance' } as const;
 
+/** A confirm job's data. */
 export interface ConfirmJob {
   paymentId: string;
   requestId?: string;
 }
+/** A resolve job's data. */
 export interface ResolveJob {
   paymentId: string;
   requestId?: string;
 }
 
+/** A payment's confirm job id: the payment id, so that a second add is a no-op. */
 export const confirmJobId = (paymentId: string): string => paymentId;
+/** A payment's resolve job id. */
 export const resolveJobId = (paymentId: string): string => `${paymentId}.resolve`;
 
 /** Retry waits for infrastructure errors: 0.5 s doubling, capped at 30 s. */
@@ -49,6 +54,7 @@ export const JOB_OPTIONS: JobsOptions = {
   removeOnFail: { age: 7 * 24 * 3_600, count: 50_000 },
 };
 
+/** The three queues, and how to close them. */
 export interface Queues {
   confirm: Queue<ConfirmJob>;
   resolve: Queue<ResolveJob>;
@@ -56,6 +62,7 @@ export interface Queues {
   close(): Promise<void>;
 }
 
+/** Opens the three queues on a connection, under the key prefix. */
 export function createQueues(connection: ConnectionOptions, prefix: string): Queues {
   const opts = { connection, prefix, defaultJobOptions: JOB_OPTIONS };
   const confirm = new Queue<ConfirmJob>(QUEUE_NAMES.confirm, opts);

@@ -24,6 +24,7 @@ export const ENQUEUE_MAX_BATCH = 200;
  */
 export const ENQUEUE_LINGER_MS = 20;
 
+/** Adds confirm jobs in small batches, and takes a payment off the outbox once its job exists. */
 export class ConfirmEnqueuer {
   private pending: ConfirmJob[] = [];
   private timer: NodeJS.Timeout | null = null;

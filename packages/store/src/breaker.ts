@@ -10,6 +10,7 @@ import type { Config } from '@sluice/config';
 import type { Redis } from 'ioredis';
 import type { Keys } from './keys.ts';
 
+/** When the breaker opens, for how long, and how it probes and closes. */
 export interface BreakerSettings {
   consecutiveFailures: number;
   failureRate: number;
@@ -20,6 +21,7 @@ export interface BreakerSettings {
   closeAfter: number;
 }
 
+/** The breaker's states. */
 export type BreakerState = 'closed' | 'open' | 'half_open';
 
 /** The breaker as stored: its state, since when (ms), and why it last opened. */

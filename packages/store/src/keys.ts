@@ -45,6 +45,7 @@ export interface Keys {
   pgClients: string;
 }
 
+/** Every key name under a prefix. */
 export function makeKeys(prefix: string): Keys {
   return {
     prefix,

@@ -8,6 +8,7 @@ import { lua } from './lua/index.ts';
 import { makeKeys, type Keys } from './keys.ts';
 import { parseRecord, type PaymentRecord } from './record.ts';
 
+/** A payment as intake creates it. */
 export interface NewPayment {
   id: string;
   merchantId: string;
@@ -20,6 +21,7 @@ export interface NewPayment {
   createdAt: number;
 }
 
+/** What creating a payment came to: created, a replay of the same request, a key reused for another request, a paymentKey or orderId already held, or a full backlog. */
 export type CreateResult =
   | { kind: 'created'; id: string; body: string }
   | { kind: 'replay'; id: string; body: string }
@@ -86,6 +88,7 @@ type ScriptRedis = Redis & {
   sluiceCreatePayment(...args: (string | number)[]): Promise<string[]>;
 };
 
+/** Payments and idempotency keys in Redis: intake's one script, and the reads. */
 export class PaymentStore {
   readonly keys: Keys;
   private readonly r: ScriptRedis;

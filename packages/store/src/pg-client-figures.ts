@@ -9,10 +9,12 @@ import type { PgCall } from '@sluice/domain';
 import type { Redis } from 'ioredis';
 import type { Keys } from './keys.ts';
 
+/** How often each worker writes its figures. */
 export const PG_CLIENT_FIGURES_EVERY_MS = 2_000;
 /** An entry older than this is a process that is gone. */
 const STALE_MS = 10_000;
 
+/** One worker process's PG client figures. */
 export interface PgClientFigures {
   /** When written (ms epoch, the writer's clock). */
   at: number;

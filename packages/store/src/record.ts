@@ -5,6 +5,7 @@
 import { PHASES, PAYMENT_STATUSES, type Phase, type PaymentStatus } from '@sluice/domain';
 import { randomUUID } from 'node:crypto';
 
+/** A payment as stored, typed. */
 export interface PaymentRecord {
   id: string;
   merchantId: string;

@@ -7,10 +7,12 @@
  */
 import type { Redis } from 'ioredis';
 
+/** Where the start-up checks log a warning. */
 export interface Warn {
   warn(obj: object, msg: string): void;
 }
 
+/** What the start-up checks found of Redis's persistence and eviction. */
 export interface RedisSafety {
   policy: string | null;
   aof: boolean | null;

@@ -1,6 +1,7 @@
 /** Redis connections. BullMQ workers need `maxRetriesPerRequest: null`; so does a fail-closed gate. */
 import { Redis, type RedisOptions } from 'ioredis';
 
+/** A Redis connection as Sluice uses one (auto-pipelining on unless asked otherwise). */
 export function connectRedis(url: string, opts: RedisOptions = {}): Redis {
   return new Redis(url, {
     maxRetriesPerRequest: null,
@@ -11,6 +12,7 @@ export function connectRedis(url: string, opts: RedisOptions = {}): Redis {
   });
 }
 
+/** ioredis's client type, for the callers of this package. */
 export type { Redis };
 
 /** Whether a Redis answers PING at `url` now (one try, no retries). */

@@ -9,6 +9,7 @@ import { connectRedis, type Redis } from './redis.ts';
 import type { BreakerSettings } from './breaker.ts';
 import { Transitions } from './transitions.ts';
 
+/** A store and its transitions on real Redis under a fresh prefix: for this package's tests. */
 export interface TestStore {
   redis: Redis;
   store: PaymentStore;

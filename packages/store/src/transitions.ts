@@ -9,6 +9,7 @@ import type { Config } from '@sluice/config';
 import { breakerSettingsOf, readBreaker, type BreakerSettings, type BreakerState, type BreakerView } from './breaker.ts';
 import type { Keys } from './keys.ts';
 
+/** What the phase guard answered: send (with the payment's PG fields), or why not. */
 export type GuardResult =
   | { ok: true; paymentKey: string; orderId: string; amount: number; attempts: number }
   | { ok: false; reason: 'phase'; phase: string }

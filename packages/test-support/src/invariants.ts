@@ -15,12 +15,14 @@ export interface LedgerEntry {
   refunded?: boolean;
 }
 
+/** A payment as Sluice shows it, for the check. */
 export interface SluiceView {
   id: string;
   paymentKey: string;
   status: string;
 }
 
+/** What the check found: lost, not final, double charges, mismatches, and the final states. */
 export interface InvariantReport {
   acknowledged: number;
   final: number;
@@ -50,6 +52,7 @@ export function agrees(status: string, pg: LedgerEntry | undefined): boolean {
   }
 }
 
+/** Checks every accepted payment against the PG's ledger: the money rules. */
 export function checkInvariants(
   acknowledgedIds: Iterable<string>,
   sluice: Map<string, SluiceView>,

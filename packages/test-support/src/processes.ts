@@ -6,12 +6,14 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
 
+/** The repository's root. */
 export const ROOT = resolve(import.meta.dirname, '../../..');
 const alive = new Set<ChildProcess>();
 process.on('exit', () => {
   for (const c of alive) c.kill('SIGKILL');
 });
 
+/** A started child process: its output, a wait for a line, and how to stop it. */
 export interface Proc {
   child: ChildProcess;
   output(): string;
@@ -20,6 +22,7 @@ export interface Proc {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
+/** Starts an entry file with `node --import tsx` and the environment given. */
 export function startProcess(entry: string, env: Record<string, string>): Proc {
   const child = spawn(process.execPath, ['--import', 'tsx', resolve(ROOT, entry)], {
     cwd: ROOT,
@@ -82,6 +85,7 @@ export async function startSimulatorProcess(env: Record<string, string> = {}): P
   return { proc, url: m[1]! };
 }
 
+/** GETs (or sends) and parses JSON; throws on a status other than 2xx. */
 export async function getJson<T>(url: string, init?: RequestInit): Promise<T> {
   const res = await fetch(url, init);
   if (!res.ok) throw new Error(`${url}: ${res.status} ${await res.text()}`);

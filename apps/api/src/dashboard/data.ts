@@ -11,6 +11,7 @@ export const DASHBOARD_SERIES_SECONDS = 300;
 /** Rows of the latest-failures table. */
 export const DASHBOARD_FAILURES = 20;
 
+/** The JSON behind the dashboard page. */
 export interface DashboardData {
   /** Redis time of the read (ms). */
   at: number;

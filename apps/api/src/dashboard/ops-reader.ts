@@ -28,6 +28,7 @@ export interface RecentFailure {
   message: string;
 }
 
+/** Redis's memory: used, the maxmemory (0: none), and their ratio. */
 export interface RedisMemory {
   usedBytes: number;
   /** 0 when Redis has no maxmemory. */
@@ -36,6 +37,7 @@ export interface RedisMemory {
   ratio: number;
 }
 
+/** One read of the figures operators watch: per-second series, backlog, in doubt, breaker, counters, failures, memory, PG clients. */
 export interface OpsSnapshot {
   /** Redis time of the read (ms). */
   at: number;

@@ -19,12 +19,14 @@ import { DASHBOARD_CSP, DASHBOARD_HTML } from './page.ts';
 /** Past this a read counts as failed: the page polls every second and a scrape has its own timeout. */
 export const OPS_READ_TIMEOUT_MS = 2_000;
 
+/** What the operator routes need: Redis, the keys, the PG's limit, credentials and a logger. */
 export interface OperatorDeps {
   config: Config;
   store: PaymentStore;
   queues: Queues;
 }
 
+/** The operator routes (dashboard, bull-board, metrics) and how to close what they hold. */
 export interface OperatorRoutes {
   /** Counts intake answers by outcome; mount on POST /v1/payments in front of the intake route. */
   countIntake: RequestHandler;

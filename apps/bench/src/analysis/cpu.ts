@@ -78,6 +78,7 @@ function machineCpu(): { machineBusy: number; machineTotal: number } {
   }
 }
 
+/** CPU seconds per source (api, worker, simulator, redis, bench, machine). */
 export type CpuSample = Record<string, number>;
 
 /** Reads every named source at once. */

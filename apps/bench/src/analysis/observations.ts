@@ -40,6 +40,7 @@ function utilisation(runs: readonly OverloadRun[]): string | null {
   );
 }
 
+/** The report's observations, computed from the figures. */
 export function observations(r: BenchResults): string[] {
   const out: string[] = [];
   const gate1 = r.overload.filter((o) => o.config.key === 'gate1');

@@ -6,6 +6,7 @@ import { checkInvariants, type InvariantReport, type SluiceView } from '@sluice/
 import type { PaymentRow } from '../harness/redis-tools.ts';
 import type { LedgerView } from '../harness/sim-client.ts';
 
+/** What became of a run's payments, checked against the PG's ledger. */
 export interface Outcomes {
   byStatus: Record<string, number>;
   invariants: InvariantReport;
@@ -27,6 +28,7 @@ export interface Outcomes {
 
 const num = (v: string | undefined): number => (v === undefined || v === '' ? Number.NaN : Number(v));
 
+/** Reads a run's payment records and the ledger into its outcomes. */
 export function summarise(ids: readonly string[], rows: readonly PaymentRow[], ledger: LedgerView): Outcomes {
   const sluice = new Map<string, SluiceView>();
   const toFinal: number[] = [];
@@ -71,6 +73,7 @@ export function invariantLine(r: InvariantReport): string {
   return `${r.lost.length} lost / ${r.notFinal.length} not final / ${r.doubleCharges.length} double charges / ${r.mismatches.length} mismatches`;
 }
 
+/** Whether a run kept every money rule. */
 export function invariantsClean(r: InvariantReport): boolean {
   return r.lost.length + r.notFinal.length + r.doubleCharges.length + r.mismatches.length === 0;
 }

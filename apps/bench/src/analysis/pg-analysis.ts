@@ -13,6 +13,7 @@ export interface BacklogSample {
   open: number;
 }
 
+/** A run's PG figures from the simulator's arrival log and the backlog samples. */
 export interface PgAnalysis {
   requests: number;
   byEndpoint: Record<string, number>;

@@ -11,6 +11,7 @@ import type { OverloadRun } from '../profiles/overload.ts';
 import { invariantLine, invariantsClean } from './outcomes.ts';
 import { count, median, ratio } from './stats.ts';
 
+/** The machine a run measured on. */
 export interface Machine {
   cores: number;
   /** 1-minute load average when the bench started and when it ended: the neighbours' share. */
@@ -25,6 +26,7 @@ export interface Machine {
   commit: string;
 }
 
+/** Everything one bench run measured. */
 export interface BenchResults {
   machine: Machine;
   command: string;
@@ -41,6 +43,7 @@ export interface BenchResults {
   elapsedSeconds: number;
 }
 
+/** A target of the project, decided from one run's figures (null: not run). */
 export interface Target {
   name: string;
   met: boolean | null;
@@ -68,6 +71,7 @@ export function gateUtilisation(r: BenchResults): { median: number; runs: number
   return { median: median(runs), runs };
 }
 
+/** The overload, intake and money-rule targets. */
 export function targets(r: BenchResults): Target[] {
   const gate1 = r.overload.filter((o) => o.config.key === 'gate1');
   const gate4 = r.overload.filter((o) => o.config.key === 'gate4');

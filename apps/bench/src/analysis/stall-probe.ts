@@ -9,6 +9,7 @@
  */
 import type { Redis } from 'ioredis';
 
+/** One probe: when it was sent and how long the simulator and Redis took to answer. */
 export interface StallSample {
   /** When the probe was sent (ms epoch). */
   t: number;
@@ -22,6 +23,7 @@ export interface StallSample {
 
 const PERIOD_MS = 20;
 
+/** Probes the simulator and Redis every 20 ms, to show when a process was not scheduled. */
 export class StallProbe {
   readonly samples: StallSample[] = [];
   private running = false;
@@ -64,6 +66,7 @@ export class StallProbe {
   }
 }
 
+/** The probes summed up: how many were slow, and the slowest. */
 export interface StallSummary {
   probes: number;
   /** Probes slower than `thresholdMs`. */
@@ -76,6 +79,7 @@ export interface StallSummary {
   maxRedisMs: number;
 }
 
+/** Sums up the probes against a threshold (ms). */
 export function summariseStalls(samples: readonly StallSample[], thresholdMs = 10): StallSummary {
   let slow = 0;
   let maxRttMs = 0;

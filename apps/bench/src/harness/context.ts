@@ -12,6 +12,7 @@ import { openCount } from './redis-tools.ts';
 import type { BacklogSample } from '../analysis/pg-analysis.ts';
 import type { SimClient } from './sim-client.ts';
 
+/** What every scenario runs with: the options, the simulator, Redis, the progress line and fresh prefixes. */
 export interface BenchContext {
   opts: BenchOptions;
   sim: SimClient;
@@ -42,6 +43,7 @@ async function gateMarginMs(redis: Redis, prefix: string, nowMs: number): Promis
   return live === 0 ? null : Math.min(MARGIN_MAX_MS, margin);
 }
 
+/** A fresh bench-wide id, under which every run's keys are written (and found to delete). */
 export function benchRoot(): string {
   return `bench-${randomUUID()}`;
 }

@@ -32,6 +32,7 @@ export function paymentRequest(tag: string, i: number, declineEvery = 0): Paymen
   };
 }
 
+/** An undici Pool for the load generator, with this many connections to the API. */
 export function createPool(url: string, connections: number): Pool {
   return new Pool(url, { connections, pipelining: 1, keepAliveTimeout: 30_000 });
 }
@@ -41,6 +42,7 @@ function errorCode(err: unknown): string {
   return e?.code ?? e?.cause?.code ?? (err instanceof Error ? err.name : 'UNKNOWN');
 }
 
+/** What an open-loop run offered, what was accepted, and the latencies seen. */
 export interface OpenLoopResult {
   offered: number;
   accepted: number;
@@ -57,6 +59,7 @@ export interface OpenLoopResult {
   lastAnswerAt: number;
 }
 
+/** An open-loop run: the rate, how long, the payments' tag, and callbacks. */
 export interface OpenLoopOptions {
   rate: number;
   seconds: number;
@@ -123,6 +126,7 @@ export async function openLoop(pool: Pool, o: OpenLoopOptions): Promise<OpenLoop
   return { offered: total, accepted, ids, others, latency, lag, startedAt, lastAnswerAt: startedAt + (lastAnswer - t0) };
 }
 
+/** What a closed-loop run got: requests, answers and latencies. */
 export interface ClosedLoopResult {
   /** Requests answered inside the measured window. */
   requests: number;

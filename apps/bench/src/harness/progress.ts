@@ -4,6 +4,7 @@
  * writes one line every 5 s, so the log stays readable with `tail`.
  */
 
+/** The figures of the progress line. */
 export interface ProgressState {
   phase: string;
   offered: number;
@@ -12,6 +13,7 @@ export interface ProgressState {
   pgRps: number | null;
 }
 
+/** The bench's one-line progress display on stderr. */
 export class Progress {
   readonly state: ProgressState = { phase: 'starting', offered: 0, accepted: 0, backlog: null, pgRps: null };
   private phaseStart = Date.now();

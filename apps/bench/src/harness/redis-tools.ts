@@ -5,8 +5,10 @@
  */
 import { Redis } from 'ioredis';
 
+/** The Redis the bench uses (REDIS_URL, else the local one). */
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
+/** A Redis connection for the bench's own reads. */
 export function connect(): Redis {
   return new Redis(REDIS_URL, { maxRetriesPerRequest: 3 });
 }
@@ -18,6 +20,7 @@ export function openCount(redis: Redis, prefix: string): Promise<number> {
 
 /** The payment fields the reports use. */
 export const PAYMENT_FIELDS = ['status', 'paymentKey', 'pgCalls', 'inDoubtAt', 'createdAt', 'finalizedAt', 'attempts'] as const;
+/** A payment's fields as the bench reads them. */
 export type PaymentRow = { id: string } & Partial<Record<(typeof PAYMENT_FIELDS)[number], string>>;
 
 const CHUNK = 2_000;

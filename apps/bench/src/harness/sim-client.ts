@@ -11,6 +11,7 @@ export interface Arrival {
   status: number;
 }
 
+/** The simulator's ledger as the bench reads it. */
 export interface LedgerView {
   payments: Record<string, { status: string; chargeCount: number; refunded?: boolean; approvedAt?: string | null; firstConfirmAt?: number | null; confirmArrivals?: number }>;
 }
@@ -22,6 +23,7 @@ async function json<T>(url: string, init?: RequestInit): Promise<T> {
   return JSON.parse(text) as T;
 }
 
+/** The simulator's /__sim/* controls: reset, knobs, stats, arrivals, ledger. */
 export class SimClient {
   /**
    * @param url where `/__sim/*` is served (the admin port, whose connections do not count as PG connections)

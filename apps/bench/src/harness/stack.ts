@@ -11,6 +11,7 @@ import { REDIS_URL } from './redis-tools.ts';
 /** The bench's merchant: its key goes in `Authorization: Bearer`, its HMAC in MERCHANTS. */
 export const BENCH_API_KEY = 'sk_bench_sluice_0123456789abcdef';
 const PEPPER = 'bench-pepper-0123456789abcdef';
+/** The simulator's secret key, which the bench's stacks use. */
 export const PG_SECRET_KEY = 'test_sk_sluice_demo';
 
 /** A free TCP port on loopback (the API takes its port from PORT, so 0 would hide it). */

@@ -32,11 +32,13 @@ const SLOW_SECONDS = 20;
 /** An approval this much slower than its first confirm's arrival is in the 15–30 s tail. */
 const TAIL_MS = 14_000;
 
+/** A setting the slow profile runs with. */
 export interface SlowVariant {
   label: string;
   env: Record<string, string>;
 }
 
+/** The slow profile's settings: the defaults, and the read timeout before the adaptive one. */
 export const SLOW_VARIANTS: SlowVariant[] = [
   { label: 'defaults (adaptive read timeout, 20 connections reserved for inquiries and cancels)', env: {} },
   {
@@ -45,6 +47,7 @@ export const SLOW_VARIANTS: SlowVariant[] = [
   },
 ];
 
+/** What one slow-profile run measured. */
 export interface SlowRun {
   variant: SlowVariant;
   intake: OpenLoopResult;
@@ -87,6 +90,7 @@ function metric(text: string, name: string): number {
   return sum;
 }
 
+/** Runs the slow profile with one setting. */
 export async function runSlow(ctx: BenchContext, variant: SlowVariant): Promise<SlowRun> {
   const { sim, progress } = ctx;
   progress.phase(`slow (${variant.label.split(' (')[0]}): starting stack`);
@@ -191,6 +195,7 @@ export async function runSlow(ctx: BenchContext, variant: SlowVariant): Promise<
   }
 }
 
+/** What one crash-profile run measured. */
 export interface CrashRun {
   label: string;
   intake: OpenLoopResult;
@@ -228,6 +233,7 @@ async function heldPayments(ctx: BenchContext, prefix: string, ids: readonly str
   });
 }
 
+/** Runs the crash profile: supervised (2 processes) or a single process restarted after 1 s. */
 export async function runCrash(ctx: BenchContext, supervised: boolean): Promise<CrashRun> {
   const { sim, progress } = ctx;
   const label = supervised ? '2 worker processes, the supervisor restarts a killed one at once' : '1 worker process, restarted 1 s after its kill';

@@ -15,6 +15,7 @@ import { Stack } from '../harness/stack.ts';
 /** The worker's read timeout (its default); late answers come a few seconds after it. */
 export const HEADERS_TIMEOUT_MS = 5_000;
 
+/** The simulator's faults for the faults scenario. */
 export const FAULT_KNOBS = {
   lateRate: 0.1,
   lateMs: HEADERS_TIMEOUT_MS + 3_000,
@@ -25,6 +26,7 @@ export const FAULT_KNOBS = {
   providerErrorNoCommitRate: 0.01,
 };
 
+/** What the faults scenario measured. */
 export interface FaultsResult {
   knobs: typeof FAULT_KNOBS;
   rate: number;
@@ -35,6 +37,7 @@ export interface FaultsResult {
   problems: { errors: string[]; warnings: number };
 }
 
+/** Runs the faults scenario on a fresh stack. */
 export async function runFaults(ctx: BenchContext): Promise<FaultsResult> {
   const { opts, sim, progress } = ctx;
   progress.phase('faults: starting stack');

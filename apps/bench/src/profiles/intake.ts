@@ -47,6 +47,7 @@ async function drive(ctx: BenchContext, label: string, url: string, serverPid: n
   return { ...res, cpu: { server: d.server ?? nan, redis: d.redis ?? nan, bench: d.bench ?? nan, wallSeconds: (Date.now() - from) / 1_000 } };
 }
 
+/** What the intake scenario measured: Sluice's and the no-op's throughput and CPU per request, and their ratio. */
 export interface IntakeResult {
   connections: number;
   warmupS: number;
@@ -60,6 +61,7 @@ export interface IntakeResult {
   ratio: number;
 }
 
+/** Runs the intake scenario: the no-op server and Sluice's API, driven alike. */
 export async function runIntake(ctx: BenchContext): Promise<IntakeResult> {
   const { opts, progress } = ctx;
   progress.phase('intake: starting the no-op server and the Sluice API (no worker)');

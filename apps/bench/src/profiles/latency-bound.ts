@@ -14,6 +14,7 @@ import { Stack } from '../harness/stack.ts';
 import { maxInRollingWindow } from '@sluice/pg-simulator';
 import { connectionsPerProcess, testConfig, workerConcurrency as workerConcurrencyOf } from '@sluice/config';
 
+/** What the latency-bound run measured against Little's-law ceiling. */
 export interface LatencyBoundResult {
   medianMs: number;
   p99Ms: number;

@@ -11,6 +11,7 @@ import { closedLoop, paymentRequest } from '../harness/load.ts';
 import { deleteMatching, memoryByKind, usedMemory } from '../harness/redis-tools.ts';
 import { Stack } from '../harness/stack.ts';
 
+/** Redis memory by kind of key at one point of the memory scenario. */
 export interface MemoryReading {
   usedMemoryDelta: number;
   /** MEMORY USAGE over the run's keys. */
@@ -19,6 +20,7 @@ export interface MemoryReading {
   byKind: Map<string, { keys: number; bytes: number }>;
 }
 
+/** What the memory scenario measured: bytes per queued and per final payment. */
 export interface MemoryResult {
   payments: number;
   created: number;
@@ -32,6 +34,7 @@ async function settle(): Promise<void> {
   await new Promise((r) => setTimeout(r, 2_000));
 }
 
+/** Runs the memory scenario. */
 export async function runMemory(ctx: BenchContext): Promise<MemoryResult> {
   const { opts, sim, progress, redis } = ctx;
   const n = opts.memoryPayments;

@@ -26,6 +26,7 @@ export interface OverloadConfig {
   env: Record<string, string>;
 }
 
+/** The overload configurations: the gate with 1 and 4 processes, and the baseline. */
 export const CONFIGS: Record<OverloadKey, OverloadConfig> = {
   gate1: { key: 'gate1', label: 'gate, 1 worker process', processes: 1, env: {} },
   gate4: { key: 'gate4', label: 'gate, 4 worker processes', processes: 4, env: {} },
@@ -37,6 +38,7 @@ export const CONFIGS: Record<OverloadKey, OverloadConfig> = {
   },
 };
 
+/** What one overload run measured. */
 export interface OverloadRun {
   config: OverloadConfig;
   run: number;
@@ -71,6 +73,7 @@ const IDLE_BEFORE_LOAD_MS = 5_000;
 /** One in fifty payments carries the simulator's decline marker. */
 const DECLINE_EVERY = 50;
 
+/** Runs one overload configuration once. */
 export async function runOverload(ctx: BenchContext, config: OverloadConfig, run: number): Promise<OverloadRun> {
   const { opts, sim, progress } = ctx;
   const name = `overload ${config.key} #${run}`;

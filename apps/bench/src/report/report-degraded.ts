@@ -14,6 +14,7 @@ function spread(samples: readonly number[]): string {
   return `${s(sorted[0]!)} / ${s(sorted[Math.floor(sorted.length / 2)]!)} / ${s(sorted[sorted.length - 1]!)}`;
 }
 
+/** The report's slow-PG section. */
 export function slowSection(r: BenchResults): string {
   if (r.slow.length === 0) return '';
   const col = (label: string, f: (x: SlowRun) => string): string[] => [label, ...r.slow.map(f)];
@@ -47,6 +48,7 @@ export function slowSection(r: BenchResults): string {
   ].join('\n');
 }
 
+/** The report's crash section. */
 export function crashSection(r: BenchResults): string {
   if (r.crash.length === 0) return '';
   const col = (label: string, f: (x: CrashRun) => string): string[] => [label, ...r.crash.map(f)];
@@ -71,6 +73,7 @@ export function crashSection(r: BenchResults): string {
   ].join('\n');
 }
 
+/** The slow and crash profiles' targets, the stalled-job count and the cold-start figure. */
 export function degradedTargets(r: BenchResults): Target[] {
   const out: Target[] = [];
   const d = r.slow[0];

@@ -13,6 +13,7 @@ function statusList(m: Map<string, number>): string {
   return [...m].map(([k, v]) => `${count(v)} × ${k}`).join(', ') || 'none';
 }
 
+/** The report's intake section. */
 export function intakeSection(r: BenchResults): string {
   const i = r.intake;
   if (!i) return '';
@@ -51,6 +52,7 @@ export function intakeSection(r: BenchResults): string {
   ].join('\n');
 }
 
+/** The report's faults section. */
 export function faultsSection(r: BenchResults): string {
   const f = r.faults;
   if (!f) return '';
@@ -97,6 +99,7 @@ function kindRows(reading: MemoryReading, n: number): string[][] {
     .map(([kind, e]) => [kind, count(e.keys), bytes(e.bytes / n)]);
 }
 
+/** The report's memory section. */
 export function memorySection(r: BenchResults): string {
   const m = r.memory;
   if (!m) return '';

@@ -157,6 +157,7 @@ function overloadSection(r: BenchResults): string {
   return parts.join('\n');
 }
 
+/** The whole BENCHMARKS.md from one run's results. */
 export function renderReport(r: BenchResults): string {
   const m = r.machine;
   const lines = [

@@ -9,6 +9,7 @@ import { permitGateOf, type PermitGate } from '@sluice/permit-gate';
 import type { Redis, Transitions } from '@sluice/store';
 import type { PgPort, PortCallOptions, PortResult, Refusal, SenderStats, TransactionsQuery } from './pg-port.ts';
 
+/** The PG port in this thread: the permit gate, the PG client and the phase guard, wired from one config. */
 export class LocalPg implements PgPort {
   readonly gate: PermitGate | null;
   readonly client: PgClient;

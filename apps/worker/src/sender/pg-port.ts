@@ -11,14 +11,17 @@ import type { GuardRequest, GuardResult } from '@sluice/store';
 /** The phase guard of one call, as data so that it can run wherever the send happens (the store's {@link GuardRequest}). */
 export type GuardSpec = Omit<GuardRequest, 'recheck'>;
 
+/** Why a call was not sent: the phase guard or the breaker said no, the payment expired or is missing. */
 export type Refusal = Exclude<GuardResult, { ok: true }>;
 
+/** A PG call's Idempotency-Key, request id and phase guard. */
 export interface PortCallOptions {
   idempotencyKey?: string;
   requestId?: string;
   guard?: GuardSpec;
 }
 
+/** A page of the PG's book: the window, and the key to go on after. */
 export interface TransactionsQuery {
   startDate: string;
   endDate: string;
@@ -52,8 +55,10 @@ export function emptyStats(): SenderStats {
   };
 }
 
+/** A PG call's result through the port: the outcome, or the guard's refusal. */
 export type PortResult = CallResult<Refusal>;
 
+/** The PG side as the worker sees it: the four calls behind the phase guard, and the sender's figures. */
 export interface PgPort {
   confirm(p: { paymentKey: string; orderId: string; amount: number }, o: PortCallOptions): Promise<PortResult>;
   inquire(paymentKey: string, o?: PortCallOptions): Promise<PortResult>;

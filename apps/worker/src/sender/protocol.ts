@@ -2,6 +2,7 @@
 import type { CallReport } from '@sluice/pg-client';
 import type { PortCallOptions, PortResult, SenderStats, TransactionsQuery } from './pg-port.ts';
 
+/** A message from the worker's main thread to its sender thread. */
 export type ToSender =
   | { type: 'confirm'; id: number; p: { paymentKey: string; orderId: string; amount: number }; o: PortCallOptions }
   | { type: 'inquire'; id: number; paymentKey: string; o: PortCallOptions }
@@ -9,6 +10,7 @@ export type ToSender =
   | { type: 'transactions'; id: number; q: TransactionsQuery; o: PortCallOptions }
   | { type: 'close' };
 
+/** A message from the sender thread to the worker's main thread. */
 export type FromSender =
   | { type: 'ready' }
   | { type: 'reply'; id: number; result: PortResult }

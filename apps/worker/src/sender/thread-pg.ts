@@ -12,6 +12,7 @@ import type { FromSender, ToSender } from './protocol.ts';
 
 type Pending = { resolve: (r: PortResult) => void; reject: (e: Error) => void };
 
+/** The PG port backed by the sender thread: each call posted to it, its result posted back. */
 export class ThreadPg implements PgPort {
   private readonly worker: Worker;
   private readonly pending = new Map<number, Pending>();

@@ -12,6 +12,7 @@ function read(path: string): string {
   return readFileSync(new URL(path, import.meta.url), 'utf8');
 }
 
+/** A script's text, with its `--@include` lines expanded. */
 export function lua(name: string): string {
   return read(`./${name}.lua`).replace(INCLUDE, (_, include: string) => read(`./includes/${include}.lua`));
 }
