@@ -19,6 +19,7 @@ export function median(values: readonly number[]): number {
   return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 
+/** The mean (NaN when empty). */
 export function mean(values: ArrayLike<number>): number {
   if (values.length === 0) return Number.NaN;
   let sum = 0;
@@ -26,6 +27,7 @@ export function mean(values: ArrayLike<number>): number {
   return sum / values.length;
 }
 
+/** The largest value (NaN when empty). */
 export function max(values: ArrayLike<number>): number {
   let m = Number.NEGATIVE_INFINITY;
   for (let i = 0; i < values.length; i++) if (values[i]! > m) m = values[i]!;
