@@ -90,9 +90,9 @@ describe('/metrics', () => {
   it('shows the cluster-wide PG calls, 429s and 503s, breaker and reconciliation from Redis', async () => {
     // The worker's own script records the calls: a confirm approved, and a 429 on an inquiry.
     const transitions = recorder();
-    await transitions.record('confirm', 'approved', false, 200);
-    await transitions.record('confirm', 'approved', false, 200);
-    await transitions.record('inquire', 'not_sent', false, 429);
+    await transitions.record({ call: 'confirm', outcome: 'approved', pgFailed: false, httpStatus: 200 });
+    await transitions.record({ call: 'confirm', outcome: 'approved', pgFailed: false, httpStatus: 200 });
+    await transitions.record({ call: 'inquire', outcome: 'not_sent', pgFailed: false, httpStatus: 429 });
     await t.redis.hset(t.store.keys.counters, 'recon:repaired', 2, 'recon:orphans', 1, 'recon:runs', 7);
     await t.redis.hset(t.store.keys.breaker, 'state', 'open', 'since', Date.now(), 'reason', 'test');
 
@@ -116,9 +116,9 @@ describe('/metrics', () => {
     const before = async (sec: number) => Number((await t.redis.hget(k.pgRate, `${sec}:cancel`)) ?? 0);
     const [earlier, now] = [await before(nowSec - 3), await before(nowSec)];
     // Sent three seconds ago (a slow answer), sent now (no time given), and never sent.
-    await transitions.record('cancel', 'canceled', false, 200, (nowSec - 3) * 1_000 + 999);
-    await transitions.record('cancel', 'canceled', false, 200);
-    await transitions.record('cancel', 'not_sent', true, undefined, 'unsent');
+    await transitions.record({ call: 'cancel', outcome: 'canceled', pgFailed: false, httpStatus: 200, sent: (nowSec - 3) * 1_000 + 999 });
+    await transitions.record({ call: 'cancel', outcome: 'canceled', pgFailed: false, httpStatus: 200 });
+    await transitions.record({ call: 'cancel', outcome: 'not_sent', pgFailed: true, sent: 'unsent' });
     expect(await before(nowSec - 3)).toBe(earlier + 1);
     // 'now' is the script's own second: this one, or the next if the second turned meanwhile.
     expect((await before(nowSec)) + (await before(nowSec + 1))).toBe(now + 1);

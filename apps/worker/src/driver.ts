@@ -106,7 +106,7 @@ export class PaymentDriver {
     });
     if (r.refused) return this.refused(r.refusal);
     // "Now" for the horizon is when the cancel went out: its answer speaks of that moment.
-    const step = afterCancel(r.outcome, this.ctx(rec, retries, Date.now() - r.latencyMs));
+    const step = afterCancel(r.outcome, this.ctx(rec, retries, Date.now() - r.report.latencyMs));
     return this.apply(rec, 'canceling', 'cancel', r, step);
   }
 
@@ -142,11 +142,15 @@ export class PaymentDriver {
     step: Step,
     settlesConfirm = false,
   ): Promise<Next> {
-    const event = { call, outcome: describe(r.outcome), step: step.do, ms: Math.round(r.latencyMs) };
+    const event = { call, outcome: describe(r.outcome), step: step.do, ms: Math.round(r.report.latencyMs) };
     const alert = alertOf(r.outcome, step);
     // The request id travels from the intake (X-Request-Id) through the job to the PG call's
     // own x-request-id header and these lines. No keys, secrets or card data are logged.
-    const fields = { paymentId: rec.id, requestId: rec.requestId, call, outcome: event.outcome, step: step.do, ms: event.ms };
+    const { holdMs, timeoutMs, gateWaitMs } = r.report;
+    const fields = {
+      paymentId: rec.id, requestId: rec.requestId, call, outcome: event.outcome, step: step.do, ms: event.ms,
+      holdMs: Math.round(holdMs), timeoutMs, gateWaitMs: Math.round(gateWaitMs),
+    };
     if (alert) this.d.log.warn({ ...fields, alert: true, reason: alert }, 'PG answer needs attention');
     else this.d.log.debug(fields, 'PG call');
     const phase = await this.d.transitions.apply({ paymentId: rec.id, expected, step, event, settlesConfirm });

@@ -104,7 +104,7 @@ describe('reconciliation', () => {
     const seen = { pages: 0, inquiries: 0 };
     book.transactions = async () => {
       seen.pages++;
-      return { refused: false, outcome: { kind: 'in_doubt', reason: 'list', alert: false }, raw: { transport: 'answered', httpStatus: 200, body: rows() }, latencyMs: 1 } as never;
+      return { refused: false, outcome: { kind: 'in_doubt', reason: 'list', alert: false }, raw: { transport: 'answered', httpStatus: 200, body: rows() } } as never;
     };
     book.inquire = async (...a: Parameters<PgPort['inquire']>) => {
       seen.inquiries++;

@@ -5,6 +5,7 @@
 import { Worker } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { classify, resolutionPolicyOf } from '@sluice/domain';
+import type { CallReport } from '@sluice/pg-client';
 import { newPaymentId } from '@sluice/store';
 import { confirmKey, PaymentDriver } from './driver.ts';
 import type { PgPort } from './sender/pg-port.ts';
@@ -104,7 +105,11 @@ describe('a confirm that never got a connection', () => {
         value: (...args: Parameters<PgPort['confirm']>) => {
           if (waits++ > 0) return w.pg.confirm(...args);
           const raw = { transport: 'not_sent', reason: 'pool_wait_timeout' } as const;
-          return Promise.resolve({ refused: false, outcome: classify('confirm', raw), raw, latencyMs: 0 });
+          const report: CallReport = {
+            call: 'confirm', transport: 'not_sent', httpStatus: null, outcome: 'not_sent', pgFailed: false,
+            latencyMs: 0, sentAtMs: null, gateWaitMs: 0, holdMs: 0, timeoutMs: 0,
+          };
+          return Promise.resolve({ refused: false, outcome: classify('confirm', raw), raw, report });
         },
       },
     });

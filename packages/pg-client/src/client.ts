@@ -72,7 +72,7 @@ export interface CallOptions<R> {
 
 /** What a call came to: the classified outcome, or the guard's refusal. */
 export type CallResult<R> =
-  | { refused: false; outcome: PgOutcome; raw: PgRaw; latencyMs: number }
+  | { refused: false; outcome: PgOutcome; raw: PgRaw; report: CallReport }
   | { refused: true; refusal: R };
 
 /** One PG call as it went: plain data, so that it can cross a thread. */
@@ -377,11 +377,12 @@ export class PgClient {
     const outcome = classify(call, raw);
     const httpStatus = raw.transport === 'answered' ? raw.httpStatus : null;
     if (httpStatus === 429) this.permits.rateLimited();
-    this.observer.onCall?.({
+    const report: CallReport = {
       call, transport: raw.transport, httpStatus, outcome: outcome.kind, pgFailed: isPgFailure(raw),
       latencyMs: at.latencyMs, sentAtMs: at.sentAtMs, gateWaitMs: timing.gateWaitMs,
       holdMs: performance.now() - timing.heldAt, timeoutMs: timing.timeoutMs,
-    });
-    return { refused: false, outcome, raw, latencyMs: at.latencyMs };
+    };
+    this.observer.onCall?.(report);
+    return { refused: false, outcome, raw, report };
   }
 }

@@ -13,7 +13,7 @@ const breaker = async () => {
 
 /** Three consecutive failures open it; returns its state then. */
 async function openIt() {
-  for (let i = 0; i < 3; i++) await ctx.t.record('confirm', 'in_doubt', true, undefined, 'now');
+  for (let i = 0; i < 3; i++) await ctx.t.record({ call: 'confirm', outcome: 'in_doubt', pgFailed: true, sent: 'now' });
   const opened = await breaker();
   expect(opened.state).toBe('open');
   return opened;
@@ -21,9 +21,9 @@ async function openIt() {
 
 /** Two answered probes written after it opened close it (for the next test, too). */
 async function closeIt(openedAt: number) {
-  expect(await ctx.t.record('inquire', 'approved', false, 200, openedAt + 1)).toBe('open');
+  expect(await ctx.t.record({ call: 'inquire', outcome: 'approved', pgFailed: false, httpStatus: 200, sent: openedAt + 1 })).toBe('open');
   expect((await breaker()).probesOk).toBe(1);
-  expect(await ctx.t.record('inquire', 'approved', false, 200, openedAt + 2)).toBe('closed');
+  expect(await ctx.t.record({ call: 'inquire', outcome: 'approved', pgFailed: false, httpStatus: 200, sent: openedAt + 2 })).toBe('closed');
 }
 
 describe('the circuit breaker', () => {
@@ -35,8 +35,8 @@ describe('the circuit breaker', () => {
     // Calls written before it opened: a late success does not count toward closing, and a late
     // timeout does not push the open spell back.
     await new Promise((r) => setTimeout(r, 5));
-    expect(await ctx.t.record('confirm', 'approved', false, 200, before)).toBe('open');
-    expect(await ctx.t.record('confirm', 'in_doubt', true, undefined, before)).toBe('open');
+    expect(await ctx.t.record({ call: 'confirm', outcome: 'approved', pgFailed: false, httpStatus: 200, sent: before })).toBe('open');
+    expect(await ctx.t.record({ call: 'confirm', outcome: 'in_doubt', pgFailed: true, sent: before })).toBe('open');
     expect(await breaker()).toMatchObject({ state: 'open', probesOk: 0, openedAt: opened.openedAt, openUntil: opened.openUntil });
 
     // Probes written since: two successes close it.
@@ -46,7 +46,7 @@ describe('the circuit breaker', () => {
   it('a call held back on our side (not sent, no PG failure) is neither a probe nor a failure', async () => {
     const opened = await openIt();
     await new Promise((r) => setTimeout(r, 5));
-    for (let i = 0; i < 3; i++) expect(await ctx.t.record('inquire', 'not_sent', false, undefined, 'unsent')).toBe('open');
+    for (let i = 0; i < 3; i++) expect(await ctx.t.record({ call: 'inquire', outcome: 'not_sent', pgFailed: false, sent: 'unsent' })).toBe('open');
     expect(await breaker()).toMatchObject({ state: 'open', probesOk: 0, openUntil: opened.openUntil });
     await closeIt(opened.openedAt);
   });
@@ -54,13 +54,13 @@ describe('the circuit breaker', () => {
   it('a probe that fails, or finds the PG unreachable, opens it again', async () => {
     const opened = await openIt();
     await new Promise((r) => setTimeout(r, 5));
-    expect(await ctx.t.record('inquire', 'in_doubt', true, undefined, opened.openedAt + 1)).toBe('open');
+    expect(await ctx.t.record({ call: 'inquire', outcome: 'in_doubt', pgFailed: true, sent: opened.openedAt + 1 })).toBe('open');
     const again = await breaker();
     expect(again).toMatchObject({ state: 'open', reason: 'probe failed' });
     expect(again.openUntil).toBeGreaterThan(opened.openUntil);
 
     await new Promise((r) => setTimeout(r, 5));
-    expect(await ctx.t.record('inquire', 'not_sent', true, undefined, 'unsent')).toBe('open');
+    expect(await ctx.t.record({ call: 'inquire', outcome: 'not_sent', pgFailed: true, sent: 'unsent' })).toBe('open');
     expect((await breaker()).openUntil).toBeGreaterThan(again.openUntil);
   });
 });

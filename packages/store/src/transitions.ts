@@ -44,6 +44,22 @@ type ScriptRedis = Redis & {
   sluiceBreakerRecord(...a: (string | number)[]): Promise<string>;
 };
 
+/** One PG call's result, as the breaker and the PG chart count it. */
+export interface CallRecord {
+  call: PgCall;
+  /** The outcome's class (domain `PgOutcome['kind']`). */
+  outcome: string;
+  /** Whether it tells the breaker the PG is failing (domain `isPgFailure`). */
+  pgFailed: boolean;
+  /** The PG's HTTP status when it answered: 429 and 503 are also counted for the alerts. */
+  httpStatus?: number;
+  /**
+   * Where the call goes in the per-second PG chart: the Redis-clock ms its request was written
+   * at, 'now' (the default) when that moment is unknown, or 'unsent' (it never reached the PG).
+   */
+  sent?: number | 'now' | 'unsent';
+}
+
 /** What the state-changing scripts need beyond the keys. */
 export interface TransitionsOptions {
   breaker: BreakerSettings;
@@ -144,18 +160,17 @@ export class Transitions {
   }
 
   /**
-   * Records one PG call's result with the shared breaker. Returns the breaker's state after it.
-   * `httpStatus` (when the PG answered) lets the script count 429s and 503s for the alerts.
-   * `sent` places the call in the per-second PG chart: the Redis-clock ms its request was written
-   * at, 'now' when that moment is unknown, or 'unsent' (never reached the PG: not charted).
+   * Records one PG call's result with the shared breaker, and charts it. Returns the breaker's
+   * state after it.
    */
-  async record(call: PgCall, outcome: string, pgFailed: boolean, httpStatus?: number, sent: number | 'now' | 'unsent' = 'now'): Promise<BreakerState> {
+  async record(r: CallRecord): Promise<BreakerState> {
     const k = this.keys;
     const b = this.o.breaker;
+    const sent = r.sent ?? 'now';
     return (await this.r.sluiceBreakerRecord(
       k.breaker, `${k.breaker}:window`, k.breakerLog, k.pgRate, k.counters,
-      pgFailed ? '1' : '0', call, outcome, b.consecutiveFailures, b.failureRate, b.minCalls, b.windowMs, b.openMs, b.closeAfter,
-      httpStatus ?? '', sent === 'now' ? '' : String(sent),
+      r.pgFailed ? '1' : '0', r.call, r.outcome, b.consecutiveFailures, b.failureRate, b.minCalls, b.windowMs, b.openMs, b.closeAfter,
+      r.httpStatus ?? '', sent === 'now' ? '' : String(sent),
     )) as BreakerState;
   }
 

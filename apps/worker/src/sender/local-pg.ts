@@ -26,7 +26,7 @@ export class LocalPg implements PgPort {
           const sent: number | 'now' | 'unsent' =
             report.transport === 'not_sent' ? 'unsent' : report.sentAtMs === null ? 'now' : Math.floor(this.gate?.serverMs(report.sentAtMs) ?? report.sentAtMs);
           // The shared breaker's bookkeeping; a lost record only delays the breaker's view.
-          transitions.record(report.call, report.outcome, report.pgFailed, report.httpStatus ?? undefined, sent).catch(() => undefined);
+          transitions.record({ call: report.call, outcome: report.outcome, pgFailed: report.pgFailed, httpStatus: report.httpStatus ?? undefined, sent }).catch(() => undefined);
           observer.onCall?.(report);
         },
       },
