@@ -9,7 +9,7 @@
 import type { Server } from 'node:http';
 import { loadConfig } from '@sluice/config';
 import { checkRedisSafety, connectRedis, PaymentStore, storeOptionsOf } from '@sluice/store';
-import { ConfirmEnqueuer, createQueues, ENQUEUE_LINGER_MS, ENQUEUE_MAX_BATCH } from '@sluice/queue';
+import { ConfirmEnqueuer, createQueues } from '@sluice/queue';
 import { createApp } from './app.ts';
 import { breakerCheck, redisMemoryCheck } from './dashboard/readiness.ts';
 import { loggableError } from './errors.ts';
@@ -32,9 +32,10 @@ async function main(): Promise<void> {
 
   const store = new PaymentStore(redis, storeOptionsOf(config));
   const queues = createQueues(queueRedis, config.REDIS_PREFIX);
-  const enqueuer = new ConfirmEnqueuer(queues.confirm, queueRedis, store.keys.outbox, ENQUEUE_MAX_BATCH, ENQUEUE_LINGER_MS, (err) =>
-    logger.warn({ err: loggableError(err) }, 'confirm enqueue failed; the outbox sweeper will enqueue these payments'),
-  );
+  const enqueuer = new ConfirmEnqueuer({
+    queue: queues.confirm, redis: queueRedis, outboxKey: store.keys.outbox,
+    onError: (err) => logger.warn({ err: loggableError(err) }, 'confirm enqueue failed; the outbox sweeper will enqueue these payments'),
+  });
 
   // Advisory: /readyz shows them (memory warn, breaker state) but stays 200 for them.
   const readinessChecks = [redisMemoryCheck(queueRedis), breakerCheck(queueRedis, store.keys)];

@@ -65,7 +65,7 @@ export async function startTestApp(
     retentionMs: config.PAYMENT_RETENTION_MS,
   });
   const queues = createQueues(redis, prefix);
-  const enqueuer = new ConfirmEnqueuer(queues.confirm, redis, store.keys.outbox);
+  const enqueuer = new ConfirmEnqueuer({ queue: queues.confirm, redis, outboxKey: store.keys.outbox });
   await queuesSettled(redis, prefix);
   const waiters = new FinalWaiters(() => redis.duplicate({ enableAutoPipelining: false }), store.keys.finalChannel, opts.maxWaiters);
   const app = createApp({ config, store, enqueuer, queues, waiters, logger: opts.logger ?? pino({ level: 'silent' }) });

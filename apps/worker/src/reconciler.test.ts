@@ -65,7 +65,7 @@ describe('reconciliation', () => {
     // Pretend Sluice had recorded an approval the PG never made.
     await h.worker.redis.hset(h.worker.store.keys.payment(id), 'status', 'APPROVED');
     await h.worker.redis.zadd(h.worker.store.keys.approved, Date.now() - 120_000, id);
-    const strict = new Reconciler(h.worker.pg, h.worker.store, h.worker.transitions, h.worker.log, { lookbackMs: 600_000, settleMs: 0 });
+    const strict = new Reconciler({ pg: h.worker.pg, store: h.worker.store, transitions: h.worker.transitions, log: h.worker.log }, { lookbackMs: 600_000, settleMs: 0 });
     const report = await strict.run();
     expect(report.repaired).toBe(1);
     expect((await h.worker.store.get(id))!.status).toBe('FAILED');
@@ -110,7 +110,7 @@ describe('reconciliation', () => {
       seen.inquiries++;
       return h.worker.pg.inquire(...a);
     };
-    const run = () => new Reconciler(book, h.worker.store, h.worker.transitions, h.worker.log, { lookbackMs: 60_000, settleMs: 3_600_000 }).run();
+    const run = () => new Reconciler({ pg: book, store: h.worker.store, transitions: h.worker.transitions, log: h.worker.log }, { lookbackMs: 60_000, settleMs: 3_600_000 }).run();
     return { seen, run };
   }
   const oddRow = (paymentKey: string, transactionKey: string | undefined) => ({ transactionKey, paymentKey, status: 'PARTIAL_CANCELED', transactionAt: new Date().toISOString() });

@@ -62,15 +62,30 @@ const iso = (ms: number): string => new Date(ms).toISOString().replace('Z', '+00
  */
 const PAGE_ROWS = 1_000;
 
+/** What reconciliation reads the PG's book through, and repairs payments with. */
+export interface ReconcilerDeps {
+  pg: PgPort;
+  store: PaymentStore;
+  transitions: Transitions;
+  log: Logger;
+}
+
 /** Compares the PG's book (GET /v1/transactions) with Sluice's final states, and repairs or reports what differs. */
 export class Reconciler {
+  private readonly pg: PgPort;
+  private readonly store: PaymentStore;
+  private readonly transitions: Transitions;
+  private readonly log: Logger;
+
   constructor(
-    private readonly pg: PgPort,
-    private readonly store: PaymentStore,
-    private readonly transitions: Transitions,
-    private readonly log: Logger,
+    d: ReconcilerDeps,
     private readonly o: ReconcilerOptions,
-  ) {}
+  ) {
+    this.pg = d.pg;
+    this.store = d.store;
+    this.transitions = d.transitions;
+    this.log = d.log;
+  }
 
   async run(now = Date.now()): Promise<ReconcileReport> {
     const from = now - this.o.lookbackMs;

@@ -90,8 +90,8 @@ export async function startWorker(
   });
   const resolveWorker = new Worker(QUEUE_NAMES.resolve, resolveProcessor(deps), { ...common, concurrency: config.RESOLVE_CONCURRENCY });
 
-  const sweeper = new Sweeper(store, transitions, queues.confirm, queues.resolve, log);
-  const reconciler = new Reconciler(pg, store, transitions, log, { lookbackMs: config.RECONCILE_LOOKBACK_MS, settleMs: 60_000 });
+  const sweeper = new Sweeper({ store, transitions, confirmQueue: queues.confirm, resolveQueue: queues.resolve, log });
+  const reconciler = new Reconciler({ pg, store, transitions, log }, { lookbackMs: config.RECONCILE_LOOKBACK_MS, settleMs: 60_000 });
   const maintenanceWorker = new Worker(
     QUEUE_NAMES.maintenance,
     async (job) => {

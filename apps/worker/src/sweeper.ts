@@ -34,18 +34,34 @@ export interface SweeperOptions {
   chunk: number;
 }
 
+/** What the sweeper reads and re-drives payments through. */
+export interface SweeperDeps {
+  store: PaymentStore;
+  transitions: Transitions;
+  confirmQueue: Queue<ConfirmJob>;
+  resolveQueue: Queue<ResolveJob>;
+  log: Logger;
+}
+
 /** Finds payments without a live job (an outbox entry never enqueued, a job lost or failed for good) and re-drives them. */
 export class Sweeper {
   private cursor = 0;
 
-  constructor(
-    private readonly store: PaymentStore,
-    private readonly transitions: Transitions,
-    private readonly confirmQueue: Queue<ConfirmJob>,
-    private readonly resolveQueue: Queue<ResolveJob>,
-    private readonly log: Logger,
-    private readonly o: SweeperOptions = { outboxGraceMs: 3_000, liveGraceMs: 30_000, chunk: 500 },
-  ) {}
+  private readonly store: PaymentStore;
+  private readonly transitions: Transitions;
+  private readonly confirmQueue: Queue<ConfirmJob>;
+  private readonly resolveQueue: Queue<ResolveJob>;
+  private readonly log: Logger;
+  private readonly o: SweeperOptions;
+
+  constructor(d: SweeperDeps, o: SweeperOptions = { outboxGraceMs: 3_000, liveGraceMs: 30_000, chunk: 500 }) {
+    this.store = d.store;
+    this.transitions = d.transitions;
+    this.confirmQueue = d.confirmQueue;
+    this.resolveQueue = d.resolveQueue;
+    this.log = d.log;
+    this.o = o;
+  }
 
   async sweep(now = Date.now()): Promise<SweepReport> {
     const outboxEnqueued = await this.sweepOutbox(now);

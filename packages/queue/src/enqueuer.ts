@@ -24,20 +24,39 @@ export const ENQUEUE_MAX_BATCH = 200;
  */
 export const ENQUEUE_LINGER_MS = 20;
 
+/** Where the enqueuer adds jobs and clears outbox markers, its batch bounds, and who hears of a failed batch. */
+export interface EnqueuerOptions {
+  queue: Queue<ConfirmJob>;
+  /** The connection that removes outbox markers. */
+  redis: Redis;
+  outboxKey: string;
+  maxBatch?: number;
+  lingerMs?: number;
+  /** A batch that could not be added: the outbox sweeper enqueues its payments later. */
+  onError?: (err: unknown) => void;
+}
+
 /** Adds confirm jobs in small batches, and takes a payment off the outbox once its job exists. */
 export class ConfirmEnqueuer {
   private pending: ConfirmJob[] = [];
   private timer: NodeJS.Timeout | null = null;
   private flushing: Promise<void> = Promise.resolve();
 
-  constructor(
-    private readonly queue: Queue<ConfirmJob>,
-    private readonly redis: Redis,
-    private readonly outboxKey: string,
-    private readonly maxBatch = ENQUEUE_MAX_BATCH,
-    private readonly lingerMs = ENQUEUE_LINGER_MS,
-    private readonly onError: (err: unknown) => void = () => {},
-  ) {}
+  private readonly queue: Queue<ConfirmJob>;
+  private readonly redis: Redis;
+  private readonly outboxKey: string;
+  private readonly maxBatch: number;
+  private readonly lingerMs: number;
+  private readonly onError: (err: unknown) => void;
+
+  constructor(o: EnqueuerOptions) {
+    this.queue = o.queue;
+    this.redis = o.redis;
+    this.outboxKey = o.outboxKey;
+    this.maxBatch = o.maxBatch ?? ENQUEUE_MAX_BATCH;
+    this.lingerMs = o.lingerMs ?? ENQUEUE_LINGER_MS;
+    this.onError = o.onError ?? (() => undefined);
+  }
 
   /** Queues a confirm job for the payment; resolves nothing (the 202 does not wait for it). */
   push(job: ConfirmJob): void {
