@@ -48,14 +48,14 @@ export const cancelKey = (id: string): string => `sluice.${id}.cancel`;
 
 /** Drives one payment one step: the PG call its phase allows, the domain's decision, the step applied. */
 export class PaymentDriver {
-  constructor(private readonly d: DriverDeps) {}
+  constructor(private readonly deps: DriverDeps) {}
 
   /**
    * One step. `via` says which queue asks: the confirm queue owns `queued`; the resolve queue owns
    * the phases after the first answer (`inquiring`, `canceling`, and a re-`confirming`).
    */
   async step(id: string, via: 'confirm' | 'resolve', retries: number): Promise<Next> {
-    const rec = await this.d.store.get(id);
+    const rec = await this.deps.store.get(id);
     if (!rec) return { kind: 'done', phase: 'missing' };
     switch (rec.phase) {
       case 'final':
@@ -74,7 +74,7 @@ export class PaymentDriver {
   }
 
   private async confirm(rec: PaymentRecord, allowed: Phase[], retries: number): Promise<Next> {
-    const r = await this.d.pg.confirm(
+    const result = await this.deps.pg.confirm(
       { paymentKey: rec.paymentKey, orderId: rec.orderId, amount: rec.amount },
       {
         idempotencyKey: confirmKey(rec.id),
@@ -82,51 +82,51 @@ export class PaymentDriver {
         guard: { paymentId: rec.id, call: 'confirm', allowed, to: 'confirming' },
       },
     );
-    if (r.refused) return this.refused(r.refusal);
-    const step = afterConfirm(r.outcome, this.ctx(rec, retries));
+    if (result.refused) return this.refused(result.refusal);
+    const step = afterConfirm(result.outcome, this.ctx(rec, retries));
     // The PG read this try (or it was never written), unless it may still land.
-    return this.apply(rec, 'confirming', 'confirm', r, step, settlesTry(r.outcome));
+    return this.apply(rec, 'confirming', 'confirm', result, step, settlesTry(result.outcome));
   }
 
   private async inquire(rec: PaymentRecord, retries: number): Promise<Next> {
-    const r = await this.d.pg.inquire(rec.paymentKey, {
+    const result = await this.deps.pg.inquire(rec.paymentKey, {
       requestId: rec.requestId ?? rec.id,
       guard: { paymentId: rec.id, call: 'inquire', allowed: ['inquiring'], to: 'inquiring' },
     });
-    if (r.refused) return this.refused(r.refusal);
-    const step = afterInquiry(r.outcome, this.ctx(rec, retries));
-    return this.apply(rec, 'inquiring', 'inquire', r, step);
+    if (result.refused) return this.refused(result.refusal);
+    const step = afterInquiry(result.outcome, this.ctx(rec, retries));
+    return this.apply(rec, 'inquiring', 'inquire', result, step);
   }
 
   private async cancel(rec: PaymentRecord, retries: number): Promise<Next> {
-    const r = await this.d.pg.cancel(rec.paymentKey, 'No final answer from the PG in time', {
+    const result = await this.deps.pg.cancel(rec.paymentKey, 'No final answer from the PG in time', {
       idempotencyKey: cancelKey(rec.id),
       requestId: rec.requestId ?? rec.id,
       guard: { paymentId: rec.id, call: 'cancel', allowed: ['canceling'], to: 'canceling' },
     });
-    if (r.refused) return this.refused(r.refusal);
+    if (result.refused) return this.refused(result.refusal);
     // "Now" for the horizon is when the cancel went out: its answer speaks of that moment.
-    const step = afterCancel(r.outcome, this.ctx(rec, retries, Date.now() - r.report.latencyMs));
-    return this.apply(rec, 'canceling', 'cancel', r, step);
+    const step = afterCancel(result.outcome, this.ctx(rec, retries, Date.now() - result.report.latencyMs));
+    return this.apply(rec, 'canceling', 'cancel', result, step);
   }
 
   private ctx(rec: PaymentRecord, retries: number, now = Date.now()): StepContext {
     return {
-      policy: this.d.policy, retries, reconfirms: rec.reconfirms, now, createdAt: rec.createdAt,
+      policy: this.deps.policy, retries, reconfirms: rec.reconfirms, now, createdAt: rec.createdAt,
       unreadConfirm: unreadConfirm(rec), cancels: rec.cancels,
       confirmSentAt: rec.confirmSentAt ?? rec.inDoubtAt,
-      typicalConfirmMs: this.d.pg.stats().readTimeouts.confirm.typicalMs,
+      typicalConfirmMs: this.deps.pg.stats().readTimeouts.confirm.typicalMs,
     };
   }
 
-  private refused(r: Refusal): Next {
-    switch (r.reason) {
+  private refused(refusal: Refusal): Next {
+    switch (refusal.reason) {
       case 'breaker':
         return { kind: 'breaker' };
       case 'phase':
-        return r.phase === 'inquiring' || r.phase === 'canceling' || r.phase === 'confirming'
+        return refusal.phase === 'inquiring' || refusal.phase === 'canceling' || refusal.phase === 'confirming'
           ? { kind: 'resolve', delayMs: 0 }
-          : { kind: 'done', phase: r.phase as Phase };
+          : { kind: 'done', phase: refusal.phase as Phase };
       case 'expired':
         return { kind: 'done', phase: 'final' };
       default:
@@ -138,22 +138,22 @@ export class PaymentDriver {
     rec: PaymentRecord,
     expected: Phase,
     call: 'confirm' | 'inquire' | 'cancel',
-    r: Extract<CallResult<unknown>, { refused: false }>,
+    result: Extract<CallResult<unknown>, { refused: false }>,
     step: Step,
     settlesConfirm = false,
   ): Promise<Next> {
-    const event = { call, outcome: describe(r.outcome), step: step.do, ms: Math.round(r.report.latencyMs) };
-    const alert = alertOf(r.outcome, step);
+    const event = { call, outcome: describe(result.outcome), step: step.do, ms: Math.round(result.report.latencyMs) };
+    const alert = alertOf(result.outcome, step);
     // The request id travels from the intake (X-Request-Id) through the job to the PG call's
     // own x-request-id header and these lines. No keys, secrets or card data are logged.
-    const { holdMs, timeoutMs, gateWaitMs } = r.report;
+    const { holdMs, timeoutMs, gateWaitMs } = result.report;
     const fields = {
       paymentId: rec.id, requestId: rec.requestId, call, outcome: event.outcome, step: step.do, ms: event.ms,
       holdMs: Math.round(holdMs), timeoutMs, gateWaitMs: Math.round(gateWaitMs),
     };
-    if (alert) this.d.log.warn({ ...fields, alert: true, reason: alert }, 'PG answer needs attention');
-    else this.d.log.debug(fields, 'PG call');
-    const phase = await this.d.transitions.apply({ paymentId: rec.id, expected, step, event, settlesConfirm });
+    if (alert) this.deps.log.warn({ ...fields, alert: true, reason: alert }, 'PG answer needs attention');
+    else this.deps.log.debug(fields, 'PG call');
+    const phase = await this.deps.transitions.apply({ paymentId: rec.id, expected, step, event, settlesConfirm });
     if (phase === null) {
       // The payment is not in the phase this answer was for: another step moved it (a stalled or
       // re-delivered job running alongside, or this very script re-sent after a Redis restart
@@ -178,23 +178,23 @@ export class PaymentDriver {
   }
 }
 
-function describe(o: PgOutcome): string {
-  switch (o.kind) {
+function describe(outcome: PgOutcome): string {
+  switch (outcome.kind) {
     case 'declined':
     case 'failed':
-      return `${o.kind}:${o.code}`;
+      return `${outcome.kind}:${outcome.code}`;
     case 'in_doubt':
     case 'not_sent':
-      return `${o.kind}:${o.reason}`;
+      return `${outcome.kind}:${outcome.reason}`;
     default:
-      return o.kind;
+      return outcome.kind;
   }
 }
 
-function alertOf(o: PgOutcome, step: Step): string | null {
-  if (o.kind === 'auth_error') return 'PG answered 401: check PG_SECRET_KEY';
-  if ((o.kind === 'in_doubt' || o.kind === 'not_sent') && o.alert) return o.reason;
-  if (o.kind === 'failed' && o.ourBug) return `PG rejected our request: ${o.code}`;
+function alertOf(outcome: PgOutcome, step: Step): string | null {
+  if (outcome.kind === 'auth_error') return 'PG answered 401: check PG_SECRET_KEY';
+  if ((outcome.kind === 'in_doubt' || outcome.kind === 'not_sent') && outcome.alert) return outcome.reason;
+  if (outcome.kind === 'failed' && outcome.ourBug) return `PG rejected our request: ${outcome.code}`;
   if ((step.do === 'inquire' || step.do === 'retry') && step.alert) return step.alert;
   return null;
 }

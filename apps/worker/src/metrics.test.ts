@@ -80,7 +80,7 @@ describe('WorkerMetrics', () => {
       const ids = await Promise.all(['pk_m_a', 'pk_m_b', 'pk_m_c', 'pk_m_d', 'pk_m_e', 'pk_m_f'].map((k) => h.pay(k)));
       // The refusals stay on until both kinds have gone out.
       await expect
-        .poll(() => h.sim.state.status429 > 0 && h.sim.state.status503 > 0, { timeout: 15_000, interval: 20 })
+        .poll(() => h.sim.state.status429 > 0 && h.sim.state.status503 > 0, { timeout: 25_000, interval: 20 })
         .toBe(true);
       h.sim.state.setKnobs({ rateLimit: 500, maxConnections: 200 });
       const recs = await h.settle(ids);

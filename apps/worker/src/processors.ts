@@ -20,9 +20,9 @@ export interface ProcessorDeps {
 }
 
 /** Adds (or re-drives) the payment's resolve job. Its id makes a second add a no-op. */
-export async function startResolving(q: Queue<ResolveJob>, paymentId: string, requestId: string | undefined, delayMs: number): Promise<void> {
+export async function startResolving(queue: Queue<ResolveJob>, paymentId: string, requestId: string | undefined, delayMs: number): Promise<void> {
   const data: ResolveJob = requestId ? { paymentId, requestId } : { paymentId };
-  await q.add('resolve', data, { jobId: resolveJobId(paymentId), delay: delayMs });
+  await queue.add('resolve', data, { jobId: resolveJobId(paymentId), delay: delayMs });
 }
 
 async function delay(job: Job, token: string | undefined, ms: number, retries: number): Promise<never> {

@@ -43,17 +43,17 @@ export interface PgClientOptions {
 }
 
 /** The client's options from the parsed config: this process's share of the PG's connections (less the headroom) and the timeouts. */
-export function pgClientOptionsOf(c: Config): PgClientOptions {
+export function pgClientOptionsOf(config: Config): PgClientOptions {
   return {
-    baseUrl: required(c, 'PG_BASE_URL'),
-    secretKey: required(c, 'PG_SECRET_KEY'),
-    connections: connectionsPerProcess(c),
-    reservedConnections: reservedConnectionsPerProcess(c),
-    connectTimeoutMs: c.PG_CONNECT_TIMEOUT_MS,
-    readTimeout: { minMs: c.PG_HEADERS_TIMEOUT_MIN_MS, maxMs: c.PG_HEADERS_TIMEOUT_MS, factor: c.PG_HEADERS_TIMEOUT_FACTOR },
-    bodyTimeoutMs: c.PG_BODY_TIMEOUT_MS,
-    keepAliveTimeoutMs: c.PG_KEEPALIVE_TIMEOUT_MS,
-    poolWaitTimeoutMs: c.PG_POOL_WAIT_TIMEOUT_MS,
+    baseUrl: required(config, 'PG_BASE_URL'),
+    secretKey: required(config, 'PG_SECRET_KEY'),
+    connections: connectionsPerProcess(config),
+    reservedConnections: reservedConnectionsPerProcess(config),
+    connectTimeoutMs: config.PG_CONNECT_TIMEOUT_MS,
+    readTimeout: { minMs: config.PG_HEADERS_TIMEOUT_MIN_MS, maxMs: config.PG_HEADERS_TIMEOUT_MS, factor: config.PG_HEADERS_TIMEOUT_FACTOR },
+    bodyTimeoutMs: config.PG_BODY_TIMEOUT_MS,
+    keepAliveTimeoutMs: config.PG_KEEPALIVE_TIMEOUT_MS,
+    poolWaitTimeoutMs: config.PG_POOL_WAIT_TIMEOUT_MS,
   };
 }
 
@@ -122,8 +122,8 @@ const PRIORITY: Record<PgCall, Priority> = { confirm: 'low', transactions: 'low'
 const LANE: Record<PgCall, Lane> = { confirm: 'general', transactions: 'general', inquire: 'resolution', cancel: 'resolution' };
 
 function errorCode(err: unknown): string {
-  const e = err as { code?: string; cause?: { code?: string } };
-  return e?.code ?? e?.cause?.code ?? (err instanceof Error ? err.name : 'UNKNOWN');
+  const coded = err as { code?: string; cause?: { code?: string } };
+  return coded?.code ?? coded?.cause?.code ?? (err instanceof Error ? err.name : 'UNKNOWN');
 }
 
 /** One request as pg-client sends it. */
@@ -162,28 +162,28 @@ export class PgClient {
   private unusedSlots = 0;
 
   constructor(
-    private readonly o: PgClientOptions,
+    private readonly options: PgClientOptions,
     private readonly permits: PermitSource,
     private readonly observer: CallObserver = {},
   ) {
-    this.auth = `Basic ${Buffer.from(`${o.secretKey}:`).toString('base64')}`;
-    this.share = new ConnectionShare(o.connections, o.reservedConnections ?? 0);
-    this.timeouts = new ReadTimeouts(o.readTimeout);
-    const base = new URL(o.baseUrl);
+    this.auth = `Basic ${Buffer.from(`${options.secretKey}:`).toString('base64')}`;
+    this.share = new ConnectionShare(options.connections, options.reservedConnections ?? 0);
+    this.timeouts = new ReadTimeouts(options.readTimeout);
+    const base = new URL(options.baseUrl);
     this.pathPrefix = base.pathname.replace(/\/+$/, '');
     this.connections = new Connections({
       origin: new URL(base.origin),
-      size: o.connections,
-      connectTimeoutMs: o.connectTimeoutMs,
+      size: options.connections,
+      connectTimeoutMs: options.connectTimeoutMs,
       // The read timeout is pg-client's own (exchange): undici's is only a backstop behind it.
-      headersTimeoutMs: o.readTimeout.maxMs + 5_000,
-      bodyTimeoutMs: o.bodyTimeoutMs,
-      keepAliveTimeoutMs: o.keepAliveTimeoutMs,
+      headersTimeoutMs: options.readTimeout.maxMs + 5_000,
+      bodyTimeoutMs: options.bodyTimeoutMs,
+      keepAliveTimeoutMs: options.keepAliveTimeoutMs,
     });
   }
 
-  confirm<R>(p: { paymentKey: string; orderId: string; amount: number }, opts: CallOptions<R>): Promise<CallResult<R>> {
-    return this.send('confirm', 'POST', '/v1/payments/confirm', p, opts);
+  confirm<R>(payment: { paymentKey: string; orderId: string; amount: number }, opts: CallOptions<R>): Promise<CallResult<R>> {
+    return this.send('confirm', 'POST', '/v1/payments/confirm', payment, opts);
   }
 
   inquire<R>(paymentKey: string, opts: CallOptions<R> = {}): Promise<CallResult<R>> {
@@ -194,9 +194,9 @@ export class PgClient {
     return this.send('cancel', 'POST', `/v1/payments/${encodeURIComponent(paymentKey)}/cancel`, { cancelReason }, opts);
   }
 
-  transactions<R>(q: { startDate: string; endDate: string; startingAfter?: string; limit?: number }, opts: CallOptions<R> = {}): Promise<CallResult<R>> {
-    const qs = new URLSearchParams({ startDate: q.startDate, endDate: q.endDate, limit: String(q.limit ?? 10_000) });
-    if (q.startingAfter) qs.set('startingAfter', q.startingAfter);
+  transactions<R>(query: { startDate: string; endDate: string; startingAfter?: string; limit?: number }, opts: CallOptions<R> = {}): Promise<CallResult<R>> {
+    const qs = new URLSearchParams({ startDate: query.startDate, endDate: query.endDate, limit: String(query.limit ?? 10_000) });
+    if (query.startingAfter) qs.set('startingAfter', query.startingAfter);
     return this.send('transactions', 'GET', `/v1/transactions?${qs}`, undefined, opts);
   }
 
@@ -208,7 +208,7 @@ export class PgClient {
   async close(): Promise<void> {
     let timer: NodeJS.Timeout | undefined;
     const cap = new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, this.o.readTimeout.maxMs + this.o.bodyTimeoutMs);
+      timer = setTimeout(resolve, this.options.readTimeout.maxMs + this.options.bodyTimeoutMs);
     });
     try {
       await Promise.race([Promise.allSettled([...this.live]), cap]);
@@ -222,7 +222,7 @@ export class PgClient {
   async send<R>(call: PgCall, method: 'GET' | 'POST', path: string, body: unknown, opts: CallOptions<R>): Promise<CallResult<R>> {
     const waitStart = performance.now();
     const timing: Timing = { heldAt: waitStart, gateWaitMs: 0, timeoutMs: this.timeouts.current(call) };
-    const unit = await this.share.acquire(LANE[call], this.o.poolWaitTimeoutMs);
+    const unit = await this.share.acquire(LANE[call], this.options.poolWaitTimeoutMs);
     if (unit < 0) {
       timing.gateWaitMs = performance.now() - waitStart;
       return this.report(call, { transport: 'not_sent', reason: 'pool_wait_timeout' }, timing, { latencyMs: 0, sentAtMs: null });
@@ -301,7 +301,7 @@ export class PgClient {
     });
     // A ceiling from now, should the write go unseen: a connection opens within its timeout, and
     // the request is written at once on it.
-    const ceiling = setTimeout(() => abort.abort(), this.o.connectTimeoutMs + timing.timeoutMs + 1_000);
+    const ceiling = setTimeout(() => abort.abort(), this.options.connectTimeoutMs + timing.timeoutMs + 1_000);
     const started = performance.now();
     const since = (): number => performance.now() - started;
     return (async (): Promise<Exchange> => {
@@ -350,15 +350,15 @@ export class PgClient {
    * timeout, which follows the PG's observed latency (read-timeouts.ts).
    */
   private readTimeoutNow(call: PgCall): number {
-    return this.share.short() ? this.timeouts.current(call) : this.o.readTimeout.maxMs;
+    return this.share.short() ? this.timeouts.current(call) : this.options.readTimeout.maxMs;
   }
 
   /** What an exchange means for the caller. */
-  private settle<R>(call: PgCall, x: Exclude<Exchange, { kind: 'too_late' }>, timing: Timing): CallResult<R> {
-    const at = { latencyMs: x.latencyMs, sentAtMs: x.sentAtMs };
-    switch (x.kind) {
+  private settle<R>(call: PgCall, result: Exclude<Exchange, { kind: 'too_late' }>, timing: Timing): CallResult<R> {
+    const at = { latencyMs: result.latencyMs, sentAtMs: result.sentAtMs };
+    switch (result.kind) {
       case 'answered':
-        return this.report(call, { transport: 'answered', httpStatus: x.statusCode, body: x.body }, timing, at);
+        return this.report(call, { transport: 'answered', httpStatus: result.statusCode, body: result.body }, timing, at);
       case 'timeout': {
         // A timeout that fired before any write (the ceiling) is treated like one after it: in
         // doubt, the safe reading. At the upper bound it counts as a PG failure for the breaker.
@@ -369,7 +369,7 @@ export class PgClient {
         // Only what provably never left is "not sent": no header was written (a connect error, or
         // a request still queued). Once the headers went out the PG may have read them, whatever
         // the error says.
-        return this.report(call, { transport: x.sentAtMs === null ? 'not_sent' : 'no_answer', reason: x.code }, timing, at);
+        return this.report(call, { transport: result.sentAtMs === null ? 'not_sent' : 'no_answer', reason: result.code }, timing, at);
     }
   }
 

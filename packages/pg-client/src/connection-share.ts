@@ -53,8 +53,8 @@ export class ConnectionShare {
       const waiter: Waiter = {
         resolve,
         timer: setTimeout(() => {
-          const i = queue.indexOf(waiter);
-          if (i >= 0) queue.splice(i, 1);
+          const index = queue.indexOf(waiter);
+          if (index >= 0) queue.splice(index, 1);
           resolve(-1);
         }, timeoutMs),
       };

@@ -31,7 +31,7 @@ interface Unit {
   opened: Socket | null;
 }
 
-const alive = (s: Socket | null): boolean => s !== null && !s.destroyed && s.readyState === 'open';
+const alive = (socket: Socket | null): boolean => socket !== null && !socket.destroyed && socket.readyState === 'open';
 
 /** One undici Client per unit of the share, each opened before its call takes a slot. */
 export class Connections {
@@ -39,21 +39,21 @@ export class Connections {
   private readonly connect: buildConnector.connector;
   private readonly target: buildConnector.Options;
 
-  constructor(o: ConnectionOptions) {
-    this.connect = buildConnector({ timeout: o.connectTimeoutMs });
-    const https = o.origin.protocol === 'https:';
+  constructor(options: ConnectionOptions) {
+    this.connect = buildConnector({ timeout: options.connectTimeoutMs });
+    const https = options.origin.protocol === 'https:';
     this.target = {
-      protocol: o.origin.protocol,
-      hostname: o.origin.hostname,
-      host: o.origin.host,
-      port: o.origin.port || (https ? '443' : '80'),
-      ...(https ? { servername: o.origin.hostname } : {}),
+      protocol: options.origin.protocol,
+      hostname: options.origin.hostname,
+      host: options.origin.host,
+      port: options.origin.port || (https ? '443' : '80'),
+      ...(https ? { servername: options.origin.hostname } : {}),
     };
-    this.units = Array.from({ length: o.size }, () => {
+    this.units = Array.from({ length: options.size }, () => {
       const unit = { socket: null, opened: null } as unknown as Unit;
-      unit.client = new Client(o.origin.origin, {
+      unit.client = new Client(options.origin.origin, {
         pipelining: 1,
-        connect: (options, callback) => {
+        connect: (target, callback) => {
           // The socket `ready` opened for this request, if it is still open; else a new one.
           const opened: Socket | null = unit.opened;
           unit.opened = null;
@@ -61,12 +61,12 @@ export class Connections {
           // made within the connector call.
           if (opened !== null && alive(opened)) return queueMicrotask(() => callback(null, this.adopt(unit, opened)));
           opened?.destroy();
-          this.connect(options, (err, socket) => (err ? callback(err, null) : callback(null, this.adopt(unit, socket as Socket))));
+          this.connect(target, (err, socket) => (err ? callback(err, null) : callback(null, this.adopt(unit, socket as Socket))));
         },
-        headersTimeout: o.headersTimeoutMs,
-        bodyTimeout: o.bodyTimeoutMs,
-        keepAliveTimeout: o.keepAliveTimeoutMs,
-        keepAliveMaxTimeout: o.keepAliveTimeoutMs,
+        headersTimeout: options.headersTimeoutMs,
+        bodyTimeout: options.bodyTimeoutMs,
+        keepAliveTimeout: options.keepAliveTimeoutMs,
+        keepAliveMaxTimeout: options.keepAliveTimeoutMs,
       });
       unit.dispatcher = unit.client.compose(lateGuard);
       return unit;
@@ -91,13 +91,13 @@ export class Connections {
    * when it is, or the connect error's code (nothing was sent).
    */
   ready(unit: number): Promise<string | null> {
-    const u = this.units[unit]!;
-    if (alive(u.socket) || alive(u.opened)) return Promise.resolve(null);
+    const entry = this.units[unit]!;
+    if (alive(entry.socket) || alive(entry.opened)) return Promise.resolve(null);
     return new Promise((resolve) => {
       this.connect(this.target, (err, socket) => {
         if (err) return resolve((err as { code?: string }).code ?? err.name);
-        u.opened?.destroy();
-        u.opened = socket as Socket;
+        entry.opened?.destroy();
+        entry.opened = socket as Socket;
         resolve(null);
       });
     });
@@ -106,9 +106,9 @@ export class Connections {
   /** Closes every connection at once. */
   async destroy(): Promise<void> {
     await Promise.all(
-      this.units.map(async (u) => {
-        u.opened?.destroy();
-        await u.client.destroy().catch(() => undefined);
+      this.units.map(async (entry) => {
+        entry.opened?.destroy();
+        await entry.client.destroy().catch(() => undefined);
       }),
     );
   }

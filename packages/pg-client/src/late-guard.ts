@@ -35,15 +35,15 @@ type AnyHandler = Dispatcher.DispatchHandler & Record<string | symbol, unknown>;
 function guarded(inner: AnyHandler, tooLate: () => boolean): Dispatcher.DispatchHandler {
   return new Proxy(inner, {
     get(target, prop) {
-      const v = Reflect.get(target, prop, target);
-      if (typeof v !== 'function') return v;
+      const value = Reflect.get(target, prop, target);
+      if (typeof value !== 'function') return value;
       if (prop === 'onRequestStart' || prop === 'onConnect') {
         return (...args: unknown[]) => {
           if (tooLate()) throw new SendTooLate();
-          return (v as (...a: unknown[]) => unknown).apply(target, args);
+          return (value as (...a: unknown[]) => unknown).apply(target, args);
         };
       }
-      return v.bind(target);
+      return value.bind(target);
     },
   });
 }

@@ -8,8 +8,8 @@ import type { Permit, PermitGate, Priority } from '@sluice/permit-gate';
 /** Where pg-client gets its permission to send: the global gate, or (baseline only) nothing. */
 export interface PermitSource {
   acquire(priority: Priority): Promise<Permit>;
-  isTooLate(p: Permit, nowMs?: number): boolean;
-  sent(p: Permit, atMs?: number): void;
+  isTooLate(permit: Permit, nowMs?: number): boolean;
+  sent(permit: Permit, atMs?: number): void;
   rateLimited(): void;
 }
 

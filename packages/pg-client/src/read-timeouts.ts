@@ -104,7 +104,7 @@ export class ReadTimeouts {
 
   /** Every call type's timeout and median now. */
   view(): Record<PgCall, ReadTimeoutView> {
-    const e = this.estimates;
-    return { confirm: e.confirm.view, inquire: e.inquire.view, cancel: e.cancel.view, transactions: e.transactions.view };
+    const estimates = this.estimates;
+    return { confirm: estimates.confirm.view, inquire: estimates.inquire.view, cancel: estimates.cancel.view, transactions: estimates.transactions.view };
   }
 }

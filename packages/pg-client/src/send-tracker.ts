@@ -26,12 +26,12 @@ function onSendHeaders(message: unknown): void {
   const at = performance.timeOrigin + performance.now();
   const headers = (message as { headers?: unknown }).headers;
   if (typeof headers !== 'string') return;
-  const m = PATTERN.exec(headers);
-  if (!m) return;
-  const t = tracked.get(Number(m[1]));
-  if (t && t.sentAtMs === null) {
-    t.sentAtMs = at;
-    t.onSent(at);
+  const match = PATTERN.exec(headers);
+  if (!match) return;
+  const entry = tracked.get(Number(match[1]));
+  if (entry && entry.sentAtMs === null) {
+    entry.sentAtMs = at;
+    entry.onSent(at);
   }
 }
 
@@ -41,8 +41,8 @@ export function track(onSent: (atMs: number) => void): { id: string; sentAtMs: (
     diagnostics.subscribe('undici:client:sendHeaders', onSendHeaders);
     subscribed = true;
   }
-  const n = ++seq;
-  const t: Tracked = { onSent, sentAtMs: null };
-  tracked.set(n, t);
-  return { id: String(n), sentAtMs: () => t.sentAtMs, done: () => tracked.delete(n) };
+  const callId = ++seq;
+  const entry: Tracked = { onSent, sentAtMs: null };
+  tracked.set(callId, entry);
+  return { id: String(callId), sentAtMs: () => entry.sentAtMs, done: () => tracked.delete(callId) };
 }

@@ -33,41 +33,41 @@ export class LocalPg implements PgPort {
     );
   }
 
-  private opts(o: PortCallOptions = {}) {
-    const g = o.guard;
+  private opts(options: PortCallOptions = {}) {
+    const guard = options.guard;
     return {
-      idempotencyKey: o.idempotencyKey,
-      requestId: o.requestId,
-      guard: g
+      idempotencyKey: options.idempotencyKey,
+      requestId: options.requestId,
+      guard: guard
         ? async (recheck: boolean): Promise<Refusal | null> => {
-            const r = await this.transitions.guard({ ...g, recheck });
-            return r.ok ? null : r;
+            const result = await this.transitions.guard({ ...guard, recheck });
+            return result.ok ? null : result;
           }
         : undefined,
     };
   }
 
-  confirm(p: { paymentKey: string; orderId: string; amount: number }, o: PortCallOptions): Promise<PortResult> {
-    return this.client.confirm(p, this.opts(o));
+  confirm(payment: { paymentKey: string; orderId: string; amount: number }, options: PortCallOptions): Promise<PortResult> {
+    return this.client.confirm(payment, this.opts(options));
   }
-  inquire(paymentKey: string, o?: PortCallOptions): Promise<PortResult> {
-    return this.client.inquire(paymentKey, this.opts(o));
+  inquire(paymentKey: string, options?: PortCallOptions): Promise<PortResult> {
+    return this.client.inquire(paymentKey, this.opts(options));
   }
-  cancel(paymentKey: string, cancelReason: string, o: PortCallOptions): Promise<PortResult> {
-    return this.client.cancel(paymentKey, cancelReason, this.opts(o));
+  cancel(paymentKey: string, cancelReason: string, options: PortCallOptions): Promise<PortResult> {
+    return this.client.cancel(paymentKey, cancelReason, this.opts(options));
   }
-  transactions(q: TransactionsQuery, o?: PortCallOptions): Promise<PortResult> {
-    return this.client.transactions(q, this.opts(o));
+  transactions(query: TransactionsQuery, options?: PortCallOptions): Promise<PortResult> {
+    return this.client.transactions(query, this.opts(options));
   }
 
   stats(): SenderStats {
-    const s = this.gate?.stats;
+    const gate = this.gate?.stats;
     return {
-      granted: s?.granted ?? 0,
-      tooLate: s?.tooLate ?? 0,
-      fetches: s?.fetches ?? 0,
-      fetchErrors: s?.fetchErrors ?? 0,
-      rateLimited: s?.rateLimited ?? 0,
+      granted: gate?.granted ?? 0,
+      tooLate: gate?.tooLate ?? 0,
+      fetches: gate?.fetches ?? 0,
+      fetchErrors: gate?.fetchErrors ?? 0,
+      rateLimited: gate?.rateLimited ?? 0,
       marginMs: this.gate?.currentMarginMs() ?? 0,
       ...this.client.stats(),
     };

@@ -60,10 +60,10 @@ export type PortResult = CallResult<Refusal>;
 
 /** The PG side as the worker sees it: the four calls behind the phase guard, and the sender's figures. */
 export interface PgPort {
-  confirm(p: { paymentKey: string; orderId: string; amount: number }, o: PortCallOptions): Promise<PortResult>;
-  inquire(paymentKey: string, o?: PortCallOptions): Promise<PortResult>;
-  cancel(paymentKey: string, cancelReason: string, o: PortCallOptions): Promise<PortResult>;
-  transactions(q: TransactionsQuery, o?: PortCallOptions): Promise<PortResult>;
+  confirm(payment: { paymentKey: string; orderId: string; amount: number }, options: PortCallOptions): Promise<PortResult>;
+  inquire(paymentKey: string, options?: PortCallOptions): Promise<PortResult>;
+  cancel(paymentKey: string, cancelReason: string, options: PortCallOptions): Promise<PortResult>;
+  transactions(query: TransactionsQuery, options?: PortCallOptions): Promise<PortResult>;
   stats(): SenderStats;
   close(): Promise<void>;
 }

@@ -4,10 +4,10 @@ import type { PortCallOptions, PortResult, SenderStats, TransactionsQuery } from
 
 /** A message from the worker's main thread to its sender thread. */
 export type ToSender =
-  | { type: 'confirm'; id: number; p: { paymentKey: string; orderId: string; amount: number }; o: PortCallOptions }
-  | { type: 'inquire'; id: number; paymentKey: string; o: PortCallOptions }
-  | { type: 'cancel'; id: number; paymentKey: string; cancelReason: string; o: PortCallOptions }
-  | { type: 'transactions'; id: number; q: TransactionsQuery; o: PortCallOptions }
+  | { type: 'confirm'; id: number; payment: { paymentKey: string; orderId: string; amount: number }; options: PortCallOptions }
+  | { type: 'inquire'; id: number; paymentKey: string; options: PortCallOptions }
+  | { type: 'cancel'; id: number; paymentKey: string; cancelReason: string; options: PortCallOptions }
+  | { type: 'transactions'; id: number; query: TransactionsQuery; options: PortCallOptions }
   | { type: 'close' };
 
 /** A message from the sender thread to the worker's main thread. */

@@ -21,21 +21,21 @@ const transitions = new Transitions(redis, makeKeys(config.REDIS_PREFIX), transi
 const pg = new LocalPg(config, redis, transitions, { onCall: (report) => post({ type: 'called', report }) });
 const statsTimer = setInterval(() => post({ type: 'stats', stats: pg.stats() }), 500);
 
-function run(m: Exclude<ToSender, { type: 'close' }>): Promise<PortResult> {
-  switch (m.type) {
+function run(message: Exclude<ToSender, { type: 'close' }>): Promise<PortResult> {
+  switch (message.type) {
     case 'confirm':
-      return pg.confirm(m.p, m.o);
+      return pg.confirm(message.payment, message.options);
     case 'inquire':
-      return pg.inquire(m.paymentKey, m.o);
+      return pg.inquire(message.paymentKey, message.options);
     case 'cancel':
-      return pg.cancel(m.paymentKey, m.cancelReason, m.o);
+      return pg.cancel(message.paymentKey, message.cancelReason, message.options);
     case 'transactions':
-      return pg.transactions(m.q, m.o);
+      return pg.transactions(message.query, message.options);
   }
 }
 
-port.on('message', (m: ToSender) => {
-  if (m.type === 'close') {
+port.on('message', (message: ToSender) => {
+  if (message.type === 'close') {
     clearInterval(statsTimer);
     void pg
       .close()
@@ -44,9 +44,9 @@ port.on('message', (m: ToSender) => {
       .finally(() => post({ type: 'closed' }));
     return;
   }
-  run(m).then(
-    (result) => post({ type: 'reply', id: m.id, result }),
-    (err: unknown) => post({ type: 'failed', id: m.id, message: err instanceof Error ? err.message : String(err) }),
+  run(message).then(
+    (result) => post({ type: 'reply', id: message.id, result }),
+    (err: unknown) => post({ type: 'failed', id: message.id, message: err instanceof Error ? err.message : String(err) }),
   );
 });
 post({ type: 'ready' });

@@ -36,22 +36,22 @@ export class ThreadPg implements PgPort {
       readyResolve = res;
       readyReject = rej;
     });
-    this.worker.on('message', (m: FromSender) => {
-      switch (m.type) {
+    this.worker.on('message', (message: FromSender) => {
+      switch (message.type) {
         case 'ready':
           readyResolve();
           break;
         case 'reply':
-          this.settle(m.id)?.resolve(m.result);
+          this.settle(message.id)?.resolve(message.result);
           break;
         case 'failed':
-          this.settle(m.id)?.reject(new Error(`sender thread: ${m.message}`));
+          this.settle(message.id)?.reject(new Error(`sender thread: ${message.message}`));
           break;
         case 'called':
-          observer.onCall?.(m.report);
+          observer.onCall?.(message.report);
           break;
         case 'stats':
-          this.last = m.stats;
+          this.last = message.stats;
           break;
         case 'closed':
           break;
@@ -69,36 +69,36 @@ export class ThreadPg implements PgPort {
   }
 
   private settle(id: number): Pending | undefined {
-    const p = this.pending.get(id);
+    const pending = this.pending.get(id);
     this.pending.delete(id);
-    return p;
+    return pending;
   }
 
   private failAll(err: Error): void {
-    for (const p of this.pending.values()) p.reject(err);
+    for (const pending of this.pending.values()) pending.reject(err);
     this.pending.clear();
   }
 
-  private call(m: Exclude<ToSender, { type: 'close' }>): Promise<PortResult> {
+  private call(message: Exclude<ToSender, { type: 'close' }>): Promise<PortResult> {
     if (this.closed) return Promise.reject(new Error('sender thread closed'));
     if (this.dead) return Promise.reject(this.dead);
     return new Promise((resolve, reject) => {
-      this.pending.set(m.id, { resolve, reject });
-      this.worker.postMessage(m);
+      this.pending.set(message.id, { resolve, reject });
+      this.worker.postMessage(message);
     });
   }
 
-  confirm(p: { paymentKey: string; orderId: string; amount: number }, o: PortCallOptions): Promise<PortResult> {
-    return this.call({ type: 'confirm', id: ++this.seq, p, o });
+  confirm(payment: { paymentKey: string; orderId: string; amount: number }, options: PortCallOptions): Promise<PortResult> {
+    return this.call({ type: 'confirm', id: ++this.seq, payment, options });
   }
-  inquire(paymentKey: string, o: PortCallOptions = {}): Promise<PortResult> {
-    return this.call({ type: 'inquire', id: ++this.seq, paymentKey, o });
+  inquire(paymentKey: string, options: PortCallOptions = {}): Promise<PortResult> {
+    return this.call({ type: 'inquire', id: ++this.seq, paymentKey, options });
   }
-  cancel(paymentKey: string, cancelReason: string, o: PortCallOptions): Promise<PortResult> {
-    return this.call({ type: 'cancel', id: ++this.seq, paymentKey, cancelReason, o });
+  cancel(paymentKey: string, cancelReason: string, options: PortCallOptions): Promise<PortResult> {
+    return this.call({ type: 'cancel', id: ++this.seq, paymentKey, cancelReason, options });
   }
-  transactions(q: TransactionsQuery, o: PortCallOptions = {}): Promise<PortResult> {
-    return this.call({ type: 'transactions', id: ++this.seq, q, o });
+  transactions(query: TransactionsQuery, options: PortCallOptions = {}): Promise<PortResult> {
+    return this.call({ type: 'transactions', id: ++this.seq, query, options });
   }
 
   /** The thread's figures as of its last report (every 500 ms). */
@@ -113,12 +113,12 @@ export class ThreadPg implements PgPort {
       const done = () => {
         void this.worker.terminate().finally(resolve);
       };
-      this.worker.on('message', (m: FromSender) => {
-        if (m.type === 'closed') done();
+      this.worker.on('message', (message: FromSender) => {
+        if (message.type === 'closed') done();
       });
       this.worker.once('exit', () => resolve());
-      const msg: ToSender = { type: 'close' };
-      this.worker.postMessage(msg);
+      const close: ToSender = { type: 'close' };
+      this.worker.postMessage(close);
       setTimeout(done, 5_000).unref();
     });
     return this.closed;
