@@ -132,7 +132,7 @@ export const EnvSchema = z.object({
   /** The longest wait before the first inquiry; the first look comes after the PG's typical latency when shorter. */
   RESOLVE_FIRST_INQUIRY_DELAY_MS: int(1_000),
   /** Each later inquiry comes when the time since the confirm has grown by this factor. */
-  RESOLVE_INQUIRY_GROWTH: num(2.5, 1.1),
+  RESOLVE_INQUIRY_GROWTH: num(2, 1.1),
   RETRY_BACKOFF_BASE_MS: int(1_000, 1),
   RETRY_BACKOFF_MAX_MS: int(30_000, 1),
   /**

@@ -58,10 +58,12 @@ describe('after an inquiry', () => {
     expect(afterInquiry({ kind: 'canceled' }, ctx())).toMatchObject({ status: 'CANCELED' });
   });
   it('keeps asking while IN_PROGRESS on a schedule that grows with the time since the confirm', () => {
-    // Asked 3 s after the confirm: again when 2.5 × that has passed (4.5 s later), then 19 s, 47 s.
+    // Asked 3 s after the confirm: again when 2 × that has passed (3 s later), then 12 s, 24 s.
     const at = (sinceMs: number) => afterInquiry({ kind: 'in_progress' }, ctx({ now: T0 + sinceMs }));
-    expect(at(3_000)).toEqual({ do: 'inquire', delayMs: 4_500, answered: true });
-    expect(at(7_500)).toEqual({ do: 'inquire', delayMs: 11_250, answered: true });
+    expect(at(3_000)).toEqual({ do: 'inquire', delayMs: 3_000, answered: true });
+    expect(at(6_000)).toEqual({ do: 'inquire', delayMs: 6_000, answered: true });
+    // A policy's own factor: 2.5 asks 4.5 s after a confirm 3 s old.
+    expect(afterInquiry({ kind: 'in_progress' }, ctx({ now: T0 + 3_000, policy: { ...DEFAULT_RESOLUTION_POLICY, inquiryGrowth: 2.5 } }))).toEqual({ do: 'inquire', delayMs: 4_500, answered: true });
     // Never sooner than the first look, never past the backoff cap or the cancel deadline.
     expect(at(100)).toEqual({ do: 'inquire', delayMs: 1_000, answered: true });
     expect(at(33_000)).toEqual({ do: 'inquire', delayMs: 27_000, answered: true });
