@@ -10,6 +10,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { connectionsPerProcess, testConfig } from '@sluice/config';
 import type { SimulatorKnobs } from '@sluice/pg-simulator';
 import { BacklogSampler, type BenchContext } from '../harness/context.ts';
 import { createPool, openLoop, type OpenLoopResult } from '../harness/load.ts';
@@ -158,7 +159,8 @@ export async function runSlow(ctx: BenchContext, variant: SlowVariant): Promise<
     const holdCount = metric(text, 'sluice_pg_connection_hold_seconds_count');
     const callsPerPayment = pg.requests / payments;
     const holdSecondsPerPayment = holdSum / payments;
-    const connections = Number(variant.env.PG_CONNECTIONS_TOTAL ?? 200) - 4;
+    // The worker's share, as its own config derives it (the cap less the headroom).
+    const connections = connectionsPerProcess(testConfig(variant.env));
     const bound = Math.min(SLOW_RATE, connections / holdSecondsPerPayment, 500 / callsPerPayment);
     const result: SlowRun = {
       variant, intake, outcomes, pg, drained,
