@@ -15,8 +15,9 @@ import { errorHandler, notFoundRoute } from './errors.ts';
 import { healthRoutes, redisCheck, type ReadinessCheck } from './health.ts';
 import { FinalWaiters } from './long-poll.ts';
 import { buildOpenApi, docsRoutes } from './openapi.ts';
+import { allowedMethods } from './methods.ts';
 import { paymentRoutes } from './payments.ts';
-import { parseTrustProxy, requestId } from './request-context.ts';
+import { parseTrustProxy, refuseRepeatedHeaders, requestId } from './request-context.ts';
 import { securityHeaders } from './security-headers.ts';
 
 /** What the API runs on. */
@@ -53,6 +54,9 @@ export function createApp(deps: AppDeps): express.Express {
 
   app.use(securityHeaders()); // helmet()'s headers, computed once
   app.use(requestId());
+  app.use(refuseRepeatedHeaders());
+  const methods = allowedMethods(app);
+  app.use(methods.options);
 
   const ops = operatorRoutes({ config, store: deps.store, queues: deps.queues });
   app.post('/v1/payments', ops.countIntake); // intake outcomes for /metrics: one listener, no Redis
@@ -65,6 +69,7 @@ export function createApp(deps: AppDeps): express.Express {
   if (ops.router) app.use(ops.router);
   app.use(docsRoutes(buildOpenApi(config)));
 
+  app.use(methods.notAllowed);
   app.use(notFoundRoute());
   app.use(errorHandler(logger));
   return app;

@@ -1,33 +1,20 @@
 /**
- * Every error leaves as `{ code, message, details? }`. Known failures are SluiceErrors; the
- * body parser's own errors (bad JSON, too large, bad charset) are mapped to their codes so that
- * a client mistake is never a 500; anything else is a 500 INTERNAL that says nothing inside.
+ * Every error leaves as `{ code, message, details? }`. Known failures are SluiceErrors (the body
+ * reader, json-body.ts, raises its own); the router's URIError is mapped to a 400 so that a client
+ * mistake is never a 500; anything else is a 500 INTERNAL that says nothing inside.
  */
 import type { NextFunction, Request, Response } from 'express';
 import type { Logger } from 'pino';
 import { isSluiceError, SluiceError } from '@sluice/domain';
 import type { ApiLocals } from './request-context.ts';
 
-/** The shape of errors raised by Express's body parser (http-errors with a `type`). */
-interface HttpParserError {
-  status?: number;
-  statusCode?: number;
-  type?: string;
-  expose?: boolean;
-}
-
-function fromParser(err: unknown): SluiceError | null {
-  if (typeof err !== 'object' || err === null) return null;
-  const e = err as HttpParserError;
-  const status = e.status ?? e.statusCode;
-  // http-errors from the body parser carry a `type`, except its decompression failures
-  // (`createError(400, zlibError)`: a gzip body that is not gzip), which carry only `expose`.
-  const fromHttpErrors = typeof e.type === 'string' || typeof e.expose === 'boolean';
-  if (!fromHttpErrors || typeof status !== 'number' || status < 400 || status >= 500) return null;
-  if (status === 413) return new SluiceError('PAYLOAD_TOO_LARGE', 'The request body is too large', 413);
-  if (status === 415) return new SluiceError('UNSUPPORTED_MEDIA_TYPE', 'Unsupported body encoding or charset', 415);
-  if (e.type === 'entity.parse.failed') return new SluiceError('INVALID_REQUEST', 'The request body is not valid JSON', 400);
-  return new SluiceError('INVALID_REQUEST', 'The request body could not be read', 400);
+/**
+ * Errors that are the client's, raised outside Sluice's code: the router's URIError for a
+ * malformed percent-escape in a path parameter (`/v1/payments/%E0%A4%A`).
+ */
+function fromClient(err: unknown): SluiceError | null {
+  if (err instanceof URIError) return new SluiceError('INVALID_REQUEST', 'The path holds a malformed percent-escape', 400);
+  return null;
 }
 
 /**
@@ -58,7 +45,7 @@ export function errorHandler(logger: Logger) {
       next(err);
       return;
     }
-    const known = isSluiceError(err) ? err : fromParser(err);
+    const known = isSluiceError(err) ? err : fromClient(err);
     const e = known ?? new SluiceError('INTERNAL', 'Internal error', 500);
     if (e.httpStatus >= 500 && e.code !== 'BACKLOG_FULL') {
       logger.error({ err: loggableError(err), requestId: res.locals.requestId, method: req.method, path: req.path }, 'request failed');

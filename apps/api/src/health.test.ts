@@ -69,14 +69,15 @@ describe('probes', () => {
 });
 
 describe('routing and hardening', () => {
-  it('unknown routes and methods are JSON 404s', async () => {
+  it('unknown routes are JSON 404s; a served path with another method is a 405', async () => {
     for (const path of ['/', '/v2/payments', '/v1/refunds', '/admin']) {
       const res = await get(t, path, t.keyA);
       expect(res.status).toBe(404);
       expect(res.json).toEqual({ code: 'NOT_FOUND', message: expect.any(String) });
     }
     const put = await fetch(`${t.url}/v1/payments`, { method: 'PUT', headers: { authorization: `Bearer ${t.keyA}` } });
-    expect(put.status).toBe(404);
+    expect(put.status).toBe(405);
+    expect(put.headers.get('allow')).toBe('GET, HEAD, POST');
   });
 
   it('hides the framework and sets helmet headers', async () => {

@@ -13,6 +13,7 @@ import { ConfirmEnqueuer, createQueues } from '@sluice/queue';
 import { createApp } from './app.ts';
 import { breakerCheck, redisMemoryCheck } from './dashboard/readiness.ts';
 import { loggableError } from './errors.ts';
+import { createHttpServer } from './http-server.ts';
 import { createLogger } from '@sluice/log';
 import { FinalWaiters, MAX_WAITERS } from './long-poll.ts';
 
@@ -44,7 +45,7 @@ async function main(): Promise<void> {
     logger.warn({ err: loggableError(err) }, 'long-poll subscriber: Redis error; waits fall back to their timeout'),
   );
   const app = createApp({ config, store, enqueuer, queues, logger, readinessChecks, waiters });
-  const server: Server = app.listen(config.PORT, config.HOST, () => {
+  const server: Server = createHttpServer(app, config).listen(config.PORT, config.HOST, () => {
     logger.info({ host: config.HOST, port: config.PORT }, 'sluice api listening');
   });
   server.on('error', (err) => {

@@ -13,18 +13,37 @@ export const ORDER_ID = z.string().regex(/^[A-Za-z0-9_-]{6,64}$/, 'orderId: 6–
 
 const METADATA_MAX_KEYS = 20;
 
+/** A lone surrogate: a UTF-16 half that UTF-8 cannot carry (Redis and the PG would see U+FFFD). */
+const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
+
+/**
+ * A string of `min`–`max` characters as the PG counts them: UTF-16 code units (`String.length`;
+ * an emoji outside the BMP counts 2). zod's own `min`/`max` count code points, so a paymentKey of
+ * 101 emoji (202 units) passed them and then failed at the PG. They stay for the OpenAPI
+ * document's `minLength`/`maxLength`; the refinement is what holds. A lone surrogate is refused:
+ * it would be stored as U+FFFD, a string the merchant never sent.
+ */
+export function pgString(min: number, max: number, name: string) {
+  return z
+    .string()
+    .min(min)
+    .max(max)
+    .refine((s) => s.length >= min && s.length <= max, `${name}: ${min}–${max} UTF-16 code units`)
+    .refine((s) => !LONE_SURROGATE.test(s), `${name}: not well-formed Unicode (a lone surrogate)`);
+}
+
 /** The request body schema. `currency` may only repeat the PG's one currency (it has no field for it). */
 export function paymentRequestSchema(currency: string) {
   // Descriptions and `maxProperties` are for the OpenAPI document (openapi.ts), which is
   // generated from this schema; they change nothing in validation.
   return z.strictObject({
-    paymentKey: z.string().min(1).max(200).describe("The PG's token from the customer's authorisation"),
+    paymentKey: pgString(1, 200, 'paymentKey').describe("The PG's token from the customer's authorisation"),
     orderId: ORDER_ID.describe('Unique across the PG account (all merchants)'),
     // zod 4's int() admits safe integers only, so amounts past 2^53 are refused, not rounded.
     amount: z.number().int().positive().describe('Minor units'),
     currency: z.literal(currency).optional().describe("Only the PG account's currency"),
     metadata: z
-      .record(z.string().min(1).max(40), z.string().max(500))
+      .record(pgString(1, 40, 'metadata key'), pgString(0, 500, 'metadata value'))
       .refine((m) => Object.keys(m).length <= METADATA_MAX_KEYS, `metadata: at most ${METADATA_MAX_KEYS} keys`)
       .meta({ maxProperties: METADATA_MAX_KEYS })
       .optional()

@@ -9,12 +9,13 @@
  * acknowledged the script; the confirm job is enqueued in a batch afterwards, and the outbox
  * marker written by the same script lets the sweeper enqueue it should this process die first.
  */
-import express, { Router, type NextFunction, type Request, type Response } from 'express';
+import { Router, type NextFunction, type Request, type Response } from 'express';
 import type { Config } from '@sluice/config';
 import { assertNever, isFinalStatus, SluiceError } from '@sluice/domain';
 import { newPaymentId, type NewPayment, type PaymentStore, type PaymentView, type PgRate } from '@sluice/store';
 import type { ConfirmEnqueuer } from '@sluice/queue';
 import type { MerchantAuth } from './auth.ts';
+import { jsonBody } from './json-body.ts';
 import type { FinalWaiters } from './long-poll.ts';
 import { fingerprintOf, idempotencyKeyOf, ORDER_ID, parsePaymentRequest, paymentRequestSchema, sha256Hex, waitSecondsOf } from './payment-request.ts';
 import { bodyTemplate, renderView } from './render.ts';
@@ -91,7 +92,7 @@ export function paymentRoutes(deps: PaymentRouteDeps): Router {
   router.post(
     '/v1/payments',
     requireJson,
-    express.json({ limit: deps.config.BODY_LIMIT_BYTES, type: 'application/json' }),
+    jsonBody(deps.config.BODY_LIMIT_BYTES),
     async (req: Request, res: Res) => {
       const idemKey = idempotencyKeyOf(req.headers['idempotency-key']);
       const body = parsePaymentRequest(schema, req.body);

@@ -5,6 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { NextFunction, Request, Response } from 'express';
+import { SluiceError } from '@sluice/domain';
 
 /** What Sluice's middleware puts in `res.locals`. */
 export interface ApiLocals {
@@ -41,4 +42,30 @@ export function parseTrustProxy(value: string): boolean | number | string[] {
   if (v === 'true') return true;
   if (/^\d+$/.test(v)) return Number(v);
   return v.split(',').map((s) => s.trim()).filter(Boolean);
+}
+
+/**
+ * Headers that must not be given twice. Node keeps the first `Authorization` or `Content-Type`
+ * and joins two `Idempotency-Key`s with ", " into one valid-looking key: either way Sluice would
+ * act on a request other than the one a proxy or a log shows.
+ */
+const SINGLE_HEADERS = new Set(['authorization', 'content-type', 'content-length', 'idempotency-key', 'x-request-id']);
+
+/** Express middleware: 400 when a header of {@link SINGLE_HEADERS} appears more than once. */
+export function refuseRepeatedHeaders() {
+  return (req: Request, _res: Response, next: NextFunction): void => {
+    const raw = req.rawHeaders;
+    let seen: string[] | undefined;
+    for (let i = 0; i < raw.length; i += 2) {
+      const name = raw[i]!.toLowerCase();
+      if (!SINGLE_HEADERS.has(name)) continue;
+      if (seen?.includes(name)) {
+        throw new SluiceError('INVALID_REQUEST', `The ${name} header is given more than once`, 400, false, [
+          { path: `headers.${name}`, code: 'repeated', message: `${name}: give it once` },
+        ]);
+      }
+      (seen ??= []).push(name);
+    }
+    next();
+  };
 }

@@ -3,7 +3,7 @@
  * prefix of its own, two merchants, and cleanup that leaves Redis as it found it.
  */
 import { randomUUID } from 'node:crypto';
-import type { AddressInfo } from 'node:net';
+import { connect, type AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import type { Express } from 'express';
 import { pino, type Logger } from 'pino';
@@ -11,6 +11,7 @@ import { testConfig, type Config } from '@sluice/config';
 import { connectRedis, PaymentStore, type Redis } from '@sluice/store';
 import { ConfirmEnqueuer, createQueues, type Queues } from '@sluice/queue';
 import { createApp } from './app.ts';
+import { createHttpServer } from './http-server.ts';
 import { hashApiKey } from '@sluice/config';
 import { FinalWaiters } from './long-poll.ts';
 
@@ -69,7 +70,7 @@ export async function startTestApp(
   await queuesSettled(redis, prefix);
   const waiters = new FinalWaiters(() => redis.duplicate({ enableAutoPipelining: false }), store.keys.finalChannel, opts.maxWaiters);
   const app = createApp({ config, store, enqueuer, queues, waiters, logger: opts.logger ?? pino({ level: 'silent' }) });
-  const server = await listen(app);
+  const server = await listen(app, config);
   return {
     url: server.url,
     prefix,
@@ -93,9 +94,9 @@ export async function startTestApp(
 }
 
 /** Serves an app on 127.0.0.1, port 0. */
-export async function listen(app: Express): Promise<{ url: string; close(): Promise<void> }> {
+export async function listen(app: Express, config: Pick<Config, 'REQUEST_TIMEOUT_MS'> = { REQUEST_TIMEOUT_MS: 10_000 }): Promise<{ url: string; close(): Promise<void> }> {
   const server: Server = await new Promise((resolve) => {
-    const s = app.listen(0, '127.0.0.1', () => resolve(s));
+    const s = createHttpServer(app, config).listen(0, '127.0.0.1', () => resolve(s));
   });
   const { port } = server.address() as AddressInfo;
   return {
@@ -175,7 +176,7 @@ export async function postPayment(
   const idem = opts.idem === undefined ? randomUUID() : opts.idem;
   if (idem !== null) headers['idempotency-key'] = idem;
   Object.assign(headers, opts.headers);
-  const body = typeof opts.body === 'string' ? opts.body : JSON.stringify(opts.body ?? paymentBody());
+  const body = typeof opts.body === 'string' || opts.body instanceof Uint8Array ? opts.body : JSON.stringify(opts.body ?? paymentBody());
   return answer(await fetch(`${t.url}/v1/payments`, { method: 'POST', headers, body }));
 }
 
@@ -184,4 +185,77 @@ export async function get(t: TestApp, path: string, key?: string, headers: Recor
   const h: Record<string, string> = { ...headers };
   if (key) h.authorization = `Bearer ${key}`;
   return answer(await fetch(`${t.url}${path}`, { headers: h }));
+}
+
+/** One HTTP/1.1 answer as read off the socket. */
+export interface RawAnswer {
+  status: number;
+  /** Header names in lower case; a repeated header's values joined with ", ". */
+  headers: Record<string, string>;
+  text: string;
+}
+
+/** What a raw exchange produced: the answers in order, whether the server closed, and when. */
+export interface RawExchange {
+  answers: RawAnswer[];
+  /** The server closed the connection (rather than the exchange timing out). */
+  closed: boolean;
+  /** Milliseconds from the first write to the close or the timeout. */
+  ms: number;
+}
+
+/** Splits what a server wrote into answers (Content-Length bodies, or none). */
+export function parseAnswers(data: Buffer): RawAnswer[] {
+  const out: RawAnswer[] = [];
+  let at = 0;
+  while (at < data.length) {
+    const end = data.indexOf('\r\n\r\n', at);
+    if (end < 0) break;
+    const [statusLine, ...lines] = data.subarray(at, end).toString('latin1').split('\r\n');
+    const headers: Record<string, string> = {};
+    for (const line of lines) {
+      const colon = line.indexOf(':');
+      const name = line.slice(0, colon).trim().toLowerCase();
+      const value = line.slice(colon + 1).trim();
+      headers[name] = headers[name] === undefined ? value : `${headers[name]}, ${value}`;
+    }
+    const length = Number(headers['content-length'] ?? 0);
+    const body = data.subarray(end + 4, end + 4 + length);
+    out.push({ status: Number(statusLine!.split(' ')[1]), headers, text: body.toString('utf8') });
+    at = end + 4 + length;
+  }
+  return out;
+}
+
+/**
+ * Writes `chunks` to the app's port as they are (each after `gapMs`), then reads until the server
+ * closes or `timeoutMs` passes: for what fetch cannot send (repeated headers, broken framing, a
+ * Content-Length that lies).
+ */
+export function rawExchange(url: string, chunks: (string | Buffer)[], opts: { timeoutMs?: number; gapMs?: number } = {}): Promise<RawExchange> {
+  const { port, hostname } = new URL(url);
+  return new Promise((resolve) => {
+    const socket = connect(Number(port), hostname);
+    const got: Buffer[] = [];
+    const start = Date.now();
+    let settled = false;
+    const finish = (closed: boolean): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      socket.destroy();
+      resolve({ answers: parseAnswers(Buffer.concat(got)), closed, ms: Date.now() - start });
+    };
+    const timer = setTimeout(() => finish(false), opts.timeoutMs ?? 5_000);
+    socket.on('data', (d: Buffer) => got.push(d));
+    socket.on('close', () => finish(true));
+    socket.on('error', () => finish(true));
+    void (async () => {
+      for (const c of chunks) {
+        if (socket.destroyed) return;
+        socket.write(c);
+        if (opts.gapMs) await new Promise((r) => setTimeout(r, opts.gapMs));
+      }
+    })();
+  });
 }

@@ -69,8 +69,22 @@ const cases: Case[] = [
   { name: 'an empty JSON body', body: '', status: 400, code: 'INVALID_REQUEST' },
   { name: 'text/plain body', headers: { 'content-type': 'text/plain' }, status: 415, code: 'UNSUPPORTED_MEDIA_TYPE' },
   { name: 'form body', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'amount=1', status: 415, code: 'UNSUPPORTED_MEDIA_TYPE' },
-  // A 500 until fuzzing found it: body-parser's decompression errors carry no `type`.
-  { name: 'gzip encoding of a body that is not gzip', headers: { 'content-encoding': 'gzip' }, status: 400, code: 'INVALID_REQUEST' },
+  // Intake bodies are a few hundred bytes: no encoding is taken, gzip included.
+  { name: 'gzip encoding', headers: { 'content-encoding': 'gzip' }, status: 415, code: 'UNSUPPORTED_MEDIA_TYPE' },
+  { name: 'a charset other than UTF-8', headers: { 'content-type': 'application/json; charset=latin1' }, status: 415, code: 'UNSUPPORTED_MEDIA_TYPE' },
+  // Lengths as the PG counts them: UTF-16 code units. 101 emoji are 202 units (zod counts 101).
+  { name: 'paymentKey of 101 emoji (202 UTF-16 units)', body: { ...valid, paymentKey: '\u{1F600}'.repeat(101) }, status: 400, code: 'INVALID_REQUEST' },
+  { name: 'metadata key of 21 emoji (42 units)', body: { ...valid, metadata: { ['\u{1F600}'.repeat(21)]: 'v' } }, status: 400, code: 'INVALID_REQUEST' },
+  { name: 'metadata value of 251 emoji (502 units)', body: { ...valid, metadata: { k: '\u{1F600}'.repeat(251) } }, status: 400, code: 'INVALID_REQUEST' },
+  // Escapes JSON allows that UTF-8 cannot carry: stored, they would turn into U+FFFD.
+  { name: 'a lone high surrogate in paymentKey', body: `{"paymentKey":"pk_\\ud800","orderId":"order-lone-1","amount":1}`, status: 400, code: 'INVALID_REQUEST' },
+  { name: 'a lone low surrogate in a metadata value', body: `{"paymentKey":"pk_lone_2","orderId":"order-lone-2","amount":1,"metadata":{"k":"\\udc00x"}}`, status: 400, code: 'INVALID_REQUEST' },
+  { name: 'a lone surrogate in a metadata key', body: `{"paymentKey":"pk_lone_3","orderId":"order-lone-3","amount":1,"metadata":{"\\ud83d":"v"}}`, status: 400, code: 'INVALID_REQUEST' },
+  { name: 'bytes that are not UTF-8', body: Buffer.from([...Buffer.from('{"paymentKey":"pk_'), 0xc3, 0x28, ...Buffer.from('","orderId":"order-utf8","amount":1}')]), status: 400, code: 'INVALID_REQUEST' },
+  // A payment body must mean one thing: JSON.parse would keep the last amount.
+  { name: 'amount given twice', body: `{"paymentKey":"pk_dup_1","orderId":"order-dup-1","amount":1,"amount":999999}`, status: 400, code: 'INVALID_REQUEST' },
+  { name: 'a key given twice, once escaped', body: `{"paymentKey":"pk_dup_2","orderId":"order-dup-2","amount":1,"\\u0061mount":2}`, status: 400, code: 'INVALID_REQUEST' },
+  { name: 'a metadata key given twice', body: `{"paymentKey":"pk_dup_3","orderId":"order-dup-3","amount":1,"metadata":{"a":"1","a":"2"}}`, status: 400, code: 'INVALID_REQUEST' },
   { name: 'an unknown content encoding', headers: { 'content-encoding': 'bogus' }, status: 415, code: 'UNSUPPORTED_MEDIA_TYPE' },
   { name: 'oversized body', body: { ...valid, metadata: { k: 'x'.repeat(20_000) } }, status: 413, code: 'PAYLOAD_TOO_LARGE' },
   ...pans.map((pan) => ({ name: `metadata value holding ${pan}`, body: { ...valid, metadata: { note: `card ${pan}` } }, status: 400, code: 'CARD_DATA_NOT_ALLOWED' })),

@@ -178,6 +178,11 @@ export const EnvSchema = z.object({
   HOST: z.string().default('127.0.0.1'),
   TRUST_PROXY: z.string().default('false'),
   BODY_LIMIT_BYTES: int(16_384, 256),
+  /**
+   * A request whose headers and body have not all arrived this long after its first byte is
+   * answered 408 and its connection closed (Node's requestTimeout and headersTimeout).
+   */
+  REQUEST_TIMEOUT_MS: int(10_000, 500),
   /** Pepper for API-key hashes: HMAC-SHA-256(API_KEY_PEPPER, key). */
   /** Required by the API (see {@link required}). */
   API_KEY_PEPPER: z.string().min(16).optional(),
