@@ -23,6 +23,7 @@
     {'reused'}                   same key, another request
     {'dup_payment_key', id}      the paymentKey is held by another payment (any merchant)
     {'dup_order_id', id}         the orderId is held by another payment (any merchant)
+  A claim whose payment released it (see finalize.lua) is taken over.
     {'backlog_full', count}
 ]]
 local idem = redis.call('HMGET', KEYS[1], 'fp', 'id', 'body')
@@ -31,9 +32,17 @@ if idem[1] then
   return {'reused'}
 end
 
-local heldPk = redis.call('GET', KEYS[3])
+-- The payment holding a claim, unless it released it (finalize.lua: FAILED before any confirm
+-- passed the guard, so the PG never saw it). Its hash is read under the same prefix as KEYS[2].
+local paymentPrefix = string.sub(KEYS[2], 1, #KEYS[2] - #ARGV[2])
+local function holder(claim)
+  local id = redis.call('GET', claim)
+  if id and redis.call('HGET', paymentPrefix .. id, 'claimsReleased') ~= '1' then return id end
+  return nil
+end
+local heldPk = holder(KEYS[3])
 if heldPk then return {'dup_payment_key', heldPk} end
-local heldOid = redis.call('GET', KEYS[4])
+local heldOid = holder(KEYS[4])
 if heldOid then return {'dup_order_id', heldOid} end
 
 local backlog = redis.call('ZCARD', KEYS[6])

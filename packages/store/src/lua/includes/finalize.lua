@@ -7,7 +7,12 @@
   - the latest-failures list (failures only);
   - the backlog (`open`) and in-doubt indexes lose it, the approved index gains an APPROVED one;
   - the counters (`final:<STATUS>`) and the per-second series of final states;
-  - the id published on `channel`, which wakes long polls (`?wait=`) and the dashboard.
+  - the id published on `channel`, which wakes long polls (`?wait=`) and the dashboard;
+  - a FAILED payment that no confirm ever passed the guard for (`attempts` 0: expired in the
+    queue, say) releases its paymentKey and orderId claims (`claimsReleased`): the PG never saw
+    it, so the merchant may pay the same order again. create-payment.lua reads the mark; the
+    claim keys stay, so the payment is still found by its orderId until another takes it. Any
+    payment the PG may have seen keeps its claims.
 
   K: { payment, open, inDoubt, counters, failures, approved, finalRate } (key names)
 ]]
@@ -17,6 +22,9 @@ local function finalize(K, channel, id, now, status, failureCode, failureMessage
     redis.call('HSET', K.payment, 'failureCode', failureCode, 'failureMessage', failureMessage)
     redis.call('LPUSH', K.failures, cjson.encode({ at = now, id = id, status = status, code = failureCode, message = failureMessage }))
     redis.call('LTRIM', K.failures, 0, 99)
+  end
+  if status == 'FAILED' and (tonumber(redis.call('HGET', K.payment, 'attempts')) or 0) == 0 then
+    redis.call('HSET', K.payment, 'claimsReleased', '1')
   end
   redis.call('ZREM', K.open, id)
   redis.call('ZREM', K.inDoubt, id)
