@@ -104,6 +104,27 @@ describe('dashboard in a browser', () => {
     expect((await fetch(`${s.apiUrl}/dashboard/data`)).status).toBe(401);
   });
 
+  it('works when opened with the credentials in the URL (http://user:pw@host/dashboard)', async () => {
+    const ctx = await browser.newContext();
+    try {
+      const page = await ctx.newPage();
+      const url = new URL(`${s.apiUrl}/dashboard`);
+      url.username = ADMIN.user;
+      url.password = ADMIN.password;
+      const failed: string[] = [];
+      page.on('pageerror', (e) => failed.push(e.message));
+      // The page's polls: fetch refuses a URL that carries credentials, so they must come from location.origin.
+      const polled = page.waitForResponse((r) => r.url().endsWith('/dashboard/data') && r.status() === 200, { timeout: 10_000 });
+      expect((await page.goto(url.href))?.status()).toBe(200);
+      const data = await polled;
+      expect(new URL(data.url()).username).toBe('');
+      await expect.poll(() => shown(page, 'updated-at'), { timeout: 5_000 }).toBeGreaterThan(0);
+      expect(failed).toEqual([]);
+    } finally {
+      await ctx.close();
+    }
+  });
+
   it('shows the figures moving under load, as the API reports them, and the final totals once drained', async () => {
     const ctx = await browser.newContext({ httpCredentials: { username: ADMIN.user, password: ADMIN.password }, viewport: { width: 1400, height: 1000 } });
     const page = await ctx.newPage();

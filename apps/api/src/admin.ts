@@ -3,13 +3,23 @@
  * Without ADMIN_USER and ADMIN_PASSWORD there are no admin routes at all (they answer 404, like
  * any unknown path), so an unconfigured deployment never exposes an unauthenticated board.
  */
-import { Router } from 'express';
+import { Router, type Express, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
 import type { Config } from '@sluice/config';
 import type { Queues } from '@sluice/queue';
-import { basicAuth } from './auth.ts';
+import { SluiceError } from '@sluice/domain';
+
+/** Reads only: every other method is a 405 before bull-board sees it. */
+function readOnly(req: Request, res: Response, next: NextFunction): void {
+  if (req.method === 'GET' || req.method === 'HEAD') {
+    next();
+    return;
+  }
+  res.setHeader('Allow', 'GET, HEAD');
+  throw new SluiceError('METHOD_NOT_ALLOWED', 'The queue board is read-only (BULL_BOARD_READ_ONLY)', 405);
+}
 
 /** Where the board is mounted. */
 export const ADMIN_QUEUES_PATH = '/admin/queues';
@@ -19,10 +29,8 @@ export const ADMIN_QUEUES_PATH = '/admin/queues';
  * BULL_BOARD_READ_ONLY=false: retrying or removing a confirm job by hand can send a payment to
  * the PG out of the worker's control, so write access is an explicit choice.
  */
-export function adminRoutes(config: Config, queues: Queues): Router | null {
-  const user = config.ADMIN_USER;
-  const password = config.ADMIN_PASSWORD;
-  if (!user || !password) return null;
+export function adminRoutes(config: Config, queues: Queues, auth: RequestHandler | null): Router | null {
+  if (!auth) return null;
 
   const serverAdapter = new ExpressAdapter();
   serverAdapter.setBasePath(ADMIN_QUEUES_PATH);
@@ -33,7 +41,14 @@ export function adminRoutes(config: Config, queues: Queues): Router | null {
     options: { uiConfig: { boardTitle: 'Sluice queues' } },
   });
 
+  const board = serverAdapter.getRouter() as Express;
+  // bull-board serves from an Express app of its own, which would announce itself.
+  board.disable('x-powered-by');
   const router = Router();
-  router.use(ADMIN_QUEUES_PATH, basicAuth(user, password), serverAdapter.getRouter() as Router);
+  router.use(ADMIN_QUEUES_PATH, auth);
+  // Read-only means no write reaches the board at all: its read-only mode hides the buttons and
+  // refuses some writes itself, in a body of its own shape; every one is a 405 here.
+  if (readOnlyMode) router.use(ADMIN_QUEUES_PATH, readOnly);
+  router.use(ADMIN_QUEUES_PATH, board);
   return router;
 }

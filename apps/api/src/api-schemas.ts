@@ -54,6 +54,10 @@ export const API_ERROR_CODES = [
   'BACKLOG_FULL',
   'TOO_MANY_WAITERS',
   'REDIS_UNAVAILABLE',
+  'METHOD_NOT_ALLOWED',
+  'REQUEST_TIMEOUT',
+  'HEADERS_TOO_LARGE',
+  'TOO_MANY_ATTEMPTS',
   'INTERNAL',
 ] as const satisfies readonly ErrorCode[];
 /** A code the API answers errors with. */

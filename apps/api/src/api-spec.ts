@@ -183,23 +183,31 @@ function operationsRoutes(): OperationSpec[] {
 
 function adminOperations(): OperationSpec[] {
   const unavailable = error('Redis did not answer in time', 'REDIS_UNAVAILABLE');
+  const throttled: ResponseSpec = {
+    ...error('Too many failed logins from this address or for this user name (ADMIN_LOGIN_MAX_FAILURES per ADMIN_LOGIN_WINDOW_MS)', 'TOO_MANY_ATTEMPTS'),
+    headers: { 'Retry-After': 'Seconds until the window ends' },
+  };
   return [
-    bare('get', ADMIN_QUEUES_PATH, 'adminQueues', 'Queues board (bull-board)', 'The confirm, resolve and maintenance queues. Read-only unless BULL_BOARD_READ_ONLY=false. Its own API and assets live under this path.', 'Admin', 'admin', {
+    bare('get', ADMIN_QUEUES_PATH, 'adminQueues', 'Queues board (bull-board)', 'The confirm, resolve and maintenance queues. Read-only unless BULL_BOARD_READ_ONLY=false: then every method but GET and HEAD under this path is a 405. Its own API and assets live under this path.', 'Admin', 'admin', {
       200: html('The board'),
       401: unauthorized('admin'),
+      429: throttled,
     }),
     bare('get', '/dashboard', 'dashboard', 'Operations dashboard', 'PG calls per second against the limit, intake, final states, backlog, breaker, latest failures.', 'Admin', 'admin', {
       200: html('The dashboard page'),
       401: unauthorized('admin'),
+      429: throttled,
     }),
     bare('get', '/dashboard/data', 'dashboardData', "The dashboard's data", 'Five minutes of per-second series and the current figures, in one Redis round trip.', 'Admin', 'admin', {
       200: json('The figures', dashboardDataSchema),
       401: unauthorized('admin'),
+      429: throttled,
       503: unavailable,
     }),
     bare('get', '/metrics', 'metrics', 'Prometheus metrics', "This process's metrics and the cluster's figures read from Redis, in the Prometheus text format.", 'Admin', 'admin', {
       200: { description: 'The metrics', contentType: 'text/plain' },
       401: unauthorized('admin'),
+      429: throttled,
       503: unavailable,
     }),
   ];

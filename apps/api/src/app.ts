@@ -6,11 +6,11 @@
 import express from 'express';
 import type { Logger } from 'pino';
 import { required, type Config } from '@sluice/config';
-import type { PaymentStore } from '@sluice/store';
+import type { PaymentStore, Redis } from '@sluice/store';
 import type { ConfirmEnqueuer, Queues } from '@sluice/queue';
 import { adminRoutes } from './admin.ts';
 import { operatorRoutes } from './dashboard/routes.ts';
-import { MerchantAuth } from './auth.ts';
+import { MerchantAuth, operatorAuthOf } from './auth.ts';
 import { errorHandler, notFoundRoute } from './errors.ts';
 import { healthRoutes, redisCheck, type ReadinessCheck } from './health.ts';
 import { FinalWaiters } from './long-poll.ts';
@@ -58,13 +58,15 @@ export function createApp(deps: AppDeps): express.Express {
   const methods = allowedMethods(app);
   app.use(methods.options);
 
-  const ops = operatorRoutes({ config, store: deps.store, queues: deps.queues });
+  // Failed operator logins are counted on the queues' connection, never the intake's.
+  const operatorAuth = operatorAuthOf(config, () => deps.queues.confirm.client as unknown as Promise<Redis>, deps.store.keys);
+  const ops = operatorRoutes({ config, store: deps.store, queues: deps.queues, auth: operatorAuth });
   app.post('/v1/payments', ops.countIntake); // intake outcomes for /metrics: one listener, no Redis
   // The intake route is matched first: every router layer in front of it is paid per payment.
   const waiters = deps.waiters ?? new FinalWaiters(() => deps.store.redis.duplicate({ enableAutoPipelining: false }), deps.store.keys.finalChannel);
   app.use(paymentRoutes({ config, store: deps.store, enqueuer: deps.enqueuer, auth, now: deps.now ?? Date.now, waiters }));
   app.use(healthRoutes([redisCheck(deps.store.redis), ...(deps.readinessChecks ?? [])]));
-  const admin = adminRoutes(config, deps.queues);
+  const admin = adminRoutes(config, deps.queues, operatorAuth);
   if (admin) app.use(admin);
   if (ops.router) app.use(ops.router);
   app.use(docsRoutes(buildOpenApi(config)));

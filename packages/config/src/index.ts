@@ -190,6 +190,10 @@ export const EnvSchema = z.object({
   ADMIN_USER: z.string().min(1).optional(),
   ADMIN_PASSWORD: z.string().min(8).optional(),
   BULL_BOARD_READ_ONLY: bool(true),
+  /** Failed operator logins allowed per client address, and per user name, in a window. */
+  ADMIN_LOGIN_MAX_FAILURES: int(10, 1),
+  /** The window of ADMIN_LOGIN_MAX_FAILURES; past the limit, logins wait for its end (429). */
+  ADMIN_LOGIN_WINDOW_MS: int(15 * 60_000, 1_000),
 }).superRefine((c, ctx) => {
   // Settings that parse one by one but cannot work together.
   if (c.GATE_MARGIN_MIN_MS > c.GATE_MARGIN_MAX_MS) {

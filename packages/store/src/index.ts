@@ -6,3 +6,4 @@ export * from './transitions.ts';
 export * from './redis-safety.ts';
 export * from './pg-client-figures.ts';
 export * from './breaker.ts';
+export * from './login-throttle.ts';

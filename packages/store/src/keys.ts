@@ -43,6 +43,11 @@ export interface Keys {
    * force, mean connection hold), rewritten every few seconds; readers skip stale entries.
    */
   pgClients: string;
+  /**
+   * counter: failed operator logins in the current window, per client address or per user name
+   * (`who` is `addr:<address>` or `user:<sha-256 of the name>`), expiring with the window.
+   */
+  loginFailures(who: string): string;
 }
 
 /** Every key name under a prefix. */
@@ -69,5 +74,6 @@ export function makeKeys(prefix: string): Keys {
     finalChannel: `${prefix}:final`,
     breaker: `${prefix}:breaker`,
     breakerLog: `${prefix}:breaker:log`,
+    loginFailures: (who) => `${prefix}:login:fail:${who}`,
   };
 }

@@ -7,7 +7,9 @@
 export const PAGE_SCRIPT = String.raw`
 'use strict';
 const $ = (id) => document.getElementById(id);
-const DATA_URL = location.pathname.replace(/\/+$/, '') + '/data';
+// From location.origin, never relative to the page: a page opened as http://user:pw@host/dashboard
+// would resolve a relative URL with the credentials in it, which fetch refuses.
+const DATA_URL = location.origin + location.pathname.replace(/\/+$/, '') + '/data';
 const COLORS = { confirm: '#4e79a7', inquire: '#f28e2b', cancel: '#e15759', transactions: '#76b7b2',
   intake: '#9c755f', APPROVED: '#59a14f', DECLINED: '#edc948', FAILED: '#e15759', CANCELED: '#b07aa1',
   backlog: '#4e79a7', inDoubt: '#f28e2b', limit: '#d62728' };

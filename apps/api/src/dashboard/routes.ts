@@ -10,7 +10,6 @@ import type { Config } from '@sluice/config';
 import { SluiceError } from '@sluice/domain';
 import type { Queues } from '@sluice/queue';
 import type { PaymentStore } from '@sluice/store';
-import { basicAuth } from '../auth.ts';
 import { ApiMetrics } from '../metrics.ts';
 import { readDashboardData } from './data.ts';
 import { OpsReader } from './ops-reader.ts';
@@ -24,6 +23,8 @@ export interface OperatorDeps {
   config: Config;
   store: PaymentStore;
   queues: Queues;
+  /** The operator pages' auth (auth.ts `operatorAuthOf`); null: no operator pages. */
+  auth: RequestHandler | null;
 }
 
 /** The operator routes (dashboard, bull-board, metrics) and how to close what they hold. */
@@ -61,12 +62,10 @@ export function operatorRoutes(deps: OperatorDeps): OperatorRoutes {
   const redis = () => queues.confirm.client as unknown as Promise<Redis>;
   const reader = new OpsReader(redis, store.keys, limitPerSecond(config));
   const metrics = new ApiMetrics(reader, queues);
-  const user = config.ADMIN_USER;
-  const password = config.ADMIN_PASSWORD;
-  if (!user || !password) return { countIntake: metrics.countIntake, router: null, metrics };
+  const auth = deps.auth;
+  if (!auth) return { countIntake: metrics.countIntake, router: null, metrics };
 
   const router = Router();
-  const auth = basicAuth(user, password);
   const noStore = (_req: Request, res: Response, next: () => void) => {
     res.setHeader('Cache-Control', 'no-store');
     next();
