@@ -8,7 +8,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { redisAnswers } from '@sluice/store';
-import { hashApiKey } from '@sluice/config';
+import { DEMO_SECRETS, hashApiKey } from '@sluice/config';
 
 const root = resolve(import.meta.dirname, '..');
 const env = { ...process.env };
@@ -16,13 +16,15 @@ const REDIS_URL = (env.REDIS_URL ??= 'redis://127.0.0.1:6379');
 const SIM_PORT = Number(env.SIM_PORT ?? 4010);
 const PORT = Number(env.PORT ?? 3000);
 
-// The demo: one merchant, one simulator account, admin pages on. Override any of these by env.
-const DEMO_KEY = 'sk_demo_sluice_0123456789abcdef';
-env.API_KEY_PEPPER ??= 'demo-pepper-change-me-in-production';
+// The demo: one merchant, one simulator account, admin pages on, with the demo's published
+// secrets (which the API and the worker accept only with SLUICE_DEMO). Override any by env.
+const DEMO_KEY = DEMO_SECRETS.apiKey;
+env.SLUICE_DEMO ??= '1';
+env.API_KEY_PEPPER ??= DEMO_SECRETS.pepper;
 env.MERCHANTS ??= `demo:${hashApiKey(env.API_KEY_PEPPER, DEMO_KEY)}`;
 env.ADMIN_USER ??= 'admin';
-env.ADMIN_PASSWORD ??= 'sluice-admin';
-env.SIM_SECRET_KEY ??= 'test_sk_sluice_demo';
+env.ADMIN_PASSWORD ??= DEMO_SECRETS.adminPassword;
+env.SIM_SECRET_KEY ??= DEMO_SECRETS.pgSecretKey;
 env.PG_SECRET_KEY ??= env.SIM_SECRET_KEY;
 env.PG_BASE_URL ??= `http://127.0.0.1:${SIM_PORT}`;
 env.SIM_PORT = String(SIM_PORT);

@@ -3,12 +3,12 @@
  * what matters: durable Redis flags, the services, two worker replicas, and every variable each
  * app requires set so that its config parses.
  */
-import { loadConfig, required } from '@sluice/config';
+import { DEMO_SECRETS, demoSecretsInUse, hashApiKey, loadConfig, refuseDemoSecrets, required } from '@sluice/config';
+import { DEFAULT_SECRET_KEY } from '@sluice/pg-simulator';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { hashApiKey } from '@sluice/config';
 import { ROOT } from '@sluice/test-support';
 
 interface Service {
@@ -18,10 +18,36 @@ interface Service {
   volumes?: string[];
   ports?: string[];
 }
-const compose = parse(readFileSync(resolve(ROOT, 'docker-compose.yml'), 'utf8'), { merge: true }) as {
+interface Compose {
   services: Record<string, Service>;
   volumes: Record<string, unknown>;
-};
+}
+const TEXT = readFileSync(resolve(ROOT, 'docker-compose.yml'), 'utf8');
+
+/** An env file as compose reads it: KEY=VALUE lines, # comments. */
+function envFile(name: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const line of readFileSync(resolve(ROOT, name), 'utf8').split('\n')) {
+    const m = /^([A-Z_][A-Z0-9_]*)=(.*)$/.exec(line.trim());
+    if (m) out[m[1]!] = m[2]!;
+  }
+  return out;
+}
+
+/** Compose's interpolation of `${VAR}`, `${VAR:-default}` and `${VAR:?error}` (unset or empty). */
+function interpolate(text: string, env: Record<string, string>): string {
+  return text.replace(/\$\{([A-Z_][A-Z0-9_]*)(?::([-?])([^}]*))?\}/g, (_all, name: string, op?: string, arg?: string) => {
+    const v = env[name];
+    if (v !== undefined && v !== '') return v;
+    if (op === '?') throw new Error(`required variable ${name} is missing a value: ${arg}`);
+    return op === '-' ? arg! : '';
+  });
+}
+
+const composeWith = (env: Record<string, string>): Compose => parse(interpolate(TEXT, env), { merge: true }) as Compose;
+const demo = envFile('.env.demo');
+const compose = composeWith(demo);
+const OWN = { PG_SECRET_KEY: 'sk_live_own_0123', API_KEY_PEPPER: 'own-pepper-0123456789abcdef', MERCHANTS: `shop:${hashApiKey('own-pepper-0123456789abcdef', 'sk_own_key')}`, ADMIN_PASSWORD: 'own-admin-password' };
 
 describe('docker-compose.yml', () => {
   it('runs Redis 7.4+ with AOF, fsync always, noeviction and a named volume', () => {
@@ -35,28 +61,54 @@ describe('docker-compose.yml', () => {
     expect(compose.volumes).toHaveProperty('redis-data');
   });
 
-  it('has the API, two worker replicas and the simulator', () => {
+  it('has the API, two worker replicas and the simulator, each port on the host’s loopback only', () => {
     expect(Object.keys(compose.services).sort()).toEqual(['api', 'pg-simulator', 'redis', 'worker']);
     expect(compose.services.worker!.deploy?.replicas).toBe(2);
     expect(compose.services.worker!.environment!.WORKER_PROCESSES).toBe('2');
-    // The simulator's admin routes have no auth: published on the host's loopback only.
-    expect(compose.services['pg-simulator']!.ports).toEqual(['127.0.0.1:4010:4010']);
+    const published = Object.values(compose.services).flatMap((svc) => svc.ports ?? []);
+    expect(published.length).toBeGreaterThan(0);
+    for (const p of published) expect(p).toMatch(/^127\.0\.0\.1:\d+:\d+$/);
   });
 
-  it('sets every variable the API and the worker require, and their configs parse', () => {
+  it('holds no secret itself: without an env file it does not start, naming what is missing', () => {
+    expect(TEXT).not.toContain(DEMO_SECRETS.pepper);
+    expect(TEXT).not.toContain(DEMO_SECRETS.adminPassword);
+    expect(TEXT).not.toContain(DEMO_SECRETS.pgSecretKey);
+    expect(() => composeWith({})).toThrow(/PG_SECRET_KEY|API_KEY_PEPPER|MERCHANTS|ADMIN_PASSWORD/);
+    // .env.example as shipped, values still blank, does not start either.
+    expect(() => composeWith(envFile('.env.example'))).toThrow(/required variable/);
+  });
+
+  it('with the demo env file: configs parse, and the processes accept the demo secrets only because it says SLUICE_DEMO=1', () => {
     const api = loadConfig(compose.services.api!.environment!);
     expect(required(api, 'API_KEY_PEPPER')).toBeTruthy();
-    expect(api.MERCHANTS.length).toBeGreaterThan(0);
     expect(api.HOST).toBe('0.0.0.0');
     expect(api.REDIS_URL).toBe('redis://redis:6379');
     const worker = loadConfig(compose.services.worker!.environment!);
     expect(required(worker, 'PG_BASE_URL')).toBe('http://pg-simulator:4010');
     expect(required(worker, 'PG_SECRET_KEY')).toBe(compose.services['pg-simulator']!.environment!.SIM_SECRET_KEY);
+    expect(() => refuseDemoSecrets(api)).not.toThrow();
+    expect(() => refuseDemoSecrets(worker)).not.toThrow();
+    const notDemo = composeWith({ ...demo, SLUICE_DEMO: '0' });
+    expect(() => refuseDemoSecrets(loadConfig(notDemo.services.api!.environment!))).toThrow(
+      /^Refusing to start: API_KEY_PEPPER, MERCHANTS \(the demo API key\), ADMIN_PASSWORD, PG_SECRET_KEY hold the demo's published secrets/,
+    );
   });
 
-  it('documents a demo key that really matches the configured hash', () => {
-    const env = compose.services.api!.environment!;
-    const [, hash] = env.MERCHANTS!.split(':');
-    expect(hashApiKey(env.API_KEY_PEPPER!, 'sk_demo_sluice_0123456789abcdef')).toBe(hash);
+  it('with secrets of one’s own it starts without SLUICE_DEMO', () => {
+    const own = composeWith(OWN);
+    for (const svc of ['api', 'worker']) {
+      const config = loadConfig(own.services[svc]!.environment!);
+      expect(config.SLUICE_DEMO).toBe(false);
+      expect(demoSecretsInUse(config)).toEqual([]);
+    }
+  });
+
+  it('documents a demo key that really matches the configured hash, and the demo values are the code’s', () => {
+    const [, hash] = demo.MERCHANTS!.split(':');
+    expect(hashApiKey(demo.API_KEY_PEPPER!, DEMO_SECRETS.apiKey)).toBe(hash);
+    expect(readFileSync(resolve(ROOT, '.env.demo'), 'utf8')).toContain(DEMO_SECRETS.apiKey);
+    expect([demo.API_KEY_PEPPER, demo.ADMIN_PASSWORD, demo.PG_SECRET_KEY]).toEqual([DEMO_SECRETS.pepper, DEMO_SECRETS.adminPassword, DEMO_SECRETS.pgSecretKey]);
+    expect(DEFAULT_SECRET_KEY).toBe(DEMO_SECRETS.pgSecretKey);
   });
 });

@@ -6,7 +6,7 @@
 import { Redis } from 'ioredis';
 import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:net';
-import { hashApiKey } from '@sluice/config';
+import { DEMO_SECRETS, hashApiKey } from '@sluice/config';
 import { startProcess, type Proc } from '@sluice/test-support';
 
 export const DEMO_KEY = 'sk_test_sluice_merchant_a';
@@ -57,7 +57,9 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
     REDIS_PREFIX: prefix,
     LOG_LEVEL: 'info',
     PG_BASE_URL: simUrl,
-    PG_SECRET_KEY: 'test_sk_sluice_demo',
+    PG_SECRET_KEY: DEMO_SECRETS.pgSecretKey,
+    // Tests run on the simulator's published secret: a demo as far as secrets go.
+    SLUICE_DEMO: '1',
     API_KEY_PEPPER: PEPPER,
     MERCHANTS: `merchant-a:${hashApiKey(PEPPER, DEMO_KEY)},merchant-b:${hashApiKey(PEPPER, OTHER_KEY)}`,
     ADMIN_USER: ADMIN.user,
@@ -69,7 +71,7 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
   const sim = startProcess('apps/pg-simulator/src/main.ts', {
     SIM_PORT: String(simPort),
     SIM_ADMIN_PORT: String(simAdminPort),
-    SIM_SECRET_KEY: 'test_sk_sluice_demo',
+    SIM_SECRET_KEY: DEMO_SECRETS.pgSecretKey,
     ...o.sim,
   });
   await sim.waitFor(/listening on/);

@@ -7,7 +7,7 @@
  * then close the queues and Redis. A job not flushed is not lost: the sweeper finds its marker.
  */
 import type { Server } from 'node:http';
-import { loadConfig } from '@sluice/config';
+import { loadConfig, refuseDemoSecrets } from '@sluice/config';
 import { checkRedisSafety, connectRedis, PaymentStore, storeOptionsOf } from '@sluice/store';
 import { ConfirmEnqueuer, createQueues } from '@sluice/queue';
 import { createApp } from './app.ts';
@@ -22,6 +22,7 @@ const SHUTDOWN_GRACE_MS = 10_000;
 
 async function main(): Promise<void> {
   const config = loadConfig(process.env);
+  refuseDemoSecrets(config);
   const logger = createLogger(config, { name: 'sluice-api' });
 
   // The intake script has this connection to itself; queues and the board use another, so a

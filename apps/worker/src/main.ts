@@ -5,13 +5,25 @@
  * and WORKER_FORKS to the count on that machine.
  */
 import cluster from 'node:cluster';
-import { loadConfig, workerConcurrency } from '@sluice/config';
+import { loadConfig, refuseDemoSecrets, workerConcurrency, type Config } from '@sluice/config';
 import { exposeWorkerMetrics, serveClusterMetrics } from './metrics.ts';
 import { createLogger } from '@sluice/log';
 import { startWorker } from './runtime.ts';
 
-const config = loadConfig();
+const config = bootConfig();
 const log = createLogger(config, { name: 'worker' });
+
+/** The configuration, or exit 1 with the reason on one line (no stack: it is the operator's to fix). */
+function bootConfig(): Config {
+  try {
+    const c = loadConfig();
+    refuseDemoSecrets(c);
+    return c;
+  } catch (err) {
+    console.error(err instanceof Error ? err.message : String(err));
+    process.exit(1);
+  }
+}
 const forks = config.WORKER_FORKS ?? config.WORKER_PROCESSES;
 
 if (cluster.isPrimary && forks > 1) {

@@ -190,6 +190,8 @@ export const EnvSchema = z.object({
   ADMIN_USER: z.string().min(1).optional(),
   ADMIN_PASSWORD: z.string().min(8).optional(),
   BULL_BOARD_READ_ONLY: bool(true),
+  /** This is a demo: the published demo secrets may be in force (see demo.ts). */
+  SLUICE_DEMO: bool(false),
   /** Failed operator logins allowed per client address, and per user name, in a window. */
   ADMIN_LOGIN_MAX_FAILURES: int(10, 1),
   /** The window of ADMIN_LOGIN_MAX_FAILURES; past the limit, logins wait for its end (429). */
@@ -254,11 +256,13 @@ export function testConfig(overrides: Record<string, string | number | boolean> 
     PG_SECRET_KEY: 'test_sk_sluice_demo',
     API_KEY_PEPPER: 'test-pepper-0123456789',
     LOG_LEVEL: 'silent',
+    SLUICE_DEMO: 'true',
   };
   for (const [k, v] of Object.entries(overrides)) base[k] = String(v);
   return loadConfig(base);
 }
 export { hashApiKey } from './api-keys.ts';
+export { DEMO_SECRETS, demoSecretsInUse, refuseDemoSecrets } from './demo.ts';
 
 /* The README's configuration table, generated from the schema and VARIABLE_DOCS (`npm run gen:docs`). */
 

@@ -79,6 +79,7 @@ export const VARIABLE_DOCS: VariableDoc[] = [
   { variables: ["API_KEY_PEPPER"], note: "!— (API: required, ≥ 16 characters)", meaning: "the HMAC key for API-key hashes" },
   { variables: ["MERCHANTS"], meaning: "`merchantId:hmacHex,…`" },
   { variables: ["ADMIN_USER", "ADMIN_PASSWORD"], note: "!unset", meaning: "Basic auth for `/admin/*`, `/dashboard`, `/dashboard/data` and `/metrics` (password ≥ 8 characters); unset = those routes off" },
+  { variables: ["SLUICE_DEMO"], meaning: "this is a demo: without it the API and the worker refuse to start while any of the demo's published secrets (the demo API key, pepper, admin password, the simulator's PG secret) is in force; `npm start` and `.env.demo` set it" },
   { variables: ["BULL_BOARD_READ_ONLY"], meaning: "bull-board without retry/clean/remove buttons, and every write under `/admin/queues` answered `405`" },
   { variables: ["ADMIN_LOGIN_MAX_FAILURES", "ADMIN_LOGIN_WINDOW_MS"], meaning: "failed operator logins allowed per client address (as `TRUST_PROXY` reads it) and per user name in a window; past it the operator pages answer `429 TOO_MANY_ATTEMPTS` with `Retry-After` until the window ends (counted in Redis, shared by every API process)" },
 ];

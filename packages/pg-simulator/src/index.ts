@@ -5,7 +5,7 @@
  * process (apps/pg-simulator), the worker's tests and the bench all use the same one.
  */
 export { startSimulator, type RunningSimulator } from './server.ts';
-export { optionsFromEnv, type SimulatorOptions } from './options.ts';
+export { DEFAULT_SECRET_KEY, optionsFromEnv, type SimulatorOptions } from './options.ts';
 export { DEFAULT_KNOBS, envNameFor, type OutageMode, type SimulatorKnobs } from './knobs.ts';
 export { SimulatorState, type LedgerEntryView, type SimulatorStats } from './state.ts';
 export { maxInRollingWindow, ENDPOINT_CODES, type EndpointCode } from './arrival-log.ts';

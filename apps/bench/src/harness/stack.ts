@@ -75,6 +75,8 @@ export class Stack {
       PG_SECRET_KEY,
       API_KEY_PEPPER: PEPPER,
       MERCHANTS: `bench:${hashApiKey(PEPPER, BENCH_API_KEY)}`,
+      // The simulator's secret is the demo's: this is a demo as far as secrets go.
+      SLUICE_DEMO: '1',
       // Only start-up, shutdown and alerts are logged at info; nothing per request.
       LOG_LEVEL: 'info',
       ...extraEnv,
