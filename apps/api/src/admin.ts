@@ -9,7 +9,7 @@ import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
 import type { Config } from '@sluice/config';
 import type { Queues } from '@sluice/queue';
-import { SluiceError } from '@sluice/domain';
+import { SluiceError, type ErrorCode } from '@sluice/domain';
 
 /** Reads only: every other method is a 405 before bull-board sees it. */
 function readOnly(req: Request, res: Response, next: NextFunction): void {
@@ -19,6 +19,30 @@ function readOnly(req: Request, res: Response, next: NextFunction): void {
   }
   res.setHeader('Allow', 'GET, HEAD');
   throw new SluiceError('METHOD_NOT_ALLOWED', 'The queue board is read-only (BULL_BOARD_READ_ONLY)', 405);
+}
+
+/** The API's code for a status bull-board answers with. */
+function codeFor(status: number): ErrorCode {
+  if (status === 401) return 'UNAUTHORIZED';
+  if (status === 404) return 'NOT_FOUND';
+  if (status === 405) return 'METHOD_NOT_ALLOWED';
+  return status >= 500 ? 'INTERNAL' : 'INVALID_REQUEST';
+}
+
+/**
+ * bull-board answers its errors as `{ error }` (`Queue not found`); they gain the API's `code` and
+ * `message`, as every error of Sluice has, and keep `error`, which the board's page reads.
+ */
+function boardErrorShape(_req: Request, res: Response, next: NextFunction): void {
+  const json = res.json.bind(res);
+  res.json = (body?: unknown) => {
+    if (res.statusCode >= 400 && typeof body === 'object' && body !== null && !('code' in body)) {
+      const error = (body as { error?: unknown }).error;
+      body = { code: codeFor(res.statusCode), message: typeof error === 'string' ? error : 'The queue board refused the request', ...body };
+    }
+    return json(body);
+  };
+  next();
 }
 
 /** Where the board is mounted. */
@@ -49,6 +73,6 @@ export function adminRoutes(config: Config, queues: Queues, auth: RequestHandler
   // Read-only means no write reaches the board at all: its read-only mode hides the buttons and
   // refuses some writes itself, in a body of its own shape; every one is a 405 here.
   if (readOnlyMode) router.use(ADMIN_QUEUES_PATH, readOnly);
-  router.use(ADMIN_QUEUES_PATH, board);
+  router.use(ADMIN_QUEUES_PATH, boardErrorShape, board);
   return router;
 }

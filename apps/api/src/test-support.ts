@@ -198,14 +198,19 @@ export interface RawAnswer {
 /** What a raw exchange produced: the answers in order, whether the server closed, and when. */
 export interface RawExchange {
   answers: RawAnswer[];
-  /** The server closed the connection (rather than the exchange timing out). */
+  /** The server closed the connection. */
   closed: boolean;
+  /** Every request given in `methods` was answered (the exchange stopped there). */
+  answeredAll: boolean;
   /** Milliseconds from the first write to the close or the timeout. */
   ms: number;
 }
 
-/** Splits what a server wrote into answers (Content-Length bodies, or none). */
-export function parseAnswers(data: Buffer): RawAnswer[] {
+/**
+ * Splits what a server wrote into answers (Content-Length bodies, or none), skipping interim 1xx
+ * answers. `methods[i]` is the method of the i-th request: the answer to a HEAD has no body.
+ */
+export function parseAnswers(data: Buffer, methods: readonly string[] = []): RawAnswer[] {
   const out: RawAnswer[] = [];
   let at = 0;
   while (at < data.length) {
@@ -219,9 +224,12 @@ export function parseAnswers(data: Buffer): RawAnswer[] {
       const value = line.slice(colon + 1).trim();
       headers[name] = headers[name] === undefined ? value : `${headers[name]}, ${value}`;
     }
-    const length = Number(headers['content-length'] ?? 0);
+    const status = Number(statusLine!.split(' ')[1]);
+    const bodiless = methods[out.length] === 'HEAD' || status === 204 || status === 304 || status < 200;
+    const length = bodiless ? 0 : Number(headers['content-length'] ?? 0);
+    if (end + 4 + length > data.length) break; // the body is still coming
     const body = data.subarray(end + 4, end + 4 + length);
-    out.push({ status: Number(statusLine!.split(' ')[1]), headers, text: body.toString('utf8') });
+    if (status >= 200) out.push({ status, headers, text: body.toString('utf8') });
     at = end + 4 + length;
   }
   return out;
@@ -232,24 +240,31 @@ export function parseAnswers(data: Buffer): RawAnswer[] {
  * closes or `timeoutMs` passes: for what fetch cannot send (repeated headers, broken framing, a
  * Content-Length that lies).
  */
-export function rawExchange(url: string, chunks: (string | Buffer)[], opts: { timeoutMs?: number; gapMs?: number } = {}): Promise<RawExchange> {
+export function rawExchange(
+  url: string,
+  chunks: (string | Buffer)[],
+  opts: { timeoutMs?: number; gapMs?: number; /** Stop once this many requests (of these methods) are answered. */ methods?: readonly string[] } = {},
+): Promise<RawExchange> {
   const { port, hostname } = new URL(url);
   return new Promise((resolve) => {
     const socket = connect(Number(port), hostname);
     const got: Buffer[] = [];
     const start = Date.now();
     let settled = false;
-    const finish = (closed: boolean): void => {
+    const finish = (how: 'closed' | 'answered' | 'timeout'): void => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
       socket.destroy();
-      resolve({ answers: parseAnswers(Buffer.concat(got)), closed, ms: Date.now() - start });
+      resolve({ answers: parseAnswers(Buffer.concat(got), opts.methods), closed: how === 'closed', answeredAll: how === 'answered', ms: Date.now() - start });
     };
-    const timer = setTimeout(() => finish(false), opts.timeoutMs ?? 5_000);
-    socket.on('data', (d: Buffer) => got.push(d));
-    socket.on('close', () => finish(true));
-    socket.on('error', () => finish(true));
+    const timer = setTimeout(() => finish('timeout'), opts.timeoutMs ?? 5_000);
+    socket.on('data', (d: Buffer) => {
+      got.push(d);
+      if (opts.methods && parseAnswers(Buffer.concat(got), opts.methods).length >= opts.methods.length) finish('answered');
+    });
+    socket.on('close', () => finish('closed'));
+    socket.on('error', () => finish('closed'));
     void (async () => {
       for (const c of chunks) {
         if (socket.destroyed) return;
