@@ -47,9 +47,10 @@ export function parseTrustProxy(value: string): boolean | number | string[] {
 /**
  * Headers that must not be given twice. Node keeps the first `Authorization` or `Content-Type`
  * and joins two `Idempotency-Key`s with ", " into one valid-looking key: either way Sluice would
- * act on a request other than the one a proxy or a log shows.
+ * act on a request other than the one a proxy or a log shows. (Two `X-Request-Id`s, which a proxy
+ * may add, are joined into an id that fails its pattern and is replaced: no need to refuse them.)
  */
-const SINGLE_HEADERS = new Set(['authorization', 'content-type', 'content-length', 'idempotency-key', 'x-request-id']);
+const SINGLE_HEADERS = new Set(['authorization', 'content-type', 'content-length', 'idempotency-key']);
 
 /** Express middleware: 400 when a header of {@link SINGLE_HEADERS} appears more than once. */
 export function refuseRepeatedHeaders() {
