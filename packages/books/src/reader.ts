@@ -1,0 +1,105 @@
+/**
+ * Reads the books: a payment by id or orderId (once Redis has forgotten it), the 202 body an
+ * idempotent replay answers, the merchant's list with cursor pagination, and the daily summary.
+ * Every payment comes back as Sluice stores it (`snapshot`, its fields as strings), so that the
+ * API renders it exactly as it rendered it from Redis.
+ */
+import type pg from 'pg';
+
+/** A payment as the books hold it. */
+export interface BookedPayment {
+  snapshot: Record<string, string>;
+  intakeBody: string | null;
+}
+
+/** The filters of a list. Times in ms; `startingAfter` is the last id of the previous page. */
+export interface ListQuery {
+  status?: string | undefined;
+  createdFrom?: number | undefined;
+  createdTo?: number | undefined;
+  limit: number;
+  startingAfter?: string | undefined;
+}
+
+/** One page of a list, newest first. */
+export interface ListPage {
+  payments: Record<string, string>[];
+  hasMore: boolean;
+}
+
+/** One day of the summary: counts and sums in minor units per final status. */
+export interface SummaryDay {
+  day: string;
+  approved: { count: number; amount: number };
+  declined: { count: number; amount: number };
+  failed: { count: number; amount: number };
+  canceled: { count: number; amount: number };
+  /** Not final yet (QUEUED or PROCESSING). */
+  open: { count: number; amount: number };
+}
+
+const BUCKET: Record<string, keyof Omit<SummaryDay, 'day'>> = { APPROVED: 'approved', DECLINED: 'declined', FAILED: 'failed', CANCELED: 'canceled' };
+
+/** Reads the books. */
+export class BooksReader {
+  constructor(private readonly pool: pg.Pool) {}
+
+  /** A payment by id. `createdAtMs` (from the id) lets the query read one month's partition. */
+  async byId(id: string, createdAtMs?: number): Promise<BookedPayment | null> {
+    const r =
+      createdAtMs === undefined
+        ? await this.pool.query('SELECT snapshot, intake_body FROM payments WHERE id = $1', [id])
+        : await this.pool.query('SELECT snapshot, intake_body FROM payments WHERE id = $1 AND created_at = $2', [id, new Date(createdAtMs).toISOString()]);
+    const row = r.rows[0] as { snapshot: Record<string, string>; intake_body: string | null } | undefined;
+    return row ? { snapshot: row.snapshot, intakeBody: row.intake_body } : null;
+  }
+
+  /** The payment holding an orderId (its claim), or the newest payment made with it. */
+  async byOrderId(orderId: string): Promise<BookedPayment | null> {
+    const r = await this.pool.query(
+      `SELECT p.snapshot, p.intake_body FROM payments p
+       WHERE p.id = COALESCE((SELECT payment_id FROM order_claims WHERE order_id = $1), (SELECT max(id) FROM payments WHERE order_id = $1))`,
+      [orderId],
+    );
+    const row = r.rows[0] as { snapshot: Record<string, string>; intake_body: string | null } | undefined;
+    return row ? { snapshot: row.snapshot, intakeBody: row.intake_body } : null;
+  }
+
+  /** A merchant's payments, newest first, one page. */
+  async list(merchantId: string, q: ListQuery): Promise<ListPage> {
+    const where = ['merchant_id = $1'];
+    const args: unknown[] = [merchantId];
+    const add = (sql: string, v: unknown): void => {
+      args.push(v);
+      where.push(sql.replace('?', `$${args.length}`));
+    };
+    if (q.status) add('status = ?', q.status);
+    if (q.createdFrom !== undefined) add('created_at >= ?', new Date(q.createdFrom).toISOString());
+    if (q.createdTo !== undefined) add('created_at < ?', new Date(q.createdTo).toISOString());
+    if (q.startingAfter) add('id < ?', q.startingAfter);
+    args.push(q.limit + 1);
+    const r = await this.pool.query(`SELECT snapshot FROM payments WHERE ${where.join(' AND ')} ORDER BY id DESC LIMIT $${args.length}`, args);
+    const rows = (r.rows as { snapshot: Record<string, string> }[]).map((x) => x.snapshot);
+    return { payments: rows.slice(0, q.limit), hasMore: rows.length > q.limit };
+  }
+
+  /** Per UTC day from `fromMs` (inclusive) to `toMs` (exclusive): counts and sums by final status. */
+  async dailySummary(merchantId: string, fromMs: number, toMs: number): Promise<SummaryDay[]> {
+    const r = await this.pool.query(
+      `SELECT to_char(date_trunc('day', created_at), 'YYYY-MM-DD') AS day, status, count(*)::bigint AS n, coalesce(sum(amount), 0)::bigint AS amount
+       FROM payments WHERE merchant_id = $1 AND created_at >= $2 AND created_at < $3
+       GROUP BY 1, 2 ORDER BY 1`,
+      [merchantId, new Date(fromMs).toISOString(), new Date(toMs).toISOString()],
+    );
+    const days = new Map<string, SummaryDay>();
+    const zero = () => ({ count: 0, amount: 0 });
+    for (const row of r.rows as { day: string; status: string; n: string; amount: string }[]) {
+      let d = days.get(row.day);
+      if (!d) days.set(row.day, (d = { day: row.day, approved: zero(), declined: zero(), failed: zero(), canceled: zero(), open: zero() }));
+      const bucket = d[BUCKET[row.status] ?? 'open'];
+      bucket.count += Number(row.n);
+      bucket.amount += Number(row.amount);
+    }
+    return [...days.values()];
+  }
+}
