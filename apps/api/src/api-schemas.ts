@@ -40,6 +40,33 @@ export const paymentResourceSchema = z
   })
   .describe('A payment');
 
+/** A page of `GET /v1/payments` (without orderId). */
+export const paymentPageSchema = z
+  .strictObject({
+    data: z.array(paymentResourceSchema),
+    hasMore: z.boolean().describe('Whether another page follows'),
+    nextStartingAfter: z.string().nullable().describe('`startingAfter` for the next page; null on the last'),
+  })
+  .describe('A page of payments, newest first');
+
+const tally = z.strictObject({ count: z.int().min(0), amount: z.int().min(0).describe('Minor units') });
+/** `GET /v1/summary/daily` as JSON. */
+export const dailySummarySchema = z
+  .strictObject({
+    currency: z.string(),
+    days: z.array(
+      z.strictObject({
+        day: z.string().describe('YYYY-MM-DD (UTC)'),
+        approved: tally,
+        declined: tally,
+        failed: tally,
+        canceled: tally,
+        open: tally.describe('Not final yet'),
+      }),
+    ),
+  })
+  .describe("A merchant's days: payments created that day, by final status");
+
 /** Every code a merchant or operator can be answered with. */
 export const API_ERROR_CODES = [
   'INVALID_REQUEST',
@@ -54,6 +81,7 @@ export const API_ERROR_CODES = [
   'BACKLOG_FULL',
   'TOO_MANY_WAITERS',
   'REDIS_UNAVAILABLE',
+  'BOOKS_UNAVAILABLE',
   'METHOD_NOT_ALLOWED',
   'REQUEST_TIMEOUT',
   'HEADERS_TOO_LARGE',

@@ -7,7 +7,8 @@
 import { z } from 'zod';
 import type { Config } from '@sluice/config';
 import { ADMIN_QUEUES_PATH } from './admin.ts';
-import { dashboardDataSchema, errorBodySchema, healthSchema, paymentResourceSchema, readinessSchema, type ApiErrorCode } from './api-schemas.ts';
+import { PAYMENT_STATUSES } from '@sluice/domain';
+import { dailySummarySchema, dashboardDataSchema, errorBodySchema, healthSchema, paymentPageSchema, paymentResourceSchema, readinessSchema, type ApiErrorCode } from './api-schemas.ts';
 import { MAX_WAIT_SECONDS } from './long-poll.ts';
 import { ORDER_ID, paymentRequestSchema } from './payment-request.ts';
 
@@ -146,18 +147,52 @@ function paymentOperations(config: Config): OperationSpec[] {
     {
       method: 'get',
       path: '/v1/payments',
-      operationId: 'getPaymentByOrderId',
-      summary: 'Read a payment by orderId',
-      description: "The payment with this orderId, if it is this merchant's; otherwise 404.",
+      operationId: 'listPayments',
+      summary: 'List payments, or read one by orderId',
+      description:
+        "Without `orderId`: this merchant's payments from the books (PostgreSQL), newest first, a page at a time; pass the page's " +
+        '`nextStartingAfter` as `startingAfter` for the next. The books follow Redis within the drainer\'s lag (seconds). ' +
+        "With `orderId`: the payment with this orderId if it is this merchant's (Redis first, then the books), otherwise 404.",
       tag: 'Payments',
       auth: 'merchant',
-      parameters: [{ name: 'orderId', in: 'query', required: true, description: 'The orderId the payment was made with', schema: ORDER_ID, examples: { byOrderId: 'order-1001' } }],
+      parameters: [
+        { name: 'orderId', in: 'query', required: false, description: 'The orderId the payment was made with: answers that one payment', schema: ORDER_ID, examples: { byOrderId: 'order-1001' } },
+        { name: 'status', in: 'query', required: false, description: 'Only payments in this status', schema: z.enum(PAYMENT_STATUSES), examples: { approved: 'APPROVED' } },
+        { name: 'createdFrom', in: 'query', required: false, description: 'Created at or after (ISO 8601)', schema: z.iso.datetime({ offset: true }), examples: { approved: '2026-01-01T00:00:00Z' } },
+        { name: 'createdTo', in: 'query', required: false, description: 'Created before (ISO 8601)', schema: z.iso.datetime({ offset: true }), examples: {} },
+        { name: 'limit', in: 'query', required: false, description: 'Payments per page, 1–100 (default 20)', schema: z.int().min(1).max(100), examples: { approved: 10 } },
+        { name: 'startingAfter', in: 'query', required: false, description: "The previous page's `nextStartingAfter`", schema: z.string(), examples: {} },
+      ],
       responses: {
-        200: payment('The payment'),
-        400: error('orderId is missing or malformed', 'INVALID_REQUEST'),
+        200: json('The payment (with orderId), or a page of payments', z.union([paymentResourceSchema, paymentPageSchema])),
+        400: error('A malformed or unknown query parameter', 'INVALID_REQUEST'),
         401: unauthorized('merchant'),
         404: error('No such payment for this merchant', 'NOT_FOUND'),
         500: internal,
+        503: { ...error('The books are not configured or did not answer', 'BOOKS_UNAVAILABLE'), headers: { 'Retry-After': 'Seconds' } },
+      },
+    },
+    {
+      method: 'get',
+      path: '/v1/summary/daily',
+      operationId: 'dailySummary',
+      summary: 'Daily summary',
+      description:
+        "Per UTC day from `from` to `to` (both included, at most 366 days): this merchant's payments created that day, counted and summed " +
+        '(minor units) by final status, and those not final yet. JSON, or CSV with `format=csv` or `Accept: text/csv`.',
+      tag: 'Payments',
+      auth: 'merchant',
+      parameters: [
+        { name: 'from', in: 'query', required: true, description: 'First day, YYYY-MM-DD (UTC)', schema: z.string(), examples: { month: '2026-11-01' } },
+        { name: 'to', in: 'query', required: true, description: 'Last day, YYYY-MM-DD (UTC), included', schema: z.string(), examples: { month: '2026-11-30' } },
+        { name: 'format', in: 'query', required: false, description: '`csv` for CSV', schema: z.enum(['json', 'csv']), examples: {} },
+      ],
+      responses: {
+        200: json('The days with payments', dailySummarySchema),
+        400: error('Bad or missing dates, or more than 366 days', 'INVALID_REQUEST'),
+        401: unauthorized('merchant'),
+        500: internal,
+        503: { ...error('The books are not configured or did not answer', 'BOOKS_UNAVAILABLE'), headers: { 'Retry-After': 'Seconds' } },
       },
     },
   ];

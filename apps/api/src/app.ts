@@ -7,6 +7,7 @@ import express from 'express';
 import type { Logger } from 'pino';
 import { required, type Config } from '@sluice/config';
 import type { PaymentStore, Redis } from '@sluice/store';
+import type { BooksReader } from '@sluice/books';
 import type { ConfirmEnqueuer, Queues } from '@sluice/queue';
 import { adminRoutes } from './admin.ts';
 import { operatorRoutes } from './dashboard/routes.ts';
@@ -32,6 +33,8 @@ export interface AppDeps {
   now?: () => number;
   /** Readiness checks besides Redis (which is always checked, on the store's connection). */
   readinessChecks?: ReadinessCheck[];
+  /** The books (PostgreSQL): what Redis has forgotten, lists, summaries. Null or absent: Redis only. */
+  books?: BooksReader | null;
   /**
    * Long polls wait here; give one to close it at shutdown. By default the app makes its own
    * (it opens its subscriber connection only on the first `?wait`).
@@ -64,7 +67,7 @@ export function createApp(deps: AppDeps): express.Express {
   app.post('/v1/payments', ops.countIntake); // intake outcomes for /metrics: one listener, no Redis
   // The intake route is matched first: every router layer in front of it is paid per payment.
   const waiters = deps.waiters ?? new FinalWaiters(() => deps.store.redis.duplicate({ enableAutoPipelining: false }), deps.store.keys.finalChannel);
-  app.use(paymentRoutes({ config, store: deps.store, enqueuer: deps.enqueuer, auth, now: deps.now ?? Date.now, waiters }));
+  app.use(paymentRoutes({ config, store: deps.store, enqueuer: deps.enqueuer, auth, now: deps.now ?? Date.now, waiters, books: deps.books ?? null }));
   app.use(healthRoutes([redisCheck(deps.store.redis), ...(deps.readinessChecks ?? [])]));
   const admin = adminRoutes(config, deps.queues, operatorAuth);
   if (admin) app.use(admin);

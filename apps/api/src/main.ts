@@ -7,6 +7,7 @@
  * then close the queues and Redis. A job not flushed is not lost: the sweeper finds its marker.
  */
 import type { Server } from 'node:http';
+import { BooksReader, booksPool } from '@sluice/books';
 import { loadConfig, refuseDemoSecrets } from '@sluice/config';
 import { checkRedisSafety, connectRedis, PaymentStore, storeOptionsOf } from '@sluice/store';
 import { ConfirmEnqueuer, createQueues } from '@sluice/queue';
@@ -45,7 +46,11 @@ async function main(): Promise<void> {
   const waiters = new FinalWaiters(() => redis.duplicate({ enableAutoPipelining: false }), store.keys.finalChannel, MAX_WAITERS, (err) =>
     logger.warn({ err: loggableError(err) }, 'long-poll subscriber: Redis error; waits fall back to their timeout'),
   );
-  const app = createApp({ config, store, enqueuer, queues, logger, readinessChecks, waiters });
+  // The books: payments Redis has forgotten, lists, summaries. Without DATABASE_URL, Redis only.
+  const booksDb = config.DATABASE_URL ? booksPool(config.DATABASE_URL) : null;
+  if (!booksDb) logger.warn('DATABASE_URL is not set: archived payments, lists and summaries answer 503 BOOKS_UNAVAILABLE');
+  const books = booksDb ? new BooksReader(booksDb) : null;
+  const app = createApp({ config, store, enqueuer, queues, logger, readinessChecks, waiters, books });
   const server: Server = createHttpServer(app, config).listen(config.PORT, config.HOST, () => {
     logger.info({ host: config.HOST, port: config.PORT }, 'sluice api listening');
   });
@@ -73,7 +78,7 @@ async function main(): Promise<void> {
       await closed;
       await enqueuer.drain();
       await queues.close();
-      await Promise.all([redis.quit(), queueRedis.quit()]);
+      await Promise.all([redis.quit(), queueRedis.quit(), booksDb?.end()]);
       logger.info('shut down cleanly');
       process.exit(0);
     } catch (err) {

@@ -8,13 +8,15 @@ import { createApp } from './app.ts';
 import { apiOperations, type OperationSpec } from './api-spec.ts';
 import { paymentResourceSchema } from './api-schemas.ts';
 import { buildOpenApi, DOCS_CSP, type OpenApiDocument, type OpenApiOperation } from './openapi.ts';
+import { useTestDatabase } from '@sluice/books/testing';
 import { startTestApp, type TestApp } from './test-support.ts';
 import { pino } from 'pino';
 
+const db = useTestDatabase();
 let t: TestApp;
 let doc: OpenApiDocument;
 beforeAll(async () => {
-  t = await startTestApp();
+  t = await startTestApp({}, { databaseUrl: db.url });
   doc = (await (await fetch(`${t.url}/openapi.json`)).json()) as OpenApiDocument;
 });
 afterAll(async () => {
@@ -165,12 +167,12 @@ describe('the documented examples, sent to a live app', () => {
       const res = await sendChecked(e);
       statuses.push(`${e.op.operationId}:${e.name}:${res.status}`);
     }
-    // The examples do what they say: both POSTs are accepted, the order is found, the probes
-    // and pages answer, and the example id (nobody's payment) is an honest 404.
+    // The examples do what they say: both POSTs are accepted, the order is found, the list and
+    // the summary answer from the books, the probes and pages answer, and the example id (nobody's payment) is an honest 404.
     expect(statuses).toEqual(
       expect.arrayContaining([
         'createPayment:minimal:202', 'createPayment:withMetadata:202', 'getPayment:byId:404', 'getPayment:longPoll:404',
-        'getPaymentByOrderId:byOrderId:200', 'liveness::200', 'readiness::200', 'openapi::200', 'docs::200',
+        'listPayments:byOrderId:200', 'listPayments:approved:200', 'dailySummary:month:200', 'liveness::200', 'readiness::200', 'openapi::200', 'docs::200',
         'adminQueues::200', 'dashboard::200', 'dashboardData::200', 'metrics::200',
       ]),
     );

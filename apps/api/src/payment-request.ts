@@ -5,7 +5,7 @@
  */
 import { hash } from 'node:crypto';
 import { z } from 'zod';
-import { containsPan, SluiceError } from '@sluice/domain';
+import { containsPan, PAYMENT_STATUSES, SluiceError } from '@sluice/domain';
 import { MAX_WAIT_SECONDS } from './long-poll.ts';
 
 /** orderIds go into Redis keys and the PG's API: a safe, bounded alphabet. */
@@ -149,4 +149,50 @@ export function waitSecondsOf(q: unknown): number {
     ]);
   }
   return n;
+}
+
+/** A query string's issues as a 400, like a body's. */
+function queryError(err: z.ZodError): SluiceError {
+  return new SluiceError('INVALID_REQUEST', 'The query string is invalid', 400, false, issuesOf(err).map((i) => ({ ...i, path: `query.${i.path}` })));
+}
+
+const isoTime = z.iso.datetime({ offset: true }).transform((s) => Date.parse(s));
+
+/** `GET /v1/payments` without orderId: filters and a cursor (the last id of the previous page). Unknown parameters are a 400. */
+export const listQuerySchema = z.strictObject({
+  status: z.enum(PAYMENT_STATUSES).optional().describe('Only payments in this status (as the books hold it)'),
+  createdFrom: isoTime.optional().describe('Created at or after this time (ISO 8601)'),
+  createdTo: isoTime.optional().describe('Created before this time (ISO 8601)'),
+  limit: z.string().regex(/^\d{1,3}$/, 'limit: 1–100').transform(Number).pipe(z.number().int().min(1).max(100)).default(20).describe('Payments per page, 1–100 (default 20)'),
+  startingAfter: z.string().regex(/^pay_[0-9a-z]{1,60}$/, 'startingAfter: a payment id').optional().describe('The last id of the previous page (`nextStartingAfter`)'),
+});
+
+/** Reads a list query or throws 400. */
+export function listQueryOf(query: unknown): z.output<typeof listQuerySchema> {
+  const parsed = listQuerySchema.safeParse(query);
+  if (!parsed.success) throw queryError(parsed.error);
+  return parsed.data;
+}
+
+const DAY = /^\d{4}-\d{2}-\d{2}$/;
+/** The longest span a summary covers, in days. */
+export const SUMMARY_MAX_DAYS = 366;
+
+/** `GET /v1/summary/daily`: UTC days `from`–`to` (both included), as JSON or CSV. */
+export const summaryQuerySchema = z
+  .strictObject({
+    from: z.string().regex(DAY, 'from: YYYY-MM-DD').describe('First day (UTC), YYYY-MM-DD'),
+    to: z.string().regex(DAY, 'to: YYYY-MM-DD').describe('Last day (UTC), included'),
+    format: z.enum(['json', 'csv']).optional().describe('csv for a CSV file; by default JSON (or what Accept asks for)'),
+  })
+  .transform((q) => ({ fromMs: Date.parse(`${q.from}T00:00:00Z`), toMs: Date.parse(`${q.to}T00:00:00Z`) + 86_400_000, format: q.format }))
+  .refine((q) => Number.isFinite(q.fromMs) && Number.isFinite(q.toMs) && q.toMs > q.fromMs && q.toMs - q.fromMs <= SUMMARY_MAX_DAYS * 86_400_000, {
+    message: `from ≤ to, real dates, at most ${SUMMARY_MAX_DAYS} days`,
+  });
+
+/** Reads a summary query or throws 400. */
+export function summaryQueryOf(query: unknown): z.output<typeof summaryQuerySchema> {
+  const parsed = summaryQuerySchema.safeParse(query);
+  if (!parsed.success) throw queryError(parsed.error);
+  return parsed.data;
 }

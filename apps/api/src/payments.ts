@@ -12,13 +12,14 @@
 import { Router, type NextFunction, type Request, type Response } from 'express';
 import type { Config } from '@sluice/config';
 import { assertNever, isFinalStatus, SluiceError } from '@sluice/domain';
-import { newPaymentId, type NewPayment, type PaymentStore, type PaymentView, type PgRate } from '@sluice/store';
+import { newPaymentId, parseRecord, paymentIdTime, type NewPayment, type PaymentStore, type PaymentView, type PgRate } from '@sluice/store';
+import type { BooksReader } from '@sluice/books';
 import type { ConfirmEnqueuer } from '@sluice/queue';
 import type { MerchantAuth } from './auth.ts';
 import { jsonBody } from './json-body.ts';
 import type { FinalWaiters } from './long-poll.ts';
-import { fingerprintOf, idempotencyKeyOf, ORDER_ID, parsePaymentRequest, paymentRequestSchema, sha256Hex, waitSecondsOf } from './payment-request.ts';
-import { bodyTemplate, renderView } from './render.ts';
+import { fingerprintOf, idempotencyKeyOf, listQueryOf, ORDER_ID, parsePaymentRequest, paymentRequestSchema, sha256Hex, summaryQueryOf, waitSecondsOf } from './payment-request.ts';
+import { bodyTemplate, renderPayment, renderView } from './render.ts';
 import type { ApiLocals } from './request-context.ts';
 
 /** What the payment routes need: the store, the enqueuer, the long-poll waiters, the backlog ceiling and the config. */
@@ -30,7 +31,12 @@ export interface PaymentRouteDeps {
   now: () => number;
   /** Long polls (`?wait=N`) wait here. */
   waiters: FinalWaiters;
+  /** The books: payments Redis has forgotten, lists and summaries. Null without DATABASE_URL. */
+  books: BooksReader | null;
 }
+
+/** How long a merchant is told to wait when the books do not answer. */
+const BOOKS_RETRY_AFTER_SECONDS = 5;
 
 type Res = Response<unknown, ApiLocals>;
 
@@ -75,7 +81,26 @@ function requireJson(req: Request, _res: Response, next: NextFunction): void {
 
 /** The `/v1/payments` routes, behind merchant auth. */
 export function paymentRoutes(deps: PaymentRouteDeps): Router {
-  const { store, enqueuer, now, waiters } = deps;
+  const { store, enqueuer, now, waiters, books } = deps;
+
+  /** A books read; the database failing is a 503 the merchant may retry, never a 500. */
+  const fromBooks = async <T>(res: Res, read: (b: BooksReader) => Promise<T>): Promise<T> => {
+    if (!books) throw new SluiceError('BOOKS_UNAVAILABLE', 'The books are not configured (DATABASE_URL)', 503);
+    try {
+      return await read(books);
+    } catch (err) {
+      res.set('Retry-After', String(BOOKS_RETRY_AFTER_SECONDS));
+      throw new SluiceError('BOOKS_UNAVAILABLE', 'The books did not answer; retry', 503, true, undefined, { cause: err });
+    }
+  };
+  /** A payment: from Redis while it is hot, then from the books, in the same shape (a final payment has no rank). */
+  const viewOf = async (res: Res, id: string): Promise<PaymentView | null> => {
+    const hot = await store.view(id);
+    if (hot || !books) return hot;
+    const booked = await fromBooks(res, (b) => b.byId(id, paymentIdTime(id) ?? undefined));
+    const record = booked ? parseRecord(booked.snapshot) : null;
+    return record ? { record, rank: null } : null;
+  };
   const currency = deps.config.PG_CURRENCY;
   const rate: PgRate = { windowMs: deps.config.PG_RATE_WINDOW_MS, limit: deps.config.PG_RATE_LIMIT };
   const ceiling = backlogCeiling(deps.config);
@@ -83,7 +108,7 @@ export function paymentRoutes(deps: PaymentRouteDeps): Router {
   const router = Router();
 
   const authenticate = deps.auth.middleware();
-  router.use('/v1/payments', (req: Request, res: Res, next: NextFunction) => {
+  router.use(['/v1/payments', '/v1/summary'], (req: Request, res: Res, next: NextFunction) => {
     // Payment resources are private and change under the merchant's feet: never cached.
     res.setHeader('Cache-Control', 'no-store');
     authenticate(req, res, next);
@@ -116,9 +141,13 @@ export function paymentRoutes(deps: PaymentRouteDeps): Router {
           enqueuer.push({ paymentId: p.id, requestId });
           send202(res, p.id, result.body, false);
           return;
-        case 'replay':
-          send202(res, result.id, result.body, true);
+        case 'replay': {
+          // Archived: Redis kept the fingerprint and the id; the body sent then is in the books.
+          const body = result.body ?? (await fromBooks(res, (b) => b.byId(result.id, paymentIdTime(result.id) ?? undefined)))?.intakeBody;
+          if (!body) throw new SluiceError('BOOKS_UNAVAILABLE', 'The stored answer is not in the books yet; retry', 503, true);
+          send202(res, result.id, body, true);
           return;
+        }
         case 'reused':
           throw new SluiceError('IDEMPOTENCY_KEY_REUSED', 'This Idempotency-Key was used with a different request', 422);
         case 'dup_payment_key':
@@ -142,7 +171,7 @@ export function paymentRoutes(deps: PaymentRouteDeps): Router {
     if (!PAYMENT_ID.test(id)) throw notFound();
     const merchantId = res.locals.merchantId;
     const read = async (): Promise<PaymentView> => {
-      const v = await store.view(id);
+      const v = await viewOf(res, id);
       // Another merchant's payment answers exactly like one that does not exist (no BOLA oracle).
       if (!v || v.record.merchantId !== merchantId) throw notFound();
       return v;
@@ -157,15 +186,41 @@ export function paymentRoutes(deps: PaymentRouteDeps): Router {
   });
 
   router.get('/v1/payments', async (req: Request, res: Res) => {
+    if (req.query.orderId === undefined) {
+      // The merchant's payments from the books, newest first, a page at a time.
+      const q = listQueryOf(req.query);
+      const page = await fromBooks(res, (b) => b.list(res.locals.merchantId, q));
+      const data = page.payments.map((snapshot) => parseRecord(snapshot)).filter((r) => r !== null).map((r) => renderPayment(r, null));
+      res.json({ data, hasMore: page.hasMore, nextStartingAfter: page.hasMore ? (data[data.length - 1]?.id ?? null) : null });
+      return;
+    }
     const orderId = ORDER_ID.safeParse(req.query.orderId);
     if (!orderId.success) {
-      throw new SluiceError('INVALID_REQUEST', 'orderId query parameter is required', 400, false, [
+      throw new SluiceError('INVALID_REQUEST', 'orderId is malformed', 400, false, [
         { path: 'query.orderId', code: 'invalid', message: orderId.error.issues[0]?.message ?? 'invalid' },
       ]);
     }
-    const v = await store.viewByOrderId(orderId.data);
+    let v = await store.viewByOrderId(orderId.data);
+    if (!v && books) {
+      const booked = await fromBooks(res, (b) => b.byOrderId(orderId.data));
+      const record = booked ? parseRecord(booked.snapshot) : null;
+      v = record ? { record, rank: null } : null;
+    }
     if (!v || v.record.merchantId !== res.locals.merchantId) throw notFound();
     res.json(renderView(v, now(), rate));
+  });
+
+  router.get('/v1/summary/daily', async (req: Request, res: Res) => {
+    const q = summaryQueryOf(req.query);
+    const days = await fromBooks(res, (b) => b.dailySummary(res.locals.merchantId, q.fromMs, q.toMs));
+    if (q.format === 'csv' || (q.format === undefined && req.accepts(['application/json', 'text/csv']) === 'text/csv')) {
+      const kinds = ['approved', 'declined', 'failed', 'canceled', 'open'] as const;
+      const head = ['day', ...kinds.flatMap((k) => [`${k}_count`, `${k}_amount`])].join(',');
+      const lines = days.map((d) => [d.day, ...kinds.flatMap((k) => [d[k].count, d[k].amount])].join(','));
+      res.type('text/csv').send([head, ...lines].join('\n') + '\n');
+      return;
+    }
+    res.json({ currency, days });
   });
 
   return router;

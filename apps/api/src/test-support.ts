@@ -8,8 +8,9 @@ import type { Server } from 'node:http';
 import type { Express } from 'express';
 import { pino, type Logger } from 'pino';
 import { testConfig, type Config } from '@sluice/config';
-import { connectRedis, PaymentStore, type Redis } from '@sluice/store';
+import { BooksStream, changeOf, connectRedis, PaymentStore, type Redis } from '@sluice/store';
 import { ConfirmEnqueuer, createQueues, type Queues } from '@sluice/queue';
+import { BooksReader, BooksWriter, booksPool } from '@sluice/books';
 import { createApp } from './app.ts';
 import { createHttpServer } from './http-server.ts';
 import { hashApiKey } from '@sluice/config';
@@ -42,7 +43,7 @@ export interface TestApp {
  */
 export async function startTestApp(
   overrides: Record<string, string | number | boolean | null> = {},
-  opts: { maxWaiters?: number; logger?: Logger } = {},
+  opts: { maxWaiters?: number; logger?: Logger; /** The books to read (a test database): lists, summaries, archived payments. */ databaseUrl?: string } = {},
 ): Promise<TestApp> {
   const prefix = `test-${randomUUID()}`;
   const keyA = `sk_a_${randomUUID()}`;
@@ -69,7 +70,9 @@ export async function startTestApp(
   const enqueuer = new ConfirmEnqueuer({ queue: queues.confirm, redis, outboxKey: store.keys.outbox });
   await queuesSettled(redis, prefix);
   const waiters = new FinalWaiters(() => redis.duplicate({ enableAutoPipelining: false }), store.keys.finalChannel, opts.maxWaiters);
-  const app = createApp({ config, store, enqueuer, queues, waiters, logger: opts.logger ?? pino({ level: 'silent' }) });
+  const pool = opts.databaseUrl ? booksPool(opts.databaseUrl) : null;
+  const books = pool ? new BooksReader(pool) : null;
+  const app = createApp({ config, store, enqueuer, queues, waiters, books, logger: opts.logger ?? pino({ level: 'silent' }) });
   const server = await listen(app, config);
   return {
     url: server.url,
@@ -85,6 +88,7 @@ export async function startTestApp(
     close: async () => {
       await waiters.close();
       await server.close();
+      await pool?.end();
       await enqueuer.drain();
       await cleanRedis(redis, prefix, queues);
       await queues.close();
@@ -273,4 +277,22 @@ export function rawExchange(
       }
     })();
   });
+}
+
+/**
+ * What the drainer does, at once, for the API's tests: writes every change in the books stream to
+ * the books, then archives the final payments with a hot window of `hotMs`.
+ */
+export async function drainToBooks(t: TestApp, databaseUrl: string, hotMs: number): Promise<void> {
+  const raw = (await t.redis.xrange(t.store.keys.books, '-', '+')) as [string, string[]][];
+  const changes = raw
+    .map(([id, f]) => changeOf({ id, fields: Object.fromEntries(Array.from({ length: f.length / 2 }, (_, i) => [f[2 * i]!, f[2 * i + 1]!])) }))
+    .filter((c) => c !== null);
+  const pool = booksPool(databaseUrl);
+  try {
+    await new BooksWriter(pool).apply(changes);
+  } finally {
+    await pool.end();
+  }
+  await new BooksStream(t.redis, t.store.keys).archiveCommitted(changes, hotMs, 0);
 }

@@ -17,7 +17,7 @@ describe('WorkerMetrics', () => {
 
     const report = (r: Partial<CallReport>): CallReport => ({
       call: 'confirm', transport: 'answered', httpStatus: 200, outcome: 'approved', pgFailed: false,
-      latencyMs: 150, sentAtMs: 1, gateWaitMs: 1, holdMs: 160, timeoutMs: 2_400, ...r,
+      latencyMs: 150, sentAtMs: 1, gateWaitMs: 1, holdMs: 160, timeoutMs: 2_400, paymentId: null, idempotencyKey: null, ...r,
     });
     m.onCall(report({ gateWaitMs: 30 }));
     m.onCall(report({ httpStatus: 429, outcome: 'not_sent', latencyMs: 20, gateWaitMs: 2_000 }));

@@ -107,7 +107,7 @@ describe('a confirm that never got a connection', () => {
           const raw = { transport: 'not_sent', reason: 'pool_wait_timeout' } as const;
           const report: CallReport = {
             call: 'confirm', transport: 'not_sent', httpStatus: null, outcome: 'not_sent', pgFailed: false,
-            latencyMs: 0, sentAtMs: null, gateWaitMs: 0, holdMs: 0, timeoutMs: 0,
+            latencyMs: 0, sentAtMs: null, gateWaitMs: 0, holdMs: 0, timeoutMs: 0, paymentId: null, idempotencyKey: null,
           };
           return Promise.resolve({ refused: false, outcome: classify('confirm', raw), raw, report });
         },

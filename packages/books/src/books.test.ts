@@ -4,7 +4,7 @@
  * partitions by month, and the reads the API makes.
  */
 import { describe, expect, it } from 'vitest';
-import type { CallChange, PaymentChange } from './changes.ts';
+import type { CallChange, PaymentChange } from '@sluice/domain';
 import { BooksReader } from './reader.ts';
 import { useTestDatabase } from './test-database.ts';
 import { BooksWriter } from './writer.ts';

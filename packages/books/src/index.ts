@@ -5,8 +5,6 @@
  */
 /** The pool, the schema, and databases made and dropped (npm start, tests). */
 export { booksPool, databaseName, dropDatabase, ensureDatabase, migrateBooks, MIGRATIONS_DIR } from './db.ts';
-/** What the drainer hands the writer: a payment at a version, or a PG call. */
-export type { BookChange, CallChange, PaymentChange } from './changes.ts';
 /** Writes drained changes idempotently. */
 export { BooksWriter, monthOf, type ApplyResult } from './writer.ts';
 /** Reads what Redis no longer holds. */

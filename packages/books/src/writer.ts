@@ -5,7 +5,7 @@
  * the changes come in.
  */
 import type pg from 'pg';
-import type { BookChange, CallChange, PaymentChange } from './changes.ts';
+import type { BookChange, CallChange, PaymentChange } from '@sluice/domain';
 
 /** The first day of the month of `ms`, UTC, as `YYYY-MM-01`. */
 export function monthOf(ms: number): string {

@@ -167,6 +167,17 @@ export const EnvSchema = z.object({
   /** Worker metrics port for Prometheus (0 = off). */
   WORKER_METRICS_PORT: int(0),
   PAYMENT_RETENTION_MS: int(30 * 24 * 3_600_000, 60_000),
+  /**
+   * The books (PostgreSQL): the system of record. The drainer writes there; the API reads what
+   * Redis has forgotten. Required by the drainer (see {@link required}).
+   */
+  DATABASE_URL: z.string().url().optional(),
+  /** How long Redis keeps a final payment once the books hold it (then only its idempotency record). */
+  PAYMENT_HOT_MS: int(15 * 60_000, 1_000),
+  /** Changes the drainer writes per PostgreSQL transaction. */
+  DRAIN_BATCH_SIZE: int(500, 1),
+  /** A drainer's unacknowledged changes are taken over by another after this long (a drainer that died). */
+  DRAIN_CLAIM_IDLE_MS: int(30_000, 1_000),
   IDEMPOTENCY_TTL_MS: int(24 * 3_600_000, 60_000),
   RECONCILE_INTERVAL_MS: int(60_000, 1_000),
   /** The window of the PG's book each run reads; it must exceed the longest delay from a PG commit to its row appearing. */
@@ -228,6 +239,15 @@ export function required<K extends keyof Config>(c: Config, key: K): NonNullable
   const v = c[key];
   if (v === undefined || v === null || v === '') throw new Error(`Invalid configuration:\n  ${String(key)}: required`);
   return v as NonNullable<Config[K]>;
+}
+
+/**
+ * How long Redis keeps a final payment the books hold: PAYMENT_HOT_MS, or longer when
+ * reconciliation needs it (it finds the last RECONCILE_LOOKBACK_MS of payments in Redis, and runs
+ * every RECONCILE_INTERVAL_MS).
+ */
+export function hotWindowMs(c: Pick<Config, 'PAYMENT_HOT_MS' | 'RECONCILE_LOOKBACK_MS' | 'RECONCILE_INTERVAL_MS'>): number {
+  return Math.max(c.PAYMENT_HOT_MS, c.RECONCILE_LOOKBACK_MS + 2 * c.RECONCILE_INTERVAL_MS);
 }
 
 /** Confirm jobs at once in this worker process. */

@@ -18,6 +18,7 @@ export const ERROR_CODES = [
   'NOT_READY',
   'CONFIG_INVALID',
   'REDIS_UNAVAILABLE',
+  'BOOKS_UNAVAILABLE',
   'INTERNAL',
 ] as const;
 /** A code Sluice's errors carry. */

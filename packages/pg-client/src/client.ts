@@ -68,6 +68,8 @@ export interface CallOptions<R> {
   idempotencyKey?: string;
   requestId?: string;
   guard?: Guard<R>;
+  /** The payment the call is for: reported (for the books), never sent. */
+  paymentId?: string;
 }
 
 /** What a call came to: the classified outcome, or the guard's refusal. */
@@ -94,6 +96,9 @@ export interface CallReport {
   holdMs: number;
   /** The read timeout in force for this call. */
   timeoutMs: number;
+  /** The payment it was for, and its Idempotency-Key (null when none). */
+  paymentId: string | null;
+  idempotencyKey: string | null;
 }
 
 /** Who hears of each call (metrics, the breaker's record). */
@@ -147,6 +152,8 @@ interface Timing {
   heldAt: number;
   gateWaitMs: number;
   timeoutMs: number;
+  paymentId: string | null;
+  idempotencyKey: string | null;
 }
 
 /** The PG adapter: every PG request goes through its `send`. */
@@ -221,7 +228,10 @@ export class PgClient {
   /** The one function every PG request goes through. */
   async send<R>(call: PgCall, method: 'GET' | 'POST', path: string, body: unknown, opts: CallOptions<R>): Promise<CallResult<R>> {
     const waitStart = performance.now();
-    const timing: Timing = { heldAt: waitStart, gateWaitMs: 0, timeoutMs: this.timeouts.current(call) };
+    const timing: Timing = {
+      heldAt: waitStart, gateWaitMs: 0, timeoutMs: this.timeouts.current(call),
+      paymentId: opts.paymentId ?? null, idempotencyKey: opts.idempotencyKey ?? null,
+    };
     const unit = await this.share.acquire(LANE[call], this.options.poolWaitTimeoutMs);
     if (unit < 0) {
       timing.gateWaitMs = performance.now() - waitStart;
@@ -381,6 +391,7 @@ export class PgClient {
       call, transport: raw.transport, httpStatus, outcome: outcome.kind, pgFailed: isPgFailure(raw),
       latencyMs: at.latencyMs, sentAtMs: at.sentAtMs, gateWaitMs: timing.gateWaitMs,
       holdMs: performance.now() - timing.heldAt, timeoutMs: timing.timeoutMs,
+      paymentId: timing.paymentId, idempotencyKey: timing.idempotencyKey,
     };
     this.observer.onCall?.(report);
     return { refused: false, outcome, raw, report };

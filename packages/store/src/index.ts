@@ -7,3 +7,4 @@ export * from './redis-safety.ts';
 export * from './pg-client-figures.ts';
 export * from './breaker.ts';
 export * from './login-throttle.ts';
+export * from './books-stream.ts';

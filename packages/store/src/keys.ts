@@ -48,6 +48,11 @@ export interface Keys {
    * (`who` is `addr:<address>` or `user:<sha-256 of the name>`), expiring with the window.
    */
   loginFailures(who: string): string;
+  /**
+   * stream: every change of a payment (its snapshot at a version) and every PG call, appended by
+   * the scripts that make them (lua/includes/books.lua), drained to PostgreSQL by apps/drainer.
+   */
+  books: string;
 }
 
 /** Every key name under a prefix. */
@@ -75,5 +80,6 @@ export function makeKeys(prefix: string): Keys {
     breaker: `${prefix}:breaker`,
     breakerLog: `${prefix}:breaker:log`,
     loginFailures: (who) => `${prefix}:login:fail:${who}`,
+    books: `${prefix}:books`,
   };
 }

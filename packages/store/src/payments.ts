@@ -24,7 +24,8 @@ export interface NewPayment {
 /** What creating a payment came to: created, a replay of the same request, a key reused for another request, a paymentKey or orderId already held, or a full backlog. */
 export type CreateResult =
   | { kind: 'created'; id: string; body: string }
-  | { kind: 'replay'; id: string; body: string }
+  /** `body` is null once the payment is archived: the 202 body is then in the books. */
+  | { kind: 'replay'; id: string; body: string | null }
   | { kind: 'reused' }
   | { kind: 'dup_payment_key'; heldBy: string }
   | { kind: 'dup_order_id'; heldBy: string }
@@ -96,7 +97,7 @@ export class PaymentStore {
   constructor(redis: Redis, readonly opts: StoreOptions) {
     this.keys = makeKeys(opts.prefix);
     if (!('sluiceCreatePayment' in redis)) {
-      redis.defineCommand('sluiceCreatePayment', { numberOfKeys: 8, lua: lua('create-payment') });
+      redis.defineCommand('sluiceCreatePayment', { numberOfKeys: 9, lua: lua('create-payment') });
     }
     this.r = redis as ScriptRedis;
   }
@@ -123,13 +124,15 @@ export class PaymentStore {
       id: p.id, merchantId: wellFormed(p.merchantId), paymentKey: wellFormed(p.paymentKey), orderId: wellFormed(p.orderId),
       amount: String(p.amount), currency: wellFormed(p.currency), status: 'QUEUED', phase: 'queued',
       createdAt: String(p.createdAt), updatedAt: String(p.createdAt), attempts: '0', pgCalls: '0',
+      // Which idempotency key answers for it: archiving leaves that key only what a replay needs.
+      idemHash: idemKeyHash,
     };
     if (p.metadata) fields.metadata = JSON.stringify(p.metadata);
     if (p.requestId) fields.requestId = wellFormed(p.requestId);
     const t = typeof body202 === 'string' ? { head: body202, tail: '', rate: null } : body202;
     const res = await this.r.sluiceCreatePayment(
       k.idempotency(p.merchantId, idemKeyHash), k.payment(p.id), k.byPaymentKey(p.paymentKey), k.byOrderId(p.orderId),
-      k.outbox, k.open, k.counters, k.intakeRate,
+      k.outbox, k.open, k.counters, k.intakeRate, k.books,
       fingerprint, p.id, p.createdAt, this.opts.idempotencyTtlMs, this.opts.retentionMs, backlogCeiling,
       t.head, t.tail, t.rate ? t.rate.windowMs : '', t.rate ? t.rate.limit : '', JSON.stringify(fields),
     );
@@ -137,7 +140,7 @@ export class PaymentStore {
       case 'created':
         return { kind: 'created', id: res[1]!, body: t.head + res[2]! + t.tail };
       case 'replay':
-        return { kind: 'replay', id: res[1]!, body: res[2]! };
+        return { kind: 'replay', id: res[1]!, body: res[2] ? res[2] : null };
       case 'reused':
         return { kind: 'reused' };
       case 'dup_payment_key':

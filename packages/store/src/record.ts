@@ -49,6 +49,12 @@ export function newPaymentId(now = Date.now()): string {
   return `pay_${now.toString(36).padStart(9, '0')}${u.slice(0, 8)}${u.slice(9, 13)}${u.slice(15, 18)}${u.slice(19, 20)}`;
 }
 
+/** When a payment id was made (ms), read from the id; null for an id not made by {@link newPaymentId}. */
+export function paymentIdTime(id: string): number | null {
+  const m = /^pay_([0-9a-z]{9})[0-9a-f]{16}$/.exec(id);
+  return m ? parseInt(m[1]!, 36) : null;
+}
+
 const num = (v: string | undefined): number => (v ? Number(v) : 0);
 const numOrNull = (v: string | undefined): number | null => (v ? Number(v) : null);
 const strOrNull = (v: string | undefined): string | null => (v ? v : null);

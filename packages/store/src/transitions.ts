@@ -58,6 +58,10 @@ export interface CallRecord {
    * at, 'now' (the default) when that moment is unknown, or 'unsent' (it never reached the PG).
    */
   sent?: number | 'now' | 'unsent';
+  /** For the books' record of the call: the payment it was for, its Idempotency-Key, its latency. */
+  paymentId?: string | null;
+  idempotencyKey?: string | null;
+  latencyMs?: number;
 }
 
 /** What the state-changing scripts need beyond the keys. */
@@ -84,9 +88,9 @@ export class Transitions {
     private readonly o: TransitionsOptions,
   ) {
     if (!('sluiceGuard' in redis)) {
-      redis.defineCommand('sluiceGuard', { numberOfKeys: 11, lua: lua('guard') });
-      redis.defineCommand('sluiceApplyStep', { numberOfKeys: 8, lua: lua('apply-step') });
-      redis.defineCommand('sluiceBreakerRecord', { numberOfKeys: 5, lua: lua('breaker-record') });
+      redis.defineCommand('sluiceGuard', { numberOfKeys: 12, lua: lua('guard') });
+      redis.defineCommand('sluiceApplyStep', { numberOfKeys: 9, lua: lua('apply-step') });
+      redis.defineCommand('sluiceBreakerRecord', { numberOfKeys: 6, lua: lua('breaker-record') });
     }
     this.r = redis as ScriptRedis;
   }
@@ -101,7 +105,7 @@ export class Transitions {
     const k = this.keys;
     const r = await this.r.sluiceGuard(
       k.payment(id), k.breaker, `${k.breaker}:probe`, k.breakerLog, k.open, k.counters, k.history(id),
-      k.inDoubt, k.recentFailures, k.approved, k.finalRate,
+      k.inDoubt, k.recentFailures, k.approved, k.finalRate, k.books,
       call, allowed.join(','), to, this.o.breaker.probeIntervalMs, this.o.maxQueueAgeMs, id, recheck ? '1' : '0', k.finalChannel,
     );
     switch (r[0]) {
@@ -142,7 +146,7 @@ export class Transitions {
       default:
         args.push('note', JSON.stringify(event), this.o.retentionMs, channel, settles);
     }
-    const r = await this.r.sluiceApplyStep(k.payment(id), k.open, k.inDoubt, k.counters, k.recentFailures, k.history(id), k.approved, k.finalRate, ...args);
+    const r = await this.r.sluiceApplyStep(k.payment(id), k.open, k.inDoubt, k.counters, k.recentFailures, k.history(id), k.approved, k.finalRate, k.books, ...args);
     return r[0] === 'ok' ? (r[1] as Phase) : null;
   }
 
@@ -153,7 +157,7 @@ export class Transitions {
   async repair(id: string, status: FinalStatus, reason: string, event: Record<string, unknown>): Promise<boolean> {
     const k = this.keys;
     const r = await this.r.sluiceApplyStep(
-      k.payment(id), k.open, k.inDoubt, k.counters, k.recentFailures, k.history(id), k.approved, k.finalRate,
+      k.payment(id), k.open, k.inDoubt, k.counters, k.recentFailures, k.history(id), k.approved, k.finalRate, k.books,
       id, 'final', 'repair', JSON.stringify(event), this.o.retentionMs, k.finalChannel, '0', status, reason,
     );
     return r[0] === 'ok';
@@ -168,9 +172,9 @@ export class Transitions {
     const b = this.o.breaker;
     const sent = r.sent ?? 'now';
     return (await this.r.sluiceBreakerRecord(
-      k.breaker, `${k.breaker}:window`, k.breakerLog, k.pgRate, k.counters,
+      k.breaker, `${k.breaker}:window`, k.breakerLog, k.pgRate, k.counters, k.books,
       r.pgFailed ? '1' : '0', r.call, r.outcome, b.consecutiveFailures, b.failureRate, b.minCalls, b.windowMs, b.openMs, b.closeAfter,
-      r.httpStatus ?? '', sent === 'now' ? '' : String(sent),
+      r.httpStatus ?? '', sent === 'now' ? '' : String(sent), r.paymentId ?? '', r.idempotencyKey ?? '', Math.round(r.latencyMs ?? 0),
     )) as BreakerState;
   }
 

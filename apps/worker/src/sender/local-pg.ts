@@ -26,7 +26,12 @@ export class LocalPg implements PgPort {
           const sent: number | 'now' | 'unsent' =
             report.transport === 'not_sent' ? 'unsent' : report.sentAtMs === null ? 'now' : Math.floor(this.gate?.serverMs(report.sentAtMs) ?? report.sentAtMs);
           // The shared breaker's bookkeeping; a lost record only delays the breaker's view.
-          transitions.record({ call: report.call, outcome: report.outcome, pgFailed: report.pgFailed, httpStatus: report.httpStatus ?? undefined, sent }).catch(() => undefined);
+          transitions
+            .record({
+              call: report.call, outcome: report.outcome, pgFailed: report.pgFailed, httpStatus: report.httpStatus ?? undefined, sent,
+              paymentId: report.paymentId, idempotencyKey: report.idempotencyKey, latencyMs: report.latencyMs,
+            })
+            .catch(() => undefined);
           observer.onCall?.(report);
         },
       },
@@ -38,6 +43,7 @@ export class LocalPg implements PgPort {
     return {
       idempotencyKey: options.idempotencyKey,
       requestId: options.requestId,
+      paymentId: guard?.paymentId,
       guard: guard
         ? async (recheck: boolean): Promise<Refusal | null> => {
             const result = await this.transitions.guard({ ...guard, recheck });

@@ -8,6 +8,7 @@
   KEYS[4] counters hash    KEYS[5] failures list   KEYS[6] history list
   KEYS[7] approved zset (id -> finalizedAt, what reconciliation checks against the PG's book)
   KEYS[8] final states per second hash ("<sec>:<STATUS>" -> count), for the dashboard
+  KEYS[9] books stream (includes/books.lua)
 
   ARGV[1] payment id       ARGV[2] expected phase  ARGV[3] step: final | inquire | reconfirm | cancel | repair | note
   ARGV[4] history event (JSON, without time)       ARGV[5] retention (ms)
@@ -27,6 +28,7 @@
 ]]
 --@include lifecycle
 --@include finalize
+--@include books
 
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -91,4 +93,5 @@ end
 redis.call('RPUSH', KEYS[6], cjson.encode(event))
 redis.call('LTRIM', KEYS[6], -100, -1)
 redis.call('PEXPIRE', KEYS[6], tonumber(ARGV[5]))
+books(KEYS[9], KEYS[1], id, event)
 return {'ok', newPhase}

@@ -4,7 +4,7 @@
 
   KEYS[1] breaker hash     KEYS[2] breaker window hash (per-second totals and failures)
   KEYS[3] breaker log      KEYS[4] PG calls per second hash ("<sec>:<call>" -> count)
-  KEYS[5] counters hash
+  KEYS[5] counters hash    KEYS[6] books stream: each call that reached the PG is appended (k=c)
 
   ARGV[1] 1 if the PG failed (nothing came back, or a 5xx), else 0
   ARGV[2] call (confirm | inquire | cancel | transactions)    ARGV[3] outcome label
@@ -15,6 +15,8 @@
            `pg:http:<status>`, for the alerts (both mean "not processed", and neither should happen)
   ARGV[11] when the request was written, in ms on this (Redis) clock: the second it is charted in.
            Empty: now. 'unsent': nothing reached the PG, so it is not charted at all.
+  ARGV[12] payment id ('' for calls of no payment)   ARGV[13] Idempotency-Key ('' for none)
+  ARGV[14] latency (ms, write to answer)
 
   While the breaker is not closed, only calls written after it opened are probes: the answer (or
   the timeout) of a call written before is news of the spell that opened it, already judged. It
@@ -33,6 +35,12 @@ if sentAt ~= 'unsent' then
   local sentSec = sec
   if sentAt ~= '' then sentSec = math.floor(tonumber(sentAt) / 1000) end
   redis.call('HINCRBY', KEYS[4], sentSec .. ':' .. ARGV[2], 1)
+end
+if sentAt ~= 'unsent' then
+  local at = now
+  if sentAt ~= '' then at = tonumber(sentAt) end
+  redis.call('XADD', KEYS[6], '*', 'k', 'c', 'at', at, 'call', ARGV[2], 'outcome', ARGV[3], 'http', ARGV[10] or '',
+    'id', ARGV[12] or '', 'ik', ARGV[13] or '', 'ms', ARGV[14] or '0')
 end
 redis.call('HDEL', KEYS[4], (sec - 900) .. ':confirm', (sec - 900) .. ':inquire', (sec - 900) .. ':cancel', (sec - 900) .. ':transactions')
 redis.call('HINCRBY', KEYS[5], 'pg:' .. ARGV[2] .. ':' .. ARGV[3], 1)

@@ -5,6 +5,7 @@
   KEYS[1] idempotency key       KEYS[2] payment hash        KEYS[3] paymentKey claim
   KEYS[4] orderId claim         KEYS[5] outbox zset         KEYS[6] open (backlog) zset
   KEYS[7] counters hash         KEYS[8] intake per second hash ("<sec>" -> count)
+  KEYS[9] books stream (includes/books.lua)
 
   ARGV[1] request fingerprint   ARGV[2] payment id          ARGV[3] now (ms)
   ARGV[4] idempotency TTL (ms)  ARGV[5] retention (ms)      ARGV[6] backlog ceiling (count)
@@ -19,16 +20,19 @@
 
   Returns one of:
     {'created', id, eta}         eta as spliced into the body ('' without a rate)
-    {'replay', id, body}         same key, same request
+    {'replay', id, body}         same key, same request ('' once archived: the body is in the books)
     {'reused'}                   same key, another request
     {'dup_payment_key', id}      the paymentKey is held by another payment (any merchant)
     {'dup_order_id', id}         the orderId is held by another payment (any merchant)
   A claim whose payment released it (see finalize.lua) is taken over.
     {'backlog_full', count}
 ]]
+--@include books
+
 local idem = redis.call('HMGET', KEYS[1], 'fp', 'id', 'body')
 if idem[1] then
-  if idem[1] == ARGV[1] then return {'replay', idem[2], idem[3]} end
+  -- Once the payment is archived the body is in the books only: '' says "read it there".
+  if idem[1] == ARGV[1] then return {'replay', idem[2], idem[3] or ''} end
   return {'reused'}
 end
 
@@ -77,7 +81,8 @@ if ARGV[9] ~= '' then
   eta = iso(math.floor(now + ((backlog + 1) * tonumber(ARGV[9])) / tonumber(ARGV[10])))
 end
 
-redis.call('HSET', KEYS[1], 'fp', ARGV[1], 'id', id, 'body', ARGV[7] .. eta .. ARGV[8])
+local body = ARGV[7] .. eta .. ARGV[8]
+redis.call('HSET', KEYS[1], 'fp', ARGV[1], 'id', id, 'body', body)
 redis.call('PEXPIRE', KEYS[1], idemTtl)
 
 local fields = {}
@@ -95,4 +100,5 @@ redis.call('HINCRBY', KEYS[7], 'intake:created', 1)
 local sec = math.floor(now / 1000)
 redis.call('HINCRBY', KEYS[8], sec, 1)
 redis.call('HDEL', KEYS[8], sec - 900)
+books(KEYS[9], KEYS[2], id, { at = now, cause = 'intake' }, body)
 return {'created', id, eta}

@@ -7,6 +7,7 @@
   KEYS[4] breaker log list  KEYS[5] open zset         KEYS[6] counters hash
   KEYS[7] history list      KEYS[8] in-doubt zset     KEYS[9] failures list
   KEYS[10] approved zset    KEYS[11] final states per second hash   (the last four: finalize)
+  KEYS[12] books stream (includes/books.lua)
 
   ARGV[1] call: confirm | inquire | cancel
   ARGV[2] allowed phases, comma-separated      ARGV[3] phase to set (may equal the current one)
@@ -27,6 +28,7 @@
 ]]
 --@include lifecycle
 --@include finalize
+--@include books
 
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -53,6 +55,7 @@ if phase == 'queued' and now - tonumber(p[6]) > tonumber(ARGV[5]) then
   local K = { payment = KEYS[1], open = KEYS[5], inDoubt = KEYS[8], counters = KEYS[6], failures = KEYS[9], approved = KEYS[10], finalRate = KEYS[11] }
   finalize(K, ARGV[8], ARGV[6], now, 'FAILED', 'EXPIRED_IN_QUEUE', 'Still queued past the maximum age; never sent to the PG')
   redis.call('RPUSH', KEYS[7], cjson.encode({ at = now, event = 'expired_in_queue', status = 'FAILED' }))
+  books(KEYS[12], KEYS[1], ARGV[6], { at = now, from = phase, cause = 'expired_in_queue' })
   return {'expired'}
 end
 
@@ -85,4 +88,5 @@ elseif ARGV[3] ~= phase then
   redis.call('HSET', KEYS[1], 'phase', ARGV[3], 'updatedAt', now)
 end
 redis.call('HINCRBY', KEYS[1], 'pgCalls', 1)
+books(KEYS[12], KEYS[1], ARGV[6], { at = now, from = phase, cause = call })
 return {'ok', p[2], p[3], p[4], attempts}

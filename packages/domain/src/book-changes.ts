@@ -1,6 +1,6 @@
 /**
- * What the drainer hands the books: the changes Sluice's Lua scripts append to the books stream,
- * parsed. A payment change carries the whole payment at its new version, so applying it is an
+ * The books' changes: what Sluice's Lua scripts append to the books stream (parsed by
+ * `@sluice/store`'s `changeOf`) and what `@sluice/books` writes to PostgreSQL. A payment change carries the whole payment at its new version, so applying it is an
  * idempotent upsert; a call carries one PG call.
  */
 

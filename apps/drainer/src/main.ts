@@ -1,0 +1,53 @@
+/**
+ * The drainer process: applies the books' migrations, then drains the books stream into
+ * PostgreSQL until SIGTERM, when it finishes the batch in hand. Run with
+ * `tsx apps/drainer/src/main.ts`; run one or more (each is a consumer of the same group).
+ */
+import { hostname } from 'node:os';
+import { BooksWriter, booksPool, migrateBooks } from '@sluice/books';
+import { hotWindowMs, loadConfig, required } from '@sluice/config';
+import { createLogger } from '@sluice/log';
+import { BooksStream, connectRedis, PaymentStore, storeOptionsOf } from '@sluice/store';
+import { Drainer } from './drainer.ts';
+
+async function main(): Promise<void> {
+  const config = loadConfig(process.env);
+  const databaseUrl = required(config, 'DATABASE_URL');
+  const log = createLogger(config, { name: 'drainer' });
+  const applied = await migrateBooks(databaseUrl);
+  if (applied.length > 0) log.info({ migrations: applied }, 'books migrated');
+
+  const redis = connectRedis(config.REDIS_URL);
+  const reader = connectRedis(config.REDIS_URL, { enableAutoPipelining: false });
+  const store = new PaymentStore(redis, storeOptionsOf(config));
+  const pool = booksPool(databaseUrl);
+  const drainer = new Drainer(store, new BooksStream(redis, store.keys), reader, new BooksWriter(pool), {
+    consumer: `${hostname()}:${process.pid}`,
+    batchSize: config.DRAIN_BATCH_SIZE,
+    claimIdleMs: config.DRAIN_CLAIM_IDLE_MS,
+    hotMs: hotWindowMs(config),
+    claimsHorizonMs: config.LATE_CONFIRM_HORIZON_MS,
+  }, log);
+
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) process.exit(1);
+    stopping = true;
+    log.info({ signal }, 'stopping: finishing the batch in hand');
+    drainer.stop();
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  log.info({ consumer: `${hostname()}:${process.pid}` }, 'drainer started');
+  await drainer.run();
+  // A blocked read is cut short by closing its connection.
+  reader.disconnect();
+  await Promise.all([redis.quit(), pool.end()]);
+  log.info(drainer.stats, 'drainer stopped');
+  process.exit(0);
+}
+
+main().catch((err: unknown) => {
+  console.error(err instanceof Error ? err.message : err);
+  process.exit(1);
+});

@@ -1,0 +1,32 @@
+--[[
+  Archive: the books hold this payment, final, at the version Redis holds, so Redis keeps it only
+  for its hot window (PAYMENT_HOT_MS) and then forgets it. Run by the drainer after its commit.
+
+  KEYS[1] payment hash      KEYS[2] history list     KEYS[3] idempotency key
+  KEYS[4] paymentKey claim  KEYS[5] orderId claim
+
+  ARGV[1] payment id        ARGV[2] version the books committed     ARGV[3] hot window (ms)
+  ARGV[4] claims kept at least until (ms epoch): a paymentKey may be confirmed at the PG until its
+          session ends, so its claim outlives a short hot window
+
+  - the payment and its history expire after the hot window;
+  - the idempotency key keeps only what a replay needs (fingerprint and payment id): the 202 body
+    is in the books, and a replay reads it there;
+  - the claims (if this payment still holds them) expire after the hot window or ARGV[4], the later.
+
+  Returns 1, or 0 when Redis holds a newer version or the payment is not final (a later change
+  will be archived when it is drained).
+]]
+local p = redis.call('HMGET', KEYS[1], 'v', 'phase')
+if p[1] ~= ARGV[2] or p[2] ~= 'final' then return 0 end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local hot = tonumber(ARGV[3])
+redis.call('PEXPIRE', KEYS[1], hot)
+redis.call('PEXPIRE', KEYS[2], hot)
+if redis.call('HGET', KEYS[3], 'id') == ARGV[1] then redis.call('HDEL', KEYS[3], 'body') end
+local claimsUntil = math.max(now + hot, tonumber(ARGV[4]))
+for _, claim in ipairs({ KEYS[4], KEYS[5] }) do
+  if redis.call('GET', claim) == ARGV[1] then redis.call('PEXPIREAT', claim, claimsUntil) end
+end
+return 1
