@@ -1,14 +1,17 @@
 /**
- * `npm start`: runs the whole gateway on this machine: the PG simulator, the API and the worker
- * pool, against the Redis at REDIS_URL (default redis://127.0.0.1:6379). If nothing answers there
- * and `redis-server` is installed, it starts a private one (data under .data/redis, AOF on).
- * Prints the URLs, the demo merchant's key and a curl to try.
+ * `npm start`: runs the whole gateway on this machine: the PG simulator, the API, the worker pool
+ * and the drainer, against the Redis at REDIS_URL (default redis://127.0.0.1:6379) and the books
+ * at DATABASE_URL. If nothing answers at REDIS_URL and `redis-server` is installed, it starts a
+ * private one (data under .data/redis, AOF on); without DATABASE_URL it uses a local PostgreSQL
+ * that answers, or else an embedded one (PGlite, data under .data/pglite). Prints the URLs, the
+ * demo merchant's key and a curl to try.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { redisAnswers } from '@sluice/store';
 import { DEMO_SECRETS, hashApiKey } from '@sluice/config';
+import { ensureDatabase } from '@sluice/books';
 
 const root = resolve(import.meta.dirname, '..');
 const env = { ...process.env };
@@ -69,6 +72,45 @@ function run(name: string, entry: string): ChildProcess {
   return child;
 }
 
+/** Closed last, after every process that writes to it: the embedded PostgreSQL, if started. */
+let embedded: { stop(): Promise<void> } | null = null;
+/** Where the books are, for the banner. */
+let booksAt = '';
+
+/**
+ * The books: DATABASE_URL if set; else a local PostgreSQL that answers (its `sluice` database,
+ * made if missing); else an embedded PostgreSQL (PGlite, data in .data/pglite) served on a local
+ * port, so that a fresh machine needs only Node and Redis.
+ */
+async function ensureBooks(): Promise<void> {
+  if (env.DATABASE_URL) {
+    booksAt = env.DATABASE_URL.replace(/:[^:@/]*@/, ':***@');
+    return;
+  }
+  const local = 'postgres://postgres@127.0.0.1:5432/sluice';
+  try {
+    await ensureDatabase(local);
+    env.DATABASE_URL = local;
+    booksAt = `${local} (the local PostgreSQL)`;
+    console.log(`Books: the local PostgreSQL, database sluice`);
+    return;
+  } catch {
+    /* none answers: embedded */
+  }
+  const dir = resolve(root, '.data/pglite');
+  mkdirSync(dir, { recursive: true });
+  const { PGlite } = await import('@electric-sql/pglite');
+  const { PGLiteSocketServer } = await import('@electric-sql/pglite-socket');
+  const db = await PGlite.create(dir);
+  const server = new PGLiteSocketServer({ db, host: '127.0.0.1', port: 0, maxConnections: 32 });
+  await server.start();
+  const port = (server as unknown as { server: { address(): { port: number } } }).server.address().port;
+  env.DATABASE_URL = `postgres://postgres@127.0.0.1:${port}/postgres`;
+  embedded = { stop: async () => { await server.stop(); await db.close(); } };
+  booksAt = `embedded PostgreSQL (PGlite), data in ${dir}`;
+  console.log(`Books: no PostgreSQL at 127.0.0.1:5432, so an embedded one (PGlite), data in ${dir}`);
+}
+
 let stopping = false;
 async function stop(code = 0): Promise<void> {
   if (stopping) {
@@ -78,13 +120,16 @@ async function stop(code = 0): Promise<void> {
   stopping = true;
   for (const c of [...children].reverse()) c.kill('SIGTERM');
   await Promise.all(children.map((c) => (c.exitCode !== null ? null : new Promise((r) => c.once('exit', r)))));
+  await embedded?.stop().catch(() => undefined);
   process.exit(code);
 }
 process.on('SIGINT', () => void stop());
 process.on('SIGTERM', () => void stop());
 
 await ensureRedis();
+await ensureBooks();
 run('pg-simulator', 'apps/pg-simulator/src/main.ts');
+run('drainer', 'apps/drainer/src/main.ts');
 run('worker', 'apps/worker/src/main.ts');
 run('api', 'apps/api/src/main.ts');
 
@@ -110,6 +155,7 @@ Sluice is running.
   bull-board    ${base}/admin/queues   (${env.ADMIN_USER} / ${env.ADMIN_PASSWORD})
   dashboard     ${base}/dashboard
   PG simulator  ${env.PG_BASE_URL}
+  books         ${booksAt}
   demo API key  ${DEMO_KEY}
 
 Try:

@@ -47,7 +47,7 @@ function interpolate(text: string, env: Record<string, string>): string {
 const composeWith = (env: Record<string, string>): Compose => parse(interpolate(TEXT, env), { merge: true }) as Compose;
 const demo = envFile('.env.demo');
 const compose = composeWith(demo);
-const OWN = { PG_SECRET_KEY: 'sk_live_own_0123', API_KEY_PEPPER: 'own-pepper-0123456789abcdef', MERCHANTS: `shop:${hashApiKey('own-pepper-0123456789abcdef', 'sk_own_key')}`, ADMIN_PASSWORD: 'own-admin-password' };
+const OWN = { POSTGRES_PASSWORD: 'own-books-password', PG_SECRET_KEY: 'sk_live_own_0123', API_KEY_PEPPER: 'own-pepper-0123456789abcdef', MERCHANTS: `shop:${hashApiKey('own-pepper-0123456789abcdef', 'sk_own_key')}`, ADMIN_PASSWORD: 'own-admin-password' };
 
 describe('docker-compose.yml', () => {
   it('runs Redis 7.4+ with AOF, fsync always, noeviction and a named volume', () => {
@@ -62,7 +62,7 @@ describe('docker-compose.yml', () => {
   });
 
   it('has the API, two worker replicas and the simulator, each port on the host’s loopback only', () => {
-    expect(Object.keys(compose.services).sort()).toEqual(['api', 'pg-simulator', 'redis', 'worker']);
+    expect(Object.keys(compose.services).sort()).toEqual(['api', 'drainer', 'pg-simulator', 'postgres', 'redis', 'worker']);
     expect(compose.services.worker!.deploy?.replicas).toBe(2);
     expect(compose.services.worker!.environment!.WORKER_PROCESSES).toBe('2');
     const published = Object.values(compose.services).flatMap((svc) => svc.ports ?? []);
@@ -74,7 +74,7 @@ describe('docker-compose.yml', () => {
     expect(TEXT).not.toContain(DEMO_SECRETS.pepper);
     expect(TEXT).not.toContain(DEMO_SECRETS.adminPassword);
     expect(TEXT).not.toContain(DEMO_SECRETS.pgSecretKey);
-    expect(() => composeWith({})).toThrow(/PG_SECRET_KEY|API_KEY_PEPPER|MERCHANTS|ADMIN_PASSWORD/);
+    expect(() => composeWith({})).toThrow(/POSTGRES_PASSWORD|PG_SECRET_KEY|API_KEY_PEPPER|MERCHANTS|ADMIN_PASSWORD/);
     // .env.example as shipped, values still blank, does not start either.
     expect(() => composeWith(envFile('.env.example'))).toThrow(/required variable/);
   });
@@ -84,6 +84,11 @@ describe('docker-compose.yml', () => {
     expect(required(api, 'API_KEY_PEPPER')).toBeTruthy();
     expect(api.HOST).toBe('0.0.0.0');
     expect(api.REDIS_URL).toBe('redis://redis:6379');
+    // The drainer and the API reach the books service with the password the postgres service is given.
+    const drainer = loadConfig(compose.services.drainer!.environment!);
+    expect(required(drainer, 'DATABASE_URL')).toBe(`postgres://sluice:${demo.POSTGRES_PASSWORD}@postgres:5432/sluice`);
+    expect(compose.services.postgres!.environment!.POSTGRES_PASSWORD).toBe(demo.POSTGRES_PASSWORD);
+    expect(api.DATABASE_URL).toBe(drainer.DATABASE_URL);
     const worker = loadConfig(compose.services.worker!.environment!);
     expect(required(worker, 'PG_BASE_URL')).toBe('http://pg-simulator:4010');
     expect(required(worker, 'PG_SECRET_KEY')).toBe(compose.services['pg-simulator']!.environment!.SIM_SECRET_KEY);

@@ -33,6 +33,8 @@ export interface ReconcileReport {
   orphans: number;
   unresolved: number;
   complete: boolean;
+  /** What was found: orphans (a PG charge Sluice has no record of), repairs, and payments that could not be settled. */
+  findings: { paymentId: string | null; kind: 'orphan' | 'repaired' | 'unresolved'; detail: Record<string, unknown> }[];
 }
 
 interface Row {
@@ -89,7 +91,7 @@ export class Reconciler {
 
   async run(now = Date.now()): Promise<ReconcileReport> {
     const from = now - this.o.lookbackMs;
-    const report: ReconcileReport = { from: iso(from), to: iso(now), pgRows: 0, checked: 0, matched: 0, repaired: 0, orphans: 0, unresolved: 0, complete: false };
+    const report: ReconcileReport = { from: iso(from), to: iso(now), pgRows: 0, checked: 0, matched: 0, repaired: 0, orphans: 0, unresolved: 0, complete: false, findings: [] };
     // Rows that disagree with Sluice. A DONE row followed (maybe pages later) by a CANCELED row
     // for the same payment is settled by the later row; what is left is checked with the PG.
     const suspects = new Map<string, string>();
@@ -108,6 +110,7 @@ export class Reconciler {
         if (!id || !status) {
           await this.orphan(row);
           report.orphans++;
+          report.findings.push({ paymentId: null, kind: 'orphan', detail: { ...row } });
           continue;
         }
         report.checked++;
@@ -151,7 +154,15 @@ export class Reconciler {
   /** Asks the PG for the payment as it stands now, and compares with Sluice. */
   private async checkWithPg(id: string, report: ReconcileReport): Promise<void> {
     const rec = await this.store.get(id);
-    if (!rec) return;
+    if (!rec) {
+      // Archived before the PG's book showed it (the hot window covers two runs' lookback, so this
+      // is a reconciler that did not run): the books keep it; nothing here can repair it any more.
+      await this.store.redis.zrem(this.store.keys.approved, id);
+      report.unresolved++;
+      report.findings.push({ paymentId: id, kind: 'unresolved', detail: { reason: 'archived before the PG book showed the approval' } });
+      this.log.error({ alert: true, paymentId: id }, 'reconciliation: an approval left Redis before the PG book confirmed it');
+      return;
+    }
     const r = await this.pg.inquire(rec.paymentKey, { requestId: rec.requestId ?? id });
     // Only a definite answer says what the PG holds: a Payment, or 404 NOT_FOUND_PAYMENT for
     // "nothing". Anything else (in doubt, not sent, a 4xx of ours, 401, still processing) is not
@@ -186,12 +197,14 @@ export class Reconciler {
       });
       if (r.refused || r.outcome.kind !== 'canceled') {
         report.unresolved++;
+        report.findings.push({ paymentId: rec.id, kind: 'unresolved', detail: { reason: 'repair cancel not confirmed', held, status: rec.status } });
         return;
       }
     }
     const reason = `PG holds ${held}, Sluice said ${rec.status}`;
     if (await this.transitions.repair(rec.id, want, reason, { call: 'reconcile' })) {
       report.repaired++;
+      report.findings.push({ paymentId: rec.id, kind: 'repaired', detail: { from: rec.status, to: want, reason } });
       this.log.error({ alert: true, paymentId: rec.id, from: rec.status, to: want, reason }, 'reconciliation repaired a payment');
     }
   }
@@ -219,9 +232,13 @@ export class Reconciler {
 
   private async save(report: ReconcileReport): Promise<ReconcileReport> {
     const k = this.store.keys;
+    const { findings, ...counts } = report;
+    const at = Date.now();
     await this.store.redis
       .multi()
-      .hset(k.reconcileReport, { ...report, at: Date.now() })
+      .hset(k.reconcileReport, { ...counts, at })
+      // The run goes to the books too (reconciliation_runs, reconciliation_findings), by the drainer.
+      .xadd(k.books, '*', 'k', 'r', 'at', at, 'report', JSON.stringify(counts), 'findings', JSON.stringify(findings))
       .hincrby(k.counters, 'recon:runs', 1)
       .hincrby(k.counters, 'recon:checked', report.checked)
       .hincrby(k.counters, 'recon:matched', report.matched)

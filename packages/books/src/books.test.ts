@@ -4,7 +4,7 @@
  * partitions by month, and the reads the API makes.
  */
 import { describe, expect, it } from 'vitest';
-import type { CallChange, PaymentChange } from '@sluice/domain';
+import type { CallChange, PaymentChange, RunChange } from '@sluice/domain';
 import { BooksReader } from './reader.ts';
 import { useTestDatabase } from './test-database.ts';
 import { BooksWriter } from './writer.ts';
@@ -96,5 +96,23 @@ describe('the books', () => {
     expect(summary).toEqual([
       { day: '2026-11-03', approved: { count: 3, amount: 6000 }, declined: { count: 2, amount: 9000 }, failed: { count: 0, amount: 0 }, canceled: { count: 0, amount: 0 }, open: { count: 0, amount: 0 } },
     ]);
+  });
+
+  it('stores each reconciliation run once, with its findings', async () => {
+    const w = new BooksWriter(db.pool);
+    const run: RunChange = {
+      kind: 'run', entryId: '9-1', at: Date.UTC(2026, 11, 6, 10, 1),
+      report: { from: '2026-12-06T09:51:00.000Z', to: '2026-12-06T10:01:00.000Z', pgRows: 3, orphans: 1, repaired: 1 },
+      findings: [
+        { paymentId: null, kind: 'orphan', detail: { paymentKey: 'pk_x' } },
+        { paymentId: 'pay_a', kind: 'repaired', detail: { from: 'FAILED', to: 'APPROVED' } },
+      ],
+    };
+    await w.apply([run]);
+    await w.apply([run]);
+    const runs = await db.pool.query(`SELECT id, report->>'orphans' AS orphans FROM reconciliation_runs WHERE entry_id = '9-1'`);
+    expect(runs.rows).toHaveLength(1);
+    const findings = await db.pool.query('SELECT payment_id, kind FROM reconciliation_findings WHERE run_id = $1 ORDER BY kind', [runs.rows[0].id]);
+    expect(findings.rows).toEqual([{ payment_id: null, kind: 'orphan' }, { payment_id: 'pay_a', kind: 'repaired' }]);
   });
 });

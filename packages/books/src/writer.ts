@@ -5,7 +5,7 @@
  * the changes come in.
  */
 import type pg from 'pg';
-import type { BookChange, CallChange, PaymentChange } from '@sluice/domain';
+import type { BookChange, CallChange, PaymentChange, RunChange } from '@sluice/domain';
 
 /** The first day of the month of `ms`, UTC, as `YYYY-MM-01`. */
 export function monthOf(ms: number): string {
@@ -21,6 +21,7 @@ export interface ApplyResult {
   payments: number;
   events: number;
   calls: number;
+  runs: number;
 }
 
 /** Writes changes to the books. Keeps the months whose partitions it has made sure of. */
@@ -33,6 +34,7 @@ export class BooksWriter {
   async apply(changes: readonly BookChange[]): Promise<ApplyResult> {
     const payments = changes.filter((c): c is PaymentChange => c.kind === 'payment');
     const calls = changes.filter((c): c is CallChange => c.kind === 'call');
+    const runs = changes.filter((c): c is RunChange => c.kind === 'run');
     // The newest version of each payment in the batch; a 202 body from whichever change has it.
     const latest = new Map<string, PaymentChange>();
     const bodies = new Map<string, string>();
@@ -144,9 +146,23 @@ export class BooksWriter {
           ],
         );
       }
+      for (const run of runs) {
+        const inserted = await client.query(
+          `INSERT INTO reconciliation_runs (entry_id, started_at, finished_at, report) VALUES ($1, $2, $3, $4)
+           ON CONFLICT (entry_id) DO NOTHING RETURNING id`,
+          [run.entryId, run.report.from, new Date(run.at).toISOString(), JSON.stringify(run.report)],
+        );
+        const runId = (inserted.rows[0] as { id: string } | undefined)?.id;
+        if (runId !== undefined && run.findings.length > 0) {
+          await client.query(
+            'INSERT INTO reconciliation_findings (run_id, payment_id, kind, detail) SELECT $1, * FROM unnest($2::text[], $3::text[], $4::jsonb[])',
+            [runId, run.findings.map((f) => f.paymentId), run.findings.map((f) => f.kind), run.findings.map((f) => JSON.stringify(f.detail))],
+          );
+        }
+      }
       await client.query('COMMIT');
       for (const m of newMonths) this.months.add(m);
-      return { payments: rows.length, events: payments.length, calls: calls.length };
+      return { payments: rows.length, events: payments.length, calls: calls.length, runs: runs.length };
     } catch (err) {
       await client.query('ROLLBACK').catch(() => undefined);
       throw err;

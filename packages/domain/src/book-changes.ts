@@ -32,5 +32,14 @@ export interface CallChange {
   latencyMs: number;
 }
 
+/** One reconciliation run: its counts and what it found. */
+export interface RunChange {
+  kind: 'run';
+  entryId: string;
+  at: number;
+  report: Record<string, unknown> & { from: string };
+  findings: { paymentId: string | null; kind: string; detail: Record<string, unknown> }[];
+}
+
 /** A change drained from the stream. */
-export type BookChange = PaymentChange | CallChange;
+export type BookChange = PaymentChange | CallChange | RunChange;

@@ -4,4 +4,4 @@ export * from './card-data.ts';
 export * from './pg-outcome.ts';
 export * from './decide.ts';
 export * from './late-confirm.ts';
-export type { BookChange, CallChange, PaymentChange } from './book-changes.ts';
+export type { BookChange, CallChange, PaymentChange, RunChange } from './book-changes.ts';

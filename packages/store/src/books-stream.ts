@@ -6,7 +6,7 @@
  * forget a payment the books hold, after its hot window.
  */
 import type { Redis } from 'ioredis';
-import type { BookChange } from '@sluice/domain';
+import type { BookChange, RunChange } from '@sluice/domain';
 import type { Keys } from './keys.ts';
 import { lua } from './lua/index.ts';
 
@@ -59,6 +59,9 @@ export function changeOf(e: StreamEntry): BookChange | null {
         event: JSON.parse(f.e!) as Record<string, unknown> & { at: number },
         intakeBody: f.b ?? null,
       };
+    }
+    if (f.k === 'r') {
+      return { kind: 'run', entryId: e.id, at: Number(f.at), report: JSON.parse(f.report!) as RunChange['report'], findings: JSON.parse(f.findings ?? '[]') as RunChange['findings'] };
     }
     if (f.k === 'c') {
       return {
