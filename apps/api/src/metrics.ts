@@ -12,6 +12,7 @@
  */
 import type { Request, RequestHandler, Response, NextFunction } from 'express';
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
+import { booksLagOf } from './dashboard/data.ts';
 import { FINAL_STATUSES } from '@sluice/domain';
 import type { Queues } from '@sluice/queue';
 import type { OpsReader, OpsSnapshot } from './dashboard/ops-reader.ts';
@@ -102,6 +103,8 @@ export class ApiMetrics {
     labelNames: ['result'] as const,
     registers: [this.registry],
   });
+  private readonly booksLag = this.gauge('sluice_books_lag_seconds', 'Age of the oldest change not yet in the books (PostgreSQL); grows while no drainer reports');
+  private readonly booksPending = this.gauge('sluice_books_pending', 'Changes a drainer holds and has not committed yet');
   private readonly memUsed = this.gauge('sluice_redis_memory_used_bytes', 'Redis used_memory');
   private readonly memMax = this.gauge('sluice_redis_memory_max_bytes', 'Redis maxmemory (0: none set)');
   private readonly memRatio = this.gauge('sluice_redis_memory_ratio', 'Redis used_memory ÷ maxmemory (0 without maxmemory)');
@@ -168,6 +171,9 @@ export class ApiMetrics {
     setCounter(this.breakerOpened, c('breaker:opened'));
     this.recon.reset();
     for (const r of RECON_RESULTS) this.recon.inc({ result: r }, Math.max(0, c(`recon:${r}`)));
+    const books = booksLagOf(s.counters, s.at);
+    this.booksLag.set(books.lagSeconds);
+    this.booksPending.set(books.pending + books.undelivered);
     this.memUsed.set(s.memory.usedBytes);
     this.memMax.set(s.memory.maxBytes);
     this.memRatio.set(s.memory.ratio);

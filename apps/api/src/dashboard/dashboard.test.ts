@@ -7,7 +7,7 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../app.ts';
 import { get, listen, postPayment, startTestApp, type TestApp } from '../test-support.ts';
-import type { DashboardData } from './data.ts';
+import { booksLagOf, type DashboardData } from './data.ts';
 import { etaSeconds, parseRedisMemory } from './ops-reader.ts';
 import { PAGE_SCRIPT } from './page-script.ts';
 import { breakerCheck, redisMemoryCheck } from './readiness.ts';
@@ -149,5 +149,15 @@ describe('figures', () => {
     const info = '# Memory\r\nused_memory:800\r\nused_memory_human:800B\r\nmaxmemory:1000\r\n';
     expect(parseRedisMemory(info)).toEqual({ usedBytes: 800, maxBytes: 1000, ratio: 0.8 });
     expect(parseRedisMemory('used_memory:5\r\nmaxmemory:0\r\n').ratio).toBe(0);
+  });
+});
+
+describe('the books lag', () => {
+  it('is what the drainer reported while its report is fresh, and grows once no drainer reports', () => {
+    const at = 1_000_000;
+    const counters = { 'books:lagMs': 1_500, 'books:pending': 40, 'books:undelivered': 7, 'books:lagAt': at };
+    expect(booksLagOf(counters, at + 2_000)).toEqual({ lagSeconds: 1.5, pending: 40, undelivered: 7, reportedAt: at });
+    expect(booksLagOf(counters, at + 60_000).lagSeconds).toBe(61.5);
+    expect(booksLagOf({}, at)).toEqual({ lagSeconds: 0, pending: 0, undelivered: 0, reportedAt: null });
   });
 });

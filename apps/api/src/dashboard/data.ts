@@ -48,6 +48,33 @@ export interface DashboardData {
   pgClient: { processes: number; readTimeoutMs: Record<PgCall, number | null>; holdMs: Record<PgCall, number | null> };
   /** PG calls sent per final payment, by type, since the counters began; null before any is final. */
   callsPerPayment: Record<PgCall, number> | null;
+  /** The books: how far the drainers are behind (see {@link booksLagOf}). */
+  books: BooksLagView;
+}
+
+/** The drainers' lag as the dashboard and /metrics show it. */
+export interface BooksLagView {
+  /** Age of the oldest change not yet in the books (s); grows while no drainer reports. */
+  lagSeconds: number;
+  /** Changes handed to a drainer and not yet committed, and changes not yet handed out. */
+  pending: number;
+  undelivered: number;
+  /** When a drainer last reported (ms); null if none ever did. */
+  reportedAt: number | null;
+}
+
+/** How long a drainer's report stays current: it reports every 2 s. */
+const BOOKS_REPORT_STALE_MS = 10_000;
+
+/**
+ * The drainers' lag from the counters they write. A report older than 10 s means no drainer is
+ * running: the lag then counts on from that report, so that an alert on it fires.
+ */
+export function booksLagOf(counters: Record<string, number>, nowMs: number): BooksLagView {
+  const at = counters['books:lagAt'];
+  const lagMs = counters['books:lagMs'] ?? 0;
+  const stale = at !== undefined && nowMs - at > BOOKS_REPORT_STALE_MS ? nowMs - at : 0;
+  return { lagSeconds: (lagMs + stale) / 1000, pending: counters['books:pending'] ?? 0, undelivered: counters['books:undelivered'] ?? 0, reportedAt: at ?? null };
 }
 
 const PG_CALLS: PgCall[] = ['confirm', 'inquire', 'cancel', 'transactions'];
@@ -112,6 +139,7 @@ export function toDashboardData(s: OpsSnapshot, limitPerSecond: number): Dashboa
     failures: s.failures,
     memory: s.memory,
     pgClient: pgClientOf(s),
+    books: booksLagOf(s.counters, s.at),
     callsPerPayment: ((): Record<PgCall, number> | null => {
       const finals = FINAL_STATUSES.reduce((a, st) => a + c(`final:${st}`), 0);
       if (finals === 0) return null;

@@ -109,6 +109,7 @@ function render(d) {
   set('pg-rps-cancel', n.cancelRps); set('pg-rps-transactions', n.transactionsRps); set('pg-limit', d.limitPerSecond);
   set('intake-rps', n.intakeRps); set('intake-total', d.totals.created);
   set('backlog', d.backlog); set('eta', d.etaSeconds, fmtEta(d.etaSeconds)); set('oldest', d.oldestAgeSeconds, fmtEta(d.oldestAgeSeconds)); set('in-doubt', d.inDoubt);
+  set('books-lag', d.books.lagSeconds, d.books.reportedAt === null ? 'no drainer' : d.books.lagSeconds.toFixed(1) + ' s');
   set('confirm-rate', d.confirmRate);
   const msText = (v) => (v === null ? '–' : v >= 1000 ? (v / 1000).toFixed(1) + ' s' : Math.round(v) + ' ms');
   set('pg-processes', d.pgClient.processes);

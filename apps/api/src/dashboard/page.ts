@@ -67,7 +67,7 @@ export const DASHBOARD_HTML = `<!doctype html>
 <div class="tiles">${tile('intake-rps', 'intake /s', 'intake')}${tile('intake-total', 'accepted (total)')}${tile('final-APPROVED', 'approved', 'APPROVED')}${tile('final-DECLINED', 'declined', 'DECLINED')}${tile('final-FAILED', 'failed', 'FAILED')}${tile('final-CANCELED', 'canceled', 'CANCELED')}</div>
 <canvas id="chart-flow" data-testid="chart-flow"></canvas></section>
 <section><h2>Backlog and money in doubt (since this page opened)</h2>
-<div class="tiles">${tile('backlog', 'backlog', 'backlog')}${tile('eta', 'ETA to drain')}${tile('oldest', 'oldest waiting')}${tile('confirm-rate', 'confirms /s (10 s)')}${tile('in-doubt', 'in doubt', 'inDoubt')}</div>
+<div class="tiles">${tile('backlog', 'backlog', 'backlog')}${tile('eta', 'ETA to drain')}${tile('oldest', 'oldest waiting')}${tile('confirm-rate', 'confirms /s (10 s)')}${tile('in-doubt', 'in doubt', 'inDoubt')}${tile('books-lag', 'books lag')}</div>
 <canvas id="chart-backlog" data-testid="chart-backlog"></canvas></section>
 <section><h2>The PG client (live worker processes: <span id="pg-processes" data-testid="pg-processes" data-value="0">0</span>)</h2>
 <div class="tiles">${tile('timeout-confirm', 'read timeout: confirm')}${tile('timeout-inquire', 'read timeout: inquiry')}${tile('hold-confirm', 'connection hold: confirm')}${tile('hold-inquire', 'connection hold: inquiry')}${tile('calls-per-payment', 'PG calls per payment')}${tile('calls-inquire', 'inquiries per payment')}</div></section>
