@@ -8,6 +8,8 @@ import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:net';
 import { DEMO_SECRETS, hashApiKey } from '@sluice/config';
 import { startProcess, type Proc } from '@sluice/test-support';
+import { dropDatabase, ensureDatabase } from '@sluice/books';
+import { TEST_POSTGRES } from '@sluice/books/testing';
 
 export const DEMO_KEY = 'sk_test_sluice_merchant_a';
 export const OTHER_KEY = 'sk_test_sluice_merchant_b';
@@ -37,6 +39,10 @@ export interface Stack {
   startApi(): Promise<Proc>;
   /** Sets simulator knobs through its admin port. */
   simConfig(knobs: Record<string, unknown>): Promise<void>;
+  /** With `books`: the database the drainers write (a fresh one, dropped at stop), and its drainers. */
+  databaseUrl: string | null;
+  drainers: Proc[];
+  startDrainer(env?: Record<string, string>): Promise<Proc>;
   stop(): Promise<void>;
 }
 
@@ -46,6 +52,8 @@ export interface StackOptions {
   redisUrl?: string;
   sim?: Record<string, string>;
   env?: Record<string, string>;
+  /** A books database of its own (DATABASE_URL for the API and drainers), and one drainer. */
+  books?: boolean;
 }
 
 export async function startStack(o: StackOptions = {}): Promise<Stack> {
@@ -68,6 +76,11 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
     SWEEP_INTERVAL_MS: '1000',
     ...o.env,
   };
+  const databaseUrl = o.books ? `${TEST_POSTGRES}/sluice_test_${randomUUID().replaceAll('-', '').slice(0, 16)}` : null;
+  if (databaseUrl) {
+    await ensureDatabase(databaseUrl);
+    env.DATABASE_URL = databaseUrl;
+  }
   const sim = startProcess('apps/pg-simulator/src/main.ts', {
     SIM_PORT: String(simPort),
     SIM_ADMIN_PORT: String(simAdminPort),
@@ -87,6 +100,14 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
     sim,
     api: null as unknown as Proc,
     workers: [],
+    databaseUrl,
+    drainers: [],
+    async startDrainer(extra = {}) {
+      const d = startProcess('apps/drainer/src/main.ts', { ...env, ...extra });
+      await d.waitFor(/drainer started/);
+      stack.drainers.push(d);
+      return d;
+    },
     async startWorker() {
       const w = startProcess('apps/worker/src/main.ts', { ...env, WORKER_FORKS: '1' });
       await w.waitFor(/worker started/);
@@ -104,7 +125,8 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
       if (!res.ok) throw new Error(`sim config: ${res.status} ${await res.text()}`);
     },
     async stop() {
-      await Promise.all([stack.api?.stop(), ...stack.workers.map((w) => w.stop())]);
+      await Promise.all([stack.api?.stop(), ...stack.workers.map((w) => w.stop()), ...stack.drainers.map((d) => d.stop())]);
+      if (databaseUrl) await dropDatabase(databaseUrl);
       await sim.stop();
       const keys = await redis.keys(`${prefix}:*`);
       for (let i = 0; i < keys.length; i += 1_000) await redis.unlink(...keys.slice(i, i + 1_000));
@@ -113,6 +135,7 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
   };
   await stack.startApi();
   for (let i = 0; i < (o.workers ?? 1); i++) await stack.startWorker();
+  if (o.books) await stack.startDrainer();
   return stack;
 }
 

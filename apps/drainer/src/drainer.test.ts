@@ -4,12 +4,12 @@
  * delays the books, and Redis forgets final payments once the books hold them.
  */
 import { randomUUID } from 'node:crypto';
-import { createServer, connect, type Server, type Socket } from 'node:net';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BooksReader, BooksWriter, booksPool } from '@sluice/books';
 import { useTestDatabase } from '@sluice/books/testing';
 import { BooksStream, connectRedis, newPaymentId, PaymentStore, Transitions, type Redis } from '@sluice/store';
+import { startTcpProxy } from '@sluice/test-support';
 import { Drainer, type DrainerOptions } from './drainer.ts';
 
 const db = useTestDatabase();
@@ -107,7 +107,7 @@ describe('the drainer', () => {
   });
 
   it('a database outage only delays the books: the batch is written once the database is back', async () => {
-    const proxy = await startProxy(new URL(db.url).port ? Number(new URL(db.url).port) : 5432);
+    const proxy = await startTcpProxy(Number(new URL(db.url).port || 5432));
     const url = new URL(db.url);
     url.host = `127.0.0.1:${proxy.port}`;
     const pool = booksPool(url.toString());
@@ -147,36 +147,3 @@ describe('the drainer', () => {
     expect(booked?.intakeBody).toBe(`{"id":"${id}"}`);
   });
 });
-
-/** A TCP proxy to PostgreSQL that can refuse and cut connections: a database outage on demand. */
-async function startProxy(target: number): Promise<{ port: number; down(): void; up(): void; close(): Promise<void> }> {
-  let isUp = true;
-  const sockets = new Set<Socket>();
-  const server: Server = createServer((client) => {
-    if (!isUp) {
-      client.destroy();
-      return;
-    }
-    const upstream = connect(target, '127.0.0.1');
-    for (const s of [client, upstream]) {
-      sockets.add(s);
-      s.on('close', () => sockets.delete(s));
-      s.on('error', () => undefined);
-    }
-    client.pipe(upstream).pipe(client);
-    client.on('close', () => upstream.destroy());
-    upstream.on('close', () => client.destroy());
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return {
-    port: (server.address() as { port: number }).port,
-    down() {
-      isUp = false;
-      for (const s of sockets) s.destroy();
-    },
-    up() {
-      isUp = true;
-    },
-    close: () => new Promise((r) => server.close(() => r())),
-  };
-}

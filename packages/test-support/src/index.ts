@@ -5,3 +5,4 @@
  */
 export * from './processes.ts';
 export * from './invariants.ts';
+export * from './tcp-proxy.ts';
