@@ -6,7 +6,7 @@
 import { parseArgs } from 'node:util';
 
 /** The bench's scenarios, in the order they run. */
-export const SCENARIOS = ['overload', 'intake', 'faults', 'memory', 'slow', 'crash'] as const;
+export const SCENARIOS = ['overload', 'intake', 'faults', 'memory', 'slow', 'crash', 'books'] as const;
 /** One scenario's name (`--only`). */
 export type ScenarioName = (typeof SCENARIOS)[number];
 

@@ -17,6 +17,7 @@ import { runFaults } from './profiles/faults.ts';
 import { runIntake } from './profiles/intake.ts';
 import { runLatencyBound } from './profiles/latency-bound.ts';
 import { runMemory } from './profiles/memory.ts';
+import { runBooks } from './profiles/books.ts';
 import { CONFIGS, runOverload } from './profiles/overload.ts';
 import { Progress } from './harness/progress.ts';
 import { connect, deleteMatching, redisVersion } from './harness/redis-tools.ts';
@@ -99,6 +100,7 @@ const results: BenchResults = {
   intake: null,
   faults: null,
   memory: null,
+  books: null,
   slow: [],
   crash: [],
   failures: [],
@@ -143,6 +145,7 @@ if (wants(opts, 'overload')) {
 if (wants(opts, 'intake')) results.intake = await attempt('intake', () => runIntake(ctx));
 if (wants(opts, 'faults')) results.faults = await attempt('faults', () => runFaults(ctx));
 if (wants(opts, 'memory')) results.memory = await attempt('memory', () => runMemory(ctx));
+if (wants(opts, 'books')) results.books = await attempt('books', () => runBooks(ctx));
 if (wants(opts, 'slow')) {
   for (const variant of SLOW_VARIANTS) {
     const r = await attempt(`slow (${variant.label})`, () => runSlow(ctx, variant));

@@ -2,6 +2,7 @@
  * Everything one bench run measured, as the report reads it, and the targets the project sets,
  * each decided from those figures alone.
  */
+import type { BooksResult } from '../profiles/books.ts';
 import type { FaultsResult } from '../profiles/faults.ts';
 import type { IntakeResult } from '../profiles/intake.ts';
 import type { LatencyBoundResult } from '../profiles/latency-bound.ts';
@@ -36,6 +37,7 @@ export interface BenchResults {
   intake: IntakeResult | null;
   faults: FaultsResult | null;
   memory: MemoryResult | null;
+  books: BooksResult | null;
   slow: SlowRun[];
   crash: CrashRun[];
   /** Scenarios that could not run, with why. */
@@ -113,6 +115,7 @@ export function targets(r: BenchResults): Target[] {
       figure: bad.length === 0 ? `clean in ${checked.length} runs` : bad.map((b) => `${b.label}: ${invariantLine(b.inv)}`).join('; '),
     });
   }
+  out.push(...booksTargets(r.books));
   return out;
 }
 
@@ -122,4 +125,26 @@ export function machineShares(r: OverloadRun): { busy: number; others: number } 
   const busy = (r.cpu.machineBusy ?? Number.NaN) / total;
   const ours = (['api', 'worker', 'simulator', 'redis', 'bench'] as const).reduce((a, k) => a + (r.cpu[k] ?? 0), 0);
   return { busy, others: Math.max(0, busy - ours / total) };
+}
+
+/** The books' targets (issue "The books"); not run when the books scenario did not run. */
+export function booksTargets(b: BooksResult | null): Target[] {
+  const names = [
+    'Intake throughput with the drainer running ≥ 0.95 × without it',
+    'Drainer lag p99 ≤ 2 s at 1,000 payments/s offered',
+    'After a 60 s database outage under 300 payments/s, the books caught up within 60 s, nothing lost',
+    'Redis per queued payment ≤ 1.5 KB',
+    'Redis per archived payment past its hot window ≤ 300 B, and 0 after the idempotency window',
+  ];
+  if (!b) return names.map((name) => ({ name, met: null, figure: 'not run' }));
+  const ratio = b.intake.withDrainer.rps / b.intake.withoutDrainer.rps;
+  const o = b.outage;
+  const m = b.memory;
+  return [
+    { name: names[0]!, met: ratio >= 0.95, figure: `${ratio.toFixed(3)} (${b.intake.withDrainer.rps.toFixed(0)} vs ${b.intake.withoutDrainer.rps.toFixed(0)} req/s; p99 ${b.intake.withDrainer.p99Ms.toFixed(1)} vs ${b.intake.withoutDrainer.p99Ms.toFixed(1)} ms)` },
+    { name: names[1]!, met: b.lag.p99Ms <= 2_000, figure: `p99 ${(b.lag.p99Ms / 1000).toFixed(2)} s, max ${(b.lag.maxMs / 1000).toFixed(2)} s (${b.lag.samples} samples)` },
+    { name: names[2]!, met: o.caughtUpSeconds !== null && o.caughtUpSeconds <= 60 && o.lost === 0, figure: `caught up ${o.caughtUpSeconds === null ? 'never' : `${o.caughtUpSeconds.toFixed(1)} s`} after the database returned; lag peaked at ${(o.maxLagMs / 1000).toFixed(0)} s; ${o.lost} accepted payments missing from the books` },
+    { name: names[3]!, met: m.queuedBytes <= 1_536, figure: `${m.queuedBytes.toFixed(0)} B` },
+    { name: names[4]!, met: m.archivedBytes <= 300 && m.afterIdempotencyBytes < 1, figure: `${m.archivedBytes.toFixed(0)} B past the hot window, ${m.afterIdempotencyBytes.toFixed(1)} B after the idempotency window` },
+  ];
 }

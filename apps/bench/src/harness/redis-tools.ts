@@ -116,6 +116,8 @@ function kindOf(rest: string): string {
     case 'pk':
     case 'oid':
       return 'paymentKey / orderId claims (pk:, oid:)';
+    case 'books':
+      return 'books stream (books)';
     case 'confirm':
     case 'resolve':
     case 'maintenance':

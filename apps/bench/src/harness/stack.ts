@@ -61,6 +61,7 @@ export class Stack {
   api: Proc | null = null;
   apiUrl = '';
   worker: Proc | null = null;
+  drainer: Proc | null = null;
   private readonly env: Record<string, string>;
 
   constructor(
@@ -100,10 +101,24 @@ export class Stack {
     await waitForCount(this.worker, 'worker', /worker started/, processes);
   }
 
-  /** Stops the API first (it may still flush confirm jobs), then the worker. */
+  /** Starts a drainer (the stack's env must carry DATABASE_URL) and waits until it drains. */
+  async startDrainer(env: Record<string, string> = {}): Promise<void> {
+    activeStacks.add(this);
+    this.drainer = startProcess('apps/drainer/src/main.ts', { ...this.env, ...env });
+    await waitForCount(this.drainer, 'drainer', /drainer started/, 1);
+  }
+
+  /** Stops the worker only (SIGTERM, then SIGKILL after the grace). */
+  async stopWorker(graceMs = 20_000): Promise<void> {
+    if (this.worker) await stopProc(this.worker, graceMs);
+    this.worker = null;
+  }
+
+  /** Stops the API first (it may still flush confirm jobs), then the worker, then the drainer. */
   async stop(graceMs = 20_000): Promise<void> {
     if (this.api) await stopProc(this.api, graceMs);
     if (this.worker) await stopProc(this.worker, graceMs);
+    if (this.drainer) await stopProc(this.drainer, graceMs);
     activeStacks.delete(this);
   }
 
@@ -115,7 +130,7 @@ export class Stack {
   problems(): { errors: string[]; warnings: number } {
     const errors: string[] = [];
     let warnings = 0;
-    for (const [name, p] of [['api', this.api], ['worker', this.worker]] as const) {
+    for (const [name, p] of [['api', this.api], ['worker', this.worker], ['drainer', this.drainer]] as const) {
       if (!p) continue;
       for (const line of p.output().split('\n')) {
         if (line.trim() === '') continue;
