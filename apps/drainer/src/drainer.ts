@@ -28,6 +28,12 @@ export interface DrainerOptions {
   claimsHorizonMs: number;
   /** How long a read for new entries waits. */
   blockMs?: number;
+  /**
+   * After a read that did not fill a batch, how long to wait for more before writing (DRAIN_LINGER_MS):
+   * a few large transactions cost PostgreSQL and the drainer far less CPU than many small ones,
+   * for a lag that grows by at most this much.
+   */
+  lingerMs?: number;
   /** How often the lag is published and the stream trimmed. */
   housekeepingMs?: number;
 }
@@ -100,7 +106,13 @@ export class Drainer {
         return claimed;
       }
     }
-    return this.stream.read(this.reader, consumer, batchSize, false, this.opts.blockMs ?? 1_000);
+    const fresh = await this.stream.read(this.reader, consumer, batchSize, false, this.opts.blockMs ?? 1_000);
+    const linger = this.opts.lingerMs ?? 0;
+    if (fresh.length === 0 || fresh.length >= batchSize || linger <= 0 || this.stopping) return fresh;
+    await this.sleep(linger);
+    if (this.stopping) return fresh;
+    const more = await this.stream.read(this.reader, consumer, batchSize - fresh.length, false, 1);
+    return fresh.concat(more);
   }
 
   /** Writes one batch, acknowledges it, archives its final payments. */

@@ -25,6 +25,7 @@ async function main(): Promise<void> {
     consumer: `${hostname()}:${process.pid}`,
     batchSize: config.DRAIN_BATCH_SIZE,
     claimIdleMs: config.DRAIN_CLAIM_IDLE_MS,
+    lingerMs: config.DRAIN_LINGER_MS,
     hotMs: hotWindowMs(config),
     claimsHorizonMs: config.LATE_CONFIRM_HORIZON_MS,
   }, log);

@@ -4,6 +4,8 @@
  * partitions by month, and the reads the API makes.
  */
 import { describe, expect, it } from 'vitest';
+import { startTcpProxy } from '@sluice/test-support';
+import { booksPool } from './db.ts';
 import type { CallChange, PaymentChange, RunChange } from '@sluice/domain';
 import { BooksReader } from './reader.ts';
 import { useTestDatabase } from './test-database.ts';
@@ -114,5 +116,27 @@ describe('the books', () => {
     expect(runs.rows).toHaveLength(1);
     const findings = await db.pool.query('SELECT payment_id, kind FROM reconciliation_findings WHERE run_id = $1 ORDER BY kind', [runs.rows[0].id]);
     expect(findings.rows).toEqual([{ payment_id: null, kind: 'orphan' }, { payment_id: 'pay_a', kind: 'repaired' }]);
+  });
+
+  it('a connection cut in the middle of a batch fails the batch, and nothing else', async () => {
+    const proxy = await startTcpProxy(Number(new URL(db.url).port || 5432));
+    const url = new URL(db.url);
+    url.host = `127.0.0.1:${proxy.port}`;
+    const pool = booksPool(url.toString());
+    const w = new BooksWriter(pool);
+    try {
+      const batch = Array.from({ length: 3_000 }, (_, i) => change(`pay_cut${i}`, 1));
+      const applying = w.apply(batch);
+      setTimeout(() => proxy.down(), 15);
+      await expect(applying).rejects.toThrow();
+      proxy.up();
+      // The same batch again, once the database answers: written whole.
+      await w.apply(batch);
+      const n = await db.pool.query(`SELECT count(*)::int AS n FROM payments WHERE id LIKE 'pay_cut%'`);
+      expect(n.rows[0].n).toBe(3_000);
+    } finally {
+      await pool.end();
+      await proxy.close();
+    }
   });
 });

@@ -49,6 +49,13 @@ export class BooksWriter {
     for (const c of calls) months.add(monthOf(c.at));
 
     const client = await this.pool.connect();
+    // A connection lost mid-transaction is an 'error' event on the checked-out client, which
+    // nothing else listens to: unheard, it would end the process. The query fails as well.
+    let broken = false;
+    const onError = (): void => {
+      broken = true;
+    };
+    client.on('error', onError);
     try {
       await client.query('BEGIN');
       const newMonths = [...months].filter((m) => !this.months.has(m));
@@ -165,9 +172,12 @@ export class BooksWriter {
       return { payments: rows.length, events: payments.length, calls: calls.length, runs: runs.length };
     } catch (err) {
       await client.query('ROLLBACK').catch(() => undefined);
+      broken = true;
       throw err;
     } finally {
-      client.release();
+      client.off('error', onError);
+      // A client that failed is closed rather than pooled: its connection may be half gone.
+      client.release(broken);
     }
   }
 }

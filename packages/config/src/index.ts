@@ -178,6 +178,8 @@ export const EnvSchema = z.object({
   DRAIN_BATCH_SIZE: int(500, 1),
   /** A drainer's unacknowledged changes are taken over by another after this long (a drainer that died). */
   DRAIN_CLAIM_IDLE_MS: int(30_000, 1_000),
+  /** After a read that did not fill a batch, how long the drainer waits for more before it writes. */
+  DRAIN_LINGER_MS: int(250, 0),
   IDEMPOTENCY_TTL_MS: int(24 * 3_600_000, 60_000),
   RECONCILE_INTERVAL_MS: int(60_000, 1_000),
   /** The window of the PG's book each run reads; it must exceed the longest delay from a PG commit to its row appearing. */

@@ -70,6 +70,7 @@ export const VARIABLE_DOCS: VariableDoc[] = [
   { variables: ["DATABASE_URL"], note: "!unset (`npm start`: a local PostgreSQL, else an embedded one)", meaning: "the books (PostgreSQL): required by the drainer; the API reads what Redis has forgotten from it" },
   { variables: ["PAYMENT_HOT_MS"], meaning: "how long Redis keeps a final payment once the books hold it; then only its idempotency record (at least `RECONCILE_LOOKBACK_MS` + 2 × `RECONCILE_INTERVAL_MS`: reconciliation reads that span from Redis)" },
   { variables: ["DRAIN_BATCH_SIZE"], meaning: "changes the drainer writes per PostgreSQL transaction" },
+  { variables: ["DRAIN_LINGER_MS"], meaning: "after a read that did not fill a batch, how long the drainer waits for more before it writes: fewer, larger transactions for a lag at most this much longer" },
   { variables: ["DRAIN_CLAIM_IDLE_MS"], meaning: "a drainer's unacknowledged changes are taken over by another after this long" },
   { variables: ["IDEMPOTENCY_TTL_MS"], meaning: "idempotency keys kept (24 h)" },
   { variables: ["RECONCILE_INTERVAL_MS"], meaning: "how often reconciliation runs" },

@@ -44,13 +44,14 @@ export const WORKER_SETTINGS: AdvancedOptions = {
  * Job-level retries cover infrastructure errors only (Redis blips, a crash mid-step): the PG's
  * answers are handled inside the processor and never thrown. 50 attempts at most 30 s apart give
  * up after about 24 minutes. Completed jobs are removed after a bound so that Redis
- * (noeviction) does not grow; failed ones are kept a week for operators, and the sweeper
- * re-drives their payments.
+ * (noeviction) does not grow: a few minutes or 2,000 jobs, enough to look at on the board (each
+ * payment's whole history is in the books); failed ones are kept a week for operators, and the
+ * sweeper re-drives their payments.
  */
 export const JOB_OPTIONS: JobsOptions = {
   attempts: 50,
   backoff: { type: 'capped' },
-  removeOnComplete: { age: 3_600, count: 20_000 },
+  removeOnComplete: { age: 300, count: 2_000 },
   removeOnFail: { age: 7 * 24 * 3_600, count: 50_000 },
 };
 
