@@ -10,8 +10,9 @@
           session ends, so its claim outlives a short hot window
 
   - the payment and its history expire after the hot window;
-  - the idempotency key keeps only what a replay needs (fingerprint and payment id): the 202 body
-    is in the books, and a replay reads it there;
+  - the idempotency key keeps only what a replay needs, as one string `<fingerprint> <payment id>`
+    (a hash of three fields became about 190 bytes): the 202 body is in the books, and a replay
+    reads it there (create-payment.lua reads both forms);
   - the claims (if this payment still holds them) expire after the hot window or ARGV[4], the later.
 
   Returns 1, or 0 when Redis holds a newer version or the payment is not final (a later change
@@ -24,7 +25,13 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local hot = tonumber(ARGV[3])
 redis.call('PEXPIRE', KEYS[1], hot)
 redis.call('PEXPIRE', KEYS[2], hot)
-if redis.call('HGET', KEYS[3], 'id') == ARGV[1] then redis.call('HDEL', KEYS[3], 'body') end
+if redis.call('TYPE', KEYS[3])['ok'] == 'hash' then
+  local idem = redis.call('HMGET', KEYS[3], 'fp', 'id')
+  local ttl = redis.call('PTTL', KEYS[3])
+  if idem[2] == ARGV[1] and ttl > 0 then
+    redis.call('SET', KEYS[3], idem[1] .. ' ' .. idem[2], 'PX', ttl)
+  end
+end
 local claimsUntil = math.max(now + hot, tonumber(ARGV[4]))
 for _, claim in ipairs({ KEYS[4], KEYS[5] }) do
   if redis.call('GET', claim) == ARGV[1] then redis.call('PEXPIREAT', claim, claimsUntil) end

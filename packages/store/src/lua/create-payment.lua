@@ -29,10 +29,16 @@
 ]]
 --@include books
 
-local idem = redis.call('HMGET', KEYS[1], 'fp', 'id', 'body')
-if idem[1] then
-  -- Once the payment is archived the body is in the books only: '' says "read it there".
+-- The idempotency key: a hash (fp, id, body) while the payment is hot; once it is archived, the
+-- string '<fp> <id>' (archive.lua), whose body is in the books: '' says "read it there".
+local idemType = redis.call('TYPE', KEYS[1])['ok']
+if idemType == 'hash' then
+  local idem = redis.call('HMGET', KEYS[1], 'fp', 'id', 'body')
   if idem[1] == ARGV[1] then return {'replay', idem[2], idem[3] or ''} end
+  return {'reused'}
+elseif idemType == 'string' then
+  local fp, heldId = string.match(redis.call('GET', KEYS[1]), '^(%S+) (%S+)$')
+  if fp == ARGV[1] then return {'replay', heldId, ''} end
   return {'reused'}
 end
 
