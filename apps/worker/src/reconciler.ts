@@ -20,6 +20,7 @@
 import type { FinalStatus, PgOutcome } from '@sluice/domain';
 import type { PgPort } from './sender/pg-port.ts';
 import type { PaymentRecord, PaymentStore, Transitions } from '@sluice/store';
+import type { BooksReader } from '@sluice/books';
 import type { Logger } from 'pino';
 
 /** What one reconciliation run read, matched, repaired and found orphaned. */
@@ -70,6 +71,11 @@ export interface ReconcilerDeps {
   store: PaymentStore;
   transitions: Transitions;
   log: Logger;
+  /**
+   * The books: Sluice's side of a PG row whose payment Redis has forgotten is read there, and put
+   * back into Redis for the hot window so that it is checked and repaired like any other.
+   */
+  books?: { reader: BooksReader; hotMs: number } | null;
 }
 
 /** Compares the PG's book (GET /v1/transactions) with Sluice's final states, and repairs or reports what differs. */
@@ -78,6 +84,7 @@ export class Reconciler {
   private readonly store: PaymentStore;
   private readonly transitions: Transitions;
   private readonly log: Logger;
+  private readonly books: ReconcilerDeps['books'];
 
   constructor(
     d: ReconcilerDeps,
@@ -87,6 +94,29 @@ export class Reconciler {
     this.store = d.store;
     this.transitions = d.transitions;
     this.log = d.log;
+    this.books = d.books ?? null;
+  }
+
+  /**
+   * Puts back into Redis, from the books, the payments of these paymentKeys (Redis no longer holds
+   * them), for the hot window. Returns paymentKey → payment id of those found. A books failure
+   * leaves them to be reported as orphans this run (and checked again next run).
+   */
+  private async fromBooks(paymentKeys: readonly string[]): Promise<Map<string, string>> {
+    const out = new Map<string, string>();
+    if (!this.books || paymentKeys.length === 0) return out;
+    let found: Map<string, Record<string, string>>;
+    try {
+      found = await this.books.reader.byPaymentKeys(paymentKeys);
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, 'reconciliation: the books did not answer; payments Redis forgot are not checked this run');
+      return out;
+    }
+    for (const [paymentKey, snapshot] of found) {
+      await this.store.rehydrate(snapshot, this.books.hotMs);
+      if (snapshot.id) out.set(paymentKey, snapshot.id);
+    }
+    return out;
   }
 
   async run(now = Date.now()): Promise<ReconcileReport> {
@@ -101,7 +131,17 @@ export class Reconciler {
       const k = this.store.keys;
       const ids = (await this.store.redis.pipeline(rows.map((r) => ['get', k.byPaymentKey(r.paymentKey)])).exec()) ?? [];
       const recIds = ids.map(([, v]) => v as string | null);
-      const recs = (await this.store.redis.pipeline(recIds.map((id) => ['hmget', k.payment(id ?? '-'), 'status', 'phase'])).exec()) ?? [];
+      const statusOf = async () => (await this.store.redis.pipeline(recIds.map((id) => ['hmget', k.payment(id ?? '-'), 'status', 'phase'])).exec()) ?? [];
+      let recs = await statusOf();
+      // Sluice's side of rows whose payments left Redis is in the books: put back for the hot window, then read as any other.
+      const forgotten = rows.filter((_, i) => !(recs[i]?.[1] as (string | null)[] | undefined)?.[0]).map((r) => r.paymentKey);
+      const restored = await this.fromBooks(forgotten);
+      if (restored.size > 0) {
+        rows.forEach((r, i) => {
+          if (restored.has(r.paymentKey)) recIds[i] = restored.get(r.paymentKey)!;
+        });
+        recs = await statusOf();
+      }
       const seenApproved: string[] = [];
       for (let i = 0; i < rows.length; i++) {
         const row = rows[i]!;
@@ -153,14 +193,20 @@ export class Reconciler {
 
   /** Asks the PG for the payment as it stands now, and compares with Sluice. */
   private async checkWithPg(id: string, report: ReconcileReport): Promise<void> {
-    const rec = await this.store.get(id);
+    let rec = await this.store.get(id);
+    if (!rec && this.books) {
+      const snapshot = (await this.books.reader.byId(id).catch(() => null))?.snapshot;
+      if (snapshot) {
+        await this.store.rehydrate(snapshot, this.books.hotMs);
+        rec = await this.store.get(id);
+      }
+    }
     if (!rec) {
-      // Archived before the PG's book showed it (the hot window covers two runs' lookback, so this
-      // is a reconciler that did not run): the books keep it; nothing here can repair it any more.
+      // Neither in Redis nor in the books (none configured, or they did not answer).
       await this.store.redis.zrem(this.store.keys.approved, id);
       report.unresolved++;
-      report.findings.push({ paymentId: id, kind: 'unresolved', detail: { reason: 'archived before the PG book showed the approval' } });
-      this.log.error({ alert: true, paymentId: id }, 'reconciliation: an approval left Redis before the PG book confirmed it');
+      report.findings.push({ paymentId: id, kind: 'unresolved', detail: { reason: 'not in Redis nor in the books' } });
+      this.log.error({ alert: true, paymentId: id }, 'reconciliation: an approval to check is neither in Redis nor in the books');
       return;
     }
     const r = await this.pg.inquire(rec.paymentKey, { requestId: rec.requestId ?? id });

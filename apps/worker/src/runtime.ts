@@ -3,7 +3,8 @@
  * the driver and the BullMQ workers from one parsed config. `main.ts` runs it as a process;
  * tests run it in-process against a simulator on port 0.
  */
-import { workerConcurrency, type Config } from '@sluice/config';
+import { hotWindowMs, workerConcurrency, type Config } from '@sluice/config';
+import { BooksReader, booksPool } from '@sluice/books';
 import { resolutionPolicyOf } from '@sluice/domain';
 import { createQueues, QUEUE_NAMES, WORKER_SETTINGS, type Queues } from '@sluice/queue';
 import {
@@ -91,7 +92,10 @@ export async function startWorker(
   const resolveWorker = new Worker(QUEUE_NAMES.resolve, resolveProcessor(deps), { ...common, concurrency: config.RESOLVE_CONCURRENCY });
 
   const sweeper = new Sweeper({ store, transitions, confirmQueue: queues.confirm, resolveQueue: queues.resolve, log });
-  const reconciler = new Reconciler({ pg, store, transitions, log }, { lookbackMs: config.RECONCILE_LOOKBACK_MS, settleMs: 60_000 });
+  // The books, when configured: reconciliation reads there what Redis has forgotten.
+  const booksDb = config.DATABASE_URL ? booksPool(config.DATABASE_URL, 2) : null;
+  const books = booksDb ? { reader: new BooksReader(booksDb), hotMs: hotWindowMs(config) } : null;
+  const reconciler = new Reconciler({ pg, store, transitions, log, books }, { lookbackMs: config.RECONCILE_LOOKBACK_MS, settleMs: 60_000 });
   const maintenanceWorker = new Worker(
     QUEUE_NAMES.maintenance,
     async (job) => {
@@ -155,7 +159,7 @@ export async function startWorker(
       }
       await pg.close();
       await queues.close();
-      await Promise.all([redis.quit(), bullConnection.quit()]).catch(() => undefined);
+      await Promise.all([redis.quit(), bullConnection.quit(), booksDb?.end()]).catch(() => undefined);
     },
   };
 }

@@ -65,6 +65,19 @@ export class BooksReader {
     return row ? { snapshot: row.snapshot, intakeBody: row.intake_body } : null;
   }
 
+  /** The payments holding these paymentKeys (their claims, else the newest made with the key), by paymentKey. */
+  async byPaymentKeys(paymentKeys: readonly string[]): Promise<Map<string, Record<string, string>>> {
+    if (paymentKeys.length === 0) return new Map();
+    const r = await this.pool.query(
+      `SELECT DISTINCT ON (p.payment_key) p.payment_key, p.snapshot FROM payments p
+       LEFT JOIN payment_key_claims c ON c.payment_key = p.payment_key AND c.payment_id = p.id
+       WHERE p.payment_key = ANY($1::text[])
+       ORDER BY p.payment_key, (c.payment_id IS NOT NULL) DESC, p.id DESC`,
+      [paymentKeys],
+    );
+    return new Map((r.rows as { payment_key: string; snapshot: Record<string, string> }[]).map((x) => [x.payment_key, x.snapshot]));
+  }
+
   /** A merchant's payments, newest first, one page. */
   async list(merchantId: string, q: ListQuery): Promise<ListPage> {
     const where = ['merchant_id = $1'];

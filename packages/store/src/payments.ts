@@ -87,6 +87,7 @@ export function storeOptionsOf(c: Config): StoreOptions {
 
 type ScriptRedis = Redis & {
   sluiceCreatePayment(...args: (string | number)[]): Promise<string[]>;
+  sluiceRehydrate(...args: (string | number)[]): Promise<number>;
 };
 
 /** Payments and idempotency keys in Redis: intake's one script, and the reads. */
@@ -98,6 +99,7 @@ export class PaymentStore {
     this.keys = makeKeys(opts.prefix);
     if (!('sluiceCreatePayment' in redis)) {
       redis.defineCommand('sluiceCreatePayment', { numberOfKeys: 9, lua: lua('create-payment') });
+      redis.defineCommand('sluiceRehydrate', { numberOfKeys: 1, lua: lua('rehydrate') });
     }
     this.r = redis as ScriptRedis;
   }
@@ -152,6 +154,15 @@ export class PaymentStore {
       default:
         throw new Error(`create-payment returned ${String(res[0])}`);
     }
+  }
+
+  /**
+   * Puts a payment the books hold back into Redis for `keepMs`, unless Redis holds it: for
+   * reconciliation, which checks and repairs payments through Redis (lua/rehydrate.lua).
+   */
+  async rehydrate(snapshot: Record<string, string>, keepMs: number): Promise<boolean> {
+    if (!snapshot.id) return false;
+    return (await this.r.sluiceRehydrate(this.keys.payment(snapshot.id), JSON.stringify(snapshot), keepMs)) === 1;
   }
 
   async get(id: string): Promise<PaymentRecord | null> {
