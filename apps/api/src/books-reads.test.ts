@@ -87,4 +87,19 @@ describe('after Redis forgets a payment', () => {
       expect((await get(t, `/v1/summary/daily?${q}`, t.keyA)).status, q).toBe(400);
     }
   });
+
+  it('an archived payment that released its claims leaves the order payable again', async () => {
+    const expiring = new Transitions(t.redis, t.store.keys, {
+      breaker: { consecutiveFailures: 1_000, failureRate: 1, minCalls: 1_000, windowMs: 10_000, openMs: 60_000, probeIntervalMs: 5_000, closeAfter: 2 },
+      maxQueueAgeMs: -1, retentionMs: 600_000,
+    });
+    const body = paymentBody();
+    const res = await postPayment(t, { body });
+    const id = res.json.id as string;
+    expect(await expiring.guard({ paymentId: id, call: 'confirm', allowed: ['queued', 'confirming'], to: 'confirming' })).toEqual({ ok: false, reason: 'expired' });
+    await drainToBooks(t, db.url, 60_000);
+    // The mark that releases them expires with the payment: the claims went with the archive.
+    expect(await t.redis.exists(t.store.keys.byOrderId(body.orderId as string), t.store.keys.byPaymentKey(body.paymentKey as string))).toBe(0);
+    expect((await postPayment(t, { body })).status).toBe(202);
+  });
 });

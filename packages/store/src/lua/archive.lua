@@ -13,7 +13,8 @@
   - the idempotency key keeps only what a replay needs, as one string `<fingerprint> <payment id>`
     (a hash of three fields became about 190 bytes): the 202 body is in the books, and a replay
     reads it there (create-payment.lua reads both forms);
-  - the claims (if this payment still holds them) expire after the hot window or ARGV[4], the later.
+  - the claims (if this payment still holds them) expire after the hot window or ARGV[4], the later;
+    claims the payment released are deleted.
 
   Returns 1, or 0 when Redis holds a newer version or the payment is not final (a later change
   will be archived when it is drained).
@@ -32,8 +33,13 @@ if redis.call('TYPE', KEYS[3])['ok'] == 'hash' then
     redis.call('SET', KEYS[3], idem[1] .. ' ' .. idem[2], 'PX', ttl)
   end
 end
+-- Released claims (finalize.lua: FAILED before any confirm was sent) go now: the mark that
+-- releases them expires with the hash, and the order must stay payable again after it.
+local released = redis.call('HGET', KEYS[1], 'claimsReleased') == '1'
 local claimsUntil = math.max(now + hot, tonumber(ARGV[4]))
 for _, claim in ipairs({ KEYS[4], KEYS[5] }) do
-  if redis.call('GET', claim) == ARGV[1] then redis.call('PEXPIREAT', claim, claimsUntil) end
+  if redis.call('GET', claim) == ARGV[1] then
+    if released then redis.call('DEL', claim) else redis.call('PEXPIREAT', claim, claimsUntil) end
+  end
 end
 return 1
