@@ -21,7 +21,7 @@ function files(dir: string): string[] {
   });
 }
 
-/** `@sluice/<name>` → the entry file of that workspace package. */
+/** `@sluice/<name>` (and `@sluice/<name>/<subpath>` for each subpath it exports) → its entry file. */
 function workspaceEntries(): Map<string, string> {
   const out = new Map<string, string>();
   for (const group of ['apps', 'packages']) {
@@ -34,6 +34,9 @@ function workspaceEntries(): Map<string, string> {
         continue;
       }
       out.set(pkg.name, resolve(ROOT, group, name, pkg.exports?.['.'] ?? 'src/index.ts'));
+      for (const [sub, file] of Object.entries(pkg.exports ?? {})) {
+        if (sub.startsWith('./')) out.set(`${pkg.name}/${sub.slice(2)}`, resolve(ROOT, group, name, file));
+      }
     }
   }
   return out;

@@ -4,4 +4,5 @@ export * from './card-data.ts';
 export * from './pg-outcome.ts';
 export * from './decide.ts';
 export * from './late-confirm.ts';
+/** The books' changes: what the Lua scripts append to the books stream and the drainer writes. */
 export type { BookChange, CallChange, PaymentChange, RunChange } from './book-changes.ts';
