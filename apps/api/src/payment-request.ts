@@ -5,16 +5,13 @@
  */
 import { hash } from 'node:crypto';
 import { z } from 'zod';
-import { containsPan, PAYMENT_STATUSES, SluiceError } from '@sluice/domain';
+import { containsPan, hasLoneSurrogate, PAYMENT_STATUSES, SluiceError } from '@sluice/domain';
 import { MAX_WAIT_SECONDS } from './long-poll.ts';
 
 /** orderIds go into Redis keys and the PG's API: a safe, bounded alphabet. */
 export const ORDER_ID = z.string().regex(/^[A-Za-z0-9_-]{6,64}$/, 'orderId: 6–64 characters of A–Z, a–z, 0–9, _ and -');
 
 const METADATA_MAX_KEYS = 20;
-
-/** A lone surrogate: a UTF-16 half that UTF-8 cannot carry (Redis and the PG would see U+FFFD). */
-const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
 
 /**
  * A string of `min`–`max` characters as the PG counts them: UTF-16 code units (`String.length`;
@@ -29,7 +26,7 @@ export function pgString(min: number, max: number, name: string) {
     .min(min)
     .max(max)
     .refine((s) => s.length >= min && s.length <= max, `${name}: ${min}–${max} UTF-16 code units`)
-    .refine((s) => !LONE_SURROGATE.test(s), `${name}: not well-formed Unicode (a lone surrogate)`);
+    .refine((s) => !hasLoneSurrogate(s), `${name}: not well-formed Unicode (a lone surrogate)`);
 }
 
 /** The request body schema. `currency` may only repeat the PG's one currency (it has no field for it). */

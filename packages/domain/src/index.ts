@@ -6,3 +6,5 @@ export * from './decide.ts';
 export * from './late-confirm.ts';
 /** The books' changes: what the Lua scripts append to the books stream and the drainer writes. */
 export type { BookChange, CallChange, PaymentChange, RunChange } from './book-changes.ts';
+/** Lone surrogates: found (intake refuses them) and replaced (what UTF-8 would make of them). */
+export { hasLoneSurrogate, wellFormed } from './text.ts';

@@ -3,6 +3,8 @@
  * changes live in `transitions.ts`.
  */
 import type { Config } from '@sluice/config';
+// cjson refuses lone surrogates in the script's JSON argument: they go in as UTF-8 would carry them.
+import { wellFormed } from '@sluice/domain';
 import type { Redis } from 'ioredis';
 import { lua } from './lua/index.ts';
 import { makeKeys, type Keys } from './keys.ts';
@@ -62,16 +64,6 @@ export interface PaymentView {
 export function etaMs(rank: number, nowMs: number, rate: PgRate): number {
   return Math.floor(nowMs + ((rank + 1) * rate.windowMs) / rate.limit);
 }
-
-/** Lone UTF-16 surrogates, which cjson refuses in the script's JSON argument. */
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
-const LONE_SURROGATES = new RegExp(LONE_SURROGATE.source, 'g');
-
-/**
- * The string as Redis would have stored it as a plain argument: lone surrogates become U+FFFD
- * (what UTF-8 encoding does to them), so that no caller's text can make the script fail.
- */
-const wellFormed = (s: string): string => (LONE_SURROGATE.test(s) ? s.replace(LONE_SURROGATES, '\uFFFD') : s);
 
 /** Where the store's keys live and how long what it writes is kept. */
 export interface StoreOptions {
