@@ -71,6 +71,12 @@ function send202(res: Res, id: string, body: string, replayed: boolean): void {
 
 const notFound = (): SluiceError => new SluiceError('NOT_FOUND', 'No such payment', 404);
 
+/** A payment read from the books, as a view: the same record as Redis held, and no backlog rank (it is final or drained). */
+const bookedView = (booked: { snapshot: Record<string, string> } | null): PaymentView | null => {
+  const record = booked ? parseRecord(booked.snapshot) : null;
+  return record ? { record, rank: null } : null;
+};
+
 /** 415 before the body is read: only JSON is accepted. */
 function requireJson(req: Request, _res: Response, next: NextFunction): void {
   if (!JSON_TYPE.test(req.headers['content-type'] ?? '')) {
@@ -97,9 +103,7 @@ export function paymentRoutes(deps: PaymentRouteDeps): Router {
   const viewOf = async (res: Res, id: string): Promise<PaymentView | null> => {
     const hot = await store.view(id);
     if (hot || !books) return hot;
-    const booked = await fromBooks(res, (b) => b.byId(id, paymentIdTime(id) ?? undefined));
-    const record = booked ? parseRecord(booked.snapshot) : null;
-    return record ? { record, rank: null } : null;
+    return bookedView(await fromBooks(res, (b) => b.byId(id, paymentIdTime(id) ?? undefined)));
   };
   const currency = deps.config.PG_CURRENCY;
   const rate: PgRate = { windowMs: deps.config.PG_RATE_WINDOW_MS, limit: deps.config.PG_RATE_LIMIT };
@@ -201,11 +205,7 @@ export function paymentRoutes(deps: PaymentRouteDeps): Router {
       ]);
     }
     let v = await store.viewByOrderId(orderId.data);
-    if (!v && books) {
-      const booked = await fromBooks(res, (b) => b.byOrderId(orderId.data));
-      const record = booked ? parseRecord(booked.snapshot) : null;
-      v = record ? { record, rank: null } : null;
-    }
+    if (!v && books) v = bookedView(await fromBooks(res, (b) => b.byOrderId(orderId.data)));
     if (!v || v.record.merchantId !== res.locals.merchantId) throw notFound();
     res.json(renderView(v, now(), rate));
   });

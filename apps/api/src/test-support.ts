@@ -8,7 +8,7 @@ import type { Server } from 'node:http';
 import type { Express } from 'express';
 import { pino, type Logger } from 'pino';
 import { testConfig, type Config } from '@sluice/config';
-import { BooksStream, changeOf, connectRedis, PaymentStore, type Redis } from '@sluice/store';
+import { BooksStream, connectRedis, PaymentStore, type Redis } from '@sluice/store';
 import { ConfirmEnqueuer, createQueues, type Queues } from '@sluice/queue';
 import { BooksReader, BooksWriter, booksPool } from '@sluice/books';
 import { createApp } from './app.ts';
@@ -284,15 +284,13 @@ export function rawExchange(
  * the books, then archives the final payments with a hot window of `hotMs`.
  */
 export async function drainToBooks(t: TestApp, databaseUrl: string, hotMs: number): Promise<void> {
-  const raw = (await t.redis.xrange(t.store.keys.books, '-', '+')) as [string, string[]][];
-  const changes = raw
-    .map(([id, f]) => changeOf({ id, fields: Object.fromEntries(Array.from({ length: f.length / 2 }, (_, i) => [f[2 * i]!, f[2 * i + 1]!])) }))
-    .filter((c) => c !== null);
+  const stream = new BooksStream(t.redis, t.store.keys);
+  const changes = await stream.allChanges();
   const pool = booksPool(databaseUrl);
   try {
     await new BooksWriter(pool).apply(changes);
   } finally {
     await pool.end();
   }
-  await new BooksStream(t.redis, t.store.keys).archiveCommitted(changes, hotMs, 0);
+  await stream.archiveCommitted(changes, hotMs, 0);
 }

@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BooksWriter } from '@sluice/books';
 import { useTestDatabase } from '@sluice/books/testing';
-import { changeOf } from '@sluice/store';
+import { BooksStream } from '@sluice/store';
 import { startHarness, type Harness } from './test-harness.ts';
 
 const db = useTestDatabase();
@@ -20,11 +20,7 @@ afterAll(async () => {
 
 /** Writes every change in the books stream to the books, as the drainer would. */
 async function drain(): Promise<void> {
-  const raw = (await h.worker.redis.xrange(h.worker.store.keys.books, '-', '+')) as [string, string[]][];
-  const changes = raw
-    .map(([id, f]) => changeOf({ id, fields: Object.fromEntries(Array.from({ length: f.length / 2 }, (_, i) => [f[2 * i]!, f[2 * i + 1]!])) }))
-    .filter((c) => c !== null);
-  await new BooksWriter(db.pool).apply(changes);
+  await new BooksWriter(db.pool).apply(await new BooksStream(h.worker.redis, h.worker.store.keys).allChanges());
 }
 
 describe('reconciliation with the books', () => {

@@ -119,6 +119,15 @@ export class BooksStream {
     return entries(res[1]);
   }
 
+  /**
+   * Every change in the stream, oldest first, read without the group (nothing is acknowledged):
+   * for tests and tools that write the books as the drainer would, at once.
+   */
+  async allChanges(): Promise<BookChange[]> {
+    const raw = (await this.r.xrange(this.keys.books, '-', '+')) as Raw;
+    return entries(raw).map(changeOf).filter((c) => c !== null);
+  }
+
   /** Acknowledges entries the books committed. */
   async ack(ids: readonly string[]): Promise<void> {
     if (ids.length > 0) await this.r.xack(this.keys.books, BOOKS_GROUP, ...ids);
