@@ -69,4 +69,17 @@ describe('the phase guard', () => {
     const rec = await ctx.store.get(id);
     expect([rec!.attempts, rec!.confirmsSettled]).toEqual([1, 1]);
   });
+
+  it('tells the books of a confirm try and of a phase moved, not of a repeat call in the same phase', async () => {
+    const id = await queued();
+    const entries = async () => ((await ctx.redis.xrange(ctx.store.keys.books, '-', '+')) as [string, string[]][]).filter(([, f]) => f[f.indexOf('id') + 1] === id).length;
+    expect((await ctx.t.guard({ paymentId: id, call: 'confirm', allowed: ['queued', 'confirming'], to: 'confirming' })).ok).toBe(true);
+    expect(await entries()).toBe(1);
+    expect((await ctx.t.guard({ paymentId: id, call: 'inquire', allowed: ['confirming', 'inquiring'], to: 'inquiring' })).ok).toBe(true);
+    expect(await entries()).toBe(2);
+    // Asked again in the phase it is in: only the call count moved.
+    expect((await ctx.t.guard({ paymentId: id, call: 'inquire', allowed: ['inquiring'], to: 'inquiring' })).ok).toBe(true);
+    expect(await entries()).toBe(2);
+    expect(await field(id, 'pgCalls')).toBe('3');
+  });
 });

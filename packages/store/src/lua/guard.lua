@@ -88,5 +88,10 @@ elseif ARGV[3] ~= phase then
   redis.call('HSET', KEYS[1], 'phase', ARGV[3], 'updatedAt', now)
 end
 redis.call('HINCRBY', KEYS[1], 'pgCalls', 1)
-books(KEYS[12], KEYS[1], ARGV[6], { at = now, from = phase, cause = call })
+-- The books hear of a confirm try (attempts, PROCESSING) and of a phase moved. An inquiry or
+-- cancel in the phase it is already in changes only the call count, which the step applied on its
+-- answer carries to the books: no snapshot here, between the send slot and the write.
+if call == 'confirm' or ARGV[3] ~= phase then
+  books(KEYS[12], KEYS[1], ARGV[6], { at = now, from = phase, cause = call })
+end
 return {'ok', p[2], p[3], p[4], attempts}
