@@ -142,7 +142,7 @@ export function paymentRoutes(deps: PaymentRouteDeps): Router {
       const result = await store.create(p, sha256Hex(idemKey), fingerprintOf(body, currency), bodyTemplate(p, rate), ceiling);
       switch (result.kind) {
         case 'created':
-          enqueuer.push({ paymentId: p.id, requestId });
+          enqueuer.push({ paymentId: p.id });
           send202(res, p.id, result.body, false);
           return;
         case 'replay': {

@@ -20,9 +20,8 @@ export interface ProcessorDeps {
 }
 
 /** Adds (or re-drives) the payment's resolve job. Its id makes a second add a no-op. */
-export async function startResolving(queue: Queue<ResolveJob>, paymentId: string, requestId: string | undefined, delayMs: number): Promise<void> {
-  const data: ResolveJob = requestId ? { paymentId, requestId } : { paymentId };
-  await queue.add('resolve', data, { jobId: resolveJobId(paymentId), delay: delayMs });
+export async function startResolving(queue: Queue<ResolveJob>, paymentId: string, delayMs: number): Promise<void> {
+  await queue.add('resolve', { paymentId }, { jobId: resolveJobId(paymentId), delay: delayMs });
 }
 
 async function delay(job: Job, token: string | undefined, ms: number, retries: number): Promise<never> {
@@ -40,7 +39,7 @@ export function confirmProcessor(deps: ProcessorDeps, worker: () => Worker) {
       case 'done':
         return next.phase;
       case 'resolve':
-        await startResolving(deps.resolveQueue, job.data.paymentId, job.data.requestId, next.delayMs);
+        await startResolving(deps.resolveQueue, job.data.paymentId, next.delayMs);
         return 'resolving';
       case 'again':
         return delay(job, token, next.delayMs, retries + 1);

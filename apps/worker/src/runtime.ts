@@ -6,7 +6,7 @@
 import { hotWindowMs, workerConcurrency, type Config } from '@sluice/config';
 import { BooksReader, booksPool } from '@sluice/books';
 import { resolutionPolicyOf } from '@sluice/domain';
-import { createQueues, QUEUE_NAMES, WORKER_SETTINGS, type Queues } from '@sluice/queue';
+import { createQueues, JOB_OPTIONS, QUEUE_NAMES, retryPolicy, WORKER_KEEP_JOBS, WORKER_SETTINGS, type Queues } from '@sluice/queue';
 import {
   checkRedisSafety, connectRedis, PaymentStore, PG_CLIENT_FIGURES_EVERY_MS, publishPgClientFigures, storeOptionsOf, Transitions,
   transitionsOptionsOf, type Redis,
@@ -81,15 +81,16 @@ export async function startWorker(
     stalledInterval: config.WORKER_STALLED_CHECK_MS,
     maxStalledCount: 10,
     settings: WORKER_SETTINGS,
+    ...WORKER_KEEP_JOBS,
   };
 
   let confirmWorker: Worker | null = null;
-  confirmWorker = new Worker(QUEUE_NAMES.confirm, confirmProcessor(deps, () => confirmWorker!), {
+  confirmWorker = new Worker(QUEUE_NAMES.confirm, retryPolicy(confirmProcessor(deps, () => confirmWorker!)), {
     ...common,
     concurrency: workerConcurrency(config),
     ...(config.BULLMQ_LIMITER_MAX > 0 ? { limiter: { max: config.BULLMQ_LIMITER_MAX, duration: config.PG_RATE_WINDOW_MS } } : {}),
   });
-  const resolveWorker = new Worker(QUEUE_NAMES.resolve, resolveProcessor(deps), { ...common, concurrency: config.RESOLVE_CONCURRENCY });
+  const resolveWorker = new Worker(QUEUE_NAMES.resolve, retryPolicy(resolveProcessor(deps)), { ...common, concurrency: config.RESOLVE_CONCURRENCY });
 
   const sweeper = new Sweeper({ store, transitions, confirmQueue: queues.confirm, resolveQueue: queues.resolve, log });
   // The books, when configured: reconciliation reads there what Redis has forgotten.
@@ -139,7 +140,7 @@ export async function startWorker(
   // orphaned. The sweeper's live-job check re-drives it; do it at once here.
   for (const w of [confirmWorker, resolveWorker]) {
     w.on('failed', (job, err) => {
-      if (!job || job.attemptsMade < (job.opts.attempts ?? 1)) return;
+      if (!job || job.attemptsMade < (job.opts.attempts ?? JOB_OPTIONS.attempts ?? 1)) return;
       log.error({ alert: true, paymentId: job.data.paymentId, err: err.message }, 'job failed for good; re-driving the payment');
       sweeper.ensureLiveJob(job.data.paymentId).catch((e: unknown) => log.error({ err: e }, 're-drive failed'));
     });

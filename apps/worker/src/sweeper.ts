@@ -119,7 +119,7 @@ export class Sweeper {
       // It may have been sent: learn the PG's state by inquiry before anything else.
       await this.transitions.apply({ paymentId: id, expected: 'confirming', step: { do: 'inquire', delayMs: 0, answered: false }, event: { call: 'sweeper', step: 'inquire' } });
     } else if (resolveAlive) return false;
-    return this.revive(this.resolveQueue, resolveJobId(id), () => startResolving(this.resolveQueue, id, rec.requestId ?? undefined, 0));
+    return this.revive(this.resolveQueue, resolveJobId(id), () => startResolving(this.resolveQueue, id, 0));
   }
 
   private async revive(queue: Queue, jobId: string, add: () => Promise<void>): Promise<boolean> {

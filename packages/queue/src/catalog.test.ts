@@ -3,7 +3,7 @@ import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { randomUUID } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
-import { JOB_OPTIONS, RETRY_BACKOFF, WORKER_SETTINGS } from './catalog.ts';
+import { confirmJobId, createQueues, JOB_OPTIONS, RETRY_BACKOFF, retryPolicy, WORKER_KEEP_JOBS, WORKER_SETTINGS } from './catalog.ts';
 
 const connection = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', { maxRetriesPerRequest: null });
 const prefix = `test-${randomUUID()}`;
@@ -27,12 +27,12 @@ describe('job retries', () => {
     const runs: number[] = [];
     const w = new Worker(
       'retry',
-      async () => {
+      retryPolicy(async () => {
         runs.push(Date.now());
         if (runs.length === 1) throw new Error('a Redis blip');
         return 'ok';
-      },
-      { connection, prefix, settings: WORKER_SETTINGS },
+      }),
+      { connection, prefix, settings: WORKER_SETTINGS, ...WORKER_KEEP_JOBS },
     );
     try {
       const job = await q.add('j', {});
@@ -41,9 +41,29 @@ describe('job retries', () => {
       expect(done!.returnvalue).toBe('ok');
       expect(done!.attemptsMade).toBe(2);
       expect(runs[1]! - runs[0]!).toBeGreaterThanOrEqual(450);
+      // Without the policy's backoff BullMQ would have retried at once.
+      expect(runs[1]! - runs[0]!).toBeLessThan(RETRY_BACKOFF.baseMs * 4);
     } finally {
       await w.close();
       await q.close();
+    }
+  });
+});
+
+describe('a queued job', () => {
+  it('is stored compactly: every value of its hash fits a listpack (≤ 64 bytes), so it costs a few hundred bytes', async () => {
+    const queues = createQueues(connection, prefix);
+    try {
+      const paymentId = 'pay_0mxbnkqzu46388817fa2ba26a';
+      await queues.confirm.addBulk([{ name: 'confirm', data: { paymentId }, opts: { jobId: confirmJobId(paymentId) } }]);
+      const key = `${prefix}:confirm:${paymentId}`;
+      const hash = await connection.hgetall(key);
+      expect(JSON.parse(hash.opts!)).toEqual({ jobId: paymentId, attempts: JOB_OPTIONS.attempts });
+      expect(Object.values(hash).every((v) => Buffer.byteLength(v) <= 64)).toBe(true);
+      expect(await connection.object('ENCODING', key)).toBe('listpack');
+      expect(Number(await connection.call('MEMORY', 'USAGE', key, 'SAMPLES', '0'))).toBeLessThan(400);
+    } finally {
+      await queues.close();
     }
   });
 });

@@ -7,20 +7,21 @@
  *   that money in doubt never waits behind the backlog of new confirms.
  * - `maintenance`: repeatable jobs (outbox sweep, reconciliation).
  */
-import { Queue, type AdvancedOptions, type ConnectionOptions, type JobsOptions } from 'bullmq';
+import { Queue, type AdvancedOptions, type ConnectionOptions, type Job, type JobsOptions, type KeepJobs } from 'bullmq';
 
 /** The queues' names. */
 export const QUEUE_NAMES = { confirm: 'confirm', resolve: 'resolve', maintenance: 'maintenance' } as const;
 
-/** A confirm job's data. */
+/**
+ * A confirm job's data: only the payment id. Everything else (the request id for the logs, the
+ * amount, the keys) is in the payment's hash, so the job stays small (see {@link JOB_OPTIONS}).
+ */
 export interface ConfirmJob {
   paymentId: string;
-  requestId?: string;
 }
 /** A resolve job's data. */
 export interface ResolveJob {
   paymentId: string;
-  requestId?: string;
 }
 
 /** A payment's confirm job id: the payment id, so that a second add is a no-op. */
@@ -32,9 +33,9 @@ export const resolveJobId = (paymentId: string): string => `${paymentId}.resolve
 export const RETRY_BACKOFF = { baseMs: 500, maxMs: 30_000 } as const;
 
 /**
- * The workers' settings for {@link JOB_OPTIONS}' `capped` backoff. BullMQ's own exponential one has
- * no ceiling: by the 20th attempt a job would wait days, with its payment QUEUED all that time,
- * and "BullMQ gave up" (the failed handler re-drives the payment) would never come.
+ * The workers' settings for the `capped` backoff ({@link retryPolicy}). BullMQ's own exponential
+ * one has no ceiling: by the 20th attempt a job would wait days, with its payment QUEUED all that
+ * time, and "BullMQ gave up" (the failed handler re-drives the payment) would never come.
  */
 export const WORKER_SETTINGS: AdvancedOptions = {
   backoffStrategy: (attemptsMade: number) => Math.min(RETRY_BACKOFF.maxMs, RETRY_BACKOFF.baseMs * 2 ** Math.max(0, attemptsMade - 1)),
@@ -43,17 +44,46 @@ export const WORKER_SETTINGS: AdvancedOptions = {
 /**
  * Job-level retries cover infrastructure errors only (Redis blips, a crash mid-step): the PG's
  * answers are handled inside the processor and never thrown. 50 attempts at most 30 s apart give
- * up after about 24 minutes. Completed jobs are removed after a bound so that Redis
- * (noeviction) does not grow: a few minutes or 2,000 jobs, enough to look at on the board (each
- * payment's whole history is in the books); failed ones are kept a week for operators, and the
- * sweeper re-drives their payments.
+ * up after about 24 minutes.
+ *
+ * What each job stores is kept to its attempts and id. BullMQ writes a job's options into its
+ * hash as JSON, and Redis keeps a hash compact (a listpack) only while every value is at most
+ * 64 bytes (`hash-max-listpack-value`): with the backoff and the removal rules in every job the
+ * options were 190 bytes and a queued job's hash took 816 B of Redis memory, with only the id and
+ * the attempts about 250 B. So the backoff is applied by the worker to the job it runs
+ * ({@link retryPolicy}), and the removal rules are the workers' ({@link WORKER_KEEP_JOBS}).
  */
-export const JOB_OPTIONS: JobsOptions = {
-  attempts: 50,
-  backoff: { type: 'capped' },
+export const JOB_OPTIONS: JobsOptions = { attempts: 50 };
+
+/** The backoff every confirm and resolve job retries with, set on the job when a worker runs it. */
+export const JOB_BACKOFF = { type: 'capped' } as const;
+
+/**
+ * Wraps a processor so that the job it runs retries with {@link JOB_BACKOFF} (BullMQ reads the
+ * backoff from the running job's options when the processor throws), and with
+ * {@link JOB_OPTIONS}' attempts if the job has none of its own.
+ */
+export function retryPolicy<J extends Job, R>(processor: (job: J, token?: string) => Promise<R>): (job: J, token?: string) => Promise<R> {
+  return (job, token) => {
+    job.opts.attempts ??= JOB_OPTIONS.attempts;
+    job.opts.backoff ??= { ...JOB_BACKOFF };
+    return processor(job, token);
+  };
+}
+
+/**
+ * What the workers keep of finished confirm and resolve jobs: completed ones a few minutes or
+ * 2,000 jobs, enough to look at on the board (each payment's whole history is in the books);
+ * failed ones a week for operators (the sweeper re-drives their payments). Bounded either way,
+ * so that Redis (noeviction) does not grow.
+ */
+export const WORKER_KEEP_JOBS: { removeOnComplete: KeepJobs; removeOnFail: KeepJobs } = {
   removeOnComplete: { age: 300, count: 2_000 },
   removeOnFail: { age: 7 * 24 * 3_600, count: 50_000 },
 };
+
+/** The events BullMQ keeps per queue (its `<queue>:events` stream). */
+export const QUEUE_EVENTS_KEPT = 1_000;
 
 /** The three queues, and how to close them. */
 export interface Queues {
@@ -65,7 +95,10 @@ export interface Queues {
 
 /** Opens the three queues on a connection, under the key prefix. */
 export function createQueues(connection: ConnectionOptions, prefix: string): Queues {
-  const opts = { connection, prefix, defaultJobOptions: JOB_OPTIONS };
+  // BullMQ appends an event per job move to `<queue>:events` for QueueEvents listeners, 10,000
+  // by default (about 730 KB a queue). Sluice listens to none; 1,000 is left for an operator's
+  // look with XRANGE.
+  const opts = { connection, prefix, defaultJobOptions: JOB_OPTIONS, streams: { events: { maxLen: QUEUE_EVENTS_KEPT } } };
   const confirm = new Queue<ConfirmJob>(QUEUE_NAMES.confirm, opts);
   const resolve = new Queue<ResolveJob>(QUEUE_NAMES.resolve, opts);
   const maintenance = new Queue(QUEUE_NAMES.maintenance, { connection, prefix, defaultJobOptions: { removeOnComplete: 100, removeOnFail: 100 } });
