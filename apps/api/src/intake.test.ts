@@ -107,6 +107,18 @@ describe('idempotency', () => {
     expect(await t.redis.zscore(t.store.keys.open, first.json.id)).not.toBeNull();
   });
 
+  it('replays the first 202 byte for byte after the payment moved on (it is rendered again from the fields that never change)', async () => {
+    const idem = `idem-${randomUUID()}`;
+    const body = paymentBody({ metadata: { note: 'é ✓ "quoted" 😀', '10': 'x', a: '1' } });
+    const first = await postPayment(t, { idem, body });
+    expect(first.status).toBe(202);
+    // The worker took it to APPROVED meanwhile: a replay still answers what was first sent.
+    await t.redis.hset(t.store.keys.payment(first.json.id), 'status', 'APPROVED', 'phase', 'final', 'attempts', '1', 'updatedAt', String(Date.now() + 5_000), 'transactionKey', 'tx-1');
+    const again = await postPayment(t, { idem, body });
+    expect([again.status, again.headers.get('idempotent-replayed'), again.text]).toEqual([202, 'true', first.text]);
+    expect(first.json).toMatchObject({ status: 'QUEUED', attempts: 0, eta: expect.any(String) });
+  });
+
   it('refuses the same key with another body: 422 IDEMPOTENCY_KEY_REUSED, nothing written', async () => {
     const idem = `idem-${randomUUID()}`;
     const body = paymentBody();

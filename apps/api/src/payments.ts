@@ -19,7 +19,7 @@ import type { MerchantAuth } from './auth.ts';
 import { jsonBody } from './json-body.ts';
 import type { FinalWaiters } from './long-poll.ts';
 import { fingerprintOf, idempotencyKeyOf, listQueryOf, ORDER_ID, parsePaymentRequest, paymentRequestSchema, sha256Hex, summaryQueryOf, waitSecondsOf } from './payment-request.ts';
-import { bodyTemplate, renderPayment, renderView } from './render.ts';
+import { bodyTemplate, intakeBody, renderPayment, renderView } from './render.ts';
 import type { ApiLocals } from './request-context.ts';
 
 /** What the payment routes need: the store, the enqueuer, the long-poll waiters, the backlog ceiling and the config. */
@@ -146,8 +146,13 @@ export function paymentRoutes(deps: PaymentRouteDeps): Router {
           send202(res, p.id, result.body, false);
           return;
         case 'replay': {
-          // Archived: Redis kept the fingerprint and the id; the body sent then is in the books.
-          const body = result.body ?? (await fromBooks(res, (b) => b.byId(result.id, paymentIdTime(result.id) ?? undefined)))?.intakeBody;
+          // The body sent then: rendered again from the payment while it is hot; once it is
+          // archived (Redis kept the fingerprint and the id), from the books.
+          const a = result.answer;
+          const body =
+            a.from === 'record' ? intakeBody(a.record, a.eta, rate)
+            : a.from === 'body' ? a.body
+            : (await fromBooks(res, (b) => b.byId(result.id, paymentIdTime(result.id) ?? undefined)))?.intakeBody;
           if (!body) throw new SluiceError('BOOKS_UNAVAILABLE', 'The stored answer is not in the books yet; retry', 503, true);
           send202(res, result.id, body, true);
           return;

@@ -83,6 +83,15 @@ export function bodyTemplate(p: NewPayment, rate: PgRate): { head: string; tail:
 }
 
 /**
+ * The 202 body a payment was accepted with, rendered again from its record (only the fields that
+ * never change are read) and the eta the intake gave it: the bytes first sent, for a replay.
+ */
+export function intakeBody(r: PaymentRecord, eta: string, rate: PgRate): string {
+  const t = bodyTemplate(r, rate);
+  return t.head + eta + t.tail;
+}
+
+/**
  * The record a new payment will have once the intake script wrote it: rendered, it is what
  * {@link bodyTemplate} must produce (the tests hold the two together).
  */

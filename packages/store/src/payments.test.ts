@@ -50,18 +50,41 @@ describe('PaymentStore.create with a 202 template', () => {
       if (res.kind !== 'created') return;
       const expected = new Date(etaMs(backlog, t, rate)).toISOString();
       expect(res.body).toBe(`{"eta":"${expected}"}`);
-      // The stored body (what a replay answers) is the same bytes.
-      expect(await redis.hget(store.keys.idempotency('m1', idem), 'body')).toBe(res.body);
+      // The idempotency key keeps the eta (a replay renders the body again with it), not the body.
+      expect(await redis.hmget(store.keys.idempotency('m1', idem), 'eta', 'body')).toEqual([expected, null]);
     }
   });
 
-  it('stores the same body it returns, and a plain string body unchanged', async () => {
+  it('answers a replay with the payment and its eta while hot, a body stored whole as it is, and "the books" once the payment left', async () => {
     const idem = randomUUID();
     const p = payment(Date.now());
-    const created = await store.create(p, idem, 'fp-1', template(), 1_000_000);
+    const created = await store.create(p, idem, 'fp-1', template({ windowMs: 1_000, limit: 3 }), 1_000_000);
     expect(created.kind).toBe('created');
+    const eta = (JSON.parse((created as { body: string }).body) as { eta: string }).eta;
     const replay = await store.create(payment(Date.now()), idem, 'fp-1', template(), 1_000_000);
-    expect(replay).toEqual({ kind: 'replay', id: p.id, body: (created as { body: string }).body });
+    expect(replay).toEqual({ kind: 'replay', id: p.id, answer: { from: 'record', record: await store.get(p.id), eta } });
+    // The idempotency hash is small enough for a listpack.
+    expect(await redis.object('ENCODING', store.keys.idempotency('m1', idem))).toBe('listpack');
+
+    // A key written with its body (before the body left Redis) answers with that body.
+    const legacy = randomUUID();
+    await redis.hset(store.keys.idempotency('m1', legacy), 'fp', 'fp-9', 'id', p.id, 'body', '{"stored":true}');
+    expect(await store.create(payment(Date.now()), legacy, 'fp-9', template(), 1_000_000)).toEqual({ kind: 'replay', id: p.id, answer: { from: 'body', body: '{"stored":true}' } });
+
+    // Archived: the string '<first 32 digits of the fingerprint> <id>' answers the full
+    // fingerprint (and one archived whole, before the cut), and not another one.
+    const fp = 'a'.repeat(32) + 'b'.repeat(32);
+    for (const [stored, asked, kind] of [
+      [fp.slice(0, 32), fp, 'replay'], [fp, fp, 'replay'], [fp.slice(0, 32), `${'a'.repeat(31)}c${'b'.repeat(32)}`, 'reused'], [fp, fp.slice(0, 32), 'reused'],
+    ] as const) {
+      const key = randomUUID();
+      await redis.set(store.keys.idempotency('m1', key), `${stored} ${p.id}`);
+      expect((await store.create(payment(Date.now()), key, asked, template(), 1_000_000)).kind).toBe(kind);
+    }
+
+    // The payment's hash gone (a race with archiving): the books answer.
+    await redis.del(store.keys.payment(p.id));
+    expect(await store.create(payment(Date.now()), idem, 'fp-1', template(), 1_000_000)).toEqual({ kind: 'replay', id: p.id, answer: { from: 'books' } });
 
     const plain = await store.create(payment(Date.now()), randomUUID(), 'fp-2', '{"plain":true}', 1_000_000);
     expect(plain).toMatchObject({ kind: 'created', body: '{"plain":true}' });

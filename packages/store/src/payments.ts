@@ -26,12 +26,31 @@ export interface NewPayment {
 /** What creating a payment came to: created, a replay of the same request, a key reused for another request, a paymentKey or orderId already held, or a full backlog. */
 export type CreateResult =
   | { kind: 'created'; id: string; body: string }
-  /** `body` is null once the payment is archived: the 202 body is then in the books. */
-  | { kind: 'replay'; id: string; body: string | null }
+  /** A repeat of the request that made payment `id`: {@link ReplayAnswer} says where its 202 body is. */
+  | { kind: 'replay'; id: string; answer: ReplayAnswer }
   | { kind: 'reused' }
   | { kind: 'dup_payment_key'; heldBy: string }
   | { kind: 'dup_order_id'; heldBy: string }
   | { kind: 'backlog_full'; backlog: number };
+
+/**
+ * Where a replay's 202 body comes from: rendered again from the payment while it is hot (its
+ * first version's fields and the eta given then), stored whole (a key written before the body
+ * left Redis), or the books once the payment is archived.
+ */
+export type ReplayAnswer =
+  | { from: 'record'; record: PaymentRecord; eta: string }
+  | { from: 'body'; body: string }
+  | { from: 'books' };
+
+/** Reads create-payment.lua's `replay` answer: `{'replay', id, body}` or `{'replay', id, '', eta, field, value, …}`. */
+function replayAnswer(res: string[]): ReplayAnswer {
+  if (res[2]) return { from: 'body', body: res[2] };
+  const hash: Record<string, string> = {};
+  for (let i = 4; i + 1 < res.length; i += 2) hash[res[i]!] = res[i + 1]!;
+  const record = parseRecord(hash);
+  return record ? { from: 'record', record, eta: res[3] ?? '' } : { from: 'books' };
+}
 
 /** The PG's rate: `limit` calls per `windowMs` (PG_RATE_LIMIT per PG_RATE_WINDOW_MS). */
 export interface PgRate {
@@ -134,7 +153,7 @@ export class PaymentStore {
       case 'created':
         return { kind: 'created', id: res[1]!, body: t.head + res[2]! + t.tail };
       case 'replay':
-        return { kind: 'replay', id: res[1]!, body: res[2] ? res[2] : null };
+        return { kind: 'replay', id: res[1]!, answer: replayAnswer(res) };
       case 'reused':
         return { kind: 'reused' };
       case 'dup_payment_key':
