@@ -11,8 +11,10 @@
 
   - the payment and its history expire after the hot window;
   - the idempotency key keeps only what a replay needs, as one string `<fingerprint> <payment id>`
-    (a hash of three fields became about 190 bytes): the 202 body is in the books, and a replay
-    reads it there (create-payment.lua reads both forms);
+    with the fingerprint cut to its first 32 hex digits (128 bits: only the same merchant's
+    requests under the same key are compared, and an accidental match is a 2^-128 chance): about
+    230 B under the default prefix. The 202 body is in the books, and a replay reads it there
+    (create-payment.lua reads both forms);
   - the claims (if this payment still holds them) expire after the hot window or ARGV[4], the later;
     claims the payment released are deleted.
 
@@ -30,7 +32,7 @@ if redis.call('TYPE', KEYS[3])['ok'] == 'hash' then
   local idem = redis.call('HMGET', KEYS[3], 'fp', 'id')
   local ttl = redis.call('PTTL', KEYS[3])
   if idem[2] == ARGV[1] and ttl > 0 then
-    redis.call('SET', KEYS[3], idem[1] .. ' ' .. idem[2], 'PX', ttl)
+    redis.call('SET', KEYS[3], string.sub(idem[1], 1, 32) .. ' ' .. idem[2], 'PX', ttl)
   end
 end
 -- Released claims (finalize.lua: FAILED before any confirm was sent) go now: the mark that
