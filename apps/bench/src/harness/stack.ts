@@ -62,6 +62,8 @@ export class Stack {
   apiUrl = '';
   worker: Proc | null = null;
   drainer: Proc | null = null;
+  /** Processes stopped before the stack (a drainer stopped between rounds), kept for {@link problems}. */
+  private readonly stopped: ['api' | 'worker' | 'drainer', Proc][] = [];
   private readonly env: Record<string, string>;
 
   constructor(
@@ -108,6 +110,15 @@ export class Stack {
     await waitForCount(this.drainer, 'drainer', /drainer started/, 1);
   }
 
+  /** Stops the drainer only; its output stays with the stack's problems. */
+  async stopDrainer(graceMs = 20_000): Promise<void> {
+    if (this.drainer) {
+      await stopProc(this.drainer, graceMs);
+      this.stopped.push(['drainer', this.drainer]);
+    }
+    this.drainer = null;
+  }
+
   /** Stops the worker only (SIGTERM, then SIGKILL after the grace). */
   async stopWorker(graceMs = 20_000): Promise<void> {
     if (this.worker) await stopProc(this.worker, graceMs);
@@ -130,7 +141,7 @@ export class Stack {
   problems(): { errors: string[]; warnings: number } {
     const errors: string[] = [];
     let warnings = 0;
-    for (const [name, p] of [['api', this.api], ['worker', this.worker], ['drainer', this.drainer]] as const) {
+    for (const [name, p] of [['api', this.api], ['worker', this.worker], ['drainer', this.drainer], ...this.stopped] as const) {
       if (!p) continue;
       for (const line of p.output().split('\n')) {
         if (line.trim() === '') continue;

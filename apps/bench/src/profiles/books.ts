@@ -1,7 +1,7 @@
 /**
  * The books scenario: what the drainer and PostgreSQL cost and keep up with.
  * 1. Intake with the drainer running and without it (the stream is appended either way), closed
- *    loop, back to back on one API.
+ *    loop on one API, in alternating rounds.
  * 2. Redis bytes per payment: queued (the drainer running, lag 0), final and archived once the hot
  *    window passed (only the idempotency record is left), and after the idempotency window (0).
  *    PostgreSQL bytes per payment with its history and its PG calls.
@@ -24,8 +24,22 @@ const POSTGRES = process.env.BENCH_DATABASE_SERVER ?? 'postgres://postgres@127.0
 
 /** What the books scenario measured. */
 export interface BooksResult {
-  intake: { withoutDrainer: { rps: number; p99Ms: number }; withDrainer: { rps: number; p99Ms: number } };
-  memory: { payments: number; queuedBytes: number; finalBytes: number; archivedBytes: number; afterIdempotencyBytes: number; archivedByKind: [string, number][] };
+  /** Medians of {@link INTAKE_ROUNDS} alternating rounds each, and the rounds. */
+  intake: {
+    withoutDrainer: { rps: number; p99Ms: number }; withDrainer: { rps: number; p99Ms: number };
+    rounds: { off: { rps: number; p99Ms: number }[]; on: { rps: number; p99Ms: number }[] };
+  };
+  /**
+   * Bytes per payment. Queued and final count every key of the run; past the windows, only the
+   * keys a payment has of its own ({@link PER_PAYMENT_KINDS}): what is left besides is a fixed
+   * residue, whatever the volume (BullMQ's last 2,000 completed jobs and 1,000 events per queue,
+   * the counters), given in bytes in all (`…FixedBytes`).
+   */
+  memory: {
+    payments: number; queuedBytes: number; finalBytes: number;
+    archivedBytes: number; archivedFixedBytes: number; afterIdempotencyBytes: number; afterFixedBytes: number;
+    archivedByKind: [string, number][];
+  };
   postgresBytesPerPayment: number;
   lag: { samples: number; p50Ms: number; p99Ms: number; maxMs: number; offeredRps: number; seconds: number };
   outage: { rps: number; outageSeconds: number; caughtUpSeconds: number | null; maxLagMs: number; lost: number };
@@ -34,6 +48,9 @@ export interface BooksResult {
 }
 
 const HOT_MS = 1_000;
+/** Intake rounds with and without the drainer, and their length after 1 s of warm-up. */
+const INTAKE_ROUNDS = 3;
+const INTAKE_ROUND_S = 6;
 /** The hot window in force with these settings: RECONCILE_LOOKBACK_MS + 2 × RECONCILE_INTERVAL_MS (config hotWindowMs). */
 const HOT_WINDOW_MS = 60_000 + 2 * 1_000;
 const IDEMPOTENCY_MS = 300_000;
@@ -53,6 +70,14 @@ async function until(check: () => Promise<boolean>, timeoutMs: number): Promise<
   }
   return false;
 }
+
+/**
+ * The kinds of key (redis-tools `memoryByKind`) that exist once per payment. Everything else is
+ * bounded whatever the volume: BullMQ keeps a count of finished jobs and events, not one per payment.
+ */
+const PER_PAYMENT_KINDS = ['payment hash (pay:<id>)', 'payment history (pay:<id>:hist)', 'idempotency key (idem:…)', 'paymentKey / orderId claims (pk:, oid:)'];
+const perPayment = (m: { byKind: Map<string, { bytes: number }> }): number =>
+  PER_PAYMENT_KINDS.reduce((a, k) => a + (m.byKind.get(k)?.bytes ?? 0), 0);
 
 /** Runs the books scenario. */
 export async function runBooks(ctx: BenchContext): Promise<BooksResult> {
@@ -77,18 +102,29 @@ export async function runBooks(ctx: BenchContext): Promise<BooksResult> {
     try {
       const apiUrl = await stack.startApi();
       const tag = randomUUID().slice(0, 8);
-      const measure = async (offset: number) => {
-        const r = await closedLoop(apiUrl, { connections: 32, warmupS: 2, seconds: 8, request: (i) => paymentRequest(tag, offset + i) });
+      let offset = 0;
+      const measure = async () => {
+        const r = await closedLoop(apiUrl, { connections: 32, warmupS: 1, seconds: INTAKE_ROUND_S, request: (i) => paymentRequest(tag, offset + i) });
+        offset += 10_000_000;
         return { rps: r.rps, p99Ms: percentile(r.latency, 99) };
       };
-      progress.phase('books: intake without a drainer');
-      const withoutDrainer = await measure(0);
-      await stack.startDrainer();
-      await until(async () => (await lagMs(ctx, prefix)).open === 0, 120_000);
-      progress.phase('books: intake with the drainer');
-      const withDrainer = await measure(10_000_000);
-      intake = { withoutDrainer, withDrainer };
-      await until(async () => (await lagMs(ctx, prefix)).open === 0, 120_000);
+      const drained = () => until(async () => (await lagMs(ctx, prefix)).open === 0, 120_000);
+      // Rounds alternate, off then on, so that neither side has the warmer process or the fuller
+      // Redis; the drainer starts with an empty backlog (it drains what the last round left
+      // before its round begins) and is stopped once it drained its own round's changes.
+      const rounds: { off: { rps: number; p99Ms: number }[]; on: { rps: number; p99Ms: number }[] } = { off: [], on: [] };
+      for (let i = 0; i < INTAKE_ROUNDS; i++) {
+        progress.phase(`books: intake without a drainer (${i + 1}/${INTAKE_ROUNDS})`);
+        rounds.off.push(await measure());
+        await stack.startDrainer();
+        await drained();
+        progress.phase(`books: intake with the drainer (${i + 1}/${INTAKE_ROUNDS})`);
+        rounds.on.push(await measure());
+        await drained();
+        if (i < INTAKE_ROUNDS - 1) await stack.stopDrainer();
+      }
+      const median = (xs: { rps: number; p99Ms: number }[]) => ({ rps: percentile(xs.map((x) => x.rps), 50), p99Ms: percentile(xs.map((x) => x.p99Ms), 50) });
+      intake = { withoutDrainer: median(rounds.off), withDrainer: median(rounds.on), rounds };
       await new Promise((r) => setTimeout(r, 2_500));
       const n = Number(await redis.zcard(`${prefix}:open`));
       const queued = await memoryByKind(redis, prefix);
@@ -116,7 +152,9 @@ export async function runBooks(ctx: BenchContext): Promise<BooksResult> {
       const after = await memoryByKind(redis, prefix);
       const per = (b: number) => b / Math.max(1, n);
       memory = {
-        payments: n, queuedBytes: per(queued.total), finalBytes: per(final.total), archivedBytes: per(archived.total), afterIdempotencyBytes: per(after.total),
+        payments: n, queuedBytes: per(queued.total), finalBytes: per(final.total),
+        archivedBytes: per(perPayment(archived)), archivedFixedBytes: archived.total - perPayment(archived),
+        afterIdempotencyBytes: per(perPayment(after)), afterFixedBytes: after.total - perPayment(after),
         archivedByKind: [...archived.byKind].map(([k, e]) => [k, per(e.bytes)] as [string, number]).sort((a, b) => b[1] - a[1]),
       };
     } finally {
