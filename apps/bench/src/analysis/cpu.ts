@@ -47,6 +47,22 @@ export function treeCpuSeconds(pid: number | undefined): number {
   return total;
 }
 
+/** CPU seconds of every PostgreSQL server process (neighbours' sessions included, as for Redis). */
+export function postgresCpuSeconds(): number {
+  let total = 0;
+  for (const e of readdirSync('/proc')) {
+    if (!/^\d+$/.test(e)) continue;
+    let comm = '';
+    try {
+      comm = readFileSync(`/proc/${e}/comm`, 'utf8');
+    } catch {
+      continue;
+    }
+    if (comm.startsWith('postgres')) total += readStat(Number(e))?.cpuSeconds ?? 0;
+  }
+  return total;
+}
+
 /** Redis's own CPU seconds (user + sys) from INFO cpu: the whole server, neighbours included. */
 export async function redisCpuSeconds(redis: Redis): Promise<number> {
   const info = await redis.info('cpu');

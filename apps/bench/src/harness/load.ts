@@ -130,6 +130,8 @@ export async function openLoop(pool: Pool, o: OpenLoopOptions): Promise<OpenLoop
 export interface ClosedLoopResult {
   /** Requests answered inside the measured window. */
   requests: number;
+  /** Requests sent, the warm-up's included. */
+  sent: number;
   rps: number;
   status: Map<string, number>;
   latency: Float64Array;
@@ -182,5 +184,5 @@ export async function closedLoop(
   };
   await Promise.all(Array.from({ length: o.connections }, loop));
   await pool.close();
-  return { requests: counted, rps: counted / o.seconds, status, latency: Float64Array.from(lat) };
+  return { requests: counted, sent: next, rps: counted / o.seconds, status, latency: Float64Array.from(lat) };
 }

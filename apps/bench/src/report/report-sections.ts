@@ -137,16 +137,17 @@ export function booksSection(r: BenchResults): string {
   return [
     '## 7. The books (PostgreSQL) and what Redis keeps',
     '',
-    'One API, then a worker and a drainer, on a database of its own on the local PostgreSQL. Intake: closed loop, 32 connections, 6 s ' +
+    'One API, then a worker and a drainer, on a database of its own on the local PostgreSQL. Intake: closed loop, 32 connections, 4 s ' +
       'after 1 s of warm-up, three rounds without a drainer and three with one, alternating (the Lua scripts append to the books stream either way). Memory: ' +
       `MEMORY USAGE over the run's keys per payment (${count(m.payments)} payments), with the hot window at its floor here (62 s: ` +
-      'RECONCILE_LOOKBACK_MS 60 s + 2 × 1 s) and the idempotency window at 300 s. Keys carry a 16-character prefix (the default `sluice` is 6). ' +
+      'RECONCILE_LOOKBACK_MS 60 s + 2 × 1 s) and the idempotency window at 420 s. Keys carry a 16-character prefix (the default `sluice` is 6). ' +
       'Past the windows, a payment\'s own keys are counted per payment; what else is left is a fixed residue, the same for any volume.',
     '',
     table(
       ['figure', 'value'],
       [
         ['intake without / with the drainer (medians)', `${b.intake.withoutDrainer.rps.toFixed(0)} / ${b.intake.withDrainer.rps.toFixed(0)} req/s; p99 ${b.intake.withoutDrainer.p99Ms.toFixed(1)} / ${b.intake.withDrainer.p99Ms.toFixed(1)} ms`],
+        ['CPU per payment: API without / with the drainer; the drainer; PostgreSQL', (({ apiOff, apiOn, drainer, postgres }) => `${apiOff.toFixed(0)} / ${apiOn.toFixed(0)} µs; ${drainer.toFixed(0)} µs; ${postgres.toFixed(0)} µs`)(b.intake.cpuUsPerPayment)],
         ['intake rounds, in order (off, on, …)', b.intake.rounds.off.map((o, i) => `${o.rps.toFixed(0)}, ${b.intake.rounds.on[i]?.rps.toFixed(0) ?? '–'}`).join('; ') + ' req/s'],
         ['Redis per payment: queued (drained, lag 0)', bytes(m.queuedBytes)],
         ['Redis per payment: final, in the books', bytes(m.finalBytes)],
