@@ -71,6 +71,16 @@ describe('PaymentStore.create with a 202 template', () => {
     await redis.hset(store.keys.idempotency('m1', legacy), 'fp', 'fp-9', 'id', p.id, 'body', '{"stored":true}');
     expect(await store.create(payment(Date.now()), legacy, 'fp-9', template(), 1_000_000)).toEqual({ kind: 'replay', id: p.id, answer: { from: 'body', body: '{"stored":true}' } });
 
+    // The hash keeps the fingerprint's first 32 digits: the same fingerprint replays, one that
+    // differs in them is another request.
+    const hot = randomUUID();
+    const fp64 = 'c'.repeat(32) + 'd'.repeat(32);
+    const q = payment(Date.now());
+    expect((await store.create(q, hot, fp64, template(), 1_000_000)).kind).toBe('created');
+    expect(await redis.hget(store.keys.idempotency('m1', hot), 'fp')).toBe('c'.repeat(32));
+    expect(await store.create(payment(Date.now()), hot, fp64, template(), 1_000_000)).toMatchObject({ kind: 'replay', id: q.id });
+    expect((await store.create(payment(Date.now()), hot, `${'c'.repeat(31)}e${'d'.repeat(32)}`, template(), 1_000_000)).kind).toBe('reused');
+
     // Archived: the string '<first 32 digits of the fingerprint> <id>' answers the full
     // fingerprint (and one archived whole, before the cut), and not another one.
     const fp = 'a'.repeat(32) + 'b'.repeat(32);

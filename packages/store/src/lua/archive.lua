@@ -11,9 +11,8 @@
 
   - the payment and its history expire after the hot window;
   - the idempotency key keeps only what a replay needs, as one string `<fingerprint> <payment id>`
-    with the fingerprint cut to its first 32 hex digits (128 bits: only the same merchant's
-    requests under the same key are compared, and an accidental match is a 2^-128 chance): about
-    230 B under the default prefix. The 202 body is in the books, and a replay reads it there
+    with the fingerprint's first 32 hex digits (create-payment.lua says why 32): about 230 B
+    under the default prefix. The 202 body is in the books, and a replay reads it there
     (create-payment.lua reads both forms);
   - the claims (if this payment still holds them) expire after the hot window or ARGV[4], the later;
     claims the payment released are deleted.
