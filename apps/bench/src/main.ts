@@ -18,6 +18,7 @@ import { runIntake } from './profiles/intake.ts';
 import { runLatencyBound } from './profiles/latency-bound.ts';
 import { runMemory } from './profiles/memory.ts';
 import { runBooks } from './profiles/books.ts';
+import { runFair } from './profiles/fair.ts';
 import { CONFIGS, runOverload } from './profiles/overload.ts';
 import { Progress } from './harness/progress.ts';
 import { connect, deleteMatching, redisVersion } from './harness/redis-tools.ts';
@@ -101,6 +102,7 @@ const results: BenchResults = {
   faults: null,
   memory: null,
   books: null,
+  fair: null,
   slow: [],
   crash: [],
   failures: [],
@@ -146,6 +148,7 @@ if (wants(opts, 'intake')) results.intake = await attempt('intake', () => runInt
 if (wants(opts, 'faults')) results.faults = await attempt('faults', () => runFaults(ctx));
 if (wants(opts, 'memory')) results.memory = await attempt('memory', () => runMemory(ctx));
 if (wants(opts, 'books')) results.books = await attempt('books', () => runBooks(ctx));
+if (wants(opts, 'fair')) results.fair = await attempt('fair', () => runFair(ctx));
 if (wants(opts, 'slow')) {
   for (const variant of SLOW_VARIANTS) {
     const r = await attempt(`slow (${variant.label})`, () => runSlow(ctx, variant));

@@ -3,6 +3,7 @@
  * each decided from those figures alone.
  */
 import type { BooksResult } from '../profiles/books.ts';
+import type { FairResult } from '../profiles/fair.ts';
 import type { FaultsResult } from '../profiles/faults.ts';
 import type { IntakeResult } from '../profiles/intake.ts';
 import type { LatencyBoundResult } from '../profiles/latency-bound.ts';
@@ -38,6 +39,7 @@ export interface BenchResults {
   faults: FaultsResult | null;
   memory: MemoryResult | null;
   books: BooksResult | null;
+  fair: FairResult | null;
   slow: SlowRun[];
   crash: CrashRun[];
   /** Scenarios that could not run, with why. */
@@ -116,6 +118,7 @@ export function targets(r: BenchResults): Target[] {
     });
   }
   out.push(...booksTargets(r.books));
+  out.push(...fairTargets(r.fair, r.overload.filter((o) => o.config.key === 'gate1').map((o) => o.pg.utilisation)));
   return out;
 }
 
@@ -146,5 +149,28 @@ export function booksTargets(b: BooksResult | null): Target[] {
     { name: names[2]!, met: o.caughtUpSeconds !== null && o.caughtUpSeconds <= 60 && o.lost === 0, figure: `caught up ${o.caughtUpSeconds === null ? 'never' : `${o.caughtUpSeconds.toFixed(1)} s`} after the database returned; lag peaked at ${(o.maxLagMs / 1000).toFixed(0)} s; ${o.lost} accepted payments missing from the books` },
     { name: names[3]!, met: m.queuedBytes <= 1_536, figure: `${m.queuedBytes.toFixed(0)} B` },
     { name: names[4]!, met: m.archivedBytes <= 300 && m.afterIdempotencyBytes < 1, figure: `${m.archivedBytes.toFixed(0)} B past the hot window, ${m.afterIdempotencyBytes.toFixed(1)} B after the idempotency window; fixed residue ${(m.afterFixedBytes / 1024).toFixed(0)} KB in all` },
+  ];
+}
+
+/**
+ * Fair share's targets (issue "Several PGs and a fair share"). The utilisation is compared with
+ * the single-merchant overload's (gate, 1 process: the median of its runs) when that ran.
+ */
+export function fairTargets(f: FairResult | null, singleMerchantUtilisation: number[]): Target[] {
+  const names = [
+    'fair: the small merchant\'s p99 wait from intake to the PG ≤ 1 s while another floods',
+    'fair: utilisation ≥ 0.98 × the single-merchant overload\'s',
+    'fair: ≤ 500 PG calls in any rolling second, 0 × 429',
+  ];
+  if (!f) return names.map((name) => ({ name, met: null, figure: 'not run' }));
+  const small = f.merchants.reduce((a, m) => (m.rate < a.rate ? m : a));
+  const big = f.merchants.reduce((a, m) => (m.rate > a.rate ? m : a));
+  const single = singleMerchantUtilisation.length > 0 ? median(singleMerchantUtilisation) : null;
+  return [
+    { name: names[0]!, met: small.p99WaitMs <= 1_000, figure: `${small.id} (${small.rate}/s) p99 ${(small.p99WaitMs / 1000).toFixed(2)} s; ${big.id} (${big.rate}/s) p99 ${(big.p99WaitMs / 1000).toFixed(2)} s` },
+    single === null
+      ? { name: names[1]!, met: null, figure: `utilisation ${f.pg.utilisation.toFixed(3)}; the single-merchant overload did not run` }
+      : { name: names[1]!, met: f.pg.utilisation >= 0.98 * single, figure: `${(f.pg.utilisation / single).toFixed(3)} (${f.pg.utilisation.toFixed(3)} vs ${single.toFixed(3)})` },
+    { name: names[2]!, met: f.pg.maxInWindow <= 500 && f.pg.status429 === 0, figure: `max ${f.pg.maxInWindow}, ${f.pg.status429} × 429` },
   ];
 }

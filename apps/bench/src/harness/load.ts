@@ -18,13 +18,13 @@ export interface PaymentRequest {
  * The i-th payment of a run tagged `tag`. Every `declineEvery`-th one carries the simulator's
  * `sim_decline_` marker, so that a run has some declines to check against the ledger.
  */
-export function paymentRequest(tag: string, i: number, declineEvery = 0): PaymentRequest {
+export function paymentRequest(tag: string, i: number, declineEvery = 0, apiKey = BENCH_API_KEY): PaymentRequest {
   const decline = declineEvery > 0 && i % declineEvery === declineEvery - 1;
   const paymentKey = `${decline ? 'sim_decline_' : ''}pk_${tag}_${i}`;
   return {
     path: '/v1/payments',
     headers: {
-      authorization: `Bearer ${BENCH_API_KEY}`,
+      authorization: `Bearer ${apiKey}`,
       'content-type': 'application/json',
       'idempotency-key': `idem-${tag}-${i}`,
     },
@@ -65,6 +65,8 @@ export interface OpenLoopOptions {
   seconds: number;
   tag: string;
   declineEvery?: number;
+  /** The merchant's API key (the bench's merchant by default). */
+  apiKey?: string;
   /** Called with running totals at least once per tick. */
   onTick?: (offered: number, accepted: number) => void;
   /** Called with each payment id as its 202 arrives. */
@@ -85,7 +87,7 @@ export async function openLoop(pool: Pool, o: OpenLoopOptions): Promise<OpenLoop
   const startedAt = Date.now();
 
   const send = async (i: number, scheduled: number): Promise<void> => {
-    const req = paymentRequest(o.tag, i, o.declineEvery);
+    const req = paymentRequest(o.tag, i, o.declineEvery, o.apiKey);
     const at = performance.now();
     lag[i] = at - scheduled;
     let outcome: string;

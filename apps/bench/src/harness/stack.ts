@@ -11,6 +11,16 @@ import { REDIS_URL } from './redis-tools.ts';
 /** The bench's merchant: its key goes in `Authorization: Bearer`, its HMAC in MERCHANTS. */
 export const BENCH_API_KEY = 'sk_bench_sluice_0123456789abcdef';
 const PEPPER = 'bench-pepper-0123456789abcdef';
+/** A merchant of the bench: its id and API key (the bench's own merchant is `bench`). */
+export function benchMerchant(id: string): { id: string; apiKey: string } {
+  return { id, apiKey: id === 'bench' ? BENCH_API_KEY : `sk_bench_${id}_0123456789abcdef` };
+}
+
+/** `MERCHANTS` for these merchants. */
+export function merchantsEnv(merchants: readonly { id: string; apiKey: string }[]): string {
+  return merchants.map((m) => `${m.id}:${hashApiKey(PEPPER, m.apiKey)}`).join(',');
+}
+
 /** The simulator's secret key, which the bench's stacks use. */
 export const PG_SECRET_KEY = 'test_sk_sluice_demo';
 
@@ -77,7 +87,7 @@ export class Stack {
       PG_BASE_URL: simUrl,
       PG_SECRET_KEY,
       API_KEY_PEPPER: PEPPER,
-      MERCHANTS: `bench:${hashApiKey(PEPPER, BENCH_API_KEY)}`,
+      MERCHANTS: merchantsEnv([benchMerchant('bench')]),
       // The simulator's secret is the demo's: this is a demo as far as secrets go.
       SLUICE_DEMO: '1',
       // Only start-up, shutdown and alerts are logged at info; nothing per request.

@@ -166,3 +166,23 @@ export function booksSection(r: BenchResults): string {
     ...(b.problems.length > 0 ? ['', 'Error lines of the processes (first ten):', '', ...b.problems.slice(0, 10).map((e) => `- \`${e.replace(/`/g, "'")}\``)] : []),
   ].join('\n');
 }
+
+/** Section 8: fair share between merchants on one PG. */
+export function fairSection(r: BenchResults): string {
+  const f = r.fair;
+  if (!f) return '';
+  return [
+    '## 8. Fair share between merchants',
+    '',
+    `Two merchants on one PG, open loop for ${f.seconds} s each, one worker process. The wait is from a payment's intake (its \`createdAt\`) to its ` +
+      'first confirm reaching the simulator (the simulator\'s ledger, same clock).',
+    '',
+    table(
+      ['merchant', 'offered', 'accepted', 'reached the PG', 'wait p50', 'wait p99', 'wait max'],
+      f.merchants.map((m) => [m.id, `${m.rate}/s`, count(m.accepted), count(m.reached), ...[m.p50WaitMs, m.p99WaitMs, m.maxWaitMs].map((w) => `${(w / 1000).toFixed(2)} s`)]),
+    ),
+    '',
+    `PG: max ${f.pg.maxInWindow} in any rolling second, ${f.pg.status429} × 429, utilisation ${f.pg.utilisation.toFixed(3)}${f.drained ? '' : '; NOT DRAINED'}.`,
+    ...(f.problems.length > 0 ? ['', 'Error lines of the processes (first ten):', '', ...f.problems.slice(0, 10).map((e) => `- \`${e.replace(/`/g, "'")}\``)] : []),
+  ].join('\n');
+}
