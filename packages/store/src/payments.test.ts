@@ -92,6 +92,11 @@ describe('PaymentStore.create with a 202 template', () => {
       expect((await store.create(payment(Date.now()), key, asked, template(), 1_000_000)).kind).toBe(kind);
     }
 
+    // A record without a fingerprint (never written so) is another request, not a script error.
+    const broken = randomUUID();
+    await redis.hset(store.keys.idempotency('m1', broken), 'id', p.id);
+    expect((await store.create(payment(Date.now()), broken, 'fp-1', template(), 1_000_000)).kind).toBe('reused');
+
     // The payment's hash gone (a race with archiving): the books answer.
     await redis.del(store.keys.payment(p.id));
     expect(await store.create(payment(Date.now()), idem, 'fp-1', template(), 1_000_000)).toEqual({ kind: 'replay', id: p.id, answer: { from: 'books' } });

@@ -119,7 +119,7 @@ export async function runBooks(ctx: BenchContext): Promise<BooksResult> {
       const tag = randomUUID().slice(0, 8);
       let offset = 0;
       const drained = () => until(async () => (await lagMs(ctx, prefix)).open === 0, 120_000);
-      // CPU per payment accepted in the round, the drainer's and PostgreSQL's until the round's
+      // CPU per payment sent in the round (its warm-up too); the drainer's and PostgreSQL's until the round's
       // changes are in the books.
       const cpu = () => ({ api: treeCpuSeconds(stack.api?.child.pid), drainer: stack.drainer ? treeCpuSeconds(stack.drainer.child.pid) : 0, postgres: postgresCpuSeconds() });
       const measure = async () => {

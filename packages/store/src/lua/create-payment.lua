@@ -20,7 +20,7 @@
 
   The body is not kept in Redis: it goes to the books with the intake's change, and the
   idempotency key keeps its eta. A replay while the payment is hot is rendered again from the
-  payment's fields (which the 202 shows only as they were at intake: the first version) and that
+  payment's fields that never change (the 202 shows the others as they were at intake) and that
   eta; the body is 300-odd bytes, and in the idempotency hash it made the hash too big for a
   listpack (values ≤ 64 bytes): 816 B per payment with it, about 260 B without.
 
@@ -44,14 +44,18 @@
 -- one key are compared, and an accidental match is a 2^-128 chance); a key written whole, before
 -- the cut, is compared whole.
 local function sameRequest(fp)
-  return fp == ARGV[1] or (fp ~= nil and #fp == 32 and fp == string.sub(ARGV[1], 1, 32))
+  -- A field or a match that is missing comes as false or nil: never the same request.
+  if type(fp) ~= 'string' then return false end
+  return fp == ARGV[1] or (#fp == 32 and fp == string.sub(ARGV[1], 1, 32))
 end
+-- Payment hashes live under the same prefix as KEYS[2] (the new payment's).
+local paymentPrefix = string.sub(KEYS[2], 1, #KEYS[2] - #ARGV[2])
 local idemType = redis.call('TYPE', KEYS[1])['ok']
 if idemType == 'hash' then
   local idem = redis.call('HMGET', KEYS[1], 'fp', 'id', 'eta', 'body')
   if not sameRequest(idem[1]) then return {'reused'} end
   if idem[4] then return {'replay', idem[2], idem[4]} end
-  local held = redis.call('HGETALL', string.sub(KEYS[2], 1, #KEYS[2] - #ARGV[2]) .. idem[2])
+  local held = redis.call('HGETALL', paymentPrefix .. idem[2])
   if #held == 0 then return {'replay', idem[2], ''} end
   return {'replay', idem[2], '', idem[3] or '', unpack(held)}
 elseif idemType == 'string' then
@@ -61,8 +65,7 @@ elseif idemType == 'string' then
 end
 
 -- The payment holding a claim, unless it released it (finalize.lua: FAILED before any confirm
--- passed the guard, so the PG never saw it). Its hash is read under the same prefix as KEYS[2].
-local paymentPrefix = string.sub(KEYS[2], 1, #KEYS[2] - #ARGV[2])
+-- passed the guard, so the PG never saw it).
 local function holder(claim)
   local id = redis.call('GET', claim)
   if id and redis.call('HGET', paymentPrefix .. id, 'claimsReleased') ~= '1' then return id end
