@@ -73,7 +73,7 @@ function paymentOperations(config: Config): OperationSpec[] {
       summary: 'Accept a payment',
       description:
         'Validates the payment, stores it with its idempotency key in one atomic Redis step, and answers 202 once Redis acknowledged it. ' +
-        'Sluice then confirms it with the PG as fast as the PG allows. A repeat with the same Idempotency-Key and body replays the stored ' +
+        'Sluice then confirms it with the PG as fast as the PG allows. A repeat with the same Idempotency-Key and body replays the first ' +
         'answer byte for byte with `Idempotent-Replayed: true` (24 h, per merchant). Never 429: past the backlog ceiling the answer is 503.',
       tag: 'Payments',
       auth: 'merchant',
