@@ -37,6 +37,7 @@
     {'backlog_full', count}
 ]]
 --@include books
+--@include payment-hash
 
 -- The idempotency key: a hash (fp, id, eta) while the payment is hot; once it is archived, the
 -- string '<fp> <id>' (archive.lua), whose body is in the books: '' says "read it there".
@@ -112,13 +113,7 @@ local body = ARGV[7] .. eta .. ARGV[8]
 redis.call('HSET', KEYS[1], 'fp', string.sub(ARGV[1], 1, 32), 'id', id, 'eta', eta)
 redis.call('PEXPIRE', KEYS[1], idemTtl)
 
-local fields = {}
-for k, v in pairs(cjson.decode(ARGV[11])) do
-  fields[#fields + 1] = k
-  fields[#fields + 1] = v
-end
-redis.call('HSET', KEYS[2], unpack(fields))
-redis.call('PEXPIRE', KEYS[2], retention)
+writePaymentHash(KEYS[2], ARGV[11], retention)
 redis.call('SET', KEYS[3], id, 'PX', retention)
 redis.call('SET', KEYS[4], id, 'PX', retention)
 redis.call('ZADD', KEYS[5], now, id)

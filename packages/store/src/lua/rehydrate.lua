@@ -10,12 +10,8 @@
 
   Returns 1 if it was put back, 0 if Redis held it.
 ]]
+--@include payment-hash
+
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-local fields = {}
-for k, v in pairs(cjson.decode(ARGV[1])) do
-  fields[#fields + 1] = k
-  fields[#fields + 1] = v
-end
-redis.call('HSET', KEYS[1], unpack(fields))
-redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]))
+writePaymentHash(KEYS[1], ARGV[1], tonumber(ARGV[2]))
 return 1
