@@ -27,21 +27,23 @@ function readStat(pid: number): ProcStat | null {
   }
 }
 
+/** The ids of the machine's processes (none where there is no `/proc`). */
+function pids(): number[] {
+  try {
+    return readdirSync('/proc').filter((e) => /^\d+$/.test(e)).map(Number);
+  } catch {
+    return [];
+  }
+}
+
 /** CPU seconds of `pid` and of its living children (a cluster's forks). */
 export function treeCpuSeconds(pid: number | undefined): number {
   if (pid === undefined) return Number.NaN;
   const own = readStat(pid);
   if (!own) return Number.NaN;
   let total = own.cpuSeconds;
-  let entries: string[] = [];
-  try {
-    entries = readdirSync('/proc');
-  } catch {
-    return total;
-  }
-  for (const e of entries) {
-    if (!/^\d+$/.test(e)) continue;
-    const s = readStat(Number(e));
+  for (const p of pids()) {
+    const s = readStat(p);
     if (s && s.ppid === pid) total += s.cpuSeconds;
   }
   return total;
@@ -50,15 +52,14 @@ export function treeCpuSeconds(pid: number | undefined): number {
 /** CPU seconds of every PostgreSQL server process (neighbours' sessions included, as for Redis). */
 export function postgresCpuSeconds(): number {
   let total = 0;
-  for (const e of readdirSync('/proc')) {
-    if (!/^\d+$/.test(e)) continue;
+  for (const p of pids()) {
     let comm = '';
     try {
-      comm = readFileSync(`/proc/${e}/comm`, 'utf8');
+      comm = readFileSync(`/proc/${p}/comm`, 'utf8');
     } catch {
       continue;
     }
-    if (comm.startsWith('postgres')) total += readStat(Number(e))?.cpuSeconds ?? 0;
+    if (comm.startsWith('postgres')) total += readStat(p)?.cpuSeconds ?? 0;
   }
   return total;
 }
