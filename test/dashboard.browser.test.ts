@@ -29,6 +29,7 @@ interface Frame {
   totals: { created: number; final: Record<string, number> };
   pgClient: { processes: number; readTimeoutMs: Record<string, number | null> };
   callsPerPayment: Record<'confirm' | 'inquire' | 'cancel' | 'transactions', number> | null;
+  fair: { admitted: number; merchants: number; top: unknown[] };
 }
 
 let s: Stack;
@@ -175,12 +176,18 @@ describe('dashboard in a browser', () => {
       // What the page shows is what the API answered it, figure for figure: the figures of one
       // drawn frame (read together, and only once that frame is the one on screen).
       let frame = await nextFrame(page);
-      let onScreen = await shownAll(page, ['updated-at', 'backlog', 'in-doubt', 'pg-rps', 'intake-total']);
+      const tiles = ['updated-at', 'backlog', 'in-doubt', 'pg-rps', 'intake-total', 'fair-merchants', 'fair-admitted'];
+      let onScreen = await shownAll(page, tiles);
       for (let i = 0; i < 5 && onScreen['updated-at'] !== frame.at; i++) {
         frame = await nextFrame(page);
-        onScreen = await shownAll(page, ['updated-at', 'backlog', 'in-doubt', 'pg-rps', 'intake-total']);
+        onScreen = await shownAll(page, tiles);
       }
-      expect(onScreen).toEqual({ 'updated-at': frame.at, backlog: frame.backlog, 'in-doubt': frame.inDoubt, 'pg-rps': frame.now.pgRps, 'intake-total': frame.totals.created });
+      expect(onScreen).toEqual({
+        'updated-at': frame.at, backlog: frame.backlog, 'in-doubt': frame.inDoubt, 'pg-rps': frame.now.pgRps, 'intake-total': frame.totals.created,
+        'fair-merchants': frame.fair.merchants, 'fair-admitted': frame.fair.admitted,
+      });
+      // The merchants table lists the frame's merchants waiting, one row each.
+      expect(await page.locator('[data-testid="merchants"] tbody tr').count()).toBe(frame.fair.top.length);
       // The gate holds the PG to its limit in every second the chart shows.
       expect(Math.max(...frame.pg.confirm.map((c, i) => c + frame.pg.inquire[i]! + frame.pg.cancel[i]! + frame.pg.transactions[i]!))).toBeLessThanOrEqual(LIMIT);
       // And an independent read at about the same time agrees, within what a second of load moves.

@@ -35,7 +35,7 @@ export const paymentResourceSchema = z
     eta: isoTime
       .nullable()
       .describe(
-        "While QUEUED: when it should reach the PG, estimated from its place in the backlog at the PG's rate (PG_RATE_LIMIT per PG_RATE_WINDOW_MS). Null in every other status.",
+        "While QUEUED: when it should reach the PG, estimated from its place in its merchant's fair queue at the merchant's share of the PG's rate (PG_RATE_LIMIT per PG_RATE_WINDOW_MS), behind the payments already admitted. Null in every other status.",
       ),
   })
   .describe('A payment');
@@ -79,6 +79,7 @@ export const API_ERROR_CODES = [
   'DUPLICATE_ORDER_ID',
   'CARD_DATA_NOT_ALLOWED',
   'BACKLOG_FULL',
+  'MERCHANT_BACKLOG_FULL',
   'TOO_MANY_WAITERS',
   'REDIS_UNAVAILABLE',
   'BOOKS_UNAVAILABLE',

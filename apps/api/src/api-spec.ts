@@ -110,7 +110,13 @@ function paymentOperations(config: Config): OperationSpec[] {
         415: error('Not application/json (or a charset other than UTF-8)', 'UNSUPPORTED_MEDIA_TYPE'),
         422: error('The same Idempotency-Key with a different body', 'IDEMPOTENCY_KEY_REUSED'),
         500: internal,
-        503: { ...error("The backlog holds BACKLOG_MAX_SECONDS of work at the PG's rate; retry later", 'BACKLOG_FULL'), headers: { 'Retry-After': 'Seconds' } },
+        503: {
+          ...error(
+            "The payments not final hold BACKLOG_MAX_SECONDS of work at the PG's rate (BACKLOG_FULL), or this merchant's payments waiting hold that much at its share of the rate (MERCHANT_BACKLOG_FULL, this merchant only); retry after Retry-After",
+            'BACKLOG_FULL', 'MERCHANT_BACKLOG_FULL',
+          ),
+          headers: { 'Retry-After': 'Seconds' },
+        },
       },
     },
     {

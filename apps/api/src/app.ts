@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import { required, type Config } from '@sluice/config';
 import type { PaymentStore, Redis } from '@sluice/store';
 import type { BooksReader } from '@sluice/books';
-import type { ConfirmEnqueuer, Queues } from '@sluice/queue';
+import type { Queues } from '@sluice/queue';
 import { adminRoutes } from './admin.ts';
 import { operatorRoutes } from './dashboard/routes.ts';
 import { MerchantAuth, operatorAuthOf } from './auth.ts';
@@ -25,8 +25,7 @@ import { securityHeaders } from './security-headers.ts';
 export interface AppDeps {
   config: Config;
   store: PaymentStore;
-  enqueuer: ConfirmEnqueuer;
-  /** For the admin board only; intake enqueues through `enqueuer`. */
+  /** For the admin board only: intake puts payments in the merchants' fair queues, and the workers add the jobs. */
   queues: Queues;
   logger: Logger;
   /** The clock for `createdAt` (ms). Defaults to `Date.now`. */
@@ -67,7 +66,7 @@ export function createApp(deps: AppDeps): express.Express {
   app.post('/v1/payments', ops.countIntake); // intake outcomes for /metrics: one listener, no Redis
   // The intake route is matched first: every router layer in front of it is paid per payment.
   const waiters = deps.waiters ?? new FinalWaiters(() => deps.store.redis.duplicate({ enableAutoPipelining: false }), deps.store.keys.finalChannel);
-  app.use(paymentRoutes({ config, store: deps.store, enqueuer: deps.enqueuer, auth, now: deps.now ?? Date.now, waiters, books: deps.books ?? null }));
+  app.use(paymentRoutes({ config, store: deps.store, auth, now: deps.now ?? Date.now, waiters, books: deps.books ?? null }));
   app.use(healthRoutes([redisCheck(deps.store.redis), ...(deps.readinessChecks ?? [])]));
   const admin = adminRoutes(config, deps.queues, operatorAuth);
   if (admin) app.use(admin);

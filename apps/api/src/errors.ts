@@ -47,7 +47,7 @@ export function errorHandler(logger: Logger) {
     }
     const known = isSluiceError(err) ? err : fromClient(err);
     const e = known ?? new SluiceError('INTERNAL', 'Internal error', 500);
-    if (e.httpStatus >= 500 && e.code !== 'BACKLOG_FULL') {
+    if (e.httpStatus >= 500 && e.code !== 'BACKLOG_FULL' && e.code !== 'MERCHANT_BACKLOG_FULL') {
       logger.error({ err: loggableError(err), requestId: res.locals.requestId, method: req.method, path: req.path }, 'request failed');
     }
     res.status(e.httpStatus).json(e.toBody());

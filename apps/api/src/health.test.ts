@@ -32,7 +32,7 @@ describe('probes', () => {
     const dead = connectRedis('redis://127.0.0.1:1');
     dead.on('error', () => {});
     const store = new PaymentStore(dead, { prefix: t.prefix, idempotencyTtlMs: 60_000, retentionMs: 60_000 });
-    const app = createApp({ config: t.config, store, enqueuer: t.enqueuer, queues: t.queues, logger: pino({ level: 'silent' }) });
+    const app = createApp({ config: t.config, store, queues: t.queues, logger: pino({ level: 'silent' }) });
     const s = await listen(app);
     try {
       const started = Date.now();
@@ -52,7 +52,7 @@ describe('probes', () => {
     const app = createApp({
       config: t.config,
       store: t.store,
-      enqueuer: t.enqueuer,
+      
       queues: t.queues,
       logger: pino({ level: 'silent' }),
       readinessChecks: [{ name: 'dashboard', check: () => Promise.reject(new Error('down')) }],

@@ -85,7 +85,7 @@ describe('renderPayment', () => {
       id: 'pay_1', merchantId: 'm', paymentKey: 'pk', orderId: 'order-1', amount: 100, currency: 'KRW', metadata: null,
       status: 'APPROVED', phase: 'final', createdAt: 0, updatedAt: 1_000, finalizedAt: 2_000, attempts: 2, pgCalls: 5,
       answeredInquiries: 1, reconfirms: 0, transactionKey: 'tx', approvedAt: '2024-01-01T00:00:00+09:00', failure: null,
-      requestId: 'r', inDoubtAt: 500, confirmsSettled: 0, cancels: 0, confirmSentAt: 400,
+      requestId: 'r', inDoubtAt: 500, confirmsSettled: 0, cancels: 0, confirmSentAt: 400, fqSeq: null,
     };
     expect(renderPayment(rec, null)).toEqual({
       id: 'pay_1', paymentKey: 'pk', orderId: 'order-1', amount: 100, currency: 'KRW', metadata: null, status: 'APPROVED',
@@ -95,14 +95,16 @@ describe('renderPayment', () => {
     });
   });
 
-  it('estimates eta from the backlog rank at the PG rate, only while QUEUED', () => {
+  it('estimates eta from the send slots at the PG rate, only while QUEUED', () => {
     const rate = { windowMs: 1_000, limit: 500 };
     const queued = { ...baseRecord(), status: 'QUEUED' as const, phase: 'queued' as const };
-    // 999 payments ahead + this one, at 2 ms each: 2 s from now.
-    expect(etaOf({ record: queued, rank: 999 }, 10_000, rate)).toBe('1970-01-01T00:00:12.000Z');
-    expect(etaOf({ record: queued, rank: 0 }, 10_000, { windowMs: 1_000, limit: 3 })).toBe('1970-01-01T00:00:10.333Z');
-    expect(etaOf({ record: queued, rank: null }, 10_000, rate)).toBeNull();
-    expect(etaOf({ record: { ...queued, status: 'PROCESSING' }, rank: 3 }, 10_000, rate)).toBeNull();
+    // 999 slots ahead + this one's, at 2 ms each: 2 s from now.
+    expect(etaOf({ record: queued, slots: 1_000 }, 10_000, rate)).toBe('1970-01-01T00:00:12.000Z');
+    expect(etaOf({ record: queued, slots: 1 }, 10_000, { windowMs: 1_000, limit: 3 })).toBe('1970-01-01T00:00:10.333Z');
+    // A share of the rate: a fraction of slots.
+    expect(etaOf({ record: queued, slots: 2.5 }, 10_000, rate)).toBe('1970-01-01T00:00:10.005Z');
+    expect(etaOf({ record: queued, slots: null }, 10_000, rate)).toBeNull();
+    expect(etaOf({ record: { ...queued, status: 'PROCESSING' }, slots: 3 }, 10_000, rate)).toBeNull();
   });
 
   it('leaves a hole for eta at the end of the 202 body', () => {
@@ -155,6 +157,6 @@ function baseRecord(): PaymentRecord {
   return {
     id: 'pay_1', merchantId: 'm', paymentKey: 'pk', orderId: 'order-1', amount: 100, currency: 'KRW', metadata: null,
     status: 'QUEUED', phase: 'queued', createdAt: 0, updatedAt: 0, finalizedAt: null, attempts: 0, pgCalls: 0,
-    answeredInquiries: 0, reconfirms: 0, transactionKey: null, approvedAt: null, failure: null, requestId: null, inDoubtAt: null, confirmsSettled: 0, cancels: 0, confirmSentAt: null,
+    answeredInquiries: 0, reconfirms: 0, transactionKey: null, approvedAt: null, failure: null, requestId: null, inDoubtAt: null, confirmsSettled: 0, cancels: 0, confirmSentAt: null, fqSeq: null,
   };
 }

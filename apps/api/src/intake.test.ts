@@ -58,11 +58,10 @@ describe('POST /v1/payments: happy path', () => {
     expect(await t.redis.get(t.store.keys.byOrderId(body.orderId as string))).toBe(p.id);
     expect(await t.redis.zscore(t.store.keys.open, p.id)).not.toBeNull();
 
-    await t.enqueuer.drain();
-    const job = await t.queues.confirm.getJob(p.id);
-    expect(job?.id).toBe(p.id);
-    // Only the id: the rest (the request id included) is in the payment's hash, and the job stays small.
-    expect(job?.data).toEqual({ paymentId: p.id });
+    // In its merchant's fair queue, for a worker to admit: no job and no outbox marker before that.
+    expect(await t.redis.lrange(t.store.keys.fair('default').queue('m_a'), 0, -1)).toContain(p.id);
+    expect(await t.store.get(p.id)).toMatchObject({ fqSeq: expect.any(Number) });
+    expect(await t.queues.confirm.getJob(p.id)).toBeUndefined();
     expect(await t.redis.zcard(t.store.keys.outbox)).toBe(0);
   });
 
@@ -160,9 +159,9 @@ describe('idempotency', () => {
     expect(await t.redis.zcard(t.store.keys.open)).toBe(openBefore + 1);
     expect((await paymentHashes()).length).toBe(hashesBefore + 1);
 
-    await t.enqueuer.drain();
+    // Queued once.
     const [id] = [...ids];
-    expect((await t.queues.confirm.getJob(id))?.id).toBe(id);
+    expect((await t.redis.lrange(t.store.keys.fair('default').queue('m_a'), 0, -1)).filter((x) => x === id)).toHaveLength(1);
   });
 });
 

@@ -168,19 +168,23 @@ describe('waiter cap and shutdown', () => {
 });
 
 describe('eta', () => {
-  it("is the backlog's wait at the PG rate while QUEUED, in the 202 and in reads", async () => {
+  it("is the wait for the merchant's turns at the PG rate while QUEUED, in the 202 and in reads", async () => {
     const rate = t.config.PG_RATE_WINDOW_MS / t.config.PG_RATE_LIMIT;
-    const backlog = await t.redis.zcard(t.store.keys.open);
+    const fair = t.store.keys.fair('default');
+    // The payments m_a has waiting, and the merchants sharing the rate with it (weight 1 each).
+    const queued = await t.redis.llen(fair.queue('m_a'));
+    const merchants = new Set([...(await t.redis.lrange(fair.ring, 0, -1)), 'm_a']).size;
     const created = await postPayment(t, { body: paymentBody() });
     const p = created.json;
-    // The 202's eta: created + (payments ahead + 1) × ms per PG call, filled in by the script.
-    expect(Date.parse(p.eta)).toBe(Math.floor(Date.parse(p.createdAt) + (backlog + 1) * rate));
+    // The 202's eta: created + (m_a's payments ahead + 1) turns × merchants sharing × ms per PG
+    // call, filled in by the script.
+    const slots = (queued + 1) * merchants;
+    expect(Date.parse(p.eta)).toBe(Math.floor(Date.parse(p.createdAt) + slots * rate));
     const before = Date.now();
     const read = await get(t, `/v1/payments/${p.id}`, t.keyA);
-    const rank = (await t.redis.zrank(t.store.keys.open, p.id))!;
     const eta = Date.parse(read.json.eta);
-    expect(eta).toBeGreaterThanOrEqual(Math.floor(before + (rank + 1) * rate));
-    expect(eta).toBeLessThanOrEqual(Math.floor(Date.now() + (rank + 1) * rate));
+    expect(eta).toBeGreaterThanOrEqual(Math.floor(before + slots * rate));
+    expect(eta).toBeLessThanOrEqual(Math.floor(Date.now() + slots * rate));
 
     await decline(p.id);
     expect((await get(t, `/v1/payments/${p.id}`, t.keyA)).json.eta).toBeNull();

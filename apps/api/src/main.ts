@@ -3,14 +3,14 @@
  * without losing a payment it has acknowledged. Run with `tsx apps/api/src/main.ts`.
  *
  * Shutdown order matters: stop accepting, let in-flight requests finish (each 202 was sent after
- * Redis stored the payment and its outbox marker), flush the confirm jobs those requests queued,
- * then close the queues and Redis. A job not flushed is not lost: the sweeper finds its marker.
+ * Redis stored the payment in its merchant's fair queue, from which the workers admit it), then
+ * close the queues and Redis.
  */
 import type { Server } from 'node:http';
 import { BooksReader, booksPool } from '@sluice/books';
 import { loadConfig, refuseDemoSecrets } from '@sluice/config';
 import { checkRedisSafety, connectRedis, PaymentStore, storeOptionsOf } from '@sluice/store';
-import { ConfirmEnqueuer, createQueues } from '@sluice/queue';
+import { createQueues } from '@sluice/queue';
 import { createApp } from './app.ts';
 import { breakerCheck, redisMemoryCheck } from './dashboard/readiness.ts';
 import { loggableError } from './errors.ts';
@@ -35,10 +35,6 @@ async function main(): Promise<void> {
 
   const store = new PaymentStore(redis, storeOptionsOf(config));
   const queues = createQueues(queueRedis, config.REDIS_PREFIX);
-  const enqueuer = new ConfirmEnqueuer({
-    queue: queues.confirm, redis: queueRedis, outboxKey: store.keys.outbox,
-    onError: (err) => logger.warn({ err: loggableError(err) }, 'confirm enqueue failed; the outbox sweeper will enqueue these payments'),
-  });
 
   // Advisory: /readyz shows them (memory warn, breaker state) but stays 200 for them.
   const readinessChecks = [redisMemoryCheck(queueRedis), breakerCheck(queueRedis, store.keys)];
@@ -50,7 +46,7 @@ async function main(): Promise<void> {
   const booksDb = config.DATABASE_URL ? booksPool(config.DATABASE_URL) : null;
   if (!booksDb) logger.warn('DATABASE_URL is not set: archived payments, lists and summaries answer 503 BOOKS_UNAVAILABLE');
   const books = booksDb ? new BooksReader(booksDb) : null;
-  const app = createApp({ config, store, enqueuer, queues, logger, readinessChecks, waiters, books });
+  const app = createApp({ config, store, queues, logger, readinessChecks, waiters, books });
   const server: Server = createHttpServer(app, config).listen(config.PORT, config.HOST, () => {
     logger.info({ host: config.HOST, port: config.PORT }, 'sluice api listening');
   });
@@ -76,7 +72,6 @@ async function main(): Promise<void> {
       // Long polls are answered now, with the state as it is, rather than holding shutdown.
       await waiters.close();
       await closed;
-      await enqueuer.drain();
       await queues.close();
       await Promise.all([redis.quit(), queueRedis.quit(), booksDb?.end()]);
       logger.info('shut down cleanly');

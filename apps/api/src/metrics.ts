@@ -91,6 +91,8 @@ export class ApiMetrics {
     'Seconds the oldest payment not final yet has waited since its 202 (0 when none): a stalled backlog shows here, not in the ETA',
   );
   private readonly eta = this.gauge('sluice_backlog_eta_seconds', 'Seconds to drain the backlog at the recent confirm rate (or at PG_RATE_LIMIT when idle)');
+  private readonly fairAdmitted = this.gauge('sluice_fair_admitted_payments', "Payments admitted from the merchants' fair queues and not yet sent");
+  private readonly fairMerchants = this.gauge('sluice_fair_waiting_merchants', 'Merchants with payments waiting for admission');
   private readonly confirmRate = this.gauge('sluice_pg_confirm_rate', 'PG confirms per second over the last 10 s (cluster-wide)');
   private readonly inDoubt = this.gauge('sluice_in_doubt_payments', 'Payments in doubt now (being inquired or canceled)');
   private readonly inDoubtEntered = this.counter('sluice_in_doubt_entered_total', 'Payments that went in doubt');
@@ -164,6 +166,8 @@ export class ApiMetrics {
     this.oldestAge.set(s.oldestAgeSeconds);
     this.eta.set(s.etaSeconds);
     this.confirmRate.set(s.confirmRate);
+    this.fairAdmitted.set(s.fair.admitted);
+    this.fairMerchants.set(s.fair.merchants);
     this.inDoubt.set(s.inDoubt);
     setCounter(this.inDoubtEntered, c('inDoubt:entered'));
     setCounter(this.resolveCancels, c('resolve:cancels'));

@@ -85,7 +85,6 @@ describe('card data', () => {
     } finally {
       t.store.create = original;
     }
-    await t.enqueuer.drain();
 
     const stored = await everythingUnder(t.redis, t.prefix);
     const log = lines.join('');

@@ -15,7 +15,7 @@ let t: TestApp;
 let other: { url: string; close(): Promise<void> };
 beforeAll(async () => {
   t = await startTestApp({ ADMIN_LOGIN_MAX_FAILURES: MAX, ADMIN_LOGIN_WINDOW_MS: WINDOW_MS, TRUST_PROXY: 'true' });
-  const app = createApp({ config: t.config, store: t.store, enqueuer: t.enqueuer, queues: t.queues, waiters: t.waiters, logger: pino({ level: 'silent' }) });
+  const app = createApp({ config: t.config, store: t.store, queues: t.queues, waiters: t.waiters, logger: pino({ level: 'silent' }) });
   other = await listen(app, t.config);
 });
 afterAll(async () => {

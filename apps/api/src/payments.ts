@@ -4,17 +4,16 @@
  *
  * The POST is the hot path, measured against a no-op Express JSON route: it validates in
  * memory, renders its 202 body up front (with a hole for `eta`, which the script fills from the
- * backlog it counts anyway), and makes exactly one Redis round trip (the intake script, which
- * also stores that body with the idempotency key). The 202 is sent once Redis has
- * acknowledged the script; the confirm job is enqueued in a batch afterwards, and the outbox
- * marker written by the same script lets the sweeper enqueue it should this process die first.
+ * merchant's place in the fair share), and makes exactly one Redis round trip (the intake
+ * script). The 202 is sent once Redis has acknowledged the script, which put the payment in its
+ * merchant's fair queue: the workers admit it from there by turns between merchants, and add its
+ * confirm job then.
  */
 import { Router, type NextFunction, type Request, type Response } from 'express';
-import type { Config } from '@sluice/config';
+import { merchantWeight, type Config } from '@sluice/config';
 import { assertNever, isFinalStatus, SluiceError } from '@sluice/domain';
 import { newPaymentId, parseRecord, paymentIdTime, type NewPayment, type PaymentStore, type PaymentView, type PgRate } from '@sluice/store';
 import type { BooksReader } from '@sluice/books';
-import type { ConfirmEnqueuer } from '@sluice/queue';
 import type { MerchantAuth } from './auth.ts';
 import { jsonBody } from './json-body.ts';
 import type { FinalWaiters } from './long-poll.ts';
@@ -22,11 +21,10 @@ import { fingerprintOf, idempotencyKeyOf, listQueryOf, ORDER_ID, parsePaymentReq
 import { bodyTemplate, intakeBody, renderPayment, renderView } from './render.ts';
 import type { ApiLocals } from './request-context.ts';
 
-/** What the payment routes need: the store, the enqueuer, the long-poll waiters, the backlog ceiling and the config. */
+/** What the payment routes need: the store, the long-poll waiters, the books and the config. */
 export interface PaymentRouteDeps {
   config: Config;
   store: PaymentStore;
-  enqueuer: ConfirmEnqueuer;
   auth: MerchantAuth;
   now: () => number;
   /** Long polls (`?wait=N`) wait here. */
@@ -44,8 +42,9 @@ type Res = Response<unknown, ApiLocals>;
 export const BACKLOG_RETRY_AFTER_SECONDS = 30;
 
 /**
- * The backlog ceiling in payments: BACKLOG_MAX_SECONDS of work at the PG's rate limit
- * (PG_RATE_LIMIT calls per PG_RATE_WINDOW_MS), never below one.
+ * The backlog ceiling in PG send slots: BACKLOG_MAX_SECONDS of work at the PG's rate limit
+ * (PG_RATE_LIMIT calls per PG_RATE_WINDOW_MS), never below one. It bounds the payments not
+ * final, and each merchant's payments waiting at its share of the rate.
  */
 export function backlogCeiling(c: Pick<Config, 'BACKLOG_MAX_SECONDS' | 'PG_RATE_LIMIT' | 'PG_RATE_WINDOW_MS'>): number {
   return Math.max(1, Math.floor((c.BACKLOG_MAX_SECONDS * 1000 * c.PG_RATE_LIMIT) / c.PG_RATE_WINDOW_MS));
@@ -74,7 +73,7 @@ const notFound = (): SluiceError => new SluiceError('NOT_FOUND', 'No such paymen
 /** A payment read from the books, as a view: the same record as Redis held, and no backlog rank (it is final or drained). */
 const bookedView = (booked: { snapshot: Record<string, string> } | null): PaymentView | null => {
   const record = booked ? parseRecord(booked.snapshot) : null;
-  return record ? { record, rank: null } : null;
+  return record ? { record, slots: null } : null;
 };
 
 /** 415 before the body is read: only JSON is accepted. */
@@ -87,7 +86,7 @@ function requireJson(req: Request, _res: Response, next: NextFunction): void {
 
 /** The `/v1/payments` routes, behind merchant auth. */
 export function paymentRoutes(deps: PaymentRouteDeps): Router {
-  const { store, enqueuer, now, waiters, books } = deps;
+  const { store, now, waiters, books } = deps;
 
   /** A books read; the database failing is a 503 the merchant may retry, never a 500. */
   const fromBooks = async <T>(res: Res, read: (b: BooksReader) => Promise<T>): Promise<T> => {
@@ -139,10 +138,10 @@ export function paymentRoutes(deps: PaymentRouteDeps): Router {
         createdAt,
       };
       // The script fills in `eta` from the backlog it counts: the body sent is the body stored.
-      const result = await store.create(p, sha256Hex(idemKey), fingerprintOf(body, currency), bodyTemplate(p, rate), ceiling);
+      const weight = merchantWeight(deps.config, merchantId);
+      const result = await store.create(p, sha256Hex(idemKey), fingerprintOf(body, currency), bodyTemplate(p, rate), ceiling, weight);
       switch (result.kind) {
         case 'created':
-          enqueuer.push({ paymentId: p.id });
           send202(res, p.id, result.body, false);
           return;
         case 'replay': {
@@ -168,6 +167,11 @@ export function paymentRoutes(deps: PaymentRouteDeps): Router {
           res.set('Retry-After', String(BACKLOG_RETRY_AFTER_SECONDS));
           // 503, never 429: the merchant is not over a limit of its own; Sluice is full.
           throw new SluiceError('BACKLOG_FULL', 'Sluice is at its backlog ceiling; retry later', 503, true);
+        case 'merchant_backlog_full':
+          // This merchant only: its payments waiting would not all reach the PG within the
+          // ceiling at its share of the rate. Others are still accepted.
+          res.set('Retry-After', String(result.retryAfterSeconds));
+          throw new SluiceError('MERCHANT_BACKLOG_FULL', 'Your payments waiting are at the backlog ceiling for your share of the PG; retry later', 503, true);
         default:
           assertNever(result);
       }

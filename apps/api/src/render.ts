@@ -54,9 +54,9 @@ export function renderPayment(r: PaymentRecord, eta: string | null): PaymentReso
   };
 }
 
-/** The `eta` of a payment read with its backlog rank: null unless it is QUEUED and ranked. */
+/** The `eta` of a payment read with its send slots: null unless it is QUEUED and placed. */
 export function etaOf(v: PaymentView, nowMs: number, rate: PgRate): string | null {
-  return v.record.status === 'QUEUED' && v.rank !== null ? iso(etaMs(v.rank, nowMs, rate)) : null;
+  return v.record.status === 'QUEUED' && v.slots !== null ? iso(etaMs(v.slots, nowMs, rate)) : null;
 }
 
 /** A read payment as merchants see it. */
@@ -122,5 +122,7 @@ export function newRecord(p: NewPayment): PaymentRecord {
     confirmsSettled: 0,
     cancels: 0,
     confirmSentAt: null,
+    // Given by the intake script; not part of any answer.
+    fqSeq: null,
   };
 }

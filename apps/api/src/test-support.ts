@@ -9,7 +9,7 @@ import type { Express } from 'express';
 import { pino, type Logger } from 'pino';
 import { testConfig, type Config } from '@sluice/config';
 import { BooksStream, connectRedis, PaymentStore, type Redis } from '@sluice/store';
-import { ConfirmEnqueuer, createQueues, type Queues } from '@sluice/queue';
+import { createQueues, type Queues } from '@sluice/queue';
 import { BooksReader, BooksWriter, booksPool } from '@sluice/books';
 import { createApp } from './app.ts';
 import { createHttpServer } from './http-server.ts';
@@ -28,7 +28,6 @@ export interface TestApp {
   redis: Redis;
   store: PaymentStore;
   queues: Queues;
-  enqueuer: ConfirmEnqueuer;
   /** The app's long-poll waiters (closed by `close`). */
   waiters: FinalWaiters;
   /** API keys of merchants `m_a` and `m_b`. */
@@ -67,12 +66,11 @@ export async function startTestApp(
     retentionMs: config.PAYMENT_RETENTION_MS,
   });
   const queues = createQueues(redis, prefix);
-  const enqueuer = new ConfirmEnqueuer({ queue: queues.confirm, redis, outboxKey: store.keys.outbox });
   await queuesSettled(redis, prefix);
   const waiters = new FinalWaiters(() => redis.duplicate({ enableAutoPipelining: false }), store.keys.finalChannel, opts.maxWaiters);
   const pool = opts.databaseUrl ? booksPool(opts.databaseUrl) : null;
   const books = pool ? new BooksReader(pool) : null;
-  const app = createApp({ config, store, enqueuer, queues, waiters, books, logger: opts.logger ?? pino({ level: 'silent' }) });
+  const app = createApp({ config, store, queues, waiters, books, logger: opts.logger ?? pino({ level: 'silent' }) });
   const server = await listen(app, config);
   return {
     url: server.url,
@@ -81,7 +79,6 @@ export async function startTestApp(
     redis,
     store,
     queues,
-    enqueuer,
     waiters,
     keyA,
     keyB,
@@ -89,7 +86,6 @@ export async function startTestApp(
       await waiters.close();
       await server.close();
       await pool?.end();
-      await enqueuer.drain();
       await cleanRedis(redis, prefix, queues);
       await queues.close();
       await redis.quit();

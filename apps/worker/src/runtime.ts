@@ -3,18 +3,19 @@
  * the driver and the BullMQ workers from one parsed config. `main.ts` runs it as a process;
  * tests run it in-process against a simulator on port 0.
  */
-import { hotWindowMs, workerConcurrency, type Config } from '@sluice/config';
+import { admitLead, admittedStaleMs, hotWindowMs, workerConcurrency, type Config } from '@sluice/config';
 import { BooksReader, booksPool } from '@sluice/books';
 import { resolutionPolicyOf } from '@sluice/domain';
 import { createQueues, JOB_OPTIONS, QUEUE_NAMES, retryPolicy, WORKER_KEEP_JOBS, WORKER_SETTINGS, type Queues } from '@sluice/queue';
 import {
-  checkRedisSafety, connectRedis, PaymentStore, PG_CLIENT_FIGURES_EVERY_MS, publishPgClientFigures, storeOptionsOf, Transitions,
+  checkRedisSafety, connectRedis, FairShare, PaymentStore, PG_CLIENT_FIGURES_EVERY_MS, publishPgClientFigures, storeOptionsOf, Transitions,
   transitionsOptionsOf, type Redis,
 } from '@sluice/store';
 import { hostname } from 'node:os';
 import { Worker } from 'bullmq';
 import { createLogger } from '@sluice/log';
 import type { Logger } from 'pino';
+import { Admitter } from './admitter.ts';
 import { PaymentDriver } from './driver.ts';
 import { WorkerMetrics } from './metrics.ts';
 import { confirmProcessor, resolveProcessor } from './processors.ts';
@@ -33,6 +34,8 @@ export interface RunningWorker {
   queues: Queues;
   /** The PG side: the sender thread (or this thread with PG_SENDER_THREAD=false). */
   pg: PgPort;
+  /** Admission from the merchants' fair queues into the confirm queue. */
+  admitter: Admitter;
   sweeper: Sweeper;
   reconciler: Reconciler;
   workers: Worker[];
@@ -92,7 +95,11 @@ export async function startWorker(
   });
   const resolveWorker = new Worker(QUEUE_NAMES.resolve, retryPolicy(resolveProcessor(deps)), { ...common, concurrency: config.RESOLVE_CONCURRENCY });
 
-  const sweeper = new Sweeper({ store, transitions, confirmQueue: queues.confirm, resolveQueue: queues.resolve, log });
+  const fair = new FairShare(redis, store.keys);
+  const admitter = new Admitter({
+    fair, confirmQueue: queues.confirm, redis, outboxKey: store.keys.outbox, lead: admitLead(config), staleMs: admittedStaleMs(config), tickMs: config.ADMIT_TICK_MS, log,
+  });
+  const sweeper = new Sweeper({ store, fair, transitions, confirmQueue: queues.confirm, resolveQueue: queues.resolve, log });
   // The books, when configured: reconciliation reads there what Redis has forgotten.
   const booksDb = config.DATABASE_URL ? booksPool(config.DATABASE_URL, 2) : null;
   const books = booksDb ? { reader: new BooksReader(booksDb), hotMs: hotWindowMs(config) } : null;
@@ -146,9 +153,13 @@ export async function startWorker(
     });
   }
 
+  admitter.start();
+
   return {
-    config, redis, store, transitions, queues, pg, sweeper, reconciler, workers, metrics, log,
+    config, redis, store, transitions, queues, pg, admitter, sweeper, reconciler, workers, metrics, log,
     close: async () => {
+      // No more admissions: what this process admitted is in BullMQ, for any worker to run.
+      await admitter.stop();
       clearInterval(figuresTimer);
       await redis.hdel(store.keys.pgClients, processId).catch(() => undefined);
       const grace = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), config.WORKER_SHUTDOWN_GRACE_MS).unref());

@@ -1,16 +1,17 @@
 /**
- * The sweeper: the safety net under the intake's outbox and under BullMQ.
+ * The sweeper: the safety net under admission's outbox and under BullMQ.
  *
- * 1. Outbox: a payment written by the intake but whose confirm job was never added (the API
- *    died between its 202 and the batched enqueue) is enqueued. The job id is the payment id, so
- *    an add that races the API's own is a no-op.
+ * 1. Outbox: a payment admitted from its merchant's fair queue but whose confirm job was never
+ *    added (the worker died between the two) is enqueued. The job id is the payment id, so an
+ *    add that races the admitter's own is a no-op.
  * 2. Live jobs: every payment that is not final must have a live job (waiting, delayed, active or
- *    prioritized). A job can vanish (failed after its attempts, stalled too often, cleaned from the
+ *    prioritized), unless it is still waiting in its merchant's fair queue (it needs none until
+ *    admitted). A job can vanish (failed after its attempts, stalled too often, cleaned from the
  *    dashboard). A payment that was never sent gets its confirm job back; one that may have been
  *    sent goes to inquiry first, never straight to another confirm.
  */
-import { confirmJobId, resolveJobId, type ConfirmJob, type ResolveJob } from '@sluice/queue';
-import type { PaymentStore, Transitions } from '@sluice/store';
+import { confirmJobId, enqueueConfirms, resolveJobId, type ConfirmJob, type ResolveJob } from '@sluice/queue';
+import type { FairShare, PaymentStore, Transitions } from '@sluice/store';
 import type { Job, Queue } from 'bullmq';
 import type { Logger } from 'pino';
 import { startResolving } from './processors.ts';
@@ -37,6 +38,7 @@ export interface SweeperOptions {
 /** What the sweeper reads and re-drives payments through. */
 export interface SweeperDeps {
   store: PaymentStore;
+  fair: FairShare;
   transitions: Transitions;
   confirmQueue: Queue<ConfirmJob>;
   resolveQueue: Queue<ResolveJob>;
@@ -48,6 +50,7 @@ export class Sweeper {
   private cursor = 0;
 
   private readonly store: PaymentStore;
+  private readonly fair: FairShare;
   private readonly transitions: Transitions;
   private readonly confirmQueue: Queue<ConfirmJob>;
   private readonly resolveQueue: Queue<ResolveJob>;
@@ -56,6 +59,7 @@ export class Sweeper {
 
   constructor(d: SweeperDeps, o: SweeperOptions = { outboxGraceMs: 3_000, liveGraceMs: 30_000, chunk: 500 }) {
     this.store = d.store;
+    this.fair = d.fair;
     this.transitions = d.transitions;
     this.confirmQueue = d.confirmQueue;
     this.resolveQueue = d.resolveQueue;
@@ -74,9 +78,7 @@ export class Sweeper {
     const r = this.store.redis;
     const k = this.store.keys;
     const ids = await r.zrangebyscore(k.outbox, '-inf', now - this.o.outboxGraceMs, 'LIMIT', 0, 1_000);
-    if (ids.length === 0) return 0;
-    await this.confirmQueue.addBulk(ids.map((paymentId) => ({ name: 'confirm', data: { paymentId }, opts: { jobId: confirmJobId(paymentId) } })));
-    await r.zrem(k.outbox, ...ids);
+    await enqueueConfirms(this.confirmQueue, r, k.outbox, ids);
     return ids.length;
   }
 
@@ -108,6 +110,8 @@ export class Sweeper {
       return false;
     }
     if (rec.phase === 'queued') {
+      // Still in its merchant's fair queue: admission adds its job, in its turn.
+      if (await this.fair.awaitingAdmission(rec)) return false;
       return this.revive(this.confirmQueue, confirmJobId(id), () =>
         this.confirmQueue.add('confirm', { paymentId: id }, { jobId: confirmJobId(id) }).then(() => undefined),
       );

@@ -14,7 +14,7 @@ export interface Harness {
   sim: RunningSimulator;
   worker: RunningWorker;
   config: Config;
-  /** Creates a payment as the intake would, and enqueues its confirm job. Returns its id. */
+  /** Creates a payment as the intake would (the worker admits it and adds its job). Returns its id. */
   pay(paymentKey: string, amount?: number): Promise<string>;
   /** Waits until every id is final (or the timeout), and returns the records. */
   settle(ids: string[], timeoutMs?: number): Promise<PaymentRecord[]>;
@@ -52,8 +52,6 @@ export async function startHarness(sim: Partial<SimulatorOptions> = {}, env: Rec
         `idem-${id}`, `fp-${id}`, '{}', 1_000_000,
       );
       if (res.kind !== 'created') throw new Error(`create: ${res.kind}`);
-      await worker.queues.confirm.add('confirm', { paymentId: id }, { jobId: id });
-      await worker.redis.zrem(worker.store.keys.outbox, id);
       return id;
     },
     async settle(ids, timeoutMs = 30_000) {

@@ -6,7 +6,7 @@ import { Worker } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { classify, resolutionPolicyOf } from '@sluice/domain';
 import type { CallReport } from '@sluice/pg-client';
-import { newPaymentId } from '@sluice/store';
+import { FairShare, newPaymentId } from '@sluice/store';
 import { confirmKey, PaymentDriver } from './driver.ts';
 import type { PgPort } from './sender/pg-port.ts';
 import { startHarness, type Harness } from './test-harness.ts';
@@ -19,16 +19,25 @@ afterAll(async () => {
   await h?.close();
 });
 
-/** A QUEUED payment with no confirm job (its outbox marker cleared): the test drives it by hand. */
+/**
+ * A QUEUED payment admitted with no confirm job (admission paused, its outbox marker cleared):
+ * the test drives it by hand.
+ */
 async function queuedPayment(paymentKey: string, tag: string): Promise<string> {
   const w = h.worker;
   const id = newPaymentId();
-  const created = await w.store.create(
-    { id, merchantId: 'm1', paymentKey, orderId: `order-${tag}-${id.slice(-8)}`, amount: 1_000, currency: 'KRW', metadata: null, requestId: null, createdAt: Date.now() },
-    `idem-${id}`, `fp-${id}`, '{}', 1_000_000,
-  );
-  expect(created.kind).toBe('created');
-  await w.redis.zrem(w.store.keys.outbox, id);
+  await w.admitter.stop();
+  try {
+    const created = await w.store.create(
+      { id, merchantId: 'm-manual', paymentKey, orderId: `order-${tag}-${id.slice(-8)}`, amount: 1_000, currency: 'KRW', metadata: null, requestId: null, createdAt: Date.now() },
+      `idem-${id}`, `fp-${id}`, '{}', 1_000_000,
+    );
+    expect(created.kind).toBe('created');
+    expect(await new FairShare(w.redis, w.store.keys).admit(1_000, 1_000, 60_000)).toEqual([id]);
+    await w.redis.zrem(w.store.keys.outbox, id);
+  } finally {
+    w.admitter.start();
+  }
   return id;
 }
 

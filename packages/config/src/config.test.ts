@@ -1,6 +1,6 @@
 /** The environment schema: defaults, and the settings that cannot work together. */
 import { describe, expect, it } from 'vitest';
-import { connectionsPerProcess, EnvSchema, loadConfig, reservedConnectionsPerProcess, testConfig } from './index.ts';
+import { admitLead, connectionsPerProcess, EnvSchema, loadConfig, merchantWeight, reservedConnectionsPerProcess, testConfig } from './index.ts';
 
 describe('loadConfig', () => {
   it('gives each worker process a share of the PG connections that adds up to no more than the cap', () => {
@@ -32,6 +32,19 @@ describe('loadConfig', () => {
     for (const bad of ['ftp://pg.example', 'http://pg.example/api?x=1', 'http://pg.example/#a', 'pg.example', 'http://user:pw@pg.example/']) {
       expect(() => testConfig({ PG_BASE_URL: bad }), bad).toThrow(/PG_BASE_URL/);
     }
+  });
+
+  it("reads merchants' weights, 1 for those not listed, and refuses a weight that is not an integer 1–1000", () => {
+    const c = testConfig({ MERCHANT_WEIGHTS: 'shop-a:3, shop_b:1000' });
+    expect([merchantWeight(c, 'shop-a'), merchantWeight(c, 'shop_b'), merchantWeight(c, 'other'), merchantWeight(c, 'toString')]).toEqual([3, 1_000, 1, 1]);
+    for (const bad of ['shop-a:0', 'shop-a:1001', 'shop-a:1.5', 'shop-a', 'shop a:2', 'shop-a:-1']) {
+      expect(() => testConfig({ MERCHANT_WEIGHTS: bad }), bad).toThrow(/MERCHANT_WEIGHTS: bad entry/);
+    }
+  });
+
+  it('admits a lead of ADMIT_LEAD_MS at the PG rate, at least one payment', () => {
+    expect(admitLead(testConfig())).toBe(200);
+    expect(admitLead(testConfig({ PG_RATE_LIMIT: 2, ADMIT_LEAD_MS: 20 }))).toBe(1);
   });
 
   it('names every bad variable at once', () => {

@@ -31,6 +31,36 @@ const merchantList = z
     return out;
   });
 
+/**
+ * `id:weight[,id:weight…]`: a merchant's weight in the fair share of the PG's budget (an integer
+ * 1–1000; merchants not listed weigh 1). A merchant with weight 3 gets three times the calls of
+ * one with weight 1 while both have payments waiting.
+ */
+const merchantWeights = z
+  .string()
+  .default('')
+  .transform((s, ctx) => {
+    const out: Record<string, number> = {};
+    for (const part of s.split(',').map((p) => p.trim()).filter(Boolean)) {
+      const m = /^([A-Za-z0-9_-]{1,64}):([1-9][0-9]{0,3})$/.exec(part);
+      if (!m || Number(m[2]) > MAX_MERCHANT_WEIGHT) {
+        ctx.addIssue({ code: 'custom', message: `bad entry "${part.slice(0, 40)}": want merchantId:weight, weight an integer 1–${MAX_MERCHANT_WEIGHT}` });
+        return z.NEVER;
+      }
+      out[m[1]!] = Number(m[2]);
+    }
+    return out;
+  });
+
+/** The largest merchant weight. */
+export const MAX_MERCHANT_WEIGHT = 1_000;
+
+/**
+ * The provider id of the PG configured by the PG_* variables. Payments name their provider and
+ * every per-provider key (the fair-share queues) carries it.
+ */
+export const DEFAULT_PROVIDER = 'default';
+
 /** The environment's schema: every variable, its type, bounds and default. */
 export const EnvSchema = z.object({
   NODE_ENV: z.string().default('development'),
@@ -144,6 +174,17 @@ export const EnvSchema = z.object({
   // Queue and intake
   /** The backlog ceiling, in seconds of work at the PG's rate (503 past it). */
   BACKLOG_MAX_SECONDS: int(1_200, 1),
+  /** Merchants' weights in the fair share of the PG's budget (see {@link merchantWeights}). */
+  MERCHANT_WEIGHTS: merchantWeights,
+  /**
+   * How far ahead of the PG the workers admit payments from the merchants' fair queues into the
+   * confirm queue, in ms of the PG's rate: the admitted-and-not-yet-sent payments are kept near
+   * this lead. Enough to keep the gate's waiters from running dry between admissions; a new
+   * payment of a merchant with nothing waiting reaches the PG about this much later.
+   */
+  ADMIT_LEAD_MS: int(400, 20),
+  /** How often each worker process tops the admitted payments up to ADMIT_LEAD_MS. */
+  ADMIT_TICK_MS: int(20, 1),
   /** A payment still QUEUED past this age is not sent: FAILED EXPIRED_IN_QUEUE. */
   QUEUE_MAX_AGE_MS: int(25 * 60_000, 1),
   /**
@@ -252,6 +293,26 @@ export function hotWindowMs(c: Pick<Config, 'PAYMENT_HOT_MS' | 'RECONCILE_LOOKBA
   return Math.max(c.PAYMENT_HOT_MS, c.RECONCILE_LOOKBACK_MS + 2 * c.RECONCILE_INTERVAL_MS);
 }
 
+/** A merchant's weight in the fair share (MERCHANT_WEIGHTS; 1 when not listed). */
+export function merchantWeight(c: Pick<Config, 'MERCHANT_WEIGHTS'>, merchantId: string): number {
+  return Object.hasOwn(c.MERCHANT_WEIGHTS, merchantId) ? c.MERCHANT_WEIGHTS[merchantId]! : 1;
+}
+
+/** The most payments admitted and not yet sent: ADMIT_LEAD_MS of the PG's rate, at least one. */
+export function admitLead(c: Pick<Config, 'ADMIT_LEAD_MS' | 'PG_RATE_LIMIT' | 'PG_RATE_WINDOW_MS'>): number {
+  return Math.max(1, Math.ceil((c.ADMIT_LEAD_MS * c.PG_RATE_LIMIT) / c.PG_RATE_WINDOW_MS));
+}
+
+/**
+ * How long an admitted payment counts against the lead: three leads, at least a second. Past it,
+ * it is held up somewhere (a dead worker's job waits for its lock to lapse) and no longer keeps
+ * the live workers from admitting; under a slow PG it lets the confirm queue grow past the lead
+ * by at most a lead per this long.
+ */
+export function admittedStaleMs(c: Pick<Config, 'ADMIT_LEAD_MS'>): number {
+  return Math.max(1_000, 3 * c.ADMIT_LEAD_MS);
+}
+
 /** Confirm jobs at once in this worker process. */
 export function workerConcurrency(c: ConnectionSettings & Pick<Config, 'WORKER_CONCURRENCY'>): number {
   return c.WORKER_CONCURRENCY > 0 ? c.WORKER_CONCURRENCY : Math.ceil(connectionsPerProcess(c) * 1.5);
@@ -291,6 +352,7 @@ export { DEMO_SECRETS, demoSecretsInUse, refuseDemoSecrets } from './demo.ts';
 function defaultText(value: unknown): string {
   if (value === undefined) return '—';
   if (Array.isArray(value)) return value.length === 0 ? 'empty' : `\`${value.join(',')}\``;
+  if (typeof value === 'object' && value !== null) return Object.keys(value).length === 0 ? 'empty' : `\`${JSON.stringify(value)}\``;
   return `\`${String(value)}\``;
 }
 

@@ -8,3 +8,4 @@ export * from './pg-client-figures.ts';
 export * from './breaker.ts';
 export * from './login-throttle.ts';
 export * from './books-stream.ts';
+export * from './fair-share.ts';

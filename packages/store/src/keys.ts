@@ -10,7 +10,7 @@ export interface Keys {
   idempotency(merchantId: string, keyHash: string): string;
   byPaymentKey(paymentKey: string): string;
   byOrderId(orderId: string): string;
-  /** zset: paymentId → createdAt (ms) of payments whose job may not be enqueued yet. */
+  /** zset: paymentId → admission time (ms) of admitted payments whose job may not be enqueued yet. */
   outbox: string;
   /** zset: paymentId → createdAt (ms) of every payment that is not final (the backlog). */
   open: string;
@@ -53,6 +53,27 @@ export interface Keys {
    * the scripts that make them (lua/includes/books.lua), drained to PostgreSQL by apps/drainer.
    */
   books: string;
+  /** The fair share of one provider's budget between merchants (lua/includes/fair-share.lua). */
+  fair(provider: string): FairKeys;
+}
+
+/**
+ * One provider's fair-share keys. Scripts derive a merchant's keys from `base` (`<base>q:<id>`,
+ * `<base>m:<id>`), so a merchant id never needs a key of its own in a script's KEYS.
+ */
+export interface FairKeys {
+  /** `<prefix>:fq:<provider>:` */
+  base: string;
+  /** list: a merchant's payments waiting for admission, oldest first. */
+  queue(merchantId: string): string;
+  /** hash: a merchant's `in` and `out` counts (its queue's tail and head), `credit` and `weight`. */
+  merchant(merchantId: string): string;
+  /** list: the merchants with payments waiting, in round-robin order. */
+  ring: string;
+  /** hash: `weights`, the sum of the weights of the merchants in the ring. */
+  meta: string;
+  /** zset: paymentId → admission time (ms) of payments admitted and not yet past the guard. */
+  admitted: string;
 }
 
 /** Every key name under a prefix. */
@@ -81,5 +102,16 @@ export function makeKeys(prefix: string): Keys {
     breakerLog: `${prefix}:breaker:log`,
     loginFailures: (who) => `${prefix}:login:fail:${who}`,
     books: `${prefix}:books`,
+    fair: (provider) => {
+      const base = `${prefix}:fq:${provider}:`;
+      return {
+        base,
+        queue: (m) => `${base}q:${m}`,
+        merchant: (m) => `${base}m:${m}`,
+        ring: `${base}ring`,
+        meta: `${base}meta`,
+        admitted: `${base}admitted`,
+      };
+    },
   };
 }

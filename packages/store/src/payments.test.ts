@@ -40,15 +40,16 @@ describe('PaymentStore.create with a 202 template', () => {
       0, 951_782_400_000 /* 2000-02-29 */, 4_107_542_399_999 /* 2100-02-28T23:59:59.999 */, 1_709_164_800_123 /* 2024-02-29 */,
       ...Array.from({ length: 40 }, () => Math.floor(Math.random() * 8_000_000_000_000)),
     ];
-    // An odd rate, so the division is not exact; the backlog grows by one per payment.
+    // An odd rate, so the division is not exact; the merchant's queue grows by one per payment
+    // (nothing admits here), and the payment is behind all of it at the whole rate (one merchant).
     const rate = { windowMs: 1_000, limit: 3 };
     for (const t of times) {
-      const backlog = await redis.zcard(store.keys.open);
+      const queued = await redis.llen(store.keys.fair('default').queue('m1'));
       const idem = randomUUID();
       const res = await store.create(payment(t), idem, 'fp', template(rate), 1_000_000);
       expect(res.kind).toBe('created');
       if (res.kind !== 'created') return;
-      const expected = new Date(etaMs(backlog, t, rate)).toISOString();
+      const expected = new Date(etaMs(queued + 1, t, rate)).toISOString();
       expect(res.body).toBe(`{"eta":"${expected}"}`);
       // The idempotency key keeps the eta (a replay renders the body again with it), not the body.
       expect(await redis.hmget(store.keys.idempotency('m1', idem), 'eta', 'body')).toEqual([expected, null]);
@@ -122,23 +123,30 @@ describe('PaymentStore.create with a 202 template', () => {
 });
 
 describe('PaymentStore.view', () => {
-  it('reads the record and its backlog rank together, and no rank once it left the backlog', async () => {
+  it("reads the record and its send slots together: its place in its merchant's queue, none once it is not QUEUED", async () => {
     const ids: string[] = [];
-    const base = 9_000_000_000_000; // after everything the other tests created (open is by createdAt)
     for (let i = 0; i < 3; i++) {
-      const p = payment(base + i);
+      const p = payment(Date.now(), { merchantId: 'm-view' });
       await store.create(p, randomUUID(), 'fp', template(), 1_000_000);
       ids.push(p.id);
     }
-    const total = await redis.zcard(store.keys.open);
     const views = await Promise.all(ids.map((id) => store.view(id)));
-    expect(views.map((v) => v?.rank)).toEqual([total - 3, total - 2, total - 1]);
+    // m1 (the other tests') waits too, with the same weight: m-view's share is half the rate.
+    expect(await redis.lrange(store.keys.fair('default').ring, 0, -1)).toEqual(['m1', 'm-view']);
+    expect(views.map((v) => v?.slots)).toEqual([2, 4, 6]);
     expect(views[0]?.record.id).toBe(ids[0]);
 
-    await redis.zrem(store.keys.open, ids[0]!);
-    expect((await store.view(ids[0]!))?.rank).toBeNull();
-    expect((await store.viewByOrderId(views[1]!.record.orderId))?.rank).toBe(total - 3);
+    await redis.hset(store.keys.payment(ids[0]!), 'status', 'PROCESSING');
+    expect((await store.view(ids[0]!))?.slots).toBeNull();
+    expect((await store.viewByOrderId(views[1]!.record.orderId))?.slots).toBe(4);
     expect(await store.view('pay_nope')).toBeNull();
     expect(await store.viewByOrderId('order-nope')).toBeNull();
+  });
+
+  it('ranks a QUEUED payment from before the fair queues (no fqSeq) in the backlog, as then', async () => {
+    const p = payment(9_000_000_000_000, { merchantId: 'm-legacy' }); // after every other (open is by createdAt)
+    await store.create(p, randomUUID(), 'fp', template(), 1_000_000);
+    await redis.hdel(store.keys.payment(p.id), 'fqSeq');
+    expect((await store.view(p.id))?.slots).toBe(await redis.zcard(store.keys.open));
   });
 });

@@ -2,7 +2,7 @@
  * Payments in Redis: intake (one Lua script, one round trip) and reads. The worker's state
  * changes live in `transitions.ts`.
  */
-import type { Config } from '@sluice/config';
+import { DEFAULT_PROVIDER, type Config } from '@sluice/config';
 // cjson refuses lone surrogates in the script's JSON argument: they go in as UTF-8 would carry them.
 import { wellFormed } from '@sluice/domain';
 import type { Redis } from 'ioredis';
@@ -31,7 +31,9 @@ export type CreateResult =
   | { kind: 'reused' }
   | { kind: 'dup_payment_key'; heldBy: string }
   | { kind: 'dup_order_id'; heldBy: string }
-  | { kind: 'backlog_full'; backlog: number };
+  | { kind: 'backlog_full'; backlog: number }
+  /** The merchant's own queue is at the ceiling at its share of the rate; `retryAfterSeconds` drains the excess. */
+  | { kind: 'merchant_backlog_full'; retryAfterSeconds: number };
 
 /**
  * Where a replay's 202 body comes from: rendered again from the payment while it is hot (its
@@ -69,19 +71,22 @@ export interface Body202Template {
   rate: PgRate;
 }
 
-/** A payment as read for a merchant, with its place in the backlog (null when not in it). */
+/** A payment as read for a merchant, with how far it is from the PG (null when it is not QUEUED). */
 export interface PaymentView {
   record: PaymentRecord;
-  /** 0-based rank in the `open` zset (oldest first): how many unfinished payments are ahead. */
-  rank: number | null;
+  /**
+   * PG send slots until it should reach the PG, its own included (lua/view.lua): the payments
+   * admitted before it and its merchant's turns ahead of it at its fair share.
+   */
+  slots: number | null;
 }
 
 /**
- * When a payment at `rank` should reach the PG, in ms: the payments ahead of it and itself, at
- * the PG's rate, from `nowMs`. create-payment.lua computes the same expression for the 202.
+ * When a payment `slots` PG send slots away should reach the PG, in ms from `nowMs`, at the PG's
+ * rate. create-payment.lua computes the same expression for the 202.
  */
-export function etaMs(rank: number, nowMs: number, rate: PgRate): number {
-  return Math.floor(nowMs + ((rank + 1) * rate.windowMs) / rate.limit);
+export function etaMs(slots: number, nowMs: number, rate: PgRate): number {
+  return Math.floor(nowMs + (slots * rate.windowMs) / rate.limit);
 }
 
 /** Where the store's keys live and how long what it writes is kept. */
@@ -99,6 +104,7 @@ export function storeOptionsOf(c: Config): StoreOptions {
 type ScriptRedis = Redis & {
   sluiceCreatePayment(...args: (string | number)[]): Promise<string[]>;
   sluiceRehydrate(...args: (string | number)[]): Promise<number>;
+  sluiceView(...args: (string | number)[]): Promise<string[]>;
 };
 
 /** Payments and idempotency keys in Redis: intake's one script, and the reads. */
@@ -109,8 +115,9 @@ export class PaymentStore {
   constructor(redis: Redis, readonly opts: StoreOptions) {
     this.keys = makeKeys(opts.prefix);
     if (!('sluiceCreatePayment' in redis)) {
-      redis.defineCommand('sluiceCreatePayment', { numberOfKeys: 9, lua: lua('create-payment') });
+      redis.defineCommand('sluiceCreatePayment', { numberOfKeys: 13, lua: lua('create-payment') });
       redis.defineCommand('sluiceRehydrate', { numberOfKeys: 1, lua: lua('rehydrate') });
+      redis.defineCommand('sluiceView', { numberOfKeys: 4, lua: lua('view') });
     }
     this.r = redis as ScriptRedis;
   }
@@ -121,7 +128,8 @@ export class PaymentStore {
 
   /**
    * Creates the payment unless the idempotency key, the paymentKey or the orderId says
-   * otherwise, or the backlog is at its ceiling. One atomic step.
+   * otherwise, or the backlog (all of it, or the merchant's at its share) is at its ceiling, and
+   * puts it in its merchant's fair queue with the merchant's `weight`. One atomic step.
    */
   async create(
     p: NewPayment,
@@ -129,8 +137,10 @@ export class PaymentStore {
     fingerprint: string,
     body202: string | Body202Template,
     backlogCeiling: number,
+    weight = 1,
   ): Promise<CreateResult> {
     const k = this.keys;
+    const f = k.fair(DEFAULT_PROVIDER);
     // One JSON argument for the hash (values as strings: cjson would turn numbers into doubles
     // and Lua would print large ones in exponent form).
     const fields: Record<string, string> = {
@@ -145,9 +155,9 @@ export class PaymentStore {
     const t = typeof body202 === 'string' ? { head: body202, tail: '', rate: null } : body202;
     const res = await this.r.sluiceCreatePayment(
       k.idempotency(p.merchantId, idemKeyHash), k.payment(p.id), k.byPaymentKey(p.paymentKey), k.byOrderId(p.orderId),
-      k.outbox, k.open, k.counters, k.intakeRate, k.books,
+      k.open, k.counters, k.intakeRate, k.books, f.ring, f.meta, f.admitted, f.queue(p.merchantId), f.merchant(p.merchantId),
       fingerprint, p.id, p.createdAt, this.opts.idempotencyTtlMs, this.opts.retentionMs, backlogCeiling,
-      t.head, t.tail, t.rate ? t.rate.windowMs : '', t.rate ? t.rate.limit : '', JSON.stringify(fields),
+      t.head, t.tail, t.rate ? t.rate.windowMs : '', t.rate ? t.rate.limit : '', JSON.stringify(fields), weight, p.merchantId,
     );
     switch (res[0]) {
       case 'created':
@@ -162,6 +172,8 @@ export class PaymentStore {
         return { kind: 'dup_order_id', heldBy: res[1]! };
       case 'backlog_full':
         return { kind: 'backlog_full', backlog: Number(res[1]) };
+      case 'merchant_backlog_full':
+        return { kind: 'merchant_backlog_full', retryAfterSeconds: Number(res[1]) };
       default:
         throw new Error(`create-payment returned ${String(res[0])}`);
     }
@@ -187,18 +199,17 @@ export class PaymentStore {
   }
 
   /**
-   * A payment and its rank in the backlog, read in one round trip. MULTI rather than a plain
-   * pipeline, so that the two agree: a payment finalised between them would otherwise read as
-   * QUEUED with no rank.
+   * A payment and, while it is QUEUED, the send slots until it should reach the PG, read in one
+   * script so that the two agree (lua/view.lua).
    */
   async view(id: string): Promise<PaymentView | null> {
-    const res = await this.r.multi().hgetall(this.keys.payment(id)).zrank(this.keys.open, id).exec();
-    if (!res) return null;
-    const [[hErr, h], [zErr, rank]] = res as [[Error | null, Record<string, string>], [Error | null, number | null]];
-    if (hErr) throw hErr;
-    if (zErr) throw zErr;
+    const k = this.keys;
+    const f = k.fair(DEFAULT_PROVIDER);
+    const [slots, ...fields] = await this.r.sluiceView(k.payment(id), k.open, f.meta, f.admitted, f.base, id);
+    const h: Record<string, string> = {};
+    for (let i = 0; i + 1 < fields.length; i += 2) h[fields[i]!] = fields[i + 1]!;
     const record = parseRecord(h);
-    return record ? { record, rank } : null;
+    return record ? { record, slots: slots ? Number(slots) : null } : null;
   }
 
   /** {@link view} by orderId: one GET for the claim, then the view. */

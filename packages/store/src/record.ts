@@ -37,6 +37,12 @@ export interface PaymentRecord {
   cancels: number;
   /** When the latest confirm try passed its guard, i.e. was sent (ms); null before the first. */
   confirmSentAt: number | null;
+  /**
+   * Its number in its merchant's fair queue (lua/includes/fair-share.lua): it is still waiting for
+   * admission while this is above the merchant's `out`. Null for a payment written before the
+   * fair queues.
+   */
+  fqSeq: number | null;
 }
 
 /**
@@ -89,5 +95,6 @@ export function parseRecord(h: Record<string, string>): PaymentRecord | null {
     confirmsSettled: num(h.confirmsSettled),
     cancels: num(h.cancels),
     confirmSentAt: numOrNull(h.confirmSentAt),
+    fqSeq: numOrNull(h.fqSeq),
   };
 }

@@ -5,7 +5,7 @@
 import type { FinalStatus, Phase, PgCall, Step } from '@sluice/domain';
 import type { Redis } from 'ioredis';
 import { lua } from './lua/index.ts';
-import type { Config } from '@sluice/config';
+import { DEFAULT_PROVIDER, type Config } from '@sluice/config';
 import { breakerSettingsOf, readBreaker, type BreakerSettings, type BreakerState, type BreakerView } from './breaker.ts';
 import type { Keys } from './keys.ts';
 
@@ -88,7 +88,7 @@ export class Transitions {
     private readonly o: TransitionsOptions,
   ) {
     if (!('sluiceGuard' in redis)) {
-      redis.defineCommand('sluiceGuard', { numberOfKeys: 12, lua: lua('guard') });
+      redis.defineCommand('sluiceGuard', { numberOfKeys: 13, lua: lua('guard') });
       redis.defineCommand('sluiceApplyStep', { numberOfKeys: 9, lua: lua('apply-step') });
       redis.defineCommand('sluiceBreakerRecord', { numberOfKeys: 6, lua: lua('breaker-record') });
     }
@@ -103,10 +103,11 @@ export class Transitions {
    */
   async guard({ paymentId: id, call, allowed, to, recheck = false }: GuardRequest): Promise<GuardResult> {
     const k = this.keys;
+    const fair = k.fair(DEFAULT_PROVIDER);
     const r = await this.r.sluiceGuard(
       k.payment(id), k.breaker, `${k.breaker}:probe`, k.breakerLog, k.open, k.counters, k.history(id),
-      k.inDoubt, k.recentFailures, k.approved, k.finalRate, k.books,
-      call, allowed.join(','), to, this.o.breaker.probeIntervalMs, this.o.maxQueueAgeMs, id, recheck ? '1' : '0', k.finalChannel,
+      k.inDoubt, k.recentFailures, k.approved, k.finalRate, k.books, fair.admitted,
+      call, allowed.join(','), to, this.o.breaker.probeIntervalMs, this.o.maxQueueAgeMs, id, recheck ? '1' : '0', k.finalChannel, fair.base,
     );
     switch (r[0]) {
       case 'ok':

@@ -48,7 +48,8 @@ describe('/dashboard', () => {
   });
 
   it('/dashboard/data shows the figures in Redis', async () => {
-    for (let i = 0; i < 4; i++) expect((await postPayment(t, {})).status).toBe(202);
+    for (let i = 0; i < 3; i++) expect((await postPayment(t, {})).status).toBe(202);
+    expect((await postPayment(t, { key: t.keyB })).status).toBe(202);
     const k = t.store.keys;
     const nowSec = Math.floor(Number((await t.redis.time())[0]));
     await t.redis.hset(k.pgRate, `${nowSec - 1}:confirm`, 120, `${nowSec - 1}:inquire`, 7, `${nowSec - 1}:cancel`, 2);
@@ -96,6 +97,12 @@ describe('/dashboard', () => {
       holdMs: { confirm: 400, inquire: 4, cancel: null, transactions: null },
     });
     expect(d.callsPerPayment).toEqual({ confirm: 1, inquire: 0.5, cancel: 0, transactions: 0 });
+    // Two merchants waiting, in turn order, each with half of the PG; none admitted (no worker here).
+    expect(d.fair).toEqual({
+      admitted: 0,
+      merchants: 2,
+      top: [{ merchantId: 'm_a', waiting: 3, weight: 1, share: 0.5 }, { merchantId: 'm_b', waiting: 1, weight: 1, share: 0.5 }],
+    });
   });
 
   it('does not exist without operator credentials configured', async () => {
@@ -114,7 +121,7 @@ describe('advisory readiness checks', () => {
     const app = createApp({
       config: t.config,
       store: t.store,
-      enqueuer: t.enqueuer,
+      
       queues: t.queues,
       logger: pino({ level: 'silent' }),
       // A negative threshold makes any usage a warning: the test Redis has no maxmemory.

@@ -50,6 +50,11 @@ export interface DashboardData {
   callsPerPayment: Record<PgCall, number> | null;
   /** The books: how far the drainers are behind (see {@link booksLagOf}). */
   books: BooksLagView;
+  /**
+   * The fair share between merchants: payments admitted and not yet sent, merchants with
+   * payments waiting, and the first of them (round-robin order) with their count and share.
+   */
+  fair: { admitted: number; merchants: number; top: { merchantId: string; waiting: number; weight: number; share: number }[] };
 }
 
 /** The drainers' lag as the dashboard and /metrics show it. */
@@ -140,6 +145,11 @@ export function toDashboardData(s: OpsSnapshot, limitPerSecond: number): Dashboa
     memory: s.memory,
     pgClient: pgClientOf(s),
     books: booksLagOf(s.counters, s.at),
+    fair: {
+      admitted: s.fair.admitted,
+      merchants: s.fair.merchants,
+      top: s.fair.top.map((m) => ({ ...m, share: s.fair.activeWeights > 0 ? m.weight / s.fair.activeWeights : 0 })),
+    },
     callsPerPayment: ((): Record<PgCall, number> | null => {
       const finals = FINAL_STATUSES.reduce((a, st) => a + c(`final:${st}`), 0);
       if (finals === 0) return null;

@@ -10,13 +10,15 @@
  */
 import type { Redis } from 'ioredis';
 import { FINAL_STATUSES, type FinalStatus, type PgCall } from '@sluice/domain';
-import { BREAKER_FIELDS, breakerViewOf, livePgClientFigures, type BreakerView, type Keys, type PgClientFigures } from '@sluice/store';
+import { BREAKER_FIELDS, breakerViewOf, FairShare, livePgClientFigures, type BreakerView, type FairView, type Keys, type PgClientFigures } from '@sluice/store';
 
 /** The PG calls, in the order the dashboard stacks them. */
 export const PG_CALLS: readonly PgCall[] = ['confirm', 'inquire', 'cancel', 'transactions'];
 
 /** Seconds of confirm rate the ETA averages over: long enough to smooth the gate's batching. */
 export const ETA_RATE_SECONDS = 10;
+/** Merchants the dashboard lists with their payments waiting (in round-robin order). */
+export const DASHBOARD_MERCHANTS = 20;
 
 
 /** A failure as apply-step.lua pushes it onto the `failures` list. */
@@ -61,6 +63,8 @@ export interface OpsSnapshot {
   pgClients: PgClientFigures[];
   failures: RecentFailure[];
   memory: RedisMemory;
+  /** The merchants' fair queues: payments admitted, merchants waiting, the first of them. */
+  fair: FairView;
 }
 
 /** Parses `used_memory` and `maxmemory` out of `INFO memory`. */
@@ -105,6 +109,7 @@ export class OpsReader {
     const seconds = Array.from({ length: n }, (_, i) => last - n + 1 + i);
 
     const sent = Date.now();
+    const fairView = new FairShare(redis, k).view(DASHBOARD_MERCHANTS);
     const res = await redis
       .pipeline()
       .time()
@@ -156,6 +161,7 @@ export class OpsReader {
       failures: failures > 0 ? failuresRaw.flatMap(parseFailure) : [],
       memory: parseRedisMemory(info),
       pgClients: livePgClientFigures(pgClients, Date.now()),
+      fair: await fairView,
     };
   }
 }

@@ -103,6 +103,18 @@ function failures(rows) {
   set('failures-count', rows.length);
 }
 
+function merchants(f) {
+  $('merchants-body').replaceChildren(...f.top.map((m) => {
+    const tr = document.createElement('tr');
+    for (const v of [m.merchantId, String(m.waiting), String(m.weight), (m.share * 100).toFixed(1) + ' %']) {
+      const td = document.createElement('td'); td.textContent = v; tr.append(td);
+    }
+    return tr;
+  }));
+  set('fair-merchants', f.merchants);
+  set('fair-admitted', f.admitted);
+}
+
 function render(d) {
   const n = d.now;
   set('pg-rps', n.pgRps); set('pg-rps-confirm', n.confirmRps); set('pg-rps-inquire', n.inquireRps);
@@ -140,6 +152,7 @@ function render(d) {
     ['APPROVED', 'DECLINED', 'FAILED', 'CANCELED'].map((st) => ({ color: COLORS[st], values: d.final[st] }))));
   lines($('chart-backlog'), [{ color: COLORS.backlog, values: local.backlog }, { color: COLORS.inDoubt, values: local.inDoubt }]);
   failures(d.failures);
+  merchants(d.fair);
 }
 
 async function tick() {

@@ -1,22 +1,28 @@
 --[[
-  Intake: writes a new payment, its idempotency key, its global paymentKey/orderId claims, and
-  its outbox marker, all at once, or does nothing.
+  Intake: writes a new payment, its idempotency key and its global paymentKey/orderId claims, and
+  puts it at the tail of its merchant's fair queue (includes/fair-share.lua), all at once, or
+  does nothing. The workers admit it from there (admit.lua).
 
   KEYS[1] idempotency key       KEYS[2] payment hash        KEYS[3] paymentKey claim
-  KEYS[4] orderId claim         KEYS[5] outbox zset         KEYS[6] open (backlog) zset
-  KEYS[7] counters hash         KEYS[8] intake per second hash ("<sec>" -> count)
-  KEYS[9] books stream (includes/books.lua)
+  KEYS[4] orderId claim         KEYS[5] open (backlog) zset KEYS[6] counters hash
+  KEYS[7] intake per second hash ("<sec>" -> count)
+  KEYS[8] books stream (includes/books.lua)
+  KEYS[9] fair ring list        KEYS[10] fair meta hash     KEYS[11] fair admitted zset
+  KEYS[12] the merchant's fair queue                        KEYS[13] the merchant's fair hash
 
   ARGV[1] request fingerprint   ARGV[2] payment id          ARGV[3] now (ms)
-  ARGV[4] idempotency TTL (ms)  ARGV[5] retention (ms)      ARGV[6] backlog ceiling (count)
+  ARGV[4] idempotency TTL (ms)  ARGV[5] retention (ms)
+  ARGV[6] backlog ceiling, in PG send slots: for all payments not final (`open`), and for the
+          merchant's queue at its share of the rate
   ARGV[7] head of the 202 body  ARGV[8] tail of the 202 body
   ARGV[9] PG rate window (ms)   ARGV[10] PG rate limit per window; both '' = no eta
   ARGV[11] the payment hash as one JSON object of string values (one argument instead of ~26:
            ioredis encodes each argument on the API's hot path)
+  ARGV[12] the merchant's weight in the fair share       ARGV[13] the merchant's id
 
   The 202 body is head .. eta .. tail, where eta is the ISO time at which this payment should
-  reach the PG: now + (payments ahead in the backlog + 1) × window ÷ limit (the same estimate the
-  API makes for GETs from ZRANK). Without a rate, the body is head .. tail.
+  reach the PG: now + fairSlots(...) × window ÷ limit (the same estimate view.lua makes for
+  GETs). Without a rate, the body is head .. tail.
 
   The body is not kept in Redis: it goes to the books with the intake's change, and the
   idempotency key keeps its eta. A replay while the payment is hot is rendered again from the
@@ -34,10 +40,13 @@
     {'dup_payment_key', id}      the paymentKey is held by another payment (any merchant)
     {'dup_order_id', id}         the orderId is held by another payment (any merchant)
   A claim whose payment released it (see finalize.lua) is taken over.
-    {'backlog_full', count}
+    {'backlog_full', count}      all payments not final fill the ceiling
+    {'merchant_backlog_full', seconds}  the merchant's queue fills the ceiling at its share;
+                                 seconds: how long its share takes to drain the excess
 ]]
 --@include books
 --@include payment-hash
+--@include fair-share
 
 -- The idempotency key: a hash (fp, id, eta) while the payment is hot; once it is archived, the
 -- string '<fp> <id>' (archive.lua), whose body is in the books: '' says "read it there".
@@ -77,8 +86,27 @@ if heldPk then return {'dup_payment_key', heldPk} end
 local heldOid = holder(KEYS[4])
 if heldOid then return {'dup_order_id', heldOid} end
 
-local backlog = redis.call('ZCARD', KEYS[6])
-if backlog >= tonumber(ARGV[6]) then return {'backlog_full', backlog} end
+local ceiling = tonumber(ARGV[6])
+local backlog = redis.call('ZCARD', KEYS[5])
+if backlog >= ceiling then return {'backlog_full', backlog} end
+
+-- The merchant's place: behind its own queue, at its share of the ring's weights (its own
+-- included, with the weight it joined with while it is in the ring).
+local queued = redis.call('LLEN', KEYS[12])
+local weight = tonumber(ARGV[12])
+local activeWeights = tonumber(redis.call('HGET', KEYS[10], 'weights') or '0')
+if queued > 0 then
+  weight = tonumber(redis.call('HGET', KEYS[13], 'weight') or ARGV[12])
+else
+  activeWeights = activeWeights + weight
+end
+local ownSlots = fairSlots(0, queued + 1, weight, activeWeights)
+if ownSlots > ceiling then
+  local excess = (ownSlots - ceiling)
+  local seconds = 1
+  if ARGV[9] ~= '' then seconds = math.max(1, math.ceil(excess * tonumber(ARGV[9]) / tonumber(ARGV[10]) / 1000)) end
+  return {'merchant_backlog_full', seconds}
+end
 
 local id, now = ARGV[2], tonumber(ARGV[3])
 local idemTtl, retention = tonumber(ARGV[4]), tonumber(ARGV[5])
@@ -105,8 +133,8 @@ end
 
 local eta = ''
 if ARGV[9] ~= '' then
-  -- This payment is the newest, so `backlog` payments are ahead of it.
-  eta = iso(math.floor(now + ((backlog + 1) * tonumber(ARGV[9])) / tonumber(ARGV[10])))
+  local slots = fairSlots(redis.call('ZCARD', KEYS[11]), queued + 1, weight, activeWeights)
+  eta = iso(math.floor(now + (slots * tonumber(ARGV[9])) / tonumber(ARGV[10])))
 end
 
 local body = ARGV[7] .. eta .. ARGV[8]
@@ -117,10 +145,17 @@ writePaymentHash(KEYS[2], ARGV[11], retention)
 redis.call('SET', KEYS[3], id, 'PX', retention)
 redis.call('SET', KEYS[4], id, 'PX', retention)
 redis.call('ZADD', KEYS[5], now, id)
-redis.call('ZADD', KEYS[6], now, id)
-redis.call('HINCRBY', KEYS[7], 'intake:created', 1)
+-- Into the merchant's fair queue; a merchant with none waiting joins the ring.
+redis.call('RPUSH', KEYS[12], id)
+if queued == 0 then
+  redis.call('RPUSH', KEYS[9], ARGV[13])
+  redis.call('HSET', KEYS[13], 'weight', weight)
+  redis.call('HINCRBY', KEYS[10], 'weights', weight)
+end
+redis.call('HSET', KEYS[2], 'fqSeq', redis.call('HINCRBY', KEYS[13], 'in', 1))
+redis.call('HINCRBY', KEYS[6], 'intake:created', 1)
 local sec = math.floor(now / 1000)
-redis.call('HINCRBY', KEYS[8], sec, 1)
-redis.call('HDEL', KEYS[8], sec - 900)
-books(KEYS[9], KEYS[2], id, { at = now, cause = 'intake' }, body)
+redis.call('HINCRBY', KEYS[7], sec, 1)
+redis.call('HDEL', KEYS[7], sec - 900)
+books(KEYS[8], KEYS[2], id, { at = now, cause = 'intake' }, body)
 return {'created', id, eta}

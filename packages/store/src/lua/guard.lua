@@ -8,6 +8,7 @@
   KEYS[7] history list      KEYS[8] in-doubt zset     KEYS[9] failures list
   KEYS[10] approved zset    KEYS[11] final states per second hash   (the last four: finalize)
   KEYS[12] books stream (includes/books.lua)
+  KEYS[13] fair admitted zset (includes/fair-share.lua)
 
   ARGV[1] call: confirm | inquire | cancel
   ARGV[2] allowed phases, comma-separated      ARGV[3] phase to set (may equal the current one)
@@ -18,6 +19,11 @@
           refused on its re-check is never written: its try is settled (`confirmsSettled`, see
           apply-step.lua), as it was counted in `attempts` when it first passed.
   ARGV[8] pub/sub channel told "<id>" when a payment becomes final (an expiry, here)
+  ARGV[9] fair key base (`<prefix>:fq:<provider>:`)
+
+  The fair share: a first confirm that reaches the guard leaves the admitted payments (unless the
+  breaker holds it back: it is still to be sent), and an inquiry or cancel that passes is
+  charged to its merchant's credit, so that money in doubt counts against its merchant's share.
 
   Returns
     {'ok', paymentKey, orderId, amount, attempts}   the call may go out now
@@ -29,15 +35,24 @@
 --@include lifecycle
 --@include finalize
 --@include books
+--@include fair-share
 
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local call = ARGV[1]
 local recheck = ARGV[7] == '1'
 
-local p = redis.call('HMGET', KEYS[1], 'phase', 'paymentKey', 'orderId', 'amount', 'attempts', 'createdAt')
+local p = redis.call('HMGET', KEYS[1], 'phase', 'paymentKey', 'orderId', 'amount', 'attempts', 'createdAt', 'merchantId')
 local phase = p[1]
-if not phase then return {'missing'} end
+-- A first confirm leaves the admitted payments once it is sent, or will never be (the breaker
+-- holding it back leaves it there: it is still to be sent).
+local function leaveAdmission()
+  if call == 'confirm' and not recheck then redis.call('ZREM', KEYS[13], ARGV[6]) end
+end
+if not phase then
+  leaveAdmission()
+  return {'missing'}
+end
 
 -- A refusal. A confirm's re-check refused: the try that passed before will not be written.
 local function refuse(result)
@@ -49,13 +64,17 @@ local allowed = false
 for ph in string.gmatch(ARGV[2], '[^,]+') do
   if ph == phase then allowed = true end
 end
-if not allowed or not canMove(phase, ARGV[3]) then return refuse({'phase', phase}) end
+if not allowed or not canMove(phase, ARGV[3]) then
+  leaveAdmission()
+  return refuse({'phase', phase})
+end
 
 if phase == 'queued' and now - tonumber(p[6]) > tonumber(ARGV[5]) then
   local K = { payment = KEYS[1], open = KEYS[5], inDoubt = KEYS[8], counters = KEYS[6], failures = KEYS[9], approved = KEYS[10], finalRate = KEYS[11] }
   finalize(K, ARGV[8], ARGV[6], now, 'FAILED', 'EXPIRED_IN_QUEUE', 'Still queued past the maximum age; never sent to the PG')
   redis.call('RPUSH', KEYS[7], cjson.encode({ at = now, event = 'expired_in_queue', status = 'FAILED' }))
   books(KEYS[12], KEYS[1], ARGV[6], { at = now, from = phase, cause = 'expired_in_queue' })
+  leaveAdmission()
   return {'expired'}
 end
 
@@ -81,11 +100,13 @@ if recheck then return {'ok', p[2], p[3], p[4], tonumber(p[5] or '0')} end
 
 local attempts = tonumber(p[5] or '0')
 if call == 'confirm' then
+  leaveAdmission()
   attempts = attempts + 1
   -- `confirmSentAt`: the cancel deadline and the inquiry schedule run from the latest confirm.
   redis.call('HSET', KEYS[1], 'phase', ARGV[3], 'status', 'PROCESSING', 'attempts', attempts, 'updatedAt', now, 'confirmSentAt', now)
-elseif ARGV[3] ~= phase then
-  redis.call('HSET', KEYS[1], 'phase', ARGV[3], 'updatedAt', now)
+else
+  if ARGV[3] ~= phase then redis.call('HSET', KEYS[1], 'phase', ARGV[3], 'updatedAt', now) end
+  if p[7] then redis.call('HINCRBY', fairMerchantKey(ARGV[9], p[7]), 'credit', -1) end
 end
 redis.call('HINCRBY', KEYS[1], 'pgCalls', 1)
 -- The books hear of a confirm try (attempts, PROCESSING) and of a phase moved. An inquiry or

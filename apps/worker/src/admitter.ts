@@ -1,0 +1,98 @@
+/**
+ * Admission: every worker process tops the payments admitted and not yet sent up to the lead
+ * (ADMIT_LEAD_MS of the PG's rate), taking them from the merchants' fair queues by turns
+ * (the store's `FairShare.admit`, one Lua script), and adds their confirm jobs.
+ *
+ * Why a lead and not the whole backlog: BullMQ's queue is first in, first out. Whatever is in it
+ * is served before a payment that arrives later, so only a short lead goes in, and a merchant
+ * arriving behind another's flood waits about the lead, not the flood. The lead must cover what
+ * passes between two admissions (ADMIT_TICK_MS, the job's add and fetch), or the gate's
+ * waiters run dry and the PG's budget goes unused; 400 ms at 500/s is 200 payments.
+ *
+ * Nothing here is owned by a process: any live worker's admission serves every merchant, a
+ * dead one's admitted payments are BullMQ jobs (taken over as BullMQ does), and one that died
+ * between admitting and adding the jobs left outbox markers, which the sweeper turns into jobs.
+ */
+import { enqueueConfirms, type ConfirmJob } from '@sluice/queue';
+import type { FairShare, Redis } from '@sluice/store';
+import type { Queue } from 'bullmq';
+import type { Logger } from 'pino';
+
+/** What admission needs: the fair queues, where jobs go, and how much to keep admitted. */
+export interface AdmitterOptions {
+  fair: FairShare;
+  confirmQueue: Queue<ConfirmJob>;
+  redis: Redis;
+  outboxKey: string;
+  /** The most payments admitted and not yet sent (config `admitLead`). */
+  lead: number;
+  /** How long an admitted payment counts against the lead (config `admittedStaleMs`). */
+  staleMs: number;
+  tickMs: number;
+  log: Logger;
+}
+
+/** How long admission waits after a Redis error before it tries again. */
+const ERROR_PAUSE_MS = 1_000;
+
+/** Runs admission in a loop until stopped. */
+export class Admitter {
+  private running = false;
+  private loop: Promise<void> = Promise.resolve();
+  private wake: (() => void) | null = null;
+  private failing = false;
+  /** Payments this process admitted (for metrics and tests). */
+  admitted = 0;
+
+  constructor(private readonly o: AdmitterOptions) {}
+
+  /** Starts the loop (a no-op while it runs). */
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.loop = this.run();
+  }
+
+  /** Stops the loop once its current admission has added its jobs. */
+  async stop(): Promise<void> {
+    this.running = false;
+    this.wake?.();
+    await this.loop;
+  }
+
+  /** One admission: admits what the lead allows and adds the jobs. Returns how many. */
+  async once(): Promise<number> {
+    const ids = await this.o.fair.admit(this.o.lead, this.o.lead, this.o.staleMs);
+    await enqueueConfirms(this.o.confirmQueue, this.o.redis, this.o.outboxKey, ids);
+    this.admitted += ids.length;
+    return ids.length;
+  }
+
+  private async run(): Promise<void> {
+    while (this.running) {
+      let pause = this.o.tickMs;
+      try {
+        // A full lead admitted at once (a start, or a lead drained fast): look again at once.
+        if ((await this.once()) >= this.o.lead) pause = 0;
+        if (this.failing) this.o.log.info('admission works again');
+        this.failing = false;
+      } catch (err) {
+        // Redis away: nothing can be admitted, and nothing is lost (payments stay in their
+        // queues; admitted ones keep their outbox markers until their jobs exist).
+        if (!this.failing) this.o.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'admission failed; trying again');
+        this.failing = true;
+        pause = ERROR_PAUSE_MS;
+      }
+      if (pause > 0 && this.running) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, pause);
+          this.wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+        this.wake = null;
+      }
+    }
+  }
+}

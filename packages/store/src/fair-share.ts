@@ -1,0 +1,85 @@
+/**
+ * The fair share of a provider's budget between merchants, as the workers and the operator see
+ * it: admission (lua/admit.lua) and what is waiting. Intake's half is in create-payment.lua, the
+ * rules in lua/includes/fair-share.lua.
+ */
+import { DEFAULT_PROVIDER } from '@sluice/config';
+import type { Redis } from 'ioredis';
+import type { FairKeys, Keys } from './keys.ts';
+import { lua } from './lua/index.ts';
+import type { PaymentRecord } from './record.ts';
+
+
+/** A merchant with payments waiting for admission, for the dashboard. */
+export interface WaitingMerchant {
+  merchantId: string;
+  waiting: number;
+  weight: number;
+}
+
+/** The fair queues of one provider at a glance. */
+export interface FairView {
+  /** Payments admitted and not yet past the guard. */
+  admitted: number;
+  /** Merchants with payments waiting (the ring). */
+  merchants: number;
+  /** Their weights' sum. */
+  activeWeights: number;
+  /** The first of them in ring order, at most `limit`. */
+  top: WaitingMerchant[];
+}
+
+type ScriptRedis = Redis & { sluiceAdmit(...args: (string | number)[]): Promise<string[]> };
+
+/** One provider's fair queues: admission by turns, and reads. */
+export class FairShare {
+  readonly keys: FairKeys;
+  private readonly r: ScriptRedis;
+
+  constructor(
+    redis: Redis,
+    private readonly allKeys: Keys,
+    readonly provider: string = DEFAULT_PROVIDER,
+  ) {
+    this.keys = allKeys.fair(provider);
+    if (!('sluiceAdmit' in redis)) redis.defineCommand('sluiceAdmit', { numberOfKeys: 5, lua: lua('admit') });
+    this.r = redis as ScriptRedis;
+  }
+
+  /**
+   * Admits payments by turns until `lead` are admitted and not yet past the guard, at most `max`
+   * in this call; those admitted more than `staleMs` ago no longer count (config
+   * `admittedStaleMs`). Each gets an outbox marker: add its confirm job, then clear the marker.
+   */
+  admit(lead: number, max: number, staleMs: number): Promise<string[]> {
+    const f = this.keys;
+    return this.r.sluiceAdmit(f.ring, f.meta, f.admitted, this.allKeys.outbox, this.allKeys.breaker, f.base, lead, max, staleMs);
+  }
+
+  /**
+   * Whether a QUEUED payment is still in its merchant's fair queue (so it has no job yet, and
+   * needs none). A payment written before the fair queues (no `fqSeq`) is not.
+   */
+  async awaitingAdmission(rec: PaymentRecord): Promise<boolean> {
+    if (rec.status !== 'QUEUED' || rec.fqSeq === null) return false;
+    const out = Number((await this.r.hget(this.keys.merchant(rec.merchantId), 'out')) ?? 0);
+    return rec.fqSeq > out;
+  }
+
+  /** The admitted count, the merchants waiting and the first `limit` of them. */
+  async view(limit = 20): Promise<FairView> {
+    const f = this.keys;
+    const [admitted, activeWeights, ring, merchants] = await Promise.all([
+      this.r.zcard(f.admitted), this.r.hget(f.meta, 'weights'), this.r.lrange(f.ring, 0, limit - 1), this.r.llen(f.ring),
+    ]);
+    const pipe = this.r.pipeline();
+    for (const m of ring) pipe.llen(f.queue(m)).hget(f.merchant(m), 'weight');
+    const res = (await pipe.exec()) ?? [];
+    const top = ring.map((merchantId, i) => ({
+      merchantId,
+      waiting: Number(res[2 * i]?.[1] ?? 0),
+      weight: Number(res[2 * i + 1]?.[1] ?? 1),
+    }));
+    return { admitted, merchants, activeWeights: Number(activeWeights ?? 0), top };
+  }
+}
