@@ -1,6 +1,7 @@
 /**
- * `npm start`: runs the whole gateway on this machine: the PG simulator, the API, the worker pool
- * and the drainer, against the Redis at REDIS_URL (default redis://127.0.0.1:6379) and the books
+ * `npm start`: runs the whole gateway on this machine: two PG simulators (two providers with
+ * different limits, 500/s and 200/s, unless PG_BASE_URL or PROVIDERS names the PGs), the API, the
+ * worker pool and the drainer, against the Redis at REDIS_URL (default redis://127.0.0.1:6379) and the books
  * at DATABASE_URL. If nothing answers at REDIS_URL and `redis-server` is installed, it starts a
  * private one (data under .data/redis, AOF on); without DATABASE_URL it uses a local PostgreSQL
  * that answers, or else an embedded one (PGlite, data under .data/pglite). Prints the URLs, the
@@ -29,8 +30,16 @@ env.ADMIN_USER ??= 'admin';
 env.ADMIN_PASSWORD ??= DEMO_SECRETS.adminPassword;
 env.SIM_SECRET_KEY ??= DEMO_SECRETS.pgSecretKey;
 env.PG_SECRET_KEY ??= env.SIM_SECRET_KEY;
-env.PG_BASE_URL ??= `http://127.0.0.1:${SIM_PORT}`;
-env.SIM_PORT = String(SIM_PORT);
+// Two simulated PGs (이중화): pg-a at 500/s and pg-b at 200/s, each with an admin port that stays
+// up while its PG refuses or hangs on command. A user who names a PG (PG_BASE_URL, PROVIDERS) gets
+// exactly that, and the simulators run beside it anyway.
+const SIMS = [
+  { id: 'pg-a', port: SIM_PORT, adminPort: SIM_PORT + 100, rateLimit: 500 },
+  { id: 'pg-b', port: SIM_PORT + 1, adminPort: SIM_PORT + 101, rateLimit: 200 },
+] as const;
+if (!env.PG_BASE_URL && !env.PROVIDERS && !env.PROVIDERS_FILE) {
+  env.PROVIDERS = JSON.stringify(SIMS.map((s) => ({ id: s.id, baseUrl: `http://127.0.0.1:${s.port}`, rateLimit: s.rateLimit })));
+}
 env.PORT = String(PORT);
 
 const children: ChildProcess[] = [];
@@ -60,8 +69,8 @@ or point REDIS_URL at a running Redis, then run npm start again.`);
   }
 }
 
-function run(name: string, entry: string): ChildProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', resolve(root, entry)], { env, stdio: ['ignore', 'inherit', 'inherit'] });
+function run(name: string, entry: string, extra: Record<string, string> = {}): ChildProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', resolve(root, entry)], { env: { ...env, ...extra }, stdio: ['ignore', 'inherit', 'inherit'] });
   child.on('exit', (code, signal) => {
     if (!stopping) {
       console.error(`${name} exited (${code ?? signal}); stopping the stack`);
@@ -128,7 +137,11 @@ process.on('SIGTERM', () => void stop());
 
 await ensureRedis();
 await ensureBooks();
-run('pg-simulator', 'apps/pg-simulator/src/main.ts');
+for (const s of SIMS) {
+  run(`pg-simulator ${s.id}`, 'apps/pg-simulator/src/main.ts', {
+    SIM_PORT: String(s.port), SIM_ADMIN_PORT: String(s.adminPort), SIM_RATE_LIMIT: String(s.rateLimit),
+  });
+}
 run('drainer', 'apps/drainer/src/main.ts');
 run('worker', 'apps/worker/src/main.ts');
 run('api', 'apps/api/src/main.ts');
@@ -154,16 +167,21 @@ Sluice is running.
   API           ${base}
   bull-board    ${base}/admin/queues   (${env.ADMIN_USER} / ${env.ADMIN_PASSWORD})
   dashboard     ${base}/dashboard
-  PG simulator  ${env.PG_BASE_URL}
+  PGs           ${env.PROVIDERS ? SIMS.map((s) => `${s.id} http://127.0.0.1:${s.port} (${s.rateLimit}/s)`).join(', ') : env.PG_BASE_URL}
   books         ${booksAt}
   demo API key  ${DEMO_KEY}
 
 Try:
+  curl -s ${base}/v1/providers -H 'Authorization: Bearer ${DEMO_KEY}'      # which PG to use
   curl -s -X POST ${base}/v1/payments \\
     -H 'Authorization: Bearer ${DEMO_KEY}' -H 'Idempotency-Key: demo-1' \\
     -H 'Content-Type: application/json' \\
-    -d '{"paymentKey":"pk_demo_1","orderId":"order-demo-1","amount":15000}'
+    -d '{"paymentKey":"pk_demo_1","orderId":"order-demo-1","amount":15000${env.PROVIDERS ? ',"provider":"pg-b"' : ''}}'
   curl -s ${base}/v1/payments/<id from the answer> -H 'Authorization: Bearer ${DEMO_KEY}'
-
+${env.PROVIDERS ? `
+  pg-b refusing for 30 s, then hanging (its admin port stays up):
+  curl -s -X POST http://127.0.0.1:${SIMS[1].adminPort}/__sim/config -d '{"outage":"refuse","outageMs":30000}'
+  curl -s -X POST http://127.0.0.1:${SIMS[1].adminPort}/__sim/config -d '{"outage":"hang","outageMs":30000}'
+` : ''}
 Ctrl-C stops everything.
 `);

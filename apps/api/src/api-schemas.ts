@@ -18,6 +18,7 @@ export const paymentResourceSchema = z
     orderId: z.string().describe('The merchant\'s order id, unique across the PG account'),
     amount: z.int().positive().describe('Minor units'),
     currency: z.string().describe("The PG account's currency"),
+    provider: z.string().describe('The PG (provider id) the payment goes to'),
     metadata: z.record(z.string(), z.string()).nullable().describe('As sent, or null'),
     status: z
       .enum(PAYMENT_STATUSES)
@@ -105,6 +106,23 @@ export function errorBodySchema(codes: readonly [ApiErrorCode, ...ApiErrorCode[]
     })
     .describe('An error');
 }
+
+/** `GET /v1/providers`. */
+export const providersSchema = z.strictObject({
+  providers: z.array(
+    z.strictObject({
+      id: z.string(),
+      state: z.enum(['available', 'degraded', 'down']),
+      breaker: z.enum(['closed', 'half_open', 'open']),
+      errorRate: z.number().nullable().describe("Failed calls ÷ calls over the breaker's window; null with too few calls"),
+      weight: z.number().int().describe('Its share of new checkouts among the available providers'),
+      limitPerSecond: z.number(),
+      backlog: z.strictObject({ waiting: z.number().int(), admitted: z.number().int() }),
+      eta: isoTime.describe("When a new payment of this merchant accepted now should reach this PG"),
+    }),
+  ),
+  recommended: z.string().nullable(),
+});
 
 /** `GET /healthz`. */
 export const healthSchema = z.strictObject({ status: z.literal('ok') });

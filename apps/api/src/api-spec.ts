@@ -8,7 +8,7 @@ import { z } from 'zod';
 import type { Config } from '@sluice/config';
 import { ADMIN_QUEUES_PATH } from './admin.ts';
 import { PAYMENT_STATUSES } from '@sluice/domain';
-import { dailySummarySchema, dashboardDataSchema, errorBodySchema, healthSchema, paymentPageSchema, paymentResourceSchema, readinessSchema, type ApiErrorCode } from './api-schemas.ts';
+import { dailySummarySchema, dashboardDataSchema, errorBodySchema, healthSchema, paymentPageSchema, paymentResourceSchema, providersSchema, readinessSchema, type ApiErrorCode } from './api-schemas.ts';
 import { MAX_WAIT_SECONDS } from './long-poll.ts';
 import { ORDER_ID, paymentRequestSchema } from './payment-request.ts';
 
@@ -199,6 +199,24 @@ function paymentOperations(config: Config): OperationSpec[] {
         401: unauthorized('merchant'),
         500: internal,
         503: { ...error('The books are not configured or did not answer', 'BOOKS_UNAVAILABLE'), headers: { 'Retry-After': 'Seconds' } },
+      },
+    },
+    {
+      method: 'get',
+      path: '/v1/providers',
+      operationId: 'listProviders',
+      summary: 'Routing advice for a new checkout',
+      description:
+        'Each PG (provider) with its state for new checkouts (`available`; `degraded` while its breaker probes or its calls fail often; `down` while its ' +
+        "breaker is open), its backlog, and when a new payment of this merchant accepted now should reach it; and a `recommended` provider, drawn by weight among the " +
+        'available ones (else the degraded ones; null when all are down). Ask it before opening a PG\'s payment window: a paymentKey can only be confirmed at the PG that issued it.',
+      tag: 'Payments',
+      auth: 'merchant',
+      parameters: [],
+      responses: {
+        200: json('The providers and the recommendation', providersSchema),
+        401: unauthorized('merchant'),
+        500: internal,
       },
     },
   ];

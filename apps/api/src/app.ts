@@ -18,6 +18,7 @@ import { FinalWaiters } from './long-poll.ts';
 import { buildOpenApi, docsRoutes } from './openapi.ts';
 import { allowedMethods } from './methods.ts';
 import { paymentRoutes } from './payments.ts';
+import { providerRoutes } from './providers.ts';
 import { parseTrustProxy, refuseRepeatedHeaders, requestId } from './request-context.ts';
 import { securityHeaders } from './security-headers.ts';
 
@@ -67,6 +68,7 @@ export function createApp(deps: AppDeps): express.Express {
   // The intake route is matched first: every router layer in front of it is paid per payment.
   const waiters = deps.waiters ?? new FinalWaiters(() => deps.store.redis.duplicate({ enableAutoPipelining: false }), deps.store.keys.finalChannel);
   app.use(paymentRoutes({ config, store: deps.store, auth, now: deps.now ?? Date.now, waiters, books: deps.books ?? null }));
+  app.use(providerRoutes({ config, store: deps.store, auth, now: deps.now ?? Date.now }));
   app.use(healthRoutes([redisCheck(deps.store.redis), ...(deps.readinessChecks ?? [])]));
   const admin = adminRoutes(config, deps.queues, operatorAuth);
   if (admin) app.use(admin);

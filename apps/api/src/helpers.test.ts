@@ -85,10 +85,10 @@ describe('renderPayment', () => {
       id: 'pay_1', merchantId: 'm', paymentKey: 'pk', orderId: 'order-1', amount: 100, currency: 'KRW', metadata: null,
       status: 'APPROVED', phase: 'final', createdAt: 0, updatedAt: 1_000, finalizedAt: 2_000, attempts: 2, pgCalls: 5,
       answeredInquiries: 1, reconfirms: 0, transactionKey: 'tx', approvedAt: '2024-01-01T00:00:00+09:00', failure: null,
-      requestId: 'r', inDoubtAt: 500, confirmsSettled: 0, cancels: 0, confirmSentAt: 400, fqSeq: null,
+      requestId: 'r', inDoubtAt: 500, confirmsSettled: 0, cancels: 0, confirmSentAt: 400, fqSeq: null, provider: 'default',
     };
     expect(renderPayment(rec, null)).toEqual({
-      id: 'pay_1', paymentKey: 'pk', orderId: 'order-1', amount: 100, currency: 'KRW', metadata: null, status: 'APPROVED',
+      id: 'pay_1', paymentKey: 'pk', orderId: 'order-1', amount: 100, currency: 'KRW', provider: 'default', metadata: null, status: 'APPROVED',
       attempts: 2, createdAt: '1970-01-01T00:00:00.000Z', updatedAt: '1970-01-01T00:00:01.000Z',
       finalizedAt: '1970-01-01T00:00:02.000Z', transactionKey: 'tx', approvedAt: '2024-01-01T00:00:00+09:00', failure: null,
       eta: null,
@@ -109,7 +109,7 @@ describe('renderPayment', () => {
 
   it('leaves a hole for eta at the end of the 202 body', () => {
     const t = bodyTemplate(
-      { id: 'pay_1', merchantId: 'm', paymentKey: 'pk "x"', orderId: 'order-1', amount: 1, currency: 'KRW', metadata: { eta: 'null}' }, requestId: 'r', createdAt: 0 },
+      { id: 'pay_1', merchantId: 'm', provider: 'default', paymentKey: 'pk "x"', orderId: 'order-1', amount: 1, currency: 'KRW', metadata: { eta: 'null}' }, requestId: 'r', createdAt: 0 },
       { windowMs: 1_000, limit: 500 },
     );
     const body = JSON.parse(`${t.head}1970-01-01T00:00:00.002Z${t.tail}`) as Record<string, unknown>;
@@ -123,12 +123,14 @@ const anyText = fc.string({ unit: 'binary', maxLength: 40 });
 const metadataArb = fc.option(fc.dictionary(anyText.filter((k) => k !== '__proto__'), anyText, { maxKeys: 5 }), { nil: undefined });
 
 describe('hand-written serialisations match the generic ones', () => {
-  it('fingerprintOf is SHA-256 of canonicalJson({ ...req, currency })', () => {
+  it('fingerprintOf is SHA-256 of canonicalJson({ ...req, currency, provider }), the default provider left out', () => {
     fc.assert(
       fc.property(
         fc.record({ paymentKey: anyText, orderId: anyText, amount: fc.maxSafeNat(), currency: fc.option(fc.constant('KRW'), { nil: undefined }), metadata: metadataArb }, { requiredKeys: ['paymentKey', 'orderId', 'amount'] }),
-        (req) => {
-          expect(fingerprintOf(req as never, 'KRW')).toBe(sha256Hex(canonicalJson({ ...req, currency: 'KRW' })));
+        fc.constantFrom('default', 'pg-b', 'toss'),
+        (req, provider) => {
+          const canonical = provider === 'default' ? { ...req, currency: 'KRW' } : { ...req, currency: 'KRW', provider };
+          expect(fingerprintOf({ ...req, provider } as never, 'KRW', provider)).toBe(sha256Hex(canonicalJson(canonical)));
         },
       ),
       { numRuns: 2_000 },
@@ -139,7 +141,7 @@ describe('hand-written serialisations match the generic ones', () => {
     fc.assert(
       fc.property(
         fc.record({
-          id: anyText, merchantId: anyText, paymentKey: anyText, orderId: anyText, amount: fc.maxSafeNat(), currency: anyText,
+          id: anyText, merchantId: anyText, provider: anyText, paymentKey: anyText, orderId: anyText, amount: fc.maxSafeNat(), currency: anyText,
           metadata: metadataArb.map((m) => m ?? null), requestId: fc.option(anyText, { nil: null }), createdAt: fc.integer({ min: 0, max: 8_000_000_000_000 }),
         }),
         (p) => {
@@ -157,6 +159,6 @@ function baseRecord(): PaymentRecord {
   return {
     id: 'pay_1', merchantId: 'm', paymentKey: 'pk', orderId: 'order-1', amount: 100, currency: 'KRW', metadata: null,
     status: 'QUEUED', phase: 'queued', createdAt: 0, updatedAt: 0, finalizedAt: null, attempts: 0, pgCalls: 0,
-    answeredInquiries: 0, reconfirms: 0, transactionKey: null, approvedAt: null, failure: null, requestId: null, inDoubtAt: null, confirmsSettled: 0, cancels: 0, confirmSentAt: null, fqSeq: null,
+    answeredInquiries: 0, reconfirms: 0, transactionKey: null, approvedAt: null, failure: null, requestId: null, inDoubtAt: null, confirmsSettled: 0, cancels: 0, confirmSentAt: null, fqSeq: null, provider: 'default',
   };
 }

@@ -8,8 +8,8 @@
  */
 import type { Server } from 'node:http';
 import { BooksReader, booksPool } from '@sluice/books';
-import { loadConfig, refuseDemoSecrets } from '@sluice/config';
-import { checkRedisSafety, connectRedis, PaymentStore, storeOptionsOf } from '@sluice/store';
+import { loadConfig, providersOf, refuseDemoSecrets } from '@sluice/config';
+import { checkRedisSafety, connectRedis, makeKeys, PaymentStore, storeOptionsOf } from '@sluice/store';
 import { createQueues } from '@sluice/queue';
 import { createApp } from './app.ts';
 import { breakerCheck, redisMemoryCheck } from './dashboard/readiness.ts';
@@ -37,7 +37,12 @@ async function main(): Promise<void> {
   const queues = createQueues(queueRedis, config.REDIS_PREFIX);
 
   // Advisory: /readyz shows them (memory warn, breaker state) but stays 200 for them.
-  const readinessChecks = [redisMemoryCheck(queueRedis), breakerCheck(queueRedis, store.keys)];
+  // One breaker check per provider (`breaker` with one PG, `breaker:<id>` with several).
+  const providers = providersOf(config);
+  const readinessChecks = [
+    redisMemoryCheck(queueRedis),
+    ...providers.map((p) => breakerCheck(queueRedis, makeKeys(config.REDIS_PREFIX, p.id), providers.length === 1 ? 'breaker' : `breaker:${p.id}`)),
+  ];
   // Long polls: one subscriber connection, opened on the first `?wait`.
   const waiters = new FinalWaiters(() => redis.duplicate({ enableAutoPipelining: false }), store.keys.finalChannel, MAX_WAITERS, (err) =>
     logger.warn({ err: loggableError(err) }, 'long-poll subscriber: Redis error; waits fall back to their timeout'),

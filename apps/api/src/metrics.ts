@@ -91,6 +91,14 @@ export class ApiMetrics {
     'Seconds the oldest payment not final yet has waited since its 202 (0 when none): a stalled backlog shows here, not in the ETA',
   );
   private readonly eta = this.gauge('sluice_backlog_eta_seconds', 'Seconds to drain the backlog at the recent confirm rate (or at PG_RATE_LIMIT when idle)');
+  private readonly providerCalls = new Gauge({
+    name: 'sluice_provider_calls_per_second', help: 'PG calls sent in the last complete second, per provider (all worker processes)',
+    labelNames: ['provider'] as const, registers: [this.registry],
+  });
+  private readonly providerLimit = new Gauge({ name: 'sluice_provider_limit_per_second', help: "A provider's request limit per second", labelNames: ['provider'] as const, registers: [this.registry] });
+  private readonly providerBreaker = new Gauge({ name: 'sluice_provider_breaker_state', help: "A provider's breaker: 0 closed, 1 half-open, 2 open", labelNames: ['provider'] as const, registers: [this.registry] });
+  private readonly providerConnections = new Gauge({ name: 'sluice_provider_connections', help: 'Connections to a provider in use (live worker processes)', labelNames: ['provider'] as const, registers: [this.registry] });
+  private readonly providerBacklog = new Gauge({ name: 'sluice_provider_backlog_payments', help: "Payments waiting for a provider (in its merchants' queues, and admitted and not yet sent)", labelNames: ['provider'] as const, registers: [this.registry] });
   private readonly fairAdmitted = this.gauge('sluice_fair_admitted_payments', "Payments admitted from the merchants' fair queues and not yet sent");
   private readonly fairMerchants = this.gauge('sluice_fair_waiting_merchants', 'Merchants with payments waiting for admission');
   private readonly confirmRate = this.gauge('sluice_pg_confirm_rate', 'PG confirms per second over the last 10 s (cluster-wide)');
@@ -167,6 +175,14 @@ export class ApiMetrics {
     this.eta.set(s.etaSeconds);
     this.confirmRate.set(s.confirmRate);
     this.fairAdmitted.set(s.fair.admitted);
+    for (const g of [this.providerCalls, this.providerLimit, this.providerBreaker, this.providerConnections, this.providerBacklog]) g.reset();
+    for (const p of s.providers) {
+      this.providerCalls.set({ provider: p.id }, p.callsPerSecond);
+      this.providerLimit.set({ provider: p.id }, p.limitPerSecond);
+      this.providerBreaker.set({ provider: p.id }, BREAKER_STATE_VALUE[p.breaker] ?? BREAKER_STATE_VALUE.open);
+      this.providerConnections.set({ provider: p.id }, p.connections);
+      this.providerBacklog.set({ provider: p.id }, p.waiting + p.admitted);
+    }
     this.fairMerchants.set(s.fair.merchants);
     this.inDoubt.set(s.inDoubt);
     setCounter(this.inDoubtEntered, c('inDoubt:entered'));

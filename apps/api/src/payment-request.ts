@@ -6,6 +6,7 @@
 import { hash } from 'node:crypto';
 import { z } from 'zod';
 import { containsPan, hasLoneSurrogate, PAYMENT_STATUSES, SluiceError } from '@sluice/domain';
+import { DEFAULT_PROVIDER } from '@sluice/config';
 import { MAX_WAIT_SECONDS } from './long-poll.ts';
 
 /** orderIds go into Redis keys and the PG's API: a safe, bounded alphabet. */
@@ -30,15 +31,21 @@ export function pgString(min: number, max: number, name: string) {
 }
 
 /** The request body schema. `currency` may only repeat the PG's one currency (it has no field for it). */
-export function paymentRequestSchema(currency: string) {
+export function paymentRequestSchema(currency: string, providers: readonly string[] = [DEFAULT_PROVIDER]) {
   // Descriptions and `maxProperties` are for the OpenAPI document (openapi.ts), which is
   // generated from this schema; they change nothing in validation.
+  const [only, ...more] = providers;
+  const provider =
+    more.length === 0
+      ? z.literal(only ?? DEFAULT_PROVIDER).optional().describe('The PG whose payment window the customer used (only one is configured: optional)')
+      : z.enum([only!, ...more] as [string, ...string[]]).describe('The PG whose payment window the customer used: required, one of GET /v1/providers');
   return z.strictObject({
     paymentKey: pgString(1, 200, 'paymentKey').describe("The PG's token from the customer's authorisation"),
     orderId: ORDER_ID.describe('Unique across the PG account (all merchants)'),
     // zod 4's int() admits safe integers only, so amounts past 2^53 are refused, not rounded.
     amount: z.number().int().positive().describe('Minor units'),
     currency: z.literal(currency).optional().describe("Only the PG account's currency"),
+    provider,
     metadata: z
       .record(pgString(1, 40, 'metadata key'), pgString(0, 500, 'metadata value'))
       .refine((m) => Object.keys(m).length <= METADATA_MAX_KEYS, `metadata: at most ${METADATA_MAX_KEYS} keys`)
@@ -118,19 +125,25 @@ export function canonicalJson(v: unknown): string {
 export const sha256Hex = (s: string): string => hash('sha256', s, 'hex');
 
 /**
- * The request's fingerprint: SHA-256 of `canonicalJson({ ...req, currency })`. `currency` is
- * filled in first: leaving it out and sending the PG's currency are the same request, and a retry
- * that adds it must replay, not count as key reuse.
+ * The request's fingerprint: SHA-256 of `canonicalJson({ ...req, currency, provider })`.
+ * `currency` and `provider` are filled in first: leaving one out and sending the only value it can
+ * have are the same request, and a retry that adds it must replay, not count as key reuse. The
+ * default provider is left out (as if absent), so that fingerprints stored before there were
+ * several PGs still match.
  *
  * Written out for the validated shape (top-level keys in sorted order, only metadata sorted at
  * run time) rather than through the generic canonicalJson, which cost the intake ~4 µs a
  * request. The bytes are the same, and must stay so: stored idempotency keys hold these hashes
  * (helpers.test.ts checks the two against each other on generated requests).
  */
-export function fingerprintOf(req: PaymentRequest, currency: string): string {
+export function fingerprintOf(req: PaymentRequest, currency: string, provider: string = DEFAULT_PROVIDER): string {
   let s = `{"amount":${JSON.stringify(req.amount)},"currency":${JSON.stringify(currency)}`;
   if (req.metadata !== undefined) s += `,"metadata":${canonicalJson(req.metadata)}`;
-  return sha256Hex(`${s},"orderId":${JSON.stringify(req.orderId)},"paymentKey":${JSON.stringify(req.paymentKey)}}`);
+  s += `,"orderId":${JSON.stringify(req.orderId)},"paymentKey":${JSON.stringify(req.paymentKey)}`;
+  // The provider is part of the request; the default one is left out, so that a deployment with
+  // one PG keeps the fingerprints (and replays) it had before there were several.
+  if (provider !== DEFAULT_PROVIDER) s += `,"provider":${JSON.stringify(provider)}`;
+  return sha256Hex(`${s}}`);
 }
 
 /**

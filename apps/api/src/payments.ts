@@ -10,7 +10,7 @@
  * confirm job then.
  */
 import { Router, type NextFunction, type Request, type Response } from 'express';
-import { merchantWeight, type Config } from '@sluice/config';
+import { merchantWeight, providersOf, type Config } from '@sluice/config';
 import { assertNever, isFinalStatus, SluiceError } from '@sluice/domain';
 import { newPaymentId, parseRecord, paymentIdTime, type NewPayment, type PaymentStore, type PaymentView, type PgRate } from '@sluice/store';
 import type { BooksReader } from '@sluice/books';
@@ -105,9 +105,15 @@ export function paymentRoutes(deps: PaymentRouteDeps): Router {
     return bookedView(await fromBooks(res, (b) => b.byId(id, paymentIdTime(id) ?? undefined)));
   };
   const currency = deps.config.PG_CURRENCY;
-  const rate: PgRate = { windowMs: deps.config.PG_RATE_WINDOW_MS, limit: deps.config.PG_RATE_LIMIT };
-  const ceiling = backlogCeiling(deps.config);
-  const schema = paymentRequestSchema(currency);
+  // Each provider's rate (for the eta) and backlog ceiling (for its merchants' queues); the
+  // ceiling of all payments not final is the sum of the providers'.
+  const providers = new Map(
+    providersOf(deps.config).map((p) => [p.id, { rate: { windowMs: p.config.PG_RATE_WINDOW_MS, limit: p.config.PG_RATE_LIMIT } as PgRate, ceiling: backlogCeiling(p.config) }]),
+  );
+  const [firstProvider] = providers.keys();
+  const ceilingAll = [...providers.values()].reduce((a, p) => a + p.ceiling, 0);
+  const rateOf = (provider: string | null): PgRate => (providers.get(provider ?? firstProvider!) ?? providers.get(firstProvider!)!).rate;
+  const schema = paymentRequestSchema(currency, [...providers.keys()]);
   const router = Router();
 
   const authenticate = deps.auth.middleware();
@@ -126,9 +132,13 @@ export function paymentRoutes(deps: PaymentRouteDeps): Router {
       const body = parsePaymentRequest(schema, req.body);
       const { merchantId, requestId } = res.locals;
       const createdAt = now();
+      // Validated by the schema: one of the providers (optional when there is only one).
+      const provider = body.provider ?? firstProvider!;
+      const at = providers.get(provider)!;
       const p: NewPayment = {
         id: newPaymentId(createdAt),
         merchantId,
+        provider,
         paymentKey: body.paymentKey,
         orderId: body.orderId,
         amount: body.amount,
@@ -139,7 +149,7 @@ export function paymentRoutes(deps: PaymentRouteDeps): Router {
       };
       // The script fills in `eta` from the backlog it counts: the body sent is the body stored.
       const weight = merchantWeight(deps.config, merchantId);
-      const result = await store.create(p, sha256Hex(idemKey), fingerprintOf(body, currency), bodyTemplate(p, rate), ceiling, weight);
+      const result = await store.create(p, sha256Hex(idemKey), fingerprintOf(body, currency, provider), bodyTemplate(p, at.rate), { all: ceilingAll, merchant: at.ceiling }, weight);
       switch (result.kind) {
         case 'created':
           send202(res, p.id, result.body, false);
@@ -149,7 +159,7 @@ export function paymentRoutes(deps: PaymentRouteDeps): Router {
           // archived (Redis kept the fingerprint and the id), from the books.
           const a = result.answer;
           const body =
-            a.from === 'record' ? intakeBody(a.record, a.eta, rate)
+            a.from === 'record' ? intakeBody(a.record, a.eta, rateOf(a.record.provider))
             : a.from === 'body' ? a.body
             : (await fromBooks(res, (b) => b.byId(result.id, paymentIdTime(result.id) ?? undefined)))?.intakeBody;
           if (!body) throw new SluiceError('BOOKS_UNAVAILABLE', 'The stored answer is not in the books yet; retry', 503, true);
@@ -195,7 +205,7 @@ export function paymentRoutes(deps: PaymentRouteDeps): Router {
       // The client went away while waiting: nobody to answer.
       if (res.writableEnded || res.destroyed) return;
     }
-    res.json(renderView(v, now(), rate));
+    res.json(renderView(v, now(), rateOf(v.record.provider)));
   });
 
   router.get('/v1/payments', async (req: Request, res: Res) => {
@@ -216,7 +226,7 @@ export function paymentRoutes(deps: PaymentRouteDeps): Router {
     let v = await store.viewByOrderId(orderId.data);
     if (!v && books) v = bookedView(await fromBooks(res, (b) => b.byOrderId(orderId.data)));
     if (!v || v.record.merchantId !== res.locals.merchantId) throw notFound();
-    res.json(renderView(v, now(), rate));
+    res.json(renderView(v, now(), rateOf(v.record.provider)));
   });
 
   router.get('/v1/summary/daily', async (req: Request, res: Res) => {

@@ -3,6 +3,7 @@
  * the body stored with the idempotency key, and for GETs, so the three can never drift apart.
  * Internal fields (phase, PG call counters, inquiry counters, merchant id, request id) stay out.
  */
+import { DEFAULT_PROVIDER } from '@sluice/config';
 import type { PaymentStatus } from '@sluice/domain';
 import { etaMs, type NewPayment, type PaymentRecord, type PaymentView, type PgRate } from '@sluice/store';
 
@@ -13,6 +14,8 @@ export interface PaymentResource {
   orderId: string;
   amount: number;
   currency: string;
+  /** The PG (provider id) it goes to. */
+  provider: string;
   metadata: Record<string, string> | null;
   status: PaymentStatus;
   /** Confirms sent to the PG so far. */
@@ -41,6 +44,7 @@ export function renderPayment(r: PaymentRecord, eta: string | null): PaymentReso
     orderId: r.orderId,
     amount: r.amount,
     currency: r.currency,
+    provider: r.provider ?? DEFAULT_PROVIDER,
     metadata: r.metadata,
     status: r.status,
     attempts: r.attempts,
@@ -73,11 +77,13 @@ const str = JSON.stringify;
  * and formatted the time twice per intake. It must produce exactly those bytes (they are stored
  * for replays and compared with reads): helpers.test.ts checks the two on generated payments.
  */
-export function bodyTemplate(p: NewPayment, rate: PgRate): { head: string; tail: string; rate: PgRate } {
+export function bodyTemplate(p: Omit<NewPayment, 'provider'> & { provider: string | null }, rate: PgRate): { head: string; tail: string; rate: PgRate } {
   const at = iso(p.createdAt);
+  // A payment accepted before there were several PGs has no provider: its first 202 had none.
+  const provider = p.provider === null ? '' : `"provider":${str(p.provider)},`;
   const head =
     `{"id":${str(p.id)},"paymentKey":${str(p.paymentKey)},"orderId":${str(p.orderId)},"amount":${str(p.amount)},` +
-    `"currency":${str(p.currency)},"metadata":${str(p.metadata)},"status":"QUEUED","attempts":0,"createdAt":"${at}",` +
+    `"currency":${str(p.currency)},${provider}"metadata":${str(p.metadata)},"status":"QUEUED","attempts":0,"createdAt":"${at}",` +
     `"updatedAt":"${at}","finalizedAt":null,"transactionKey":null,"approvedAt":null,"failure":null,"eta":"`;
   return { head, tail: '"}', rate };
 }
@@ -104,6 +110,7 @@ export function newRecord(p: NewPayment): PaymentRecord {
     orderId: p.orderId,
     amount: p.amount,
     currency: p.currency,
+    provider: p.provider,
     metadata: p.metadata,
     requestId: p.requestId,
     createdAt: p.createdAt,

@@ -21,7 +21,7 @@ async function pay(merchantId: string, n: number): Promise<string[]> {
   for (let i = 0; i < n; i++) {
     const id = newPaymentId();
     const res = await w.store.create(
-      { id, merchantId, paymentKey: `pk_fair_${merchantId}_${i}_${id.slice(-6)}`, orderId: `order-fair-${id}`, amount: 1_000, currency: 'KRW', metadata: null, requestId: null, createdAt: Date.now() },
+      { id, merchantId, provider: 'default', paymentKey: `pk_fair_${merchantId}_${i}_${id.slice(-6)}`, orderId: `order-fair-${id}`, amount: 1_000, currency: 'KRW', metadata: null, requestId: null, createdAt: Date.now() },
       `idem-${id}`, `fp-${id}`, '{}', 1_000_000,
     );
     expect(res.kind).toBe('created');
@@ -32,8 +32,12 @@ async function pay(merchantId: string, n: number): Promise<string[]> {
 
 describe('a merchant behind another merchant\'s flood', () => {
   it('reaches the PG within a few turns, not behind the flood; the flood is drained all the same', async () => {
+    // Both merchants' payments are in their queues before admission starts, so that the order
+    // does not depend on how fast this machine writes them.
+    await h.worker.admitter.stop();
     const flood = await pay('flood', 150);
     const small = await pay('small', 4);
+    h.worker.admitter.start();
     const recs = await h.settle([...flood, ...small], 60_000);
     expect(recs.every((r) => r.status === 'APPROVED')).toBe(true);
 
@@ -41,9 +45,10 @@ describe('a merchant behind another merchant\'s flood', () => {
     const firstAt = (id: string) => ledger[recs.find((r) => r.id === id)!.paymentKey]!.firstConfirmAt!;
     const order = [...flood, ...small].sort((a, b) => firstAt(a) - firstAt(b));
     const places = small.map((id) => order.indexOf(id));
-    // FIFO would put them at 150–153. Fair: behind the lead admitted before them (10 at 50/s ×
-    // 200 ms, give or take the tick that admitted them), then every other turn.
-    expect(Math.max(...places)).toBeLessThan(30);
+    // FIFO would put them at 150–153. Fair: turns alternate from the first admission, so the
+    // small merchant's four are among the first eight admitted (a lead of 10); jobs admitted
+    // together race to the PG, so on a loaded machine they arrive within a few leads.
+    expect(Math.max(...places)).toBeLessThan(40);
     // Everyone charged exactly once.
     expect(recs.every((r) => ledger[r.paymentKey]?.chargeCount === 1)).toBe(true);
     // Both merchants' queues drained: nobody left in the ring, nothing admitted and unsent.

@@ -77,7 +77,10 @@ describe('WorkerMetrics', () => {
     try {
       // A PG that refuses: one request a second, one connection at a time.
       h.sim.state.setKnobs({ rateLimit: 1, maxConnections: 1 });
+      // All six admitted together, so that they go out in one burst.
+      await h.worker.admitter.stop();
       const ids = await Promise.all(['pk_m_a', 'pk_m_b', 'pk_m_c', 'pk_m_d', 'pk_m_e', 'pk_m_f'].map((k) => h.pay(k)));
+      h.worker.admitter.start();
       // The refusals stay on until both kinds have gone out.
       await expect
         .poll(() => h.sim.state.status429 > 0 && h.sim.state.status503 > 0, { timeout: 25_000, interval: 20 })

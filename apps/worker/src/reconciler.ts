@@ -19,7 +19,7 @@
  */
 import type { FinalStatus, PgOutcome } from '@sluice/domain';
 import type { PgPort } from './sender/pg-port.ts';
-import type { PaymentRecord, PaymentStore, Transitions } from '@sluice/store';
+import type { Keys, PaymentRecord, PaymentStore, Transitions } from '@sluice/store';
 import type { BooksReader } from '@sluice/books';
 import type { Logger } from 'pino';
 
@@ -71,6 +71,8 @@ export interface ReconcilerDeps {
   store: PaymentStore;
   transitions: Transitions;
   log: Logger;
+  /** The provider's view of the keys (its approvals, orphans and report); the store's (the default provider's) unless given. */
+  keys?: Keys;
   /**
    * The books: Sluice's side of a PG row whose payment Redis has forgotten is read there, and put
    * back into Redis for the hot window so that it is checked and repaired like any other.
@@ -85,6 +87,7 @@ export class Reconciler {
   private readonly transitions: Transitions;
   private readonly log: Logger;
   private readonly books: ReconcilerDeps['books'];
+  private readonly keys: Keys;
 
   constructor(
     d: ReconcilerDeps,
@@ -95,6 +98,7 @@ export class Reconciler {
     this.transitions = d.transitions;
     this.log = d.log;
     this.books = d.books ?? null;
+    this.keys = d.keys ?? d.store.keys;
   }
 
   /**
@@ -128,7 +132,7 @@ export class Reconciler {
     const pending = new Set<string>();
     const ok = await this.readBook(report.from, report.to, async (rows) => {
       report.pgRows += rows.length;
-      const k = this.store.keys;
+      const k = this.keys;
       const ids = (await this.store.redis.pipeline(rows.map((r) => ['get', k.byPaymentKey(r.paymentKey)])).exec()) ?? [];
       const recIds = ids.map(([, v]) => v as string | null);
       const statusOf = async () => (await this.store.redis.pipeline(recIds.map((id) => ['hmget', k.payment(id ?? '-'), 'status', 'phase'])).exec()) ?? [];
@@ -182,7 +186,7 @@ export class Reconciler {
 
     for (const id of suspects.values()) await this.checkWithPg(id, report);
     // Sluice approvals the book has not shown (older than the settle time): ask the PG.
-    const unseen = await this.store.redis.zrangebyscore(this.store.keys.approved, '-inf', now - this.o.settleMs, 'LIMIT', 0, 1_000);
+    const unseen = await this.store.redis.zrangebyscore(this.keys.approved, '-inf', now - this.o.settleMs, 'LIMIT', 0, 1_000);
     for (const id of unseen) {
       report.checked++;
       await this.checkWithPg(id, report);
@@ -203,7 +207,7 @@ export class Reconciler {
     }
     if (!rec) {
       // Neither in Redis nor in the books (none configured, or they did not answer).
-      await this.store.redis.zrem(this.store.keys.approved, id);
+      await this.store.redis.zrem(this.keys.approved, id);
       report.unresolved++;
       report.findings.push({ paymentId: id, kind: 'unresolved', detail: { reason: 'not in Redis nor in the books' } });
       this.log.error({ alert: true, paymentId: id }, 'reconciliation: an approval to check is neither in Redis nor in the books');
@@ -218,13 +222,13 @@ export class Reconciler {
       report.unresolved++;
       return;
     }
-    if (held === 'DONE' && rec.status === 'APPROVED') await this.store.redis.zrem(this.store.keys.approved, id);
+    if (held === 'DONE' && rec.status === 'APPROVED') await this.store.redis.zrem(this.keys.approved, id);
     await this.compare(rec, held, report);
   }
 
   private async orphan(row: Row): Promise<void> {
-    if ((await this.store.redis.hsetnx(this.store.keys.orphans, row.paymentKey, JSON.stringify(row))) === 1) {
-      await this.store.redis.hincrby(this.store.keys.counters, 'recon:orphans', 1);
+    if ((await this.store.redis.hsetnx(this.keys.orphans, row.paymentKey, JSON.stringify(row))) === 1) {
+      await this.store.redis.hincrby(this.keys.counters, 'recon:orphans', 1);
       this.log.error({ alert: true, paymentKey: row.paymentKey, transactionKey: row.transactionKey }, 'reconciliation: a PG charge Sluice has no record of');
     }
   }
@@ -277,7 +281,7 @@ export class Reconciler {
   }
 
   private async save(report: ReconcileReport): Promise<ReconcileReport> {
-    const k = this.store.keys;
+    const k = this.keys;
     const { findings, ...counts } = report;
     const at = Date.now();
     await this.store.redis

@@ -3,13 +3,13 @@
  * the driver and the BullMQ workers from one parsed config. `main.ts` runs it as a process;
  * tests run it in-process against a simulator on port 0.
  */
-import { admitLead, admittedStaleMs, hotWindowMs, workerConcurrency, type Config } from '@sluice/config';
+import { admitLead, admittedStaleMs, hotWindowMs, providersOf, workerConcurrency, type Config, type Provider } from '@sluice/config';
 import { BooksReader, booksPool } from '@sluice/books';
 import { resolutionPolicyOf } from '@sluice/domain';
-import { createQueues, JOB_OPTIONS, QUEUE_NAMES, retryPolicy, WORKER_KEEP_JOBS, WORKER_SETTINGS, type Queues } from '@sluice/queue';
+import { createQueues, JOB_OPTIONS, QUEUE_NAMES, queueNamesOf, retryPolicy, WORKER_KEEP_JOBS, WORKER_SETTINGS, type Queues } from '@sluice/queue';
 import {
-  checkRedisSafety, connectRedis, FairShare, PaymentStore, PG_CLIENT_FIGURES_EVERY_MS, publishPgClientFigures, storeOptionsOf, Transitions,
-  transitionsOptionsOf, type Redis,
+  checkRedisSafety, connectRedis, FairShare, makeKeys, PaymentStore, PG_CLIENT_FIGURES_EVERY_MS, publishPgClientFigures, storeOptionsOf, Transitions,
+  transitionsOptionsOf, type Keys, type Redis,
 } from '@sluice/store';
 import { hostname } from 'node:os';
 import { Worker } from 'bullmq';
@@ -25,19 +25,35 @@ import type { PgPort } from './sender/pg-port.ts';
 import { ThreadPg } from './sender/thread-pg.ts';
 import { Sweeper } from './sweeper.ts';
 
-/** A started worker process: its connections, store, queues, PG side, maintenance and BullMQ workers, and how to close it. */
-export interface RunningWorker {
+/**
+ * One provider's side of a worker process: its PG port (the sender thread, or this thread with
+ * PG_SENDER_THREAD=false), its view of the keys, transitions (its breaker), queues, admission
+ * from the merchants' fair queues, reconciliation and BullMQ workers (confirm, resolve).
+ */
+export interface ProviderSide {
+  provider: Provider;
+  keys: Keys;
+  transitions: Transitions;
+  pg: PgPort;
+  queues: Queues;
+  fair: FairShare;
+  admitter: Admitter;
+  reconciler: Reconciler;
+  workers: Worker[];
+}
+
+/**
+ * A started worker process: its connections, store, providers, maintenance and BullMQ workers,
+ * and how to close it. The first provider's side is spread on it (`pg`, `queues`, …): with one
+ * PG, it is that PG's.
+ */
+export interface RunningWorker extends ProviderSide {
   config: Config;
   redis: Redis;
   store: PaymentStore;
-  transitions: Transitions;
-  queues: Queues;
-  /** The PG side: the sender thread (or this thread with PG_SENDER_THREAD=false). */
-  pg: PgPort;
-  /** Admission from the merchants' fair queues into the confirm queue. */
-  admitter: Admitter;
+  providers: ProviderSide[];
   sweeper: Sweeper;
-  reconciler: Reconciler;
+  /** Every BullMQ worker of the process (each provider's, and maintenance). */
   workers: Worker[];
   metrics: WorkerMetrics;
   log: Logger;
@@ -60,23 +76,7 @@ export async function startWorker(
   const bullConnection = connectRedis(config.REDIS_URL, { enableAutoPipelining: false });
   await checkRedisSafety(redis, config.REDIS_ALLOW_EVICTION, log);
   const store = new PaymentStore(redis, storeOptionsOf(config));
-  const transitions = new Transitions(redis, store.keys, transitionsOptionsOf(config));
   const metrics = new WorkerMetrics();
-  let pg: PgPort;
-  if (config.PG_SENDER_THREAD) {
-    const thread = new ThreadPg(config, metrics, (err) => {
-      log.fatal({ alert: true, err: err.message }, 'sender thread died: this process can make no PG call');
-      onFatal(err);
-    });
-    await thread.ready;
-    pg = thread;
-  } else {
-    pg = new LocalPg(config, redis, transitions, metrics);
-  }
-  metrics.bind(() => pg.stats());
-  const queues = createQueues(bullConnection, config.REDIS_PREFIX);
-  const driver = new PaymentDriver({ pg, store, transitions, policy: resolutionPolicyOf(config), log });
-  const deps = { driver, resolveQueue: queues.resolve, probeIntervalMs: config.BREAKER_PROBE_INTERVAL_MS, log };
   const common = {
     connection: bullConnection,
     prefix: config.REDIS_PREFIX,
@@ -86,49 +86,84 @@ export async function startWorker(
     settings: WORKER_SETTINGS,
     ...WORKER_KEEP_JOBS,
   };
-
-  let confirmWorker: Worker | null = null;
-  confirmWorker = new Worker(QUEUE_NAMES.confirm, retryPolicy(confirmProcessor(deps, () => confirmWorker!)), {
-    ...common,
-    concurrency: workerConcurrency(config),
-    ...(config.BULLMQ_LIMITER_MAX > 0 ? { limiter: { max: config.BULLMQ_LIMITER_MAX, duration: config.PG_RATE_WINDOW_MS } } : {}),
-  });
-  const resolveWorker = new Worker(QUEUE_NAMES.resolve, retryPolicy(resolveProcessor(deps)), { ...common, concurrency: config.RESOLVE_CONCURRENCY });
-
-  const fair = new FairShare(redis, store.keys);
-  const admitter = new Admitter({
-    fair, confirmQueue: queues.confirm, redis, outboxKey: store.keys.outbox, lead: admitLead(config), staleMs: admittedStaleMs(config), tickMs: config.ADMIT_TICK_MS, log,
-  });
-  const sweeper = new Sweeper({ store, fair, transitions, confirmQueue: queues.confirm, resolveQueue: queues.resolve, log });
   // The books, when configured: reconciliation reads there what Redis has forgotten.
   const booksDb = config.DATABASE_URL ? booksPool(config.DATABASE_URL, 2) : null;
   const books = booksDb ? { reader: new BooksReader(booksDb), hotMs: hotWindowMs(config) } : null;
-  const reconciler = new Reconciler({ pg, store, transitions, log, books }, { lookbackMs: config.RECONCILE_LOOKBACK_MS, settleMs: 60_000 });
+
+  // One side per provider: nothing of one PG's (its gate, connections, breaker, timeouts,
+  // queues, BullMQ concurrency, admission, reconciliation) is shared with another's.
+  const sides: ProviderSide[] = [];
+  for (const provider of providersOf(config)) {
+    const pc = provider.config;
+    const keys = makeKeys(pc.REDIS_PREFIX, provider.id);
+    const transitions = new Transitions(redis, keys, transitionsOptionsOf(pc));
+    let pg: PgPort;
+    if (pc.PG_SENDER_THREAD) {
+      const thread = new ThreadPg(pc, metrics, (err) => {
+        log.fatal({ alert: true, provider: provider.id, err: err.message }, 'sender thread died: this process can make no PG call');
+        onFatal(err);
+      });
+      await thread.ready;
+      pg = thread;
+    } else {
+      pg = new LocalPg(pc, redis, transitions, metrics);
+    }
+    const queues = createQueues(bullConnection, pc.REDIS_PREFIX, provider.id);
+    const names = queueNamesOf(provider.id);
+    const driver = new PaymentDriver({ pg, store, transitions, policy: resolutionPolicyOf(pc), log });
+    const deps = { driver, resolveQueue: queues.resolve, probeIntervalMs: pc.BREAKER_PROBE_INTERVAL_MS, log };
+    let confirmWorker: Worker | null = null;
+    confirmWorker = new Worker(names.confirm, retryPolicy(confirmProcessor(deps, () => confirmWorker!)), {
+      ...common,
+      concurrency: workerConcurrency(pc),
+      ...(pc.BULLMQ_LIMITER_MAX > 0 ? { limiter: { max: pc.BULLMQ_LIMITER_MAX, duration: pc.PG_RATE_WINDOW_MS } } : {}),
+    });
+    const resolveWorker = new Worker(names.resolve, retryPolicy(resolveProcessor(deps)), { ...common, concurrency: pc.RESOLVE_CONCURRENCY });
+    const fair = new FairShare(redis, keys);
+    const admitter = new Admitter({
+      fair, confirmQueue: queues.confirm, redis, outboxKey: keys.outbox, lead: admitLead(pc), staleMs: admittedStaleMs(pc), tickMs: pc.ADMIT_TICK_MS, log,
+    });
+    const reconciler = new Reconciler({ pg, store, transitions, log, books, keys }, { lookbackMs: pc.RECONCILE_LOOKBACK_MS, settleMs: 60_000 });
+    sides.push({ provider, keys, transitions, pg, queues, fair, admitter, reconciler, workers: [confirmWorker, resolveWorker] });
+  }
+  const first = sides[0]!;
+  // Process-wide figures (gate, connections, timeouts) are the first provider's; the PG calls of
+  // every provider are counted (with their provider in Redis for the dashboard and /metrics).
+  metrics.bind(() => first.pg.stats());
+
+  const sweeper = new Sweeper({ store, providers: new Map(sides.map((s) => [s.provider.id, s])), log });
   const maintenanceWorker = new Worker(
     QUEUE_NAMES.maintenance,
     async (job) => {
       if (job.name === 'sweep') return sweeper.sweep();
-      if (job.name === 'reconcile') return reconciler.run();
+      if (job.name === 'reconcile') {
+        const reports = [];
+        for (const side of sides) reports.push(await side.reconciler.run());
+        return reports.length === 1 ? reports[0] : reports;
+      }
       return null;
     },
     { ...common, concurrency: 1 },
   );
-  await queues.maintenance.upsertJobScheduler('sweep', { every: config.SWEEP_INTERVAL_MS }, { name: 'sweep' });
-  await queues.maintenance.upsertJobScheduler('reconcile', { every: config.RECONCILE_INTERVAL_MS }, { name: 'reconcile' });
+  await first.queues.maintenance.upsertJobScheduler('sweep', { every: config.SWEEP_INTERVAL_MS }, { name: 'sweep' });
+  await first.queues.maintenance.upsertJobScheduler('reconcile', { every: config.RECONCILE_INTERVAL_MS }, { name: 'reconcile' });
 
-  // The dashboard's view of this process's PG client: read timeouts in force, connection holds.
+  // The dashboard's view of this process's PG clients: read timeouts in force, connection holds.
   const processId = `${hostname()}:${process.pid}`;
   const figuresTimer = setInterval(() => {
-    const s = pg.stats();
-    const readTimeoutMs = {
-      confirm: s.readTimeouts.confirm.timeoutMs, inquire: s.readTimeouts.inquire.timeoutMs,
-      cancel: s.readTimeouts.cancel.timeoutMs, transactions: s.readTimeouts.transactions.timeoutMs,
-    };
-    publishPgClientFigures(redis, store.keys, processId, { at: Date.now(), readTimeoutMs, holdMs: metrics.takeHoldMeans(), inFlight: s.inFlight }).catch(() => undefined);
+    const holdMs = metrics.takeHoldMeans();
+    for (const side of sides) {
+      const s = side.pg.stats();
+      const readTimeoutMs = {
+        confirm: s.readTimeouts.confirm.timeoutMs, inquire: s.readTimeouts.inquire.timeoutMs,
+        cancel: s.readTimeouts.cancel.timeoutMs, transactions: s.readTimeouts.transactions.timeoutMs,
+      };
+      publishPgClientFigures(redis, side.keys, processId, { at: Date.now(), readTimeoutMs, holdMs, inFlight: s.inFlight }).catch(() => undefined);
+    }
   }, PG_CLIENT_FIGURES_EVERY_MS);
   figuresTimer.unref();
 
-  const workers = [confirmWorker, resolveWorker, maintenanceWorker];
+  const workers = [...sides.flatMap((side) => side.workers), maintenanceWorker];
   for (const w of workers) {
     w.on('error', (err) => log.error({ err: err.message, queue: w.name }, 'worker error'));
     // A short lock is only right while it never lapses under load: both are counted (in the
@@ -145,7 +180,7 @@ export async function startWorker(
   }
   // BullMQ gave up on a job (attempts spent or stalled too often): never leave the payment
   // orphaned. The sweeper's live-job check re-drives it; do it at once here.
-  for (const w of [confirmWorker, resolveWorker]) {
+  for (const w of sides.flatMap((side) => side.workers)) {
     w.on('failed', (job, err) => {
       if (!job || job.attemptsMade < (job.opts.attempts ?? JOB_OPTIONS.attempts ?? 1)) return;
       log.error({ alert: true, paymentId: job.data.paymentId, err: err.message }, 'job failed for good; re-driving the payment');
@@ -153,15 +188,15 @@ export async function startWorker(
     });
   }
 
-  admitter.start();
+  for (const side of sides) side.admitter.start();
 
   return {
-    config, redis, store, transitions, queues, pg, admitter, sweeper, reconciler, workers, metrics, log,
+    config, redis, store, providers: sides, ...first, sweeper, workers, metrics, log,
     close: async () => {
       // No more admissions: what this process admitted is in BullMQ, for any worker to run.
-      await admitter.stop();
+      await Promise.all(sides.map((side) => side.admitter.stop()));
       clearInterval(figuresTimer);
-      await redis.hdel(store.keys.pgClients, processId).catch(() => undefined);
+      await Promise.all(sides.map((side) => redis.hdel(side.keys.pgClients, processId).catch(() => undefined)));
       const grace = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), config.WORKER_SHUTDOWN_GRACE_MS).unref());
       const graceful = Promise.all(workers.map((w) => w.close())).then(() => 'closed' as const);
       if ((await Promise.race([graceful, grace])) === 'timeout') {
@@ -169,8 +204,8 @@ export async function startWorker(
         // that may have been sent is re-sent with the same key or inquired.
         await Promise.all(workers.map((w) => w.close(true)));
       }
-      await pg.close();
-      await queues.close();
+      await Promise.all(sides.map((side) => side.pg.close()));
+      await Promise.all(sides.map((side) => side.queues.close()));
       await Promise.all([redis.quit(), bullConnection.quit(), booksDb?.end()]).catch(() => undefined);
     },
   };

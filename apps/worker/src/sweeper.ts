@@ -10,8 +10,9 @@
  *    dashboard). A payment that was never sent gets its confirm job back; one that may have been
  *    sent goes to inquiry first, never straight to another confirm.
  */
-import { confirmJobId, enqueueConfirms, resolveJobId, type ConfirmJob, type ResolveJob } from '@sluice/queue';
-import type { FairShare, PaymentStore, Transitions } from '@sluice/store';
+import { DEFAULT_PROVIDER } from '@sluice/config';
+import { confirmJobId, enqueueConfirms, resolveJobId, type Queues } from '@sluice/queue';
+import type { FairShare, Keys, PaymentStore, Transitions } from '@sluice/store';
 import type { Job, Queue } from 'bullmq';
 import type { Logger } from 'pino';
 import { startResolving } from './processors.ts';
@@ -35,13 +36,18 @@ export interface SweeperOptions {
   chunk: number;
 }
 
-/** What the sweeper reads and re-drives payments through. */
-export interface SweeperDeps {
-  store: PaymentStore;
+/** One provider's side, as the sweeper needs it: its keys (its outbox), fair queues, transitions and queues. */
+export interface SweptProvider {
+  keys: Keys;
   fair: FairShare;
   transitions: Transitions;
-  confirmQueue: Queue<ConfirmJob>;
-  resolveQueue: Queue<ResolveJob>;
+  queues: Pick<Queues, 'confirm' | 'resolve'>;
+}
+
+/** What the sweeper reads and re-drives payments through: the store, and each provider's side by id. */
+export interface SweeperDeps {
+  store: PaymentStore;
+  providers: ReadonlyMap<string, SweptProvider>;
   log: Logger;
 }
 
@@ -50,19 +56,13 @@ export class Sweeper {
   private cursor = 0;
 
   private readonly store: PaymentStore;
-  private readonly fair: FairShare;
-  private readonly transitions: Transitions;
-  private readonly confirmQueue: Queue<ConfirmJob>;
-  private readonly resolveQueue: Queue<ResolveJob>;
+  private readonly providers: ReadonlyMap<string, SweptProvider>;
   private readonly log: Logger;
   private readonly o: SweeperOptions;
 
   constructor(d: SweeperDeps, o: SweeperOptions = { outboxGraceMs: 3_000, liveGraceMs: 30_000, chunk: 500 }) {
     this.store = d.store;
-    this.fair = d.fair;
-    this.transitions = d.transitions;
-    this.confirmQueue = d.confirmQueue;
-    this.resolveQueue = d.resolveQueue;
+    this.providers = d.providers;
     this.log = d.log;
     this.o = o;
   }
@@ -76,10 +76,13 @@ export class Sweeper {
 
   private async sweepOutbox(now: number): Promise<number> {
     const r = this.store.redis;
-    const k = this.store.keys;
-    const ids = await r.zrangebyscore(k.outbox, '-inf', now - this.o.outboxGraceMs, 'LIMIT', 0, 1_000);
-    await enqueueConfirms(this.confirmQueue, r, k.outbox, ids);
-    return ids.length;
+    let n = 0;
+    for (const side of this.providers.values()) {
+      const ids = await r.zrangebyscore(side.keys.outbox, '-inf', now - this.o.outboxGraceMs, 'LIMIT', 0, 1_000);
+      await enqueueConfirms(side.queues.confirm, r, side.keys.outbox, ids);
+      n += ids.length;
+    }
+    return n;
   }
 
   private async sweepLiveJobs(now: number): Promise<{ checked: number; redriven: number }> {
@@ -109,21 +112,27 @@ export class Sweeper {
       if (!rec) await this.store.redis.zrem(this.store.keys.open, id);
       return false;
     }
+    const side = this.providers.get(rec.provider ?? DEFAULT_PROVIDER);
+    if (!side) {
+      // Its provider is not configured here (taken out of PROVIDERS while it had payments): a
+      // worker that has it drives it; nothing here can.
+      this.log.warn({ alert: true, paymentId: id, provider: rec.provider }, 'payment of a provider this worker does not have');
+      return false;
+    }
+    const { confirm, resolve } = side.queues;
     if (rec.phase === 'queued') {
       // Still in its merchant's fair queue: admission adds its job, in its turn.
-      if (await this.fair.awaitingAdmission(rec)) return false;
-      return this.revive(this.confirmQueue, confirmJobId(id), () =>
-        this.confirmQueue.add('confirm', { paymentId: id }, { jobId: confirmJobId(id) }).then(() => undefined),
-      );
+      if (await side.fair.awaitingAdmission(rec)) return false;
+      return this.revive(confirm, confirmJobId(id), () => confirm.add('confirm', { paymentId: id }, { jobId: confirmJobId(id) }).then(() => undefined));
     }
-    const resolveAlive = ALIVE.has(await this.resolveQueue.getJobState(resolveJobId(id)));
+    const resolveAlive = ALIVE.has(await resolve.getJobState(resolveJobId(id)));
     if (rec.phase === 'confirming') {
-      const confirmAlive = ALIVE.has(await this.confirmQueue.getJobState(confirmJobId(id)));
+      const confirmAlive = ALIVE.has(await confirm.getJobState(confirmJobId(id)));
       if (confirmAlive || resolveAlive) return false;
       // It may have been sent: learn the PG's state by inquiry before anything else.
-      await this.transitions.apply({ paymentId: id, expected: 'confirming', step: { do: 'inquire', delayMs: 0, answered: false }, event: { call: 'sweeper', step: 'inquire' } });
+      await side.transitions.apply({ paymentId: id, expected: 'confirming', step: { do: 'inquire', delayMs: 0, answered: false }, event: { call: 'sweeper', step: 'inquire' } });
     } else if (resolveAlive) return false;
-    return this.revive(this.resolveQueue, resolveJobId(id), () => startResolving(this.resolveQueue, id, 0));
+    return this.revive(resolve, resolveJobId(id), () => startResolving(resolve, id, 0));
   }
 
   private async revive(queue: Queue, jobId: string, add: () => Promise<void>): Promise<boolean> {

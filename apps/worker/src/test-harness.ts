@@ -48,7 +48,7 @@ export async function startHarness(sim: Partial<SimulatorOptions> = {}, env: Rec
     async pay(paymentKey, amount = 1_000) {
       const id = newPaymentId();
       const res = await worker.store.create(
-        { id, merchantId: 'm1', paymentKey, orderId: `order-${prefix.slice(5, 13)}-${++n}`, amount, currency: 'KRW', metadata: null, requestId: `req-${n}`, createdAt: Date.now() },
+        { id, merchantId: 'm1', provider: config.PG_PROVIDER, paymentKey, orderId: `order-${prefix.slice(5, 13)}-${++n}`, amount, currency: 'KRW', metadata: null, requestId: `req-${n}`, createdAt: Date.now() },
         `idem-${id}`, `fp-${id}`, '{}', 1_000_000,
       );
       if (res.kind !== 'created') throw new Error(`create: ${res.kind}`);

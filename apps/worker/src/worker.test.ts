@@ -29,7 +29,7 @@ async function queuedPayment(paymentKey: string, tag: string): Promise<string> {
   await w.admitter.stop();
   try {
     const created = await w.store.create(
-      { id, merchantId: 'm-manual', paymentKey, orderId: `order-${tag}-${id.slice(-8)}`, amount: 1_000, currency: 'KRW', metadata: null, requestId: null, createdAt: Date.now() },
+      { id, merchantId: 'm-manual', provider: 'default', paymentKey, orderId: `order-${tag}-${id.slice(-8)}`, amount: 1_000, currency: 'KRW', metadata: null, requestId: null, createdAt: Date.now() },
       `idem-${id}`, `fp-${id}`, '{}', 1_000_000,
     );
     expect(created.kind).toBe('created');

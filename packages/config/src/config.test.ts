@@ -1,6 +1,9 @@
 /** The environment schema: defaults, and the settings that cannot work together. */
 import { describe, expect, it } from 'vitest';
-import { admitLead, connectionsPerProcess, EnvSchema, loadConfig, merchantWeight, reservedConnectionsPerProcess, testConfig } from './index.ts';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { admitLead, connectionsPerProcess, EnvSchema, loadConfig, merchantWeight, providerKeyPrefix, providersOf, reservedConnectionsPerProcess, testConfig } from './index.ts';
 
 describe('loadConfig', () => {
   it('gives each worker process a share of the PG connections that adds up to no more than the cap', () => {
@@ -45,6 +48,42 @@ describe('loadConfig', () => {
   it('admits a lead of ADMIT_LEAD_MS at the PG rate, at least one payment', () => {
     expect(admitLead(testConfig())).toBe(200);
     expect(admitLead(testConfig({ PG_RATE_LIMIT: 2, ADMIT_LEAD_MS: 20 }))).toBe(1);
+  });
+
+  it('is one provider from the PG_* variables without PROVIDERS, named PG_PROVIDER, with its keys where they always were', () => {
+    const c = testConfig({ PG_BASE_URL: 'http://pg.example', PG_RATE_LIMIT: 300 });
+    expect(providersOf(c)).toEqual([{ id: 'default', weight: 1, config: c }]);
+    expect(providersOf(testConfig({ PG_PROVIDER: 'toss' }))[0]!.id).toBe('toss');
+    expect(providerKeyPrefix('sluice', 'default')).toBe('sluice');
+    expect(providerKeyPrefix('sluice', 'toss')).toBe('sluice:p:toss');
+  });
+
+  it('reads PROVIDERS (or a file), each entry over the PG_* defaults', () => {
+    const list = [
+      { id: 'pga', baseUrl: 'http://a.example', secretKey: 'sk_a', rateLimit: 500, weight: 3 },
+      { id: 'pgb', baseUrl: 'https://b.example/api', rateLimit: 200, connections: 50, headersTimeoutMs: 4_000 },
+    ];
+    const c = testConfig({ PROVIDERS: JSON.stringify(list), PG_RATE_WINDOW_MS: 1_000, PG_SECRET_KEY: 'sk_default' });
+    const [a, b] = providersOf(c);
+    expect(a).toMatchObject({ id: 'pga', weight: 3, config: { PG_PROVIDER: 'pga', PG_BASE_URL: 'http://a.example', PG_SECRET_KEY: 'sk_a', PG_RATE_LIMIT: 500 } });
+    expect(b).toMatchObject({ id: 'pgb', weight: 1, config: { PG_PROVIDER: 'pgb', PG_SECRET_KEY: 'sk_default', PG_RATE_LIMIT: 200, PG_CONNECTIONS_TOTAL: 50, PG_HEADERS_TIMEOUT_MS: 4_000, PG_RATE_WINDOW_MS: 1_000 } });
+    const dir = mkdtempSync(join(tmpdir(), 'sluice-providers-'));
+    const file = join(dir, 'providers.json');
+    writeFileSync(file, JSON.stringify(list));
+    expect(providersOf(testConfig({ PROVIDERS_FILE: file })).map((p) => p.id)).toEqual(['pga', 'pgb']);
+  });
+
+  it('refuses a bad PROVIDERS with a message naming the entry and the field', () => {
+    const bad = (v: unknown) => () => testConfig({ PROVIDERS: typeof v === 'string' ? v : JSON.stringify(v) });
+    expect(bad('[{"id":')).toThrow(/PROVIDERS: .*not JSON/);
+    expect(bad([])).toThrow(/PROVIDERS/);
+    expect(bad([{ id: 'a' }, { id: 'a' }])).toThrow(/PROVIDERS\[1\.id\]: "a" is listed twice/);
+    expect(bad([{ id: 'A B' }])).toThrow(/PROVIDERS\[0\.id\]/);
+    expect(bad([{ id: 'a', baseUrl: 'ftp://x' }])).toThrow(/PROVIDERS\[0\.baseUrl\]/);
+    expect(bad([{ id: 'a', rateLimit: 0 }])).toThrow(/PROVIDERS\[0\.rateLimit\]/);
+    expect(bad([{ id: 'a', secret: 'x' }])).toThrow(/PROVIDERS\[0\]: Unrecognized key/);
+    expect(bad([{ id: 'a', connections: 3 }])).toThrow(/provider "a": WORKER_PROCESSES \(1\) must not exceed its connections/);
+    expect(() => testConfig({ PROVIDERS_FILE: '/nonexistent/providers.json' })).toThrow(/PROVIDERS_FILE.*cannot be read/);
   });
 
   it('names every bad variable at once', () => {

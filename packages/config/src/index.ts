@@ -4,6 +4,7 @@
  * The README's configuration table lists these same variables; keep them in step.
  */
 import { z } from 'zod';
+import { DEFAULT_PROVIDER, PROVIDER_ID, readProviderList } from './providers.ts';
 import { VARIABLE_DOCS } from './variable-docs.ts';
 
 const int = (def: number, min = 0) => z.coerce.number().int().min(min).default(def);
@@ -55,12 +56,6 @@ const merchantWeights = z
 /** The largest merchant weight. */
 export const MAX_MERCHANT_WEIGHT = 1_000;
 
-/**
- * The provider id of the PG configured by the PG_* variables. Payments name their provider and
- * every per-provider key (the fair-share queues) carries it.
- */
-export const DEFAULT_PROVIDER = 'default';
-
 /** The environment's schema: every variable, its type, bounds and default. */
 export const EnvSchema = z.object({
   NODE_ENV: z.string().default('development'),
@@ -74,6 +69,14 @@ export const EnvSchema = z.object({
   REDIS_ALLOW_EVICTION: bool(false),
 
   // The PG
+  /**
+   * The providers (several PGs), as a JSON array (see providers.ts), or a file holding one.
+   * Unset: the PG_* variables are the one provider, named PG_PROVIDER.
+   */
+  PROVIDERS: z.string().optional(),
+  PROVIDERS_FILE: z.string().optional(),
+  /** The id of the provider the PG_* variables configure when PROVIDERS is not set. */
+  PG_PROVIDER: z.string().regex(PROVIDER_ID).default(DEFAULT_PROVIDER),
   /** Required by the worker (see {@link required}); no default host. */
   PG_BASE_URL: z
     .url({ protocol: /^https?$/ })
@@ -259,6 +262,16 @@ export const EnvSchema = z.object({
   if (c.WORKER_PROCESSES > c.PG_CONNECTIONS_TOTAL - c.PG_CONNECTIONS_HEADROOM) {
     ctx.addIssue({ code: 'custom', path: ['WORKER_PROCESSES'], message: `must not exceed PG_CONNECTIONS_TOTAL − PG_CONNECTIONS_HEADROOM (${c.PG_CONNECTIONS_TOTAL - c.PG_CONNECTIONS_HEADROOM})` });
   }
+  try {
+    for (const p of readProviderList(c) ?? []) {
+      const connections = p.connections ?? c.PG_CONNECTIONS_TOTAL;
+      if (c.WORKER_PROCESSES > connections - c.PG_CONNECTIONS_HEADROOM) {
+        ctx.addIssue({ code: 'custom', path: ['PROVIDERS'], message: `provider "${p.id}": WORKER_PROCESSES (${c.WORKER_PROCESSES}) must not exceed its connections − PG_CONNECTIONS_HEADROOM (${connections - c.PG_CONNECTIONS_HEADROOM})` });
+      }
+    }
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', path: [c.PROVIDERS ? 'PROVIDERS' : 'PROVIDERS_FILE'], message: err instanceof Error ? err.message : String(err) });
+  }
   if (c.WORKER_FORKS !== undefined && c.WORKER_FORKS > c.WORKER_PROCESSES) {
     ctx.addIssue({ code: 'custom', path: ['WORKER_FORKS'], message: `must not exceed WORKER_PROCESSES (${c.WORKER_PROCESSES}), the count across all machines` });
   }
@@ -291,6 +304,49 @@ export function required<K extends keyof Config>(c: Config, key: K): NonNullable
  */
 export function hotWindowMs(c: Pick<Config, 'PAYMENT_HOT_MS' | 'RECONCILE_LOOKBACK_MS' | 'RECONCILE_INTERVAL_MS'>): number {
   return Math.max(c.PAYMENT_HOT_MS, c.RECONCILE_LOOKBACK_MS + 2 * c.RECONCILE_INTERVAL_MS);
+}
+
+/** One provider: its id, its routing weight, and the config with its PG_* values. */
+export interface Provider {
+  id: string;
+  weight: number;
+  config: Config;
+}
+
+/**
+ * The providers, each with a Config whose PG_* values (and PG_PROVIDER) are its own: the PG_*
+ * variables as the one provider when PROVIDERS is not set, else each entry over them.
+ */
+export function providersOf(c: Config): Provider[] {
+  const list = readProviderList(c);
+  if (!list) return [{ id: c.PG_PROVIDER, weight: 1, config: c }];
+  return list.map((p) => ({
+    id: p.id,
+    weight: p.weight,
+    config: {
+      ...c,
+      PG_PROVIDER: p.id,
+      PG_BASE_URL: p.baseUrl ?? c.PG_BASE_URL,
+      PG_SECRET_KEY: p.secretKey ?? c.PG_SECRET_KEY,
+      PG_RATE_LIMIT: p.rateLimit ?? c.PG_RATE_LIMIT,
+      PG_RATE_WINDOW_MS: p.rateWindowMs ?? c.PG_RATE_WINDOW_MS,
+      PG_CONNECTIONS_TOTAL: p.connections ?? c.PG_CONNECTIONS_TOTAL,
+      PG_KEEPALIVE_TIMEOUT_MS: p.keepAliveTimeoutMs ?? c.PG_KEEPALIVE_TIMEOUT_MS,
+      PG_CONNECT_TIMEOUT_MS: p.connectTimeoutMs ?? c.PG_CONNECT_TIMEOUT_MS,
+      PG_HEADERS_TIMEOUT_MS: p.headersTimeoutMs ?? c.PG_HEADERS_TIMEOUT_MS,
+      PG_HEADERS_TIMEOUT_MIN_MS: p.headersTimeoutMinMs ?? c.PG_HEADERS_TIMEOUT_MIN_MS,
+      PG_BODY_TIMEOUT_MS: p.bodyTimeoutMs ?? c.PG_BODY_TIMEOUT_MS,
+    },
+  }));
+}
+
+/**
+ * Where a provider's own keys live (its breaker, gate, PG chart, approvals, outbox, queues): under
+ * the prefix itself for the default provider (so one PG keeps the keys it always had), else under
+ * `<prefix>:p:<id>`.
+ */
+export function providerKeyPrefix(prefix: string, provider: string): string {
+  return provider === DEFAULT_PROVIDER ? prefix : `${prefix}:p:${provider}`;
 }
 
 /** A merchant's weight in the fair share (MERCHANT_WEIGHTS; 1 when not listed). */
@@ -345,6 +401,7 @@ export function testConfig(overrides: Record<string, string | number | boolean> 
   return loadConfig(base);
 }
 export { hashApiKey } from './api-keys.ts';
+export { DEFAULT_PROVIDER, PROVIDER_ID, ProviderEntrySchema, readProviderList, type ProviderEntry } from './providers.ts';
 export { DEMO_SECRETS, demoSecretsInUse, refuseDemoSecrets } from './demo.ts';
 
 /* The README's configuration table, generated from the schema and VARIABLE_DOCS (`npm run gen:docs`). */

@@ -59,6 +59,8 @@ export const VARIABLE_DOCS: VariableDoc[] = [
   { variables: ["RETRY_BACKOFF_MAX_MS"], meaning: "backoff cap" },
   { variables: ["LATE_CONFIRM_HORIZON_MS"], note: "(31 min)", meaning: "how long after intake a confirm that got no answer may still charge: the PG's 30-minute payment session plus a minute for clocks; \"nothing to cancel\" is final only after it" },
   { variables: ["BACKLOG_MAX_SECONDS"], meaning: "the intake's ceiling, in seconds of work at `PG_RATE_LIMIT`: for all payments not final, and for each merchant's waiting payments at its share of the rate (503 past either)" },
+  { variables: ["PROVIDERS", "PROVIDERS_FILE"], meaning: "several PGs: a JSON array of providers (or a file holding one), each `{ id, baseUrl, secretKey, rateLimit, rateWindowMs, connections, keepAliveTimeoutMs, connectTimeoutMs, headersTimeoutMs, headersTimeoutMinMs, bodyTimeoutMs, weight }`, only `id` required, the rest defaulting to the `PG_*` variables; unset: the `PG_*` variables are the one provider" },
+  { variables: ["PG_PROVIDER"], meaning: "the provider id of the `PG_*` variables when `PROVIDERS` is not set" },
   { variables: ["MERCHANT_WEIGHTS"], meaning: "`id:weight,…`: a merchant's weight (1–1000) in the fair share of the PG's budget; unlisted merchants weigh 1" },
   { variables: ["ADMIT_LEAD_MS"], meaning: "how far ahead of the PG (ms of its rate) the workers admit payments from the merchants' fair queues" },
   { variables: ["ADMIT_TICK_MS"], meaning: "how often each worker process tops up the admitted payments" },

@@ -7,10 +7,23 @@
  *   that money in doubt never waits behind the backlog of new confirms.
  * - `maintenance`: repeatable jobs (outbox sweep, reconciliation).
  */
+import { DEFAULT_PROVIDER } from '@sluice/config';
 import { Queue, type AdvancedOptions, type ConnectionOptions, type Job, type JobsOptions, type KeepJobs } from 'bullmq';
 
-/** The queues' names. */
+/** The queues' names (of the default provider; see {@link queueNamesOf}). */
 export const QUEUE_NAMES = { confirm: 'confirm', resolve: 'resolve', maintenance: 'maintenance' } as const;
+
+/**
+ * A provider's queue names: each provider has its own confirm and resolve queues, drained by its
+ * own BullMQ workers with their own concurrency, so that a PG that hangs can hold only its own
+ * jobs. The default provider's are `confirm` and `resolve` as they always were; another's are
+ * `confirm-<id>` and `resolve-<id>`. The maintenance queue is shared.
+ */
+export function queueNamesOf(provider: string): { confirm: string; resolve: string } {
+  return provider === DEFAULT_PROVIDER
+    ? { confirm: QUEUE_NAMES.confirm, resolve: QUEUE_NAMES.resolve }
+    : { confirm: `${QUEUE_NAMES.confirm}-${provider}`, resolve: `${QUEUE_NAMES.resolve}-${provider}` };
+}
 
 /**
  * A confirm job's data: only the payment id. Everything else (the request id for the logs, the
@@ -85,7 +98,7 @@ export const WORKER_KEEP_JOBS: { removeOnComplete: KeepJobs; removeOnFail: KeepJ
 /** The events BullMQ keeps per queue (its `<queue>:events` stream). */
 export const QUEUE_EVENTS_KEPT = 1_000;
 
-/** The three queues, and how to close them. */
+/** A provider's three queues (the maintenance queue is shared), and how to close them. */
 export interface Queues {
   confirm: Queue<ConfirmJob>;
   resolve: Queue<ResolveJob>;
@@ -93,14 +106,15 @@ export interface Queues {
   close(): Promise<void>;
 }
 
-/** Opens the three queues on a connection, under the key prefix. */
-export function createQueues(connection: ConnectionOptions, prefix: string): Queues {
+/** Opens a provider's three queues (the default provider's unless given) on a connection, under the key prefix. */
+export function createQueues(connection: ConnectionOptions, prefix: string, provider: string = DEFAULT_PROVIDER): Queues {
   // BullMQ appends an event per job move to `<queue>:events` for QueueEvents listeners, 10,000
   // by default (about 730 KB a queue). Sluice listens to none; 1,000 is left for an operator's
   // look with XRANGE.
   const opts = { connection, prefix, defaultJobOptions: JOB_OPTIONS, streams: { events: { maxLen: QUEUE_EVENTS_KEPT } } };
-  const confirm = new Queue<ConfirmJob>(QUEUE_NAMES.confirm, opts);
-  const resolve = new Queue<ResolveJob>(QUEUE_NAMES.resolve, opts);
+  const names = queueNamesOf(provider);
+  const confirm = new Queue<ConfirmJob>(names.confirm, opts);
+  const resolve = new Queue<ResolveJob>(names.resolve, opts);
   const maintenance = new Queue(QUEUE_NAMES.maintenance, { connection, prefix, defaultJobOptions: { removeOnComplete: 100, removeOnFail: 100 } });
   return {
     confirm,

@@ -43,7 +43,7 @@ let n = 0;
 async function pay(merchantId: string, weight = 1, ceiling = 1_000_000): Promise<string> {
   n += 1;
   const p: NewPayment = {
-    id: newPaymentId(), merchantId, paymentKey: `pk_${randomUUID()}`, orderId: `order-${randomUUID()}`,
+    id: newPaymentId(), merchantId, provider: 'default', paymentKey: `pk_${randomUUID()}`, orderId: `order-${randomUUID()}`,
     amount: 1_000, currency: 'KRW', metadata: null, requestId: `req-${n}`, createdAt: Date.now(),
   };
   const res = await store.create(p, randomUUID(), 'fp', { head: '', tail: '', rate: RATE }, ceiling, weight);
@@ -233,7 +233,7 @@ describe("the merchant's backlog ceiling and eta", () => {
     expect(await pay('B', 1, 10)).toMatch(/^pay_/);
     // A's sixth would be 6 turns at half the rate: 12 slots, past the ceiling. Only 6 of 10 are taken.
     const p: NewPayment = {
-      id: newPaymentId(), merchantId: 'A', paymentKey: `pk_${randomUUID()}`, orderId: `order-${randomUUID()}`,
+      id: newPaymentId(), merchantId: 'A', provider: 'default', paymentKey: `pk_${randomUUID()}`, orderId: `order-${randomUUID()}`,
       amount: 1_000, currency: 'KRW', metadata: null, requestId: null, createdAt: Date.now(),
     };
     // Retry-After: the time A's share takes to drain what is over the ceiling (2 slots at 500/s, at least a second).
@@ -247,7 +247,7 @@ describe("the merchant's backlog ceiling and eta", () => {
   it("gives a merchant behind another's flood an eta at its own turn", async () => {
     await payMany('A', 100);
     const p: NewPayment = {
-      id: newPaymentId(), merchantId: 'B', paymentKey: `pk_${randomUUID()}`, orderId: `order-${randomUUID()}`,
+      id: newPaymentId(), merchantId: 'B', provider: 'default', paymentKey: `pk_${randomUUID()}`, orderId: `order-${randomUUID()}`,
       amount: 1_000, currency: 'KRW', metadata: null, requestId: null, createdAt: Date.now(),
     };
     const res = await store.create(p, randomUUID(), 'fp', { head: '', tail: '', rate: RATE }, 1_000_000);

@@ -3,7 +3,6 @@
  * it: admission (lua/admit.lua) and what is waiting. Intake's half is in create-payment.lua, the
  * rules in lua/includes/fair-share.lua.
  */
-import { DEFAULT_PROVIDER } from '@sluice/config';
 import type { Redis } from 'ioredis';
 import type { FairKeys, Keys } from './keys.ts';
 import { lua } from './lua/index.ts';
@@ -29,20 +28,36 @@ export interface FairView {
   top: WaitingMerchant[];
 }
 
-type ScriptRedis = Redis & { sluiceAdmit(...args: (string | number)[]): Promise<string[]> };
+/** Where a new payment of a merchant would stand at a provider now (lua/estimate.lua). */
+export interface FairEstimate {
+  /** PG send slots until it would reach the PG, its own included (see `etaMs`). */
+  slots: number;
+  /** Payments waiting in the provider's merchants' queues. */
+  waiting: number;
+  /** Payments admitted and not yet sent. */
+  admitted: number;
+}
+
+type ScriptRedis = Redis & {
+  sluiceAdmit(...args: (string | number)[]): Promise<string[]>;
+  sluiceEstimate(...args: (string | number)[]): Promise<[string, number, number]>;
+};
 
 /** One provider's fair queues: admission by turns, and reads. */
 export class FairShare {
   readonly keys: FairKeys;
   private readonly r: ScriptRedis;
 
+  /** One provider's fair queues: `allKeys` is that provider's view (`makeKeys(prefix, provider)`). */
   constructor(
     redis: Redis,
     private readonly allKeys: Keys,
-    readonly provider: string = DEFAULT_PROVIDER,
   ) {
-    this.keys = allKeys.fair(provider);
-    if (!('sluiceAdmit' in redis)) redis.defineCommand('sluiceAdmit', { numberOfKeys: 5, lua: lua('admit') });
+    this.keys = allKeys.fair(allKeys.provider);
+    if (!('sluiceAdmit' in redis)) {
+      redis.defineCommand('sluiceAdmit', { numberOfKeys: 5, lua: lua('admit') });
+      redis.defineCommand('sluiceEstimate', { numberOfKeys: 4, lua: lua('estimate') });
+    }
     this.r = redis as ScriptRedis;
   }
 
@@ -64,6 +79,13 @@ export class FairShare {
     if (rec.status !== 'QUEUED' || rec.fqSeq === null) return false;
     const out = Number((await this.r.hget(this.keys.merchant(rec.merchantId), 'out')) ?? 0);
     return rec.fqSeq > out;
+  }
+
+  /** Where a new payment of `merchantId` (with its `weight`) would stand now, and the provider's backlog. */
+  async estimate(merchantId: string, weight: number): Promise<FairEstimate> {
+    const f = this.keys;
+    const [slots, waiting, admitted] = await this.r.sluiceEstimate(f.meta, f.admitted, f.queue(merchantId), f.merchant(merchantId), weight);
+    return { slots: Number(slots), waiting: Number(waiting), admitted: Number(admitted) };
   }
 
   /** The admitted count, the merchants waiting and the first `limit` of them. */

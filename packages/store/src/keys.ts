@@ -3,8 +3,18 @@
  * Redis Cluster user sets `REDIS_PREFIX={sluice}` and every key (BullMQ's included) lands in one
  * hash slot, which the multi-key Lua scripts need.
  */
+import { DEFAULT_PROVIDER, providerKeyPrefix } from '@sluice/config';
+
+/**
+ * Every key name, as one provider's view (several PGs): the keys of that PG's own state (its
+ * breaker, its PG chart, its approvals for reconciliation, its outbox of admitted payments, its
+ * PG clients' figures) are under `providerKeyPrefix` (the prefix itself for the default provider,
+ * so one PG keeps its keys); payments, claims and the rest are shared by all providers.
+ */
 export interface Keys {
   prefix: string;
+  /** The provider these keys are for. */
+  provider: string;
   payment(id: string): string;
   history(id: string): string;
   idempotency(merchantId: string, keyHash: string): string;
@@ -55,6 +65,8 @@ export interface Keys {
   books: string;
   /** The fair share of one provider's budget between merchants (lua/includes/fair-share.lua). */
   fair(provider: string): FairKeys;
+  /** `<prefix>:fq:`: a provider's fair keys are under `<fairRoot><provider>:` (scripts that read a payment's provider derive them). */
+  fairRoot: string;
 }
 
 /**
@@ -70,38 +82,41 @@ export interface FairKeys {
   merchant(merchantId: string): string;
   /** list: the merchants with payments waiting, in round-robin order. */
   ring: string;
-  /** hash: `weights`, the sum of the weights of the merchants in the ring. */
+  /** hash: `weights`, the sum of the weights of the merchants in the ring; `waiting`, the payments in their queues. */
   meta: string;
   /** zset: paymentId → admission time (ms) of payments admitted and not yet past the guard. */
   admitted: string;
 }
 
-/** Every key name under a prefix. */
-export function makeKeys(prefix: string): Keys {
+/** Every key name under a prefix, for one provider (the default one unless given). */
+export function makeKeys(prefix: string, provider: string = DEFAULT_PROVIDER): Keys {
+  const own = providerKeyPrefix(prefix, provider);
   return {
     prefix,
+    provider,
     payment: (id) => `${prefix}:pay:${id}`,
     history: (id) => `${prefix}:pay:${id}:hist`,
     idempotency: (m, h) => `${prefix}:idem:${m}:${h}`,
     byPaymentKey: (k) => `${prefix}:pk:${k}`,
     byOrderId: (o) => `${prefix}:oid:${o}`,
-    outbox: `${prefix}:outbox`,
+    outbox: `${own}:outbox`,
     open: `${prefix}:open`,
     inDoubt: `${prefix}:indoubt`,
-    approved: `${prefix}:approved`,
-    orphans: `${prefix}:recon:orphans`,
-    reconcileReport: `${prefix}:recon:last`,
+    approved: `${own}:approved`,
+    orphans: `${own}:recon:orphans`,
+    reconcileReport: `${own}:recon:last`,
     counters: `${prefix}:counters`,
     recentFailures: `${prefix}:failures`,
-    pgRate: `${prefix}:pgrate`,
-    pgClients: `${prefix}:pgclients`,
+    pgRate: `${own}:pgrate`,
+    pgClients: `${own}:pgclients`,
     intakeRate: `${prefix}:rate:intake`,
     finalRate: `${prefix}:rate:final`,
     finalChannel: `${prefix}:final`,
-    breaker: `${prefix}:breaker`,
-    breakerLog: `${prefix}:breaker:log`,
+    breaker: `${own}:breaker`,
+    breakerLog: `${own}:breaker:log`,
     loginFailures: (who) => `${prefix}:login:fail:${who}`,
     books: `${prefix}:books`,
+    fairRoot: `${prefix}:fq:`,
     fair: (provider) => {
       const base = `${prefix}:fq:${provider}:`;
       return {

@@ -28,7 +28,7 @@ let n = 0;
 function payment(createdAt: number, over: Partial<NewPayment> = {}): NewPayment {
   n += 1;
   return {
-    id: newPaymentId(createdAt), merchantId: 'm1', paymentKey: `pk_${prefix}_${n}`, orderId: `order-${n}-${randomUUID().slice(0, 8)}`,
+    id: newPaymentId(createdAt), merchantId: 'm1', provider: 'default', paymentKey: `pk_${prefix}_${n}`, orderId: `order-${n}-${randomUUID().slice(0, 8)}`,
     amount: 1_000, currency: 'KRW', metadata: null, requestId: `req-${n}`, createdAt, ...over,
   };
 }

@@ -14,6 +14,8 @@ import { parseRecord, type PaymentRecord } from './record.ts';
 export interface NewPayment {
   id: string;
   merchantId: string;
+  /** The PG it goes to (a provider id). */
+  provider: string;
   paymentKey: string;
   orderId: string;
   amount: number;
@@ -117,7 +119,7 @@ export class PaymentStore {
     if (!('sluiceCreatePayment' in redis)) {
       redis.defineCommand('sluiceCreatePayment', { numberOfKeys: 13, lua: lua('create-payment') });
       redis.defineCommand('sluiceRehydrate', { numberOfKeys: 1, lua: lua('rehydrate') });
-      redis.defineCommand('sluiceView', { numberOfKeys: 4, lua: lua('view') });
+      redis.defineCommand('sluiceView', { numberOfKeys: 2, lua: lua('view') });
     }
     this.r = redis as ScriptRedis;
   }
@@ -128,24 +130,27 @@ export class PaymentStore {
 
   /**
    * Creates the payment unless the idempotency key, the paymentKey or the orderId says
-   * otherwise, or the backlog (all of it, or the merchant's at its share) is at its ceiling, and
-   * puts it in its merchant's fair queue with the merchant's `weight`. One atomic step.
+   * otherwise, or the backlog is at its ceiling (all payments not final: `ceilings.all`; the
+   * merchant's waiting at its share of its provider's rate: `ceilings.merchant`, in send slots),
+   * and puts it in its merchant's fair queue at its provider with the merchant's `weight`. One
+   * atomic step.
    */
   async create(
     p: NewPayment,
     idemKeyHash: string,
     fingerprint: string,
     body202: string | Body202Template,
-    backlogCeiling: number,
+    ceilings: number | { all: number; merchant: number },
     weight = 1,
   ): Promise<CreateResult> {
     const k = this.keys;
-    const f = k.fair(DEFAULT_PROVIDER);
+    const f = k.fair(p.provider);
+    const { all, merchant } = typeof ceilings === 'number' ? { all: ceilings, merchant: ceilings } : ceilings;
     // One JSON argument for the hash (values as strings: cjson would turn numbers into doubles
     // and Lua would print large ones in exponent form).
     const fields: Record<string, string> = {
       id: p.id, merchantId: wellFormed(p.merchantId), paymentKey: wellFormed(p.paymentKey), orderId: wellFormed(p.orderId),
-      amount: String(p.amount), currency: wellFormed(p.currency), status: 'QUEUED', phase: 'queued',
+      amount: String(p.amount), currency: wellFormed(p.currency), status: 'QUEUED', phase: 'queued', provider: p.provider,
       createdAt: String(p.createdAt), updatedAt: String(p.createdAt), attempts: '0', pgCalls: '0',
       // Which idempotency key answers for it: archiving leaves that key only what a replay needs.
       idemHash: idemKeyHash,
@@ -156,8 +161,8 @@ export class PaymentStore {
     const res = await this.r.sluiceCreatePayment(
       k.idempotency(p.merchantId, idemKeyHash), k.payment(p.id), k.byPaymentKey(p.paymentKey), k.byOrderId(p.orderId),
       k.open, k.counters, k.intakeRate, k.books, f.ring, f.meta, f.admitted, f.queue(p.merchantId), f.merchant(p.merchantId),
-      fingerprint, p.id, p.createdAt, this.opts.idempotencyTtlMs, this.opts.retentionMs, backlogCeiling,
-      t.head, t.tail, t.rate ? t.rate.windowMs : '', t.rate ? t.rate.limit : '', JSON.stringify(fields), weight, p.merchantId,
+      fingerprint, p.id, p.createdAt, this.opts.idempotencyTtlMs, this.opts.retentionMs, all,
+      t.head, t.tail, t.rate ? t.rate.windowMs : '', t.rate ? t.rate.limit : '', JSON.stringify(fields), weight, p.merchantId, merchant,
     );
     switch (res[0]) {
       case 'created':
@@ -204,8 +209,7 @@ export class PaymentStore {
    */
   async view(id: string): Promise<PaymentView | null> {
     const k = this.keys;
-    const f = k.fair(DEFAULT_PROVIDER);
-    const [slots, ...fields] = await this.r.sluiceView(k.payment(id), k.open, f.meta, f.admitted, f.base, id);
+    const [slots, ...fields] = await this.r.sluiceView(k.payment(id), k.open, k.fairRoot, id, DEFAULT_PROVIDER);
     const h: Record<string, string> = {};
     for (let i = 0; i + 1 < fields.length; i += 2) h[fields[i]!] = fields[i + 1]!;
     const record = parseRecord(h);

@@ -43,6 +43,8 @@ export interface PaymentRecord {
    * fair queues.
    */
   fqSeq: number | null;
+  /** The PG it goes to (a provider id); a payment written before there were several names none. */
+  provider: string | null;
 }
 
 /**
@@ -96,5 +98,6 @@ export function parseRecord(h: Record<string, string>): PaymentRecord | null {
     cancels: num(h.cancels),
     confirmSentAt: numOrNull(h.confirmSentAt),
     fqSeq: numOrNull(h.fqSeq),
+    provider: strOrNull(h.provider),
   };
 }

@@ -5,7 +5,7 @@
 import type { FinalStatus, Phase, PgCall, Step } from '@sluice/domain';
 import type { Redis } from 'ioredis';
 import { lua } from './lua/index.ts';
-import { DEFAULT_PROVIDER, type Config } from '@sluice/config';
+import type { Config } from '@sluice/config';
 import { breakerSettingsOf, readBreaker, type BreakerSettings, type BreakerState, type BreakerView } from './breaker.ts';
 import type { Keys } from './keys.ts';
 
@@ -103,7 +103,7 @@ export class Transitions {
    */
   async guard({ paymentId: id, call, allowed, to, recheck = false }: GuardRequest): Promise<GuardResult> {
     const k = this.keys;
-    const fair = k.fair(DEFAULT_PROVIDER);
+    const fair = k.fair(k.provider);
     const r = await this.r.sluiceGuard(
       k.payment(id), k.breaker, `${k.breaker}:probe`, k.breakerLog, k.open, k.counters, k.history(id),
       k.inDoubt, k.recentFailures, k.approved, k.finalRate, k.books, fair.admitted,

@@ -4,7 +4,7 @@
  * so it must stay one Redis round trip: no BullMQ counts here (those are in `/metrics`).
  */
 import { FINAL_STATUSES, type FinalStatus, type PgCall } from '@sluice/domain';
-import type { OpsReader, OpsSnapshot, RecentFailure, RedisMemory } from './ops-reader.ts';
+import type { OpsReader, OpsSnapshot, ProviderRow, RecentFailure, RedisMemory } from './ops-reader.ts';
 
 /** The history the charts show: five minutes. */
 export const DASHBOARD_SERIES_SECONDS = 300;
@@ -55,6 +55,8 @@ export interface DashboardData {
    * payments waiting, and the first of them (round-robin order) with their count and share.
    */
   fair: { admitted: number; merchants: number; top: { merchantId: string; waiting: number; weight: number; share: number }[] };
+  /** Each PG (provider): calls in the last second against its limit, connections in use, breaker, backlog and the time to drain it at its limit. */
+  providers: (ProviderRow & { etaSeconds: number })[];
 }
 
 /** The drainers' lag as the dashboard and /metrics show it. */
@@ -145,6 +147,7 @@ export function toDashboardData(s: OpsSnapshot, limitPerSecond: number): Dashboa
     memory: s.memory,
     pgClient: pgClientOf(s),
     books: booksLagOf(s.counters, s.at),
+    providers: s.providers.map((p) => ({ ...p, etaSeconds: Math.ceil((p.waiting + p.admitted) / Math.max(p.limitPerSecond, 1e-9)) })),
     fair: {
       admitted: s.fair.admitted,
       merchants: s.fair.merchants,

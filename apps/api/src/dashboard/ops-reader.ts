@@ -63,8 +63,31 @@ export interface OpsSnapshot {
   pgClients: PgClientFigures[];
   failures: RecentFailure[];
   memory: RedisMemory;
-  /** The merchants' fair queues: payments admitted, merchants waiting, the first of them. */
+  /** The merchants' fair queues (the first provider's): payments admitted, merchants waiting, the first of them. */
   fair: FairView;
+  /** Each provider (PG): its calls in the last complete second, breaker, connections in use, backlog. */
+  providers: ProviderRow[];
+}
+
+/** A provider as the operators see it. */
+export interface ProviderRow {
+  id: string;
+  limitPerSecond: number;
+  /** PG calls sent in the last complete second (all kinds). */
+  callsPerSecond: number;
+  breaker: BreakerView['state'];
+  /** Connections in use across live worker processes. */
+  connections: number;
+  /** Payments waiting in its merchants' queues, and admitted and not yet sent. */
+  waiting: number;
+  admitted: number;
+}
+
+/** A provider the reader reads: its id, its view of the keys, its limit per second. */
+export interface ReadProvider {
+  id: string;
+  keys: Keys;
+  limitPerSecond: number;
 }
 
 /** Parses `used_memory` and `maxmemory` out of `INFO memory`. */
@@ -96,7 +119,43 @@ export class OpsReader {
     private readonly keys: Keys,
     /** The PG's limit in calls per second (PG_RATE_LIMIT scaled to one second). */
     private readonly limitPerSecond: number,
+    /** Every provider, for the per-provider rows (the keys above are the first's). */
+    private readonly providers: readonly ReadProvider[] = [{ id: keys.provider, keys, limitPerSecond }],
   ) {}
+
+  /** Each provider's row: one pipeline for all of them. */
+  private async providerRows(redis: Redis, lastSec: number): Promise<ProviderRow[]> {
+    const pipe = redis.pipeline();
+    for (const p of this.providers) {
+      const f = p.keys.fair(p.id);
+      pipe
+        .hmget(p.keys.pgRate, ...PG_CALLS.map((c) => `${lastSec}:${c}`))
+        .hget(p.keys.breaker, 'state')
+        .hgetall(p.keys.pgClients)
+        .hget(f.meta, 'waiting')
+        .zcard(f.admitted);
+    }
+    const res = (await pipe.exec()) ?? [];
+    const at = (i: number): unknown => {
+      const [err, v] = res[i] ?? [null, null];
+      if (err) throw err;
+      return v;
+    };
+    return this.providers.map((p, i) => {
+      const o = i * 5;
+      const calls = (at(o) as (string | null)[]).reduce((a, v) => a + num(v), 0);
+      const clients = livePgClientFigures(at(o + 2) as Record<string, string>, Date.now());
+      return {
+        id: p.id,
+        limitPerSecond: p.limitPerSecond,
+        callsPerSecond: calls,
+        breaker: breakerViewOf([(at(o + 1) as string | null) ?? null]).state,
+        connections: clients.reduce((a, c) => a + c.inFlight, 0),
+        waiting: Math.max(0, num(at(o + 3) as string | null)),
+        admitted: Number(at(o + 4)),
+      };
+    });
+  }
 
   /** One pipelined read. `seriesSeconds` of history (≥ {@link ETA_RATE_SECONDS} is read anyway). */
   async snapshot(seriesSeconds: number, failures = 0): Promise<OpsSnapshot> {
@@ -110,6 +169,7 @@ export class OpsReader {
 
     const sent = Date.now();
     const fairView = new FairShare(redis, k).view(DASHBOARD_MERCHANTS);
+    const providerRows = this.providerRows(redis, last);
     const res = await redis
       .pipeline()
       .time()
@@ -162,6 +222,7 @@ export class OpsReader {
       memory: parseRedisMemory(info),
       pgClients: livePgClientFigures(pgClients, Date.now()),
       fair: await fairView,
+      providers: await providerRows,
     };
   }
 }

@@ -103,6 +103,18 @@ function failures(rows) {
   set('failures-count', rows.length);
 }
 
+function providers(rows) {
+  $('providers-body').replaceChildren(...rows.map((p) => {
+    const tr = document.createElement('tr');
+    tr.dataset.provider = p.id;
+    const backlog = p.waiting + p.admitted;
+    for (const v of [p.id, String(p.callsPerSecond), String(p.limitPerSecond), String(p.connections), p.breaker.replace('_', '-'), String(backlog), fmtEta(p.etaSeconds)]) {
+      const td = document.createElement('td'); td.textContent = v; tr.append(td);
+    }
+    return tr;
+  }));
+}
+
 function merchants(f) {
   $('merchants-body').replaceChildren(...f.top.map((m) => {
     const tr = document.createElement('tr');
@@ -153,6 +165,7 @@ function render(d) {
   lines($('chart-backlog'), [{ color: COLORS.backlog, values: local.backlog }, { color: COLORS.inDoubt, values: local.inDoubt }]);
   failures(d.failures);
   merchants(d.fair);
+  providers(d.providers);
 }
 
 async function tick() {

@@ -74,6 +74,9 @@ export const DASHBOARD_HTML = `<!doctype html>
 <section><h2>Safety</h2>
 <div class="tiles">${tile('breaker-state', 'breaker')}${tile('recon-repaired', 'recon repairs')}${tile('recon-orphans', 'recon orphans')}${tile('redis-memory', 'Redis memory')}</div>
 <div class="k" id="breaker-reason" data-testid="breaker-reason" data-value=""></div></section>
+<section class="wide"><h2>PGs</h2>
+<table id="providers" data-testid="providers"><thead><tr><th>provider</th><th>calls /s</th><th>limit /s</th><th>connections</th><th>breaker</th><th>backlog</th><th>ETA to drain</th></tr></thead>
+<tbody id="providers-body"></tbody></table></section>
 <section class="wide"><h2>Merchants waiting (<span id="fair-merchants" data-testid="fair-merchants" data-value="0">0</span>; admitted, not yet sent: <span id="fair-admitted" data-testid="fair-admitted" data-value="0">0</span>)</h2>
 <table id="merchants" data-testid="merchants"><thead><tr><th>merchant</th><th>waiting</th><th>weight</th><th>share of the PG</th></tr></thead>
 <tbody id="merchants-body"></tbody></table></section>

@@ -25,9 +25,9 @@ export function redisMemoryCheck(redis: Redis, warnRatio = REDIS_MEMORY_WARN_RAT
 }
 
 /** `breaker`: the shared PG circuit breaker's state (`closed`, `half_open`, `open`). */
-export function breakerCheck(redis: Redis, keys: Pick<Keys, 'breaker'>): ReadinessCheck {
+export function breakerCheck(redis: Redis, keys: Pick<Keys, 'breaker'>, name = 'breaker'): ReadinessCheck {
   return {
-    name: 'breaker',
+    name,
     advisory: true,
     check: async () => (await readBreaker(redis, keys)).state,
   };

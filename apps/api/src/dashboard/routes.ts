@@ -6,10 +6,10 @@
  */
 import { Router, type Request, type RequestHandler, type Response } from 'express';
 import type { Redis } from 'ioredis';
-import type { Config } from '@sluice/config';
+import { providersOf, type Config } from '@sluice/config';
 import { SluiceError } from '@sluice/domain';
 import type { Queues } from '@sluice/queue';
-import type { PaymentStore } from '@sluice/store';
+import { makeKeys, type PaymentStore } from '@sluice/store';
 import { ApiMetrics } from '../metrics.ts';
 import { readDashboardData } from './data.ts';
 import { OpsReader } from './ops-reader.ts';
@@ -60,7 +60,11 @@ export function operatorRoutes(deps: OperatorDeps): OperatorRoutes {
   // payment's one round trip (main.ts gives them separate connections for this reason).
   // Sluice's connections are plain ioredis clients (connectRedis), never a Cluster.
   const redis = () => queues.confirm.client as unknown as Promise<Redis>;
-  const reader = new OpsReader(redis, store.keys, limitPerSecond(config));
+  // The charts, breaker tile and merchants' queues are the first provider's (with one PG, that
+  // PG's); every provider has its row.
+  const providers = providersOf(config).map((p) => ({ id: p.id, keys: makeKeys(p.config.REDIS_PREFIX, p.id), limitPerSecond: limitPerSecond(p.config) }));
+  const first = providers[0]!;
+  const reader = new OpsReader(redis, first.keys, first.limitPerSecond, providers);
   const metrics = new ApiMetrics(reader, queues);
   const auth = deps.auth;
   if (!auth) return { countIntake: metrics.countIntake, router: null, metrics };

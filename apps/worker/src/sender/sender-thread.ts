@@ -17,7 +17,8 @@ const post = (m: FromSender): void => port.postMessage(m);
 // Parsed once by the main thread, handed over as plain data.
 const config = workerData.config as Config;
 const redis = connectRedis(config.REDIS_URL);
-const transitions = new Transitions(redis, makeKeys(config.REDIS_PREFIX), transitionsOptionsOf(config));
+// This provider's view of the keys: its breaker, its PG chart, its approvals.
+const transitions = new Transitions(redis, makeKeys(config.REDIS_PREFIX, config.PG_PROVIDER), transitionsOptionsOf(config));
 const pg = new LocalPg(config, redis, transitions, { onCall: (report) => post({ type: 'called', report }) });
 const statsTimer = setInterval(() => post({ type: 'stats', stats: pg.stats() }), 500);
 

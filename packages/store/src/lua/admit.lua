@@ -64,6 +64,7 @@ while room > 0 and turns > 0 do
       redis.call('ZADD', KEYS[3], unpack(marks))
       redis.call('ZADD', KEYS[4], unpack(marks))
       redis.call('HINCRBY', mk, 'out', got)
+      redis.call('HINCRBY', KEYS[2], 'waiting', -got)
     end
   end
   credit = credit - got

@@ -12,13 +12,14 @@
 
   ARGV[1] request fingerprint   ARGV[2] payment id          ARGV[3] now (ms)
   ARGV[4] idempotency TTL (ms)  ARGV[5] retention (ms)
-  ARGV[6] backlog ceiling, in PG send slots: for all payments not final (`open`), and for the
-          merchant's queue at its share of the rate
+  ARGV[6] backlog ceiling for all payments not final (`open`), in payments
   ARGV[7] head of the 202 body  ARGV[8] tail of the 202 body
   ARGV[9] PG rate window (ms)   ARGV[10] PG rate limit per window; both '' = no eta
   ARGV[11] the payment hash as one JSON object of string values (one argument instead of ~26:
            ioredis encodes each argument on the API's hot path)
   ARGV[12] the merchant's weight in the fair share       ARGV[13] the merchant's id
+  ARGV[14] backlog ceiling for the merchant's queue at its share of its provider's rate, in that
+           provider's send slots
 
   The 202 body is head .. eta .. tail, where eta is the ISO time at which this payment should
   reach the PG: now + fairSlots(...) × window ÷ limit (the same estimate view.lua makes for
@@ -86,9 +87,9 @@ if heldPk then return {'dup_payment_key', heldPk} end
 local heldOid = holder(KEYS[4])
 if heldOid then return {'dup_order_id', heldOid} end
 
-local ceiling = tonumber(ARGV[6])
 local backlog = redis.call('ZCARD', KEYS[5])
-if backlog >= ceiling then return {'backlog_full', backlog} end
+if backlog >= tonumber(ARGV[6]) then return {'backlog_full', backlog} end
+local ceiling = tonumber(ARGV[14])
 
 -- The merchant's place: behind its own queue, at its share of the ring's weights (its own
 -- included, with the weight it joined with while it is in the ring).
@@ -153,6 +154,7 @@ if queued == 0 then
   redis.call('HINCRBY', KEYS[10], 'weights', weight)
 end
 redis.call('HSET', KEYS[2], 'fqSeq', redis.call('HINCRBY', KEYS[13], 'in', 1))
+redis.call('HINCRBY', KEYS[10], 'waiting', 1)
 redis.call('HINCRBY', KEYS[6], 'intake:created', 1)
 local sec = math.floor(now / 1000)
 redis.call('HINCRBY', KEYS[7], sec, 1)

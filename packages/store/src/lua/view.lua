@@ -3,8 +3,10 @@
   is QUEUED (the `eta` of a GET): one atomic read, so that the two agree.
 
   KEYS[1] payment hash       KEYS[2] open (backlog) zset
-  KEYS[3] fair meta hash     KEYS[4] fair admitted zset
-  ARGV[1] fair key base (`<prefix>:fq:<provider>:`)    ARGV[2] payment id
+  ARGV[1] fair key root (`<prefix>:fq:`): the payment's provider's fair keys are under
+          `<root><provider>:` (keys.ts `fair`)
+  ARGV[2] payment id         ARGV[3] the provider of a payment that names none (written before
+          there were several)
 
   Returns {slots, field, value, …}: slots '' when the payment is not QUEUED (or not there: no
   fields). The estimate is create-payment.lua's (fairSlots): a payment still in its merchant's
@@ -15,18 +17,20 @@
 --@include fair-share
 
 local hash = redis.call('HGETALL', KEYS[1])
-local h = redis.call('HMGET', KEYS[1], 'status', 'merchantId', 'fqSeq')
+local h = redis.call('HMGET', KEYS[1], 'status', 'merchantId', 'fqSeq', 'provider')
 local slots = ''
 if h[1] == 'QUEUED' then
-  local rank = redis.call('ZRANK', KEYS[4], ARGV[2])
+  local base = ARGV[1] .. (h[4] or ARGV[3]) .. ':'
+  local admittedKey = base .. 'admitted'
+  local rank = redis.call('ZRANK', admittedKey, ARGV[2])
   if rank then
     slots = rank + 1
   elseif h[3] then
-    local mh = redis.call('HMGET', fairMerchantKey(ARGV[1], h[2]), 'out', 'weight')
+    local mh = redis.call('HMGET', fairMerchantKey(base, h[2]), 'out', 'weight')
     local pos = tonumber(h[3]) - tonumber(mh[1] or '0')
-    local admitted = redis.call('ZCARD', KEYS[4])
+    local admitted = redis.call('ZCARD', admittedKey)
     if pos > 0 then
-      local activeWeights = tonumber(redis.call('HGET', KEYS[3], 'weights') or '0')
+      local activeWeights = tonumber(redis.call('HGET', base .. 'meta', 'weights') or '0')
       local weight = tonumber(mh[2] or '1')
       slots = fairSlots(admitted, pos, weight, math.max(activeWeights, weight))
     else

@@ -8,6 +8,9 @@
   guard charges each inquiry or cancel to its merchant's credit). A merchant whose queue empties
   leaves the ring and its sum of weights. Nothing loops over idle merchants: a turn is O(1).
 
+  The meta hash: `weights`, the sum of the weights of the merchants in the ring, and `waiting`,
+  the payments in all their queues.
+
   A merchant's hash: `in` and `out` count the payments that entered its queue and left it
   (admitted), so a payment's place in its queue is its `fqSeq` (the `in` it got) minus `out`;
   `credit` is what is left of its turn (or its debt); `weight` the weight it joined the ring with.
