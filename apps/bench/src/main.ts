@@ -19,6 +19,7 @@ import { runLatencyBound } from './profiles/latency-bound.ts';
 import { runMemory } from './profiles/memory.ts';
 import { runBooks } from './profiles/books.ts';
 import { runFair } from './profiles/fair.ts';
+import { runProviders } from './profiles/providers.ts';
 import { CONFIGS, runOverload } from './profiles/overload.ts';
 import { Progress } from './harness/progress.ts';
 import { connect, deleteMatching, redisVersion } from './harness/redis-tools.ts';
@@ -103,6 +104,7 @@ const results: BenchResults = {
   memory: null,
   books: null,
   fair: null,
+  providers: null,
   slow: [],
   crash: [],
   failures: [],
@@ -149,6 +151,7 @@ if (wants(opts, 'faults')) results.faults = await attempt('faults', () => runFau
 if (wants(opts, 'memory')) results.memory = await attempt('memory', () => runMemory(ctx));
 if (wants(opts, 'books')) results.books = await attempt('books', () => runBooks(ctx));
 if (wants(opts, 'fair')) results.fair = await attempt('fair', () => runFair(ctx));
+if (wants(opts, 'providers')) results.providers = await attempt('providers', () => runProviders(ctx));
 if (wants(opts, 'slow')) {
   for (const variant of SLOW_VARIANTS) {
     const r = await attempt(`slow (${variant.label})`, () => runSlow(ctx, variant));

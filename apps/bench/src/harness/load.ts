@@ -18,7 +18,7 @@ export interface PaymentRequest {
  * The i-th payment of a run tagged `tag`. Every `declineEvery`-th one carries the simulator's
  * `sim_decline_` marker, so that a run has some declines to check against the ledger.
  */
-export function paymentRequest(tag: string, i: number, declineEvery = 0, apiKey = BENCH_API_KEY): PaymentRequest {
+export function paymentRequest(tag: string, i: number, declineEvery = 0, apiKey = BENCH_API_KEY, provider?: string): PaymentRequest {
   const decline = declineEvery > 0 && i % declineEvery === declineEvery - 1;
   const paymentKey = `${decline ? 'sim_decline_' : ''}pk_${tag}_${i}`;
   return {
@@ -28,7 +28,7 @@ export function paymentRequest(tag: string, i: number, declineEvery = 0, apiKey 
       'content-type': 'application/json',
       'idempotency-key': `idem-${tag}-${i}`,
     },
-    body: JSON.stringify({ paymentKey, orderId: `order-${tag}-${i}`, amount: 1_000 + (i % 1_000) }),
+    body: JSON.stringify({ paymentKey, orderId: `order-${tag}-${i}`, amount: 1_000 + (i % 1_000), ...(provider ? { provider } : {}) }),
   };
 }
 
@@ -67,6 +67,8 @@ export interface OpenLoopOptions {
   declineEvery?: number;
   /** The merchant's API key (the bench's merchant by default). */
   apiKey?: string;
+  /** The provider (PG) of every payment; none: the only one. */
+  provider?: string;
   /** Called with running totals at least once per tick. */
   onTick?: (offered: number, accepted: number) => void;
   /** Called with each payment id as its 202 arrives. */
@@ -87,7 +89,7 @@ export async function openLoop(pool: Pool, o: OpenLoopOptions): Promise<OpenLoop
   const startedAt = Date.now();
 
   const send = async (i: number, scheduled: number): Promise<void> => {
-    const req = paymentRequest(o.tag, i, o.declineEvery, o.apiKey);
+    const req = paymentRequest(o.tag, i, o.declineEvery, o.apiKey, o.provider);
     const at = performance.now();
     lag[i] = at - scheduled;
     let outcome: string;

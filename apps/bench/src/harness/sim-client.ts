@@ -47,6 +47,11 @@ export class SimClient {
     });
   }
 
+  /** Changes some knobs, leaving the others as they are (an outage, say). */
+  configure(patch: Partial<SimulatorKnobs>): Promise<SimulatorKnobs> {
+    return json<SimulatorKnobs>(`${this.url}/__sim/config`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(patch) });
+  }
+
   stats(): Promise<SimulatorStats> {
     return json<SimulatorStats>(`${this.url}/__sim/stats`);
   }

@@ -171,18 +171,60 @@ export function booksSection(r: BenchResults): string {
 export function fairSection(r: BenchResults): string {
   const f = r.fair;
   if (!f) return '';
+  const secs = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
+  const runRows = (kind: string, runs: typeof f.fair) =>
+    runs.flatMap((run, i) =>
+      run.merchants.map((m) => [
+        `${kind} ${i + 1}`, m.id, `${m.rate}/s`, count(m.accepted), count(m.reached), secs(m.p50WaitMs), secs(m.p99WaitMs), secs(m.maxWaitMs),
+        `${run.pg.maxInWindow}`, `${run.pg.status429}`, run.pg.utilisation.toFixed(3) + (run.drained ? '' : ' NOT DRAINED'),
+      ]),
+    );
+  const w = f.weights;
   return [
     '## 8. Fair share between merchants',
     '',
-    `Two merchants on one PG, open loop for ${f.seconds} s each, one worker process. The wait is from a payment's intake (its \`createdAt\`) to its ` +
-      'first confirm reaching the simulator (the simulator\'s ledger, same clock).',
+    `On one PG, one worker process, open loop for ${f.seconds} s: merchant \`bench\` alone at 1,000/s ("one"), then with \`benchb\` at 20/s ` +
+      '("two"), alternately, three times. The wait is from a payment\'s intake (its `createdAt`) to its first confirm reaching the ' +
+      'simulator (the simulator\'s ledger, same clock). Utilisation: the PG\'s calls over its budget while a backlog is waiting.',
     '',
     table(
-      ['merchant', 'offered', 'accepted', 'reached the PG', 'wait p50', 'wait p99', 'wait max'],
-      f.merchants.map((m) => [m.id, `${m.rate}/s`, count(m.accepted), count(m.reached), ...[m.p50WaitMs, m.p99WaitMs, m.maxWaitMs].map((w) => `${(w / 1000).toFixed(2)} s`)]),
+      ['run', 'merchant', 'offered', 'accepted', 'reached the PG', 'wait p50', 'wait p99', 'wait max', 'PG max / s', '429', 'utilisation'],
+      [...runRows('one', f.single), ...runRows('two', f.fair)],
     ),
-    '',
-    `PG: max ${f.pg.maxInWindow} in any rolling second, ${f.pg.status429} × 429, utilisation ${f.pg.utilisation.toFixed(3)}${f.drained ? '' : '; NOT DRAINED'}.`,
+    ...(w
+      ? [
+          '',
+          `Weights: both merchants at 600/s for ${w.seconds} s, \`bench\` with weight 3 and \`benchb\` with 1. Confirms reaching the PG ` +
+            `while both had payments waiting (${secs(w.windowMs[0])} to ${secs(w.windowMs[1])} after the first intake):`,
+          '',
+          table(['merchant', 'weight', 'accepted', 'confirms while both waited', 'share'], w.merchants.map((m) => {
+            const total = w.merchants.reduce((a, x) => a + x.confirmsWhileBoth, 0);
+            return [m.id, `${m.weight}`, count(m.accepted), count(m.confirmsWhileBoth), total ? `${((m.confirmsWhileBoth / total) * 100).toFixed(1)} %` : '–'];
+          })),
+          '',
+          `Ratio ${w.ratio.toFixed(3)}:1 (3:1 asked); PG max ${w.pg.maxInWindow} in any rolling second, ${w.pg.status429} × 429${w.drained ? '' : '; NOT DRAINED'}.`,
+        ]
+      : []),
     ...(f.problems.length > 0 ? ['', 'Error lines of the processes (first ten):', '', ...f.problems.slice(0, 10).map((e) => `- \`${e.replace(/`/g, "'")}\``)] : []),
+  ].join('\n');
+}
+
+/** Section 9: several PGs, one of them refusing for a while. */
+export function providersSection(r: BenchResults): string {
+  const p = r.providers;
+  if (!p) return '';
+  const row = (label: string, x: typeof p.alone) => [label, x.pgaConfirmsPerSecond.toFixed(1), `${x.pgaMaxInWindow}`, `${x.pga429}`, count(x.pgbAccepted), `${x.pgbMaxInWindow}`, `${x.pgb429}`];
+  return [
+    '## 9. Several PGs, one down',
+    '',
+    `Two providers, each its own simulator, one worker process, open loop for ${p.seconds} s: \`pga\` (500/s) offered 600/s, so it is backlogged ` +
+      `throughout; \`pgb\` (200/s) offered 100/s, refusing connections from ${p.downSeconds[0]} s to ${p.downSeconds[1]} s. "alone": the same run without \`pgb\`. ` +
+      'pga\'s confirms/s are those reaching it from 2 s in to the end of the load.',
+    '',
+    table(['run', 'pga confirms/s', 'pga max / s', 'pga 429', 'pgb accepted', 'pgb max / s', 'pgb 429'], [row('pga alone', p.alone), row('pgb down for 10 s', p.both)]),
+    '',
+    `pgb's payments after it recovered: ${p.pgb.final} of ${count(p.pgb.accepted)} final (${count(p.pgb.approved)} approved), ${p.pgb.mismatches} mismatches with its ledger, ` +
+      `${p.pgb.doubleCharges} double charges, drained ${p.pgb.drainedSeconds.toFixed(1)} s after the start; ${p.crossed} payments at the other PG.`,
+    ...(p.problems.length > 0 ? ['', 'Error lines of the processes (first ten):', '', ...p.problems.slice(0, 10).map((e) => `- \`${e.replace(/`/g, "'")}\``)] : []),
   ].join('\n');
 }
