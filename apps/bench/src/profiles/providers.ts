@@ -47,9 +47,9 @@ const DOWN: [number, number] = [10, 20];
 const PGA = { id: 'pga', rate: 600, limit: 500 };
 const PGB = { id: 'pgb', rate: 100, limit: 200 };
 
-/** Confirms that reached a simulator between two times (ms epoch). */
+/** Confirms (`c` in the arrival log) that reached a simulator between two times (ms epoch). */
 function confirmsBetween(arrivals: { t: number; endpoint: string; status: number }[], from: number, to: number): number {
-  return arrivals.filter((a) => a.endpoint === 'confirm' && a.t >= from && a.t < to).length;
+  return arrivals.filter((a) => a.endpoint === 'c' && a.t >= from && a.t < to).length;
 }
 
 async function runOnce(ctx: BenchContext, simB: SimClient | null, label: string): Promise<{ run: ProvidersRun; prefix: string; pgbIds: string[]; problems: string[]; drainedAt: number }> {
