@@ -3,7 +3,7 @@
  * the driver and the BullMQ workers from one parsed config. `main.ts` runs it as a process;
  * tests run it in-process against a simulator on port 0.
  */
-import { admitLead, admittedStaleMs, hotWindowMs, providersOf, workerConcurrency, type Config, type Provider } from '@sluice/config';
+import { admitLead, admittedStaleMs, admitTickMs, hotWindowMs, providersOf, workerConcurrency, type Config, type Provider } from '@sluice/config';
 import { BooksReader, booksPool } from '@sluice/books';
 import { resolutionPolicyOf } from '@sluice/domain';
 import { createQueues, JOB_OPTIONS, QUEUE_NAMES, queueNamesOf, retryPolicy, WORKER_KEEP_JOBS, WORKER_SETTINGS, type Queues } from '@sluice/queue';
@@ -121,7 +121,7 @@ export async function startWorker(
     const resolveWorker = new Worker(names.resolve, retryPolicy(resolveProcessor(deps)), { ...common, concurrency: pc.RESOLVE_CONCURRENCY });
     const fair = new FairShare(redis, keys);
     const admitter = new Admitter({
-      fair, confirmQueue: queues.confirm, redis, outboxKey: keys.outbox, lead: admitLead(pc), staleMs: admittedStaleMs(pc), tickMs: pc.ADMIT_TICK_MS, log,
+      fair, confirmQueue: queues.confirm, redis, outboxKey: keys.outbox, lead: admitLead(pc), staleMs: admittedStaleMs(pc), tickMs: admitTickMs(pc), log,
     });
     const reconciler = new Reconciler({ pg, store, transitions, log, books, keys }, { lookbackMs: pc.RECONCILE_LOOKBACK_MS, settleMs: 60_000 });
     sides.push({ provider, keys, transitions, pg, queues, fair, admitter, reconciler, workers: [confirmWorker, resolveWorker] });

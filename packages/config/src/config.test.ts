@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { admitLead, connectionsPerProcess, EnvSchema, loadConfig, merchantWeight, providerKeyPrefix, providersOf, reservedConnectionsPerProcess, testConfig } from './index.ts';
+import { admitLead, admitTickMs, connectionsPerProcess, EnvSchema, loadConfig, merchantWeight, providerKeyPrefix, providersOf, reservedConnectionsPerProcess, testConfig } from './index.ts';
 
 describe('loadConfig', () => {
   it('gives each worker process a share of the PG connections that adds up to no more than the cap', () => {
@@ -45,8 +45,13 @@ describe('loadConfig', () => {
     }
   });
 
-  it('admits a lead of ADMIT_LEAD_MS at the PG rate, at least one payment', () => {
-    expect(admitLead(testConfig())).toBe(200);
+  it('admits a lead of ADMIT_LEAD_MS at the PG rate, at least one payment, the processes taking turns', () => {
+    expect(admitTickMs(testConfig())).toBe(20);
+    expect(admitTickMs(testConfig({ WORKER_PROCESSES: 3 }))).toBe(60);
+    expect(admitTickMs(testConfig({ WORKER_PROCESSES: 4, ADMIT_LEAD_MS: 800 }))).toBe(80);
+    // Never so rare that a process left alone lets the lead run dry: four times per lead.
+    expect(admitTickMs(testConfig({ WORKER_PROCESSES: 50 }))).toBe(75);
+    expect(admitLead(testConfig())).toBe(150);
     expect(admitLead(testConfig({ PG_RATE_LIMIT: 2, ADMIT_LEAD_MS: 20 }))).toBe(1);
   });
 

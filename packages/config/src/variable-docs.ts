@@ -63,7 +63,7 @@ export const VARIABLE_DOCS: VariableDoc[] = [
   { variables: ["PG_PROVIDER"], meaning: "the provider id of the `PG_*` variables when `PROVIDERS` is not set" },
   { variables: ["MERCHANT_WEIGHTS"], meaning: "`id:weight,…`: a merchant's weight (1–1000) in the fair share of the PG's budget; unlisted merchants weigh 1" },
   { variables: ["ADMIT_LEAD_MS"], meaning: "how far ahead of the PG (ms of its rate) the workers admit payments from the merchants' fair queues" },
-  { variables: ["ADMIT_TICK_MS"], meaning: "how often each worker process tops up the admitted payments" },
+  { variables: ["ADMIT_TICK_MS"], meaning: "how often the worker processes, together, top up the admitted payments (each every `ADMIT_TICK_MS` × `WORKER_PROCESSES`)" },
   { variables: ["QUEUE_MAX_AGE_MS"], meaning: "a payment still `QUEUED` past this is not sent: `FAILED EXPIRED_IN_QUEUE`" },
   { variables: ["WORKER_CONCURRENCY"], meaning: "confirm jobs at once per worker process; 0 = 1.5 × its connection share (300 with one process). A job holds its slot for the whole PG round trip" },
   { variables: ["RESOLVE_CONCURRENCY"], meaning: "in-doubt jobs at once per worker process" },
