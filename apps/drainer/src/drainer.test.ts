@@ -46,7 +46,7 @@ async function pay(status: 'APPROVED' | 'DECLINED' | null = 'APPROVED'): Promise
   const id = newPaymentId(now);
   const u = randomUUID().replaceAll('-', '');
   const res = await store.create(
-    { id, merchantId: 'm_a', paymentKey: `pk_${u}`, orderId: `ord_${u.slice(0, 20)}`, amount: 1_000, currency: 'KRW', metadata: null, requestId: null, createdAt: now },
+    { id, merchantId: 'm_a', provider: 'default', paymentKey: `pk_${u}`, orderId: `ord_${u.slice(0, 20)}`, amount: 1_000, currency: 'KRW', metadata: null, requestId: null, createdAt: now },
     `idem-${u}`, `fp-${u}`, `{"id":"${id}"}`, 1_000_000,
   );
   expect(res.kind).toBe('created');
