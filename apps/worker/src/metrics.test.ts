@@ -73,21 +73,23 @@ describe('WorkerMetrics', () => {
   });
 
   it('a running worker feeds them from its PG calls, and counts 429s and 503s in Redis for the alerts', async () => {
-    const h = await startHarness();
+    // Answers slow enough (100 ms) that the first burst surely overlaps on the PG's one connection
+    // (503) as well as passing its one request a second (429), however loaded this machine is.
+    const h = await startHarness({ latencyMedianMs: 100, latencyP99Ms: 150 });
     try {
       // A PG that refuses: one request a second, one connection at a time.
       h.sim.state.setKnobs({ rateLimit: 1, maxConnections: 1 });
-      // All six admitted together, so that they go out in one burst.
+      // All twelve admitted together, so that they go out in one burst.
       await h.worker.admitter.stop();
-      const ids = await Promise.all(['pk_m_a', 'pk_m_b', 'pk_m_c', 'pk_m_d', 'pk_m_e', 'pk_m_f'].map((k) => h.pay(k)));
+      const ids = await Promise.all(Array.from({ length: 12 }, (_, i) => h.pay(`pk_m_${i}`)));
       h.worker.admitter.start();
       // The refusals stay on until both kinds have gone out.
       await expect
-        .poll(() => h.sim.state.status429 > 0 && h.sim.state.status503 > 0, { timeout: 25_000, interval: 20 })
+        .poll(() => h.sim.state.status429 > 0 && h.sim.state.status503 > 0, { timeout: 40_000, interval: 20 })
         .toBe(true);
       h.sim.state.setKnobs({ rateLimit: 500, maxConnections: 200 });
       const recs = await h.settle(ids);
-      expect(recs.map((r) => r.status)).toEqual(Array(6).fill('APPROVED'));
+      expect(recs.map((r) => r.status)).toEqual(Array(12).fill('APPROVED'));
 
       const { status429, status503 } = h.sim.state;
       expect(status429).toBeGreaterThan(0);
@@ -99,8 +101,8 @@ describe('WorkerMetrics', () => {
       const text = await h.worker.metrics.registry.metrics();
       expect(line(text, 'sluice_worker_pg_refused_total{status="429"}')).toBe(String(status429));
       expect(line(text, 'sluice_worker_pg_refused_total{status="503"}')).toBe(String(status503));
-      expect(Number(line(text, 'sluice_gate_wait_seconds_count{call="confirm"}'))).toBeGreaterThanOrEqual(6);
-      expect(Number(line(text, 'sluice_pg_call_duration_seconds_count{endpoint="confirm"}'))).toBeGreaterThanOrEqual(6);
+      expect(Number(line(text, 'sluice_gate_wait_seconds_count{call="confirm"}'))).toBeGreaterThanOrEqual(12);
+      expect(Number(line(text, 'sluice_pg_call_duration_seconds_count{endpoint="confirm"}'))).toBeGreaterThanOrEqual(12);
       expect(Number(line(text, 'sluice_gate_margin_seconds'))).toBeGreaterThan(0);
       // The dashboard's view of this process's PG client, published to Redis every 2 s.
       const published = async () => livePgClientFigures(await h.worker.redis.hgetall(h.worker.store.keys.pgClients), Date.now());
@@ -111,5 +113,5 @@ describe('WorkerMetrics', () => {
     } finally {
       await h.close();
     }
-  });
+  }, 90_000);
 });
