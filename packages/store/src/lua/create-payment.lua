@@ -93,14 +93,7 @@ local ceiling = tonumber(ARGV[14])
 
 -- The merchant's place: behind its own queue, at its share of the ring's weights (its own
 -- included, with the weight it joined with while it is in the ring).
-local queued = redis.call('LLEN', KEYS[12])
-local weight = tonumber(ARGV[12])
-local activeWeights = tonumber(redis.call('HGET', KEYS[10], 'weights') or '0')
-if queued > 0 then
-  weight = tonumber(redis.call('HGET', KEYS[13], 'weight') or ARGV[12])
-else
-  activeWeights = activeWeights + weight
-end
+local queued, weight, activeWeights = fairPlace(KEYS[12], KEYS[13], KEYS[10], tonumber(ARGV[12]))
 local ownSlots = fairSlots(0, queued + 1, weight, activeWeights)
 if ownSlots > ceiling then
   local excess = (ownSlots - ceiling)

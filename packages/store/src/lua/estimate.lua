@@ -11,14 +11,7 @@
 ]]
 --@include fair-share
 
-local queued = redis.call('LLEN', KEYS[3])
-local weight = tonumber(ARGV[1])
-local activeWeights = tonumber(redis.call('HGET', KEYS[1], 'weights') or '0')
-if queued > 0 then
-  weight = tonumber(redis.call('HGET', KEYS[4], 'weight') or ARGV[1])
-else
-  activeWeights = activeWeights + weight
-end
+local queued, weight, activeWeights = fairPlace(KEYS[3], KEYS[4], KEYS[1], tonumber(ARGV[1]))
 local admitted = redis.call('ZCARD', KEYS[2])
 local waiting = math.max(0, tonumber(redis.call('HGET', KEYS[1], 'waiting') or '0'))
 return {tostring(fairSlots(admitted, queued + 1, weight, activeWeights)), waiting, admitted}

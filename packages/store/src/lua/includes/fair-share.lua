@@ -27,3 +27,17 @@ local function fairMerchantKey(base, merchantId) return base .. 'm:' .. merchant
 local function fairSlots(admitted, pos, weight, activeWeights)
   return admitted + pos * activeWeights / weight
 end
+
+-- Where a new payment of a merchant would stand: its queue's length, the weight it counts with
+-- (the one it joined the ring with while it is there, else `weight`), and the ring's weights with
+-- its own included. create-payment.lua places the payment by it; estimate.lua only reads it.
+local function fairPlace(queueKey, merchantKey, metaKey, weight)
+  local queued = redis.call('LLEN', queueKey)
+  local activeWeights = tonumber(redis.call('HGET', metaKey, 'weights') or '0')
+  if queued > 0 then
+    weight = tonumber(redis.call('HGET', merchantKey, 'weight') or weight)
+  else
+    activeWeights = activeWeights + weight
+  end
+  return queued, weight, activeWeights
+end
