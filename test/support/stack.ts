@@ -181,5 +181,20 @@ export async function drain(redis: Redis, prefix: string, timeoutMs: number): Pr
     if ((await redis.zcard(`${prefix}:open`)) === 0) return Date.now() - start;
     await new Promise((r) => setTimeout(r, 250));
   }
-  throw new Error(`backlog not drained in ${timeoutMs} ms: ${await redis.zcard(`${prefix}:open`)} open`);
+  // Say what is stuck, so that a run that fails once on a noisy machine can be read afterwards.
+  const open = await redis.zrange(`${prefix}:open`, 0, 4);
+  const stuck = await readPayments(redis, prefix, open);
+  const fields = ['status', 'phase', 'pgCalls', 'inDoubtAt', 'fqSeq', 'failureCode', 'updatedAt'];
+  const sample = open.map((id) => ({ id, ...Object.fromEntries(fields.map((f) => [f, stuck.get(id)?.[f]])) }));
+  const fair = await redis.keys(`${prefix}:fq:*`);
+  const breaker = await redis.hgetall(`${prefix}:breaker`);
+  const jobs: Record<string, number> = {};
+  for (const q of ['confirm', 'resolve']) {
+    for (const list of ['wait', 'active']) jobs[`${q}:${list}`] = await redis.llen(`${prefix}:${q}:${list}`);
+    for (const set of ['delayed', 'prioritized', 'failed']) jobs[`${q}:${set}`] = await redis.zcard(`${prefix}:${q}:${set}`);
+  }
+  throw new Error(
+    `backlog not drained in ${timeoutMs} ms: ${await redis.zcard(`${prefix}:open`)} open; ` +
+      JSON.stringify({ sample, jobs, fairKeys: fair.slice(0, 10), breaker }),
+  );
 }
