@@ -6,7 +6,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import { cancelPayment, inquireByOrderId, inquireByPaymentKey } from './cancel.ts';
+import { cancelWithFaults, inquireByOrderId, inquireByPaymentKey } from './cancel.ts';
 import { confirmPayment, parseConfirmBody, type ConfirmResult } from './confirm.ts';
 import { errorAnswer, isAuthorized, readBody, splitUrl, writeJson } from './http-io.ts';
 import { idempotencyScope, type Answer } from './idempotency.ts';
@@ -137,7 +137,7 @@ async function handlePost(reply: Reply, req: IncomingMessage, route: Route & { k
   const result: ConfirmResult =
     route.kind === 'confirm'
       ? await confirmPayment(state, confirmBody, key ?? null, headerText(req.headers['x-sim-scenario']))
-      : { answer: cancelPayment(state, route.param, body.text), delivery: 'now' };
+      : await cancelWithFaults(state, route.param, body.text);
   // The key is settled when the outcome exists, before a late or dropped delivery: the PG has
   // finished processing, only the network is slow or lost.
   if (scope !== null && state.generation === generation) state.idempotency.finish(scope, result.answer);

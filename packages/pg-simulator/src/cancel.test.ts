@@ -111,6 +111,31 @@ describe('cancel', () => {
     expect([late.status, late.json().code]).toEqual([400, 'ALREADY_CANCELED_PAYMENT']);
   });
 
+  it('cancel faults: a commit answered 500 or dropped is not stored, so the same key cancels again; a slow one is 409 meanwhile', async () => {
+    await confirm(sim.url, 'pk_c_fault', { amount: 10_000 });
+    sim.state.setKnobs({ cancelCommitErrorRate: 1 });
+    const first = await partial('pk_c_fault', 1_000, 'kf1');
+    expect([first.status, first.json().code]).toEqual([500, 'FAILED_INTERNAL_SYSTEM_PROCESSING']);
+    expect(sim.state.ledgerView().payments['pk_c_fault']).toMatchObject({ refundedAmount: 1_000 });
+    // The contract's hazard: the same key after a 5xx is processed afresh.
+    await partial('pk_c_fault', 1_000, 'kf1');
+    expect(sim.state.ledgerView().payments['pk_c_fault']).toMatchObject({ refundedAmount: 2_000 });
+
+    sim.state.setKnobs({ cancelCommitErrorRate: 0, cancelDropRate: 1 });
+    await expect(partial('pk_c_fault', 1_000, 'kf2')).rejects.toThrow();
+    expect(sim.state.ledgerView().payments['pk_c_fault']).toMatchObject({ refundedAmount: 3_000 });
+
+    sim.state.setKnobs({ cancelDropRate: 0, cancelSlowRate: 1, cancelSlowMs: 300 });
+    const slow = partial('pk_c_fault', 1_000, 'kf3');
+    await new Promise((r) => setTimeout(r, 100));
+    // Not committed yet: the query shows no new cancel, and a repeat of the key is 409.
+    expect((await call(sim.url, 'GET', '/v1/payments/pk_c_fault')).json().balanceAmount).toBe(7_000);
+    const meanwhile = await partial('pk_c_fault', 1_000, 'kf3');
+    expect([meanwhile.status, meanwhile.json().code]).toEqual([409, 'IDEMPOTENT_REQUEST_PROCESSING']);
+    expect((await slow).json().balanceAmount).toBe(6_000);
+    sim.state.setKnobs({ cancelSlowRate: 0 });
+  });
+
   it('a new key is a new cancel: the same partial cancel under two keys refunds twice; the same key replays', async () => {
     await confirm(sim.url, 'pk_c_twice', { amount: 10_000 });
     expect((await partial('pk_c_twice', 2_000, 'kt1')).status).toBe(200);

@@ -75,6 +75,32 @@ export function cancelPayment(state: SimulatorState, paymentKey: string, bodyTex
   }
 }
 
+/**
+ * A cancel with the simulator's cancel faults, drawn once per cancel against the knobs:
+ * - `cancelSlowRate`: processed `cancelSlowMs` late (a repeat with the same key meanwhile gets 409;
+ *   a query meanwhile shows no cancel yet), then committed and answered;
+ * - `cancelCommitErrorRate`: committed, then answered `500 FAILED_INTERNAL_SYSTEM_PROCESSING`;
+ * - `cancelDropRate`: committed, then the connection is dropped without an answer.
+ * Neither of the last two answers is stored (the contract: a 5xx or a timed-out answer), so the
+ * same key sent again is processed afresh and, the first having committed, cancels again.
+ */
+export async function cancelWithFaults(state: SimulatorState, paymentKey: string, bodyText: string): Promise<{ answer: Answer; delivery: 'now' | 'drop' }> {
+  const k = state.knobs;
+  const u = state.rng.next();
+  if (u < k.cancelSlowRate) {
+    const generation = state.generation;
+    await state.sleep(k.cancelSlowMs);
+    if (state.generation !== generation) return { answer: errorAnswer(500, 'FAILED_INTERNAL_SYSTEM_PROCESSING', 'The simulator was reset.'), delivery: 'drop' };
+    return { answer: cancelPayment(state, paymentKey, bodyText), delivery: 'now' };
+  }
+  const answer = cancelPayment(state, paymentKey, bodyText);
+  if (u < k.cancelSlowRate + k.cancelCommitErrorRate) {
+    return { answer: errorAnswer(500, 'FAILED_INTERNAL_SYSTEM_PROCESSING', 'An internal error occurred.'), delivery: 'now' };
+  }
+  if (u < k.cancelSlowRate + k.cancelCommitErrorRate + k.cancelDropRate) return { answer: { ...answer, store: false }, delivery: 'drop' };
+  return { answer, delivery: 'now' };
+}
+
 /** `GET /v1/payments/{paymentKey}`: 404 NOT_FOUND_PAYMENT when the PG holds no confirm for it. */
 export function inquireByPaymentKey(state: SimulatorState, paymentKey: string): Answer {
   const record = state.ledger.byPaymentKey(paymentKey);

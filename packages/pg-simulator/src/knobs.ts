@@ -34,6 +34,13 @@ export interface SimulatorKnobs {
   providerErrorCommitRate: number;
   /** Share answered 502 PROVIDER_ERROR without recording anything. */
   providerErrorNoCommitRate: number;
+  /** Share of cancels that commit, then answer 500 (not stored: the same key cancels again). */
+  cancelCommitErrorRate: number;
+  /** Share of cancels that commit, then lose the connection without an answer (not stored either). */
+  cancelDropRate: number;
+  /** Share of cancels processed `cancelSlowMs` late: the cancel commits then, and answers then. */
+  cancelSlowRate: number;
+  cancelSlowMs: number;
   outage: OutageMode;
   /** When > 0, an outage ends by itself after this long (a refused listener cannot take the HTTP call that ends it). */
   outageMs: number;
@@ -65,6 +72,10 @@ export const DEFAULT_KNOBS: Readonly<SimulatorKnobs> = Object.freeze({
   ambiguousNoCommitRate: 0,
   providerErrorCommitRate: 0,
   providerErrorNoCommitRate: 0,
+  cancelCommitErrorRate: 0,
+  cancelDropRate: 0,
+  cancelSlowRate: 0,
+  cancelSlowMs: 5_000,
   outage: 'none',
   outageMs: 0,
   latencyMedianMs: 150,
@@ -91,6 +102,10 @@ const KNOB_KINDS: Record<keyof SimulatorKnobs, KnobKind> = {
   ambiguousNoCommitRate: 'rate',
   providerErrorCommitRate: 'rate',
   providerErrorNoCommitRate: 'rate',
+  cancelCommitErrorRate: 'rate',
+  cancelDropRate: 'rate',
+  cancelSlowRate: 'rate',
+  cancelSlowMs: 'ms',
   outage: 'outage',
   outageMs: 'ms',
   latencyMedianMs: 'ms',

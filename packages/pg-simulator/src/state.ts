@@ -139,6 +139,7 @@ export class SimulatorState {
         chargeCount: record.chargeCount,
         refunded: record.refunded,
         refundedAmount: record.refundedAmount,
+        cancelCount: record.cancels.length,
         orderId: record.orderId,
         amount: record.amount,
         approvedAt: record.approvedAt,
@@ -160,6 +161,8 @@ export interface LedgerEntryView {
   refunded: boolean;
   /** Money returned to the card by cancels, in total (a second refund shows here). */
   refundedAmount: number;
+  /** Cancels that returned money (one per refund, a repeat included). */
+  cancelCount?: number;
   orderId: string | null;
   amount: number | null;
   approvedAt: string | null;
