@@ -30,6 +30,9 @@ env.ADMIN_USER ??= 'admin';
 env.ADMIN_PASSWORD ??= DEMO_SECRETS.adminPassword;
 env.SIM_SECRET_KEY ??= DEMO_SECRETS.pgSecretKey;
 env.PG_SECRET_KEY ??= env.SIM_SECRET_KEY;
+// Webhooks on: endpoint secrets sealed with the demo's key, and receivers on this machine allowed.
+env.WEBHOOK_ENCRYPTION_KEY ??= DEMO_SECRETS.webhookKey;
+env.WEBHOOK_ALLOW_PRIVATE ??= 'true';
 // Two simulated PGs (이중화): pg-a at 500/s and pg-b at 200/s, each with an admin port that stays
 // up while its PG refuses or hangs on command. A user who names a PG (PG_BASE_URL, PROVIDERS) gets
 // exactly that, and the simulators run beside it anyway.

@@ -96,7 +96,7 @@ describe('docker-compose.yml', () => {
     expect(() => refuseDemoSecrets(worker)).not.toThrow();
     const notDemo = composeWith({ ...demo, SLUICE_DEMO: '0' });
     expect(() => refuseDemoSecrets(loadConfig(notDemo.services.api!.environment!))).toThrow(
-      /^Refusing to start: API_KEY_PEPPER, MERCHANTS \(the demo API key\), ADMIN_PASSWORD, PG_SECRET_KEY hold the demo's published secrets/,
+      /^Refusing to start: API_KEY_PEPPER, MERCHANTS \(the demo API key\), ADMIN_PASSWORD, PG_SECRET_KEY, WEBHOOK_ENCRYPTION_KEY hold the demo's published secrets/,
     );
   });
 

@@ -5,10 +5,28 @@
  * document cannot describe a shape the API does not send.
  */
 import { z } from 'zod';
-import { PAYMENT_STATUSES, type ErrorCode } from '@sluice/domain';
+import { PAYMENT_STATUSES, REFUND_STATUSES, WEBHOOK_EVENT_TYPES, type ErrorCode } from '@sluice/domain';
 import type { PaymentResource } from './render.ts';
 
 const isoTime = z.iso.datetime({ offset: false });
+
+/** A merchant's cancel, as shown on its payment. */
+export const cancelResourceSchema = z
+  .strictObject({
+    id: z
+      .string()
+      .regex(/^cnl_[A-Za-z0-9_-]+$/)
+      .describe("Sluice's cancel id (the PG's Idempotency-Key derives from it); `cnl_pg_<transactionKey>` for a cancel reconciliation found at the PG"),
+    amount: z.int().positive().describe('Minor units'),
+    reason: z.string().describe('As sent; the PG gets it as cancelReason'),
+    status: z
+      .enum(REFUND_STATUSES)
+      .describe('PENDING (not done at the PG yet, its amount reserved), SUCCEEDED (done: the money is back on the card), FAILED (not done; see failure)'),
+    failure: z.strictObject({ code: z.string(), message: z.string() }).nullable().describe("Why it FAILED: the PG's code (NOT_CANCELABLE_AMOUNT, …) or Sluice's (NOT_CANCELED_BY_PG, NOT_CANCELABLE)"),
+    createdAt: isoTime,
+    completedAt: isoTime.nullable().describe('When it SUCCEEDED or FAILED'),
+  })
+  .describe('A cancel of (part of) a payment');
 
 /** The payment resource (render.ts's `PaymentResource`). Strict: a new field must be documented. */
 export const paymentResourceSchema = z
@@ -33,6 +51,8 @@ export const paymentResourceSchema = z
       .strictObject({ code: z.string(), message: z.string() })
       .nullable()
       .describe("Why it was DECLINED, FAILED or CANCELED: the PG's code, or Sluice's (EXPIRED_IN_QUEUE, NOT_PROCESSED_BY_PG, …)"),
+    balanceAmount: z.int().nonnegative().describe('What is still charged to the card: the amount less every cancel done, while APPROVED; 0 in every other status'),
+    cancels: z.array(cancelResourceSchema).describe("The merchant's cancels of this payment, oldest first"),
     eta: isoTime
       .nullable()
       .describe(
@@ -63,10 +83,11 @@ export const dailySummarySchema = z
         failed: tally,
         canceled: tally,
         open: tally.describe('Not final yet'),
+        refunded: tally.describe('Cancels done at the PG that day (by the day they completed), whichever day their payments were made'),
       }),
     ),
   })
-  .describe("A merchant's days: payments created that day, by final status");
+  .describe("A merchant's days: payments created that day, by final status, and the money refunded that day");
 
 /** Every code a merchant or operator can be answered with. */
 export const API_ERROR_CODES = [
@@ -81,6 +102,11 @@ export const API_ERROR_CODES = [
   'CARD_DATA_NOT_ALLOWED',
   'BACKLOG_FULL',
   'MERCHANT_BACKLOG_FULL',
+  'NOT_CANCELABLE',
+  'NOT_CANCELABLE_YET',
+  'CANCEL_AMOUNT_EXCEEDS_BALANCE',
+  'WEBHOOKS_UNAVAILABLE',
+  'ENDPOINT_LIMIT_REACHED',
   'TOO_MANY_WAITERS',
   'REDIS_UNAVAILABLE',
   'BOOKS_UNAVAILABLE',
@@ -122,6 +148,51 @@ export const providersSchema = z.strictObject({
     }),
   ),
   recommended: z.string().nullable(),
+});
+
+/** A webhook endpoint (webhook-routes.ts's `EndpointResource`). */
+export const endpointResourceSchema = z
+  .strictObject({
+    id: z.string().regex(/^we_[0-9a-f]{24}$/),
+    url: z.string(),
+    events: z.array(z.enum(WEBHOOK_EVENT_TYPES)),
+    createdAt: isoTime,
+    disabledAt: isoTime.nullable().describe('When it was disabled (its receiver answered 410 Gone), or null'),
+    secret: z.string().regex(/^whsec_/).optional().describe('The signing secret (`whsec_` + base64): in the answer that made the endpoint only'),
+  })
+  .describe('A webhook endpoint');
+
+/** `GET /v1/webhook-endpoints`. */
+export const endpointListSchema = z.strictObject({ data: z.array(endpointResourceSchema) });
+
+/** An event, as delivered and as listed. */
+export const eventSchema = z
+  .strictObject({
+    id: z.string().describe('`evt_<payment id>_<seq>`: the `webhook-id` of its deliveries'),
+    type: z.enum(WEBHOOK_EVENT_TYPES),
+    timestamp: isoTime,
+    data: z.strictObject({
+      paymentId: z.string(),
+      orderId: z.string(),
+      status: z.enum(PAYMENT_STATUSES),
+      amount: z.int().positive(),
+      balanceAmount: z.int().nonnegative(),
+      provider: z.string().nullable(),
+      seq: z.int().positive().describe("The payment's sequence number: order one payment's events by it"),
+      failure: z.strictObject({ code: z.string(), message: z.string() }).nullable(),
+      cancel: z
+        .strictObject({ id: z.string(), amount: z.int().positive(), status: z.enum(REFUND_STATUSES), failure: z.strictObject({ code: z.string(), message: z.string() }).nullable() })
+        .nullable()
+        .describe('The cancel this event is about (payment.partially_canceled, payment.canceled by a refund, refund.failed)'),
+    }),
+  })
+  .describe('An event');
+
+/** `GET /v1/events`. */
+export const eventPageSchema = z.strictObject({
+  data: z.array(eventSchema),
+  hasMore: z.boolean(),
+  nextAfter: z.string().nullable().describe('`after` for the next page'),
 });
 
 /** `GET /healthz`. */

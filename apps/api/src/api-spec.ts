@@ -8,9 +8,10 @@ import { z } from 'zod';
 import type { Config } from '@sluice/config';
 import { ADMIN_QUEUES_PATH } from './admin.ts';
 import { PAYMENT_STATUSES } from '@sluice/domain';
-import { dailySummarySchema, dashboardDataSchema, errorBodySchema, healthSchema, paymentPageSchema, paymentResourceSchema, providersSchema, readinessSchema, type ApiErrorCode } from './api-schemas.ts';
+import { endpointListSchema, endpointResourceSchema, eventPageSchema, dailySummarySchema, dashboardDataSchema, errorBodySchema, healthSchema, paymentPageSchema, paymentResourceSchema, providersSchema, readinessSchema, type ApiErrorCode } from './api-schemas.ts';
 import { MAX_WAIT_SECONDS } from './long-poll.ts';
-import { ORDER_ID, paymentRequestSchema } from './payment-request.ts';
+import { endpointRequestSchema } from './webhook-routes.ts';
+import { cancelRequestSchema, ORDER_ID, paymentRequestSchema } from './payment-request.ts';
 
 /** One documented answer. A JSON body has `schema`; any other body has only `contentType`. */
 export interface ResponseSpec {
@@ -39,7 +40,7 @@ export interface ParamSpec {
  * implicit example (the bare request).
  */
 export interface OperationSpec {
-  method: 'get' | 'post';
+  method: 'get' | 'post' | 'delete';
   /** OpenAPI form: `/v1/payments/{id}`. */
   path: string;
   operationId: string;
@@ -179,6 +180,56 @@ function paymentOperations(config: Config): OperationSpec[] {
       },
     },
     {
+      method: 'post',
+      path: '/v1/payments/{id}/cancel',
+      operationId: 'cancelPayment',
+      summary: 'Cancel or refund a payment, in whole or in part',
+      description:
+        'By the payment\'s state: QUEUED (never sent to the PG) is CANCELED at once, with no PG call, and its orderId and paymentKey are free again; ' +
+        'PROCESSING takes only a cancel of the whole amount, which voids the confirm under way at the PG (409 NOT_CANCELABLE_YET for a part); ' +
+        'APPROVED: the amount (none: the whole balance left) is reserved against the balance at once, so racing cancels never pass it, and the ' +
+        'cancel goes to the PG through the permit gate, one per payment at a time. The payment stays APPROVED while its `balanceAmount` is above 0 ' +
+        'and shows CANCELED at 0. Each cancel is listed in the payment\'s `cancels` (PENDING, then SUCCEEDED or FAILED). A cancel whose outcome at ' +
+        'the PG is not known is settled by querying the PG, never by sending it again. A repeat with the same Idempotency-Key and body replays the ' +
+        'first answer with `Idempotent-Replayed: true`.',
+      tag: 'Payments',
+      auth: 'merchant',
+      parameters: [
+        { name: 'id', in: 'path', required: true, description: "Sluice's payment id", schema: z.string(), examples: { whole: EXAMPLE_ID, part: EXAMPLE_ID } },
+        {
+          name: 'Idempotency-Key',
+          in: 'header',
+          required: true,
+          description: '1–255 printable ASCII characters; one per cancel the merchant means to make (a new key is a new cancel)',
+          schema: z.string().regex(/^[\x20-\x7E]{1,255}$/),
+          examples: { whole: 'refund-1001-1', part: 'refund-1001-2' },
+        },
+      ],
+      requestBody: {
+        description: `Unknown fields are refused. Bodies over ${config.BODY_LIMIT_BYTES} bytes are 413.`,
+        schema: cancelRequestSchema,
+        examples: {
+          whole: { summary: 'Cancel the whole balance left', value: { reason: 'Customer changed their mind' } },
+          part: { summary: 'Refund part of it', value: { reason: 'One item returned', amount: 5000 } },
+        },
+      },
+      responses: {
+        202: json('Accepted (or replayed): the payment with its cancels', paymentResourceSchema, {
+          Location: 'The payment: `/v1/payments/{id}`',
+          'Idempotent-Replayed': '`true` when this is the stored answer to an earlier request with the same key and body',
+        }),
+        400: error('Bad body or headers, or card data in the reason', 'INVALID_REQUEST', 'CARD_DATA_NOT_ALLOWED'),
+        401: unauthorized('merchant'),
+        404: error('No such payment for this merchant', 'NOT_FOUND'),
+        409: error('DECLINED, FAILED or CANCELED (NOT_CANCELABLE), or a part of a payment still being confirmed (NOT_CANCELABLE_YET)', 'NOT_CANCELABLE', 'NOT_CANCELABLE_YET'),
+        413: error(`Body over ${config.BODY_LIMIT_BYTES} bytes`, 'PAYLOAD_TOO_LARGE'),
+        415: error('Not application/json', 'UNSUPPORTED_MEDIA_TYPE'),
+        422: error('The same Idempotency-Key with a different body, or an amount above the balance left counting cancels still pending', 'IDEMPOTENCY_KEY_REUSED', 'CANCEL_AMOUNT_EXCEEDS_BALANCE'),
+        500: internal,
+        503: { ...error('The books are not configured or did not answer (a payment past its hot window is read from them)', 'BOOKS_UNAVAILABLE'), headers: { 'Retry-After': 'Seconds' } },
+      },
+    },
+    {
       method: 'get',
       path: '/v1/summary/daily',
       operationId: 'dailySummary',
@@ -217,6 +268,99 @@ function paymentOperations(config: Config): OperationSpec[] {
         200: json('The providers and the recommendation', providersSchema),
         401: unauthorized('merchant'),
         500: internal,
+      },
+    },
+  ];
+}
+
+/** The webhook routes (webhook-routes.ts). */
+function webhookOperations(): OperationSpec[] {
+  const unavailable = { ...error('Webhooks are not configured (WEBHOOK_ENCRYPTION_KEY)', 'WEBHOOKS_UNAVAILABLE') };
+  const booksDown = { ...error('The books are not configured or did not answer', 'BOOKS_UNAVAILABLE'), headers: { 'Retry-After': 'Seconds' } };
+  return [
+    {
+      method: 'post',
+      path: '/v1/webhook-endpoints',
+      operationId: 'createWebhookEndpoint',
+      summary: 'Register a webhook endpoint',
+      description:
+        'Sluice POSTs each event of the chosen types to the URL, signed as Standard Webhooks say (`webhook-id`, `webhook-timestamp`, `webhook-signature`: ' +
+        '`v1,` + base64 HMAC-SHA256 of `id.timestamp.body` under the secret), at least once, retried after 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 14 h, 20 h and 24 h; ' +
+        'an answer `410 Gone` disables the endpoint. The `secret` is in this answer only; it is sealed at rest. The URL must be https (plain http outside ' +
+        'production) and may not be a loopback, private or link-local address (checked again on the address connected to, after DNS); redirects are not followed. ' +
+        'At most 20 endpoints per merchant.',
+      tag: 'Payments',
+      auth: 'merchant',
+      parameters: [],
+      requestBody: {
+        description: 'Unknown fields are refused.',
+        schema: endpointRequestSchema,
+        examples: { register: { summary: 'Final states and refunds', value: { url: 'https://merchant.example/webhooks/sluice', events: ['payment.approved', 'payment.canceled', 'refund.failed'] } } },
+      },
+      responses: {
+        201: json('The endpoint, with its secret (shown this once)', endpointResourceSchema),
+        400: error('A bad body, or a URL the policy refuses (`details` says why)', 'INVALID_REQUEST'),
+        401: unauthorized('merchant'),
+        409: error('The merchant has 20 endpoints already', 'ENDPOINT_LIMIT_REACHED'),
+        413: error('Body too large', 'PAYLOAD_TOO_LARGE'),
+        415: error('Not application/json', 'UNSUPPORTED_MEDIA_TYPE'),
+        500: internal,
+        503: unavailable,
+      },
+    },
+    bare('get', '/v1/webhook-endpoints', 'listWebhookEndpoints', "The merchant's webhook endpoints", 'Oldest first, without their secrets; a disabled one has `disabledAt`.', 'Payments', 'merchant', {
+      200: json('The endpoints', endpointListSchema),
+      401: unauthorized('merchant'),
+      500: internal,
+    }),
+    {
+      method: 'delete',
+      path: '/v1/webhook-endpoints/{id}',
+      operationId: 'deleteWebhookEndpoint',
+      summary: 'Delete a webhook endpoint',
+      description: 'Nothing more is delivered to it (deliveries under way may still arrive).',
+      tag: 'Payments',
+      auth: 'merchant',
+      parameters: [{ name: 'id', in: 'path', required: true, description: 'The endpoint id', schema: z.string(), examples: { unknown: 'we_000000000000000000000000' } }],
+      responses: { 204: { description: 'Deleted', contentType: '' }, 401: unauthorized('merchant'), 404: error('No such endpoint of this merchant', 'NOT_FOUND'), 500: internal },
+    },
+    {
+      method: 'get',
+      path: '/v1/events',
+      operationId: 'listEvents',
+      summary: "The merchant's events, in order",
+      description:
+        'Every event Sluice delivers or would deliver (whether or not an endpoint takes it), from the books, oldest first: for a merchant that missed some. ' +
+        '`after` is the last id of the previous page (`nextAfter`). Each carries the payment\'s sequence number (`data.seq`): order one payment\'s events by it.',
+      tag: 'Payments',
+      auth: 'merchant',
+      parameters: [
+        { name: 'after', in: 'query', required: false, description: 'The last event id already seen', schema: z.string(), examples: {} },
+        { name: 'limit', in: 'query', required: false, description: '1–100 (default 50)', schema: z.int().min(1).max(100), examples: { first: 10 } },
+      ],
+      responses: {
+        200: json('A page of events', eventPageSchema),
+        400: error('A bad query, or an unknown `after`', 'INVALID_REQUEST'),
+        401: unauthorized('merchant'),
+        500: internal,
+        503: booksDown,
+      },
+    },
+    {
+      method: 'post',
+      path: '/v1/events/{id}/redeliver',
+      operationId: 'redeliverEvent',
+      summary: 'Deliver an event again',
+      description: 'To every endpoint of the merchant that takes its type and is not disabled, now, with the same `webhook-id` (receivers deduplicate on it).',
+      tag: 'Payments',
+      auth: 'merchant',
+      parameters: [{ name: 'id', in: 'path', required: true, description: 'The event id', schema: z.string(), examples: { unknown: 'evt_pay_0mwtg0rp12c8a1204a9db35e3_4' } }],
+      responses: {
+        202: json('The endpoints it goes to', z.strictObject({ id: z.string(), endpoints: z.array(z.string()) })),
+        401: unauthorized('merchant'),
+        404: error('No such event of this merchant', 'NOT_FOUND'),
+        500: internal,
+        503: booksDown,
       },
     },
   ];
@@ -275,5 +419,5 @@ function adminOperations(): OperationSpec[] {
 /** Every route of an app built with `config`. The admin routes exist only with operator credentials. */
 export function apiOperations(config: Config): OperationSpec[] {
   const admin = Boolean(config.ADMIN_USER && config.ADMIN_PASSWORD);
-  return [...paymentOperations(config), ...operationsRoutes(), ...(admin ? adminOperations() : [])];
+  return [...paymentOperations(config), ...webhookOperations(), ...operationsRoutes(), ...(admin ? adminOperations() : [])];
 }

@@ -8,7 +8,8 @@ import type { Logger } from 'pino';
 import { required, type Config } from '@sluice/config';
 import type { PaymentStore, Redis } from '@sluice/store';
 import type { BooksReader } from '@sluice/books';
-import type { Queues } from '@sluice/queue';
+import { createWebhookQueue, type DeliveryJob, type Queues } from '@sluice/queue';
+import type { Queue } from 'bullmq';
 import { adminRoutes } from './admin.ts';
 import { operatorRoutes } from './dashboard/routes.ts';
 import { MerchantAuth, operatorAuthOf } from './auth.ts';
@@ -19,6 +20,7 @@ import { buildOpenApi, docsRoutes } from './openapi.ts';
 import { allowedMethods } from './methods.ts';
 import { paymentRoutes } from './payments.ts';
 import { providerRoutes } from './providers.ts';
+import { webhookRoutes } from './webhook-routes.ts';
 import { parseTrustProxy, refuseRepeatedHeaders, requestId } from './request-context.ts';
 import { securityHeaders } from './security-headers.ts';
 
@@ -69,6 +71,12 @@ export function createApp(deps: AppDeps): express.Express {
   const waiters = deps.waiters ?? new FinalWaiters(() => deps.store.redis.duplicate({ enableAutoPipelining: false }), deps.store.keys.finalChannel);
   app.use(paymentRoutes({ config, store: deps.store, auth, now: deps.now ?? Date.now, waiters, books: deps.books ?? null }));
   app.use(providerRoutes({ config, store: deps.store, auth, now: deps.now ?? Date.now }));
+  let deliveries: Queue<DeliveryJob> | null = null;
+  app.use(webhookRoutes({
+    config, store: deps.store, auth, books: deps.books ?? null,
+    // Opened on the first redelivery, on the queues' connection.
+    deliveries: () => (deliveries ??= createWebhookQueue(deps.queues.confirm.opts.connection, config.REDIS_PREFIX)),
+  }));
   app.use(healthRoutes([redisCheck(deps.store.redis), ...(deps.readinessChecks ?? [])]));
   const admin = adminRoutes(config, deps.queues, operatorAuth);
   if (admin) app.use(admin);

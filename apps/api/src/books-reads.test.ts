@@ -6,8 +6,8 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { useTestDatabase } from '@sluice/books/testing';
-import { Transitions } from '@sluice/store';
-import { drainToBooks, get, paymentBody, postPayment, startTestApp, type TestApp } from './test-support.ts';
+import { RefundStore, Transitions } from '@sluice/store';
+import { drainToBooks, get, paymentBody, post, postPayment, startTestApp, type TestApp } from './test-support.ts';
 
 const db = useTestDatabase();
 let t: TestApp;
@@ -73,10 +73,31 @@ describe('after Redis forgets a payment', () => {
 
     const today = new Date().toISOString().slice(0, 10);
     const summary = await get(t, `/v1/summary/daily?from=${today}&to=${today}`, key);
-    expect(summary.json).toEqual({ currency: 'KRW', days: [{ day: today, approved: { count: 3, amount: 6_000 }, declined: { count: 2, amount: 9_000 }, failed: { count: 0, amount: 0 }, canceled: { count: 0, amount: 0 }, open: { count: 0, amount: 0 } }] });
+    expect(summary.json).toEqual({ currency: 'KRW', days: [{ day: today, approved: { count: 3, amount: 6_000 }, declined: { count: 2, amount: 9_000 }, failed: { count: 0, amount: 0 }, canceled: { count: 0, amount: 0 }, open: { count: 0, amount: 0 }, refunded: { count: 0, amount: 0 } }] });
     const csv = await get(t, `/v1/summary/daily?from=${today}&to=${today}&format=csv`, key);
     expect(csv.headers.get('content-type')).toMatch(/^text\/csv/);
-    expect(csv.text).toBe(`day,approved_count,approved_amount,declined_count,declined_amount,failed_count,failed_amount,canceled_count,canceled_amount,open_count,open_amount\n${today},3,6000,2,9000,0,0,0,0,0,0\n`);
+    expect(csv.text).toBe(`day,approved_count,approved_amount,declined_count,declined_amount,failed_count,failed_amount,canceled_count,canceled_amount,open_count,open_amount,refunded_count,refunded_amount\n${today},3,6000,2,9000,0,0,0,0,0,0,0,0\n`);
+  });
+
+  it('counts refunds done on the day they completed, and keeps each cancel in the books', async () => {
+    const key = t.keyA;
+    const refunds = new RefundStore(t.redis, { prefix: t.store.keys.prefix, retentionMs: 600_000 });
+    const p = await finalPayment('APPROVED', key, { amount: 10_000 });
+    const asked = await post(t, `/v1/payments/${p.id}/cancel`, { reason: 'one item back', amount: 4_000 }, key);
+    expect(asked.status).toBe(202);
+    const c = asked.json.cancels[0] as { id: string };
+    // The refunder's two steps, without a PG: sent, then done.
+    expect((await refunds.guard({ paymentId: p.id, cancelId: c.id, op: 'send' })).ok).toBe(true);
+    expect(await refunds.settle(p.id, c.id, { do: 'succeed', transactionKey: 'tx-refund-1' }, {})).toBe(true);
+    await drainToBooks(t, db.url, 60_000);
+    const today = new Date().toISOString().slice(0, 10);
+    const day = (await get(t, `/v1/summary/daily?from=${today}&to=${today}`, key)).json.days[0];
+    expect(day.refunded).toEqual({ count: 1, amount: 4_000 });
+    const { rows } = await db.pool.query('SELECT payment_id, amount, status, pg_transaction_key FROM payment_cancels WHERE cancel_id = $1', [c.id]);
+    expect(rows).toEqual([{ payment_id: p.id, amount: '4000', status: 'SUCCEEDED', pg_transaction_key: 'tx-refund-1' }]);
+    // The payment as the books hold it shows the cancel and the balance, as Redis did.
+    const read = await get(t, `/v1/payments/${p.id}`, key);
+    expect(read.json).toMatchObject({ status: 'APPROVED', balanceAmount: 6_000, cancels: [{ id: c.id, amount: 4_000, status: 'SUCCEEDED' }] });
   });
 
   it('refuses malformed list and summary queries with a 400', async () => {

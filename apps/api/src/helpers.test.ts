@@ -85,13 +85,13 @@ describe('renderPayment', () => {
       id: 'pay_1', merchantId: 'm', paymentKey: 'pk', orderId: 'order-1', amount: 100, currency: 'KRW', metadata: null,
       status: 'APPROVED', phase: 'final', createdAt: 0, updatedAt: 1_000, finalizedAt: 2_000, attempts: 2, pgCalls: 5,
       answeredInquiries: 1, reconfirms: 0, transactionKey: 'tx', approvedAt: '2024-01-01T00:00:00+09:00', failure: null,
-      requestId: 'r', inDoubtAt: 500, confirmsSettled: 0, cancels: 0, confirmSentAt: 400, fqSeq: null, provider: 'default',
+      requestId: 'r', inDoubtAt: 500, confirmsSettled: 0, cancels: 0, confirmSentAt: 400, fqSeq: null, provider: 'default', refunds: [], canceledAmount: 0, reservedAmount: 0,
     };
     expect(renderPayment(rec, null)).toEqual({
       id: 'pay_1', paymentKey: 'pk', orderId: 'order-1', amount: 100, currency: 'KRW', provider: 'default', metadata: null, status: 'APPROVED',
       attempts: 2, createdAt: '1970-01-01T00:00:00.000Z', updatedAt: '1970-01-01T00:00:01.000Z',
       finalizedAt: '1970-01-01T00:00:02.000Z', transactionKey: 'tx', approvedAt: '2024-01-01T00:00:00+09:00', failure: null,
-      eta: null,
+      balanceAmount: 100, cancels: [], eta: null,
     });
   });
 
@@ -159,6 +159,6 @@ function baseRecord(): PaymentRecord {
   return {
     id: 'pay_1', merchantId: 'm', paymentKey: 'pk', orderId: 'order-1', amount: 100, currency: 'KRW', metadata: null,
     status: 'QUEUED', phase: 'queued', createdAt: 0, updatedAt: 0, finalizedAt: null, attempts: 0, pgCalls: 0,
-    answeredInquiries: 0, reconfirms: 0, transactionKey: null, approvedAt: null, failure: null, requestId: null, inDoubtAt: null, confirmsSettled: 0, cancels: 0, confirmSentAt: null, fqSeq: null, provider: 'default',
+    answeredInquiries: 0, reconfirms: 0, transactionKey: null, approvedAt: null, failure: null, requestId: null, inDoubtAt: null, confirmsSettled: 0, cancels: 0, confirmSentAt: null, fqSeq: null, provider: 'default', refunds: [], canceledAmount: 0, reservedAmount: 0,
   };
 }

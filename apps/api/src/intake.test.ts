@@ -31,7 +31,7 @@ describe('POST /v1/payments: happy path', () => {
     expect(res.headers.get('x-request-id')).toBe('req-happy-1');
     expect(Object.keys(p)).toEqual([
       'id', 'paymentKey', 'orderId', 'amount', 'currency', 'provider', 'metadata', 'status', 'attempts',
-      'createdAt', 'updatedAt', 'finalizedAt', 'transactionKey', 'approvedAt', 'failure', 'eta',
+      'createdAt', 'updatedAt', 'finalizedAt', 'transactionKey', 'approvedAt', 'failure', 'balanceAmount', 'cancels', 'eta',
     ]);
     expect(p).toMatchObject({
       paymentKey: body.paymentKey,

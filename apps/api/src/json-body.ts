@@ -140,3 +140,13 @@ export function jsonBody(limitBytes: number) {
     // A client that goes away mid-body gets no answer: there is no one to send it to.
   };
 }
+
+const JSON_TYPE = /^application\/json\s*(?:;|$)/i;
+
+/** 415 before the body is read: only JSON is accepted. */
+export function requireJson(req: Request, _res: Response, next: NextFunction): void {
+  if (!JSON_TYPE.test(req.headers['content-type'] ?? '')) {
+    throw new SluiceError('UNSUPPORTED_MEDIA_TYPE', 'Content-Type must be application/json', 415);
+  }
+  next();
+}

@@ -96,6 +96,10 @@ describe('/metrics', () => {
     await transitions.record({ call: 'confirm', outcome: 'approved', pgFailed: false, httpStatus: 200 });
     await transitions.record({ call: 'inquire', outcome: 'not_sent', pgFailed: false, httpStatus: 429 });
     await t.redis.hset(t.store.keys.counters, 'recon:repaired', 2, 'recon:orphans', 1, 'recon:runs', 7);
+    // As the refund script counts merchants' cancels.
+    await t.redis.hset(t.store.keys.counters, 'refund:requested', 5, 'refund:succeeded', 3, 'refund:failed', 1, 'refund:amount', 12_000);
+    // As the webhook deliverer counts.
+    await t.redis.hset(t.store.keys.counters, 'webhook:delivered', 9, 'webhook:failedTries', 4, 'webhook:gaveUp', 1, 'webhook:disabled', 2);
     await t.redis.hset(t.store.keys.breaker, 'state', 'open', 'since', Date.now(), 'reason', 'test');
 
     const text = await scrape();
@@ -107,6 +111,14 @@ describe('/metrics', () => {
     expect(sample(text, 'sluice_reconcile_total{result="orphans"}')).toBe(1);
     expect(sample(text, 'sluice_reconcile_total{result="runs"}')).toBe(7);
     expect(sample(text, 'sluice_breaker_state')).toBe(2);
+    expect(sample(text, 'sluice_refunds_total{result="requested"}')).toBe(5);
+    expect(sample(text, 'sluice_refunds_total{result="succeeded"}')).toBe(3);
+    expect(sample(text, 'sluice_refunds_total{result="failed"}')).toBe(1);
+    expect(sample(text, 'sluice_refunded_amount_total')).toBe(12_000);
+    expect(sample(text, 'sluice_webhooks_total{result="delivered"}')).toBe(9);
+    expect(sample(text, 'sluice_webhooks_total{result="failedTries"}')).toBe(4);
+    expect(sample(text, 'sluice_webhooks_total{result="gaveUp"}')).toBe(1);
+    expect(sample(text, 'sluice_webhooks_total{result="disabled"}')).toBe(2);
     expect(sample(text, 'sluice_redis_memory_used_bytes')).toBeGreaterThan(0);
     await t.redis.del(t.store.keys.breaker);
   });

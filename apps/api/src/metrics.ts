@@ -105,6 +105,19 @@ export class ApiMetrics {
   private readonly inDoubt = this.gauge('sluice_in_doubt_payments', 'Payments in doubt now (being inquired or canceled)');
   private readonly inDoubtEntered = this.counter('sluice_in_doubt_entered_total', 'Payments that went in doubt');
   private readonly resolveCancels = this.counter('sluice_resolve_cancels_total', 'Payments in doubt that Sluice decided to cancel');
+  private readonly refunds = new Counter({
+    name: 'sluice_refunds_total',
+    help: "Merchants' cancels: requested, succeeded (done at the PG, or at once for a payment never sent) and failed",
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+  private readonly refundedAmount = this.counter('sluice_refunded_amount_total', 'Minor units refunded at the PG by merchants\' cancels of approved payments');
+  private readonly webhooks = new Counter({
+    name: 'sluice_webhooks_total',
+    help: 'Webhook deliveries: delivered (2xx), failedTries, gaveUp (after the last try), disabled (endpoints answering 410)',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
   private readonly breakerState = this.gauge('sluice_breaker_state', 'PG circuit breaker: 0 closed, 1 half-open, 2 open');
   private readonly breakerOpened = this.counter('sluice_breaker_opened_total', 'Times the breaker opened');
   private readonly recon = new Counter({
@@ -187,6 +200,11 @@ export class ApiMetrics {
     this.inDoubt.set(s.inDoubt);
     setCounter(this.inDoubtEntered, c('inDoubt:entered'));
     setCounter(this.resolveCancels, c('resolve:cancels'));
+    this.refunds.reset();
+    for (const r of ['requested', 'succeeded', 'failed'] as const) this.refunds.inc({ result: r }, Math.max(0, c(`refund:${r}`)));
+    setCounter(this.refundedAmount, c('refund:amount'));
+    this.webhooks.reset();
+    for (const r of ['delivered', 'failedTries', 'gaveUp', 'disabled'] as const) this.webhooks.inc({ result: r }, Math.max(0, c(`webhook:${r}`)));
     this.breakerState.set(BREAKER_STATE_VALUE[s.breaker.state] ?? BREAKER_STATE_VALUE.open);
     setCounter(this.breakerOpened, c('breaker:opened'));
     this.recon.reset();

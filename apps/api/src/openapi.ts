@@ -45,7 +45,8 @@ function operation(op: OperationSpec): OpenApiOperation {
     out.requestBody = {
       required: true,
       description: op.requestBody.description,
-      content: { 'application/json': { schema: { $ref: '#/components/schemas/PaymentRequest' }, examples: op.requestBody.examples } },
+      // The intake's body is a component; every other body is written where it is used.
+      content: { 'application/json': { schema: op.operationId === 'createPayment' ? { $ref: '#/components/schemas/PaymentRequest' } : jsonSchemaOf(op.requestBody.schema), examples: op.requestBody.examples } },
     };
   }
   for (const [status, r] of Object.entries(op.responses)) {
@@ -55,7 +56,8 @@ function operation(op: OperationSpec): OpenApiOperation {
       ...(r.headers
         ? { headers: Object.fromEntries(Object.entries(r.headers).map(([name, description]) => [name, { description, schema: { type: 'string' } }])) }
         : {}),
-      content: { [r.contentType ?? 'application/json']: { schema } },
+      // An answer without a body (204) has no content.
+      ...(r.contentType === '' ? {} : { content: { [r.contentType ?? 'application/json']: { schema } } }),
     };
   }
   return out;

@@ -55,6 +55,34 @@ export function paymentRequestSchema(currency: string, providers: readonly strin
   });
 }
 
+/**
+ * The body of `POST /v1/payments/{id}/cancel`: a reason, and an amount for a partial cancel
+ * (none: the whole balance left). The reason goes to the PG as `cancelReason` (≤ 200 UTF-16
+ * code units, the contract's count).
+ */
+export const cancelRequestSchema = z.strictObject({
+  reason: pgString(1, 200, 'reason').describe('Why: sent to the PG as the cancelReason'),
+  amount: z.number().int().positive().optional().describe('Minor units; none cancels the whole balance left'),
+});
+
+/** A cancel request as accepted. */
+export type CancelRequestBody = z.infer<typeof cancelRequestSchema>;
+
+/** Parses a cancel body: 400 with the issues when it is invalid, or when its reason holds a card number. */
+export function parseCancelRequest(body: unknown): CancelRequestBody {
+  const parsed = cancelRequestSchema.safeParse(body);
+  if (!parsed.success) throw new SluiceError('INVALID_REQUEST', 'The request body is invalid', 400, false, issuesOf(parsed.error));
+  if (containsPan(parsed.data.reason)) {
+    throw new SluiceError('CARD_DATA_NOT_ALLOWED', 'reason must not contain card numbers', 400, false, { field: 'reason' });
+  }
+  return parsed.data;
+}
+
+/** A cancel request's fingerprint: the payment, the amount and the reason. */
+export function cancelFingerprintOf(paymentId: string, req: CancelRequestBody): string {
+  return sha256Hex(`{"amount":${JSON.stringify(req.amount ?? null)},"paymentId":${JSON.stringify(paymentId)},"reason":${JSON.stringify(req.reason)}}`);
+}
+
 /** A payment request as intake accepts it (the schema's output). */
 export type PaymentRequest = z.infer<ReturnType<typeof paymentRequestSchema>>;
 

@@ -15,7 +15,8 @@ import { assertNever, isFinalStatus, SluiceError } from '@sluice/domain';
 import { newPaymentId, parseRecord, paymentIdTime, type NewPayment, type PaymentStore, type PaymentView, type PgRate } from '@sluice/store';
 import type { BooksReader } from '@sluice/books';
 import type { MerchantAuth } from './auth.ts';
-import { jsonBody } from './json-body.ts';
+import { addCancelRoute } from './cancels.ts';
+import { jsonBody, requireJson } from './json-body.ts';
 import type { FinalWaiters } from './long-poll.ts';
 import { fingerprintOf, idempotencyKeyOf, listQueryOf, ORDER_ID, parsePaymentRequest, paymentRequestSchema, sha256Hex, summaryQueryOf, waitSecondsOf } from './payment-request.ts';
 import { bodyTemplate, intakeBody, renderPayment, renderView } from './render.ts';
@@ -51,7 +52,6 @@ export function backlogCeiling(c: Pick<Config, 'BACKLOG_MAX_SECONDS' | 'PG_RATE_
 }
 
 const JSON_CONTENT_TYPE = 'application/json; charset=utf-8';
-const JSON_TYPE = /^application\/json\s*(?:;|$)/i;
 /** Ids are ours (`pay_…`); anything else cannot exist, so it is a 404 without asking Redis. */
 const PAYMENT_ID = /^[A-Za-z0-9_-]{1,64}$/;
 
@@ -75,14 +75,6 @@ const bookedView = (booked: { snapshot: Record<string, string> } | null): Paymen
   const record = booked ? parseRecord(booked.snapshot) : null;
   return record ? { record, slots: null } : null;
 };
-
-/** 415 before the body is read: only JSON is accepted. */
-function requireJson(req: Request, _res: Response, next: NextFunction): void {
-  if (!JSON_TYPE.test(req.headers['content-type'] ?? '')) {
-    throw new SluiceError('UNSUPPORTED_MEDIA_TYPE', 'Content-Type must be application/json', 415);
-  }
-  next();
-}
 
 /** The `/v1/payments` routes, behind merchant auth. */
 export function paymentRoutes(deps: PaymentRouteDeps): Router {
@@ -229,11 +221,13 @@ export function paymentRoutes(deps: PaymentRouteDeps): Router {
     res.json(renderView(v, now(), rateOf(v.record.provider)));
   });
 
+  addCancelRoute(router, { config: deps.config, store, books, now, rateOf, fromBooks });
+
   router.get('/v1/summary/daily', async (req: Request, res: Res) => {
     const q = summaryQueryOf(req.query);
     const days = await fromBooks(res, (b) => b.dailySummary(res.locals.merchantId, q.fromMs, q.toMs));
     if (q.format === 'csv' || (q.format === undefined && req.accepts(['application/json', 'text/csv']) === 'text/csv')) {
-      const kinds = ['approved', 'declined', 'failed', 'canceled', 'open'] as const;
+      const kinds = ['approved', 'declined', 'failed', 'canceled', 'open', 'refunded'] as const;
       const head = ['day', ...kinds.flatMap((k) => [`${k}_count`, `${k}_amount`])].join(',');
       const lines = days.map((d) => [d.day, ...kinds.flatMap((k) => [d[k].count, d[k].amount])].join(','));
       res.type('text/csv').send([head, ...lines].join('\n') + '\n');

@@ -4,7 +4,7 @@
  * Internal fields (phase, PG call counters, inquiry counters, merchant id, request id) stay out.
  */
 import { DEFAULT_PROVIDER } from '@sluice/config';
-import type { PaymentStatus } from '@sluice/domain';
+import type { PaymentStatus, Refund } from '@sluice/domain';
 import { etaMs, type NewPayment, type PaymentRecord, type PaymentView, type PgRate } from '@sluice/store';
 
 /** The merchant-facing payment. Times are ISO 8601 (UTC). */
@@ -27,6 +27,13 @@ export interface PaymentResource {
   approvedAt: string | null;
   failure: { code: string; message: string } | null;
   /**
+   * What is still charged to the card: the amount less every cancel done, while APPROVED; 0 in
+   * every other status (the PG's `balanceAmount`).
+   */
+  balanceAmount: number;
+  /** The merchant's cancels of this payment, oldest first (`POST /v1/payments/{id}/cancel`). */
+  cancels: CancelResource[];
+  /**
    * While QUEUED: when the payment should reach the PG, estimated from its place in the backlog
    * at the PG's rate. Null in every other status. Last, so that the intake can leave a hole for
    * it at the end of the 202 body (see {@link bodyTemplate}).
@@ -34,7 +41,28 @@ export interface PaymentResource {
   eta: string | null;
 }
 
+/** A merchant's cancel as shown on its payment. */
+export interface CancelResource {
+  id: string;
+  amount: number;
+  reason: string;
+  status: Refund['status'];
+  failure: { code: string; message: string } | null;
+  createdAt: string;
+  completedAt: string | null;
+}
+
 const iso = (ms: number): string => new Date(ms).toISOString();
+
+const renderCancel = (c: Refund): CancelResource => ({
+  id: c.id,
+  amount: c.amount,
+  reason: c.reason,
+  status: c.status,
+  failure: c.failure ?? null,
+  createdAt: iso(c.createdAt),
+  completedAt: c.completedAt ? iso(c.completedAt) : null,
+});
 
 /** Renders a stored payment. Key order is fixed here, which the stored 202 body relies on. */
 export function renderPayment(r: PaymentRecord, eta: string | null): PaymentResource {
@@ -54,6 +82,8 @@ export function renderPayment(r: PaymentRecord, eta: string | null): PaymentReso
     transactionKey: r.transactionKey,
     approvedAt: r.approvedAt,
     failure: r.failure,
+    balanceAmount: r.status === 'APPROVED' ? r.amount - r.canceledAmount : 0,
+    cancels: r.refunds.map(renderCancel),
     eta,
   };
 }
@@ -84,7 +114,7 @@ export function bodyTemplate(p: Omit<NewPayment, 'provider'> & { provider: strin
   const head =
     `{"id":${str(p.id)},"paymentKey":${str(p.paymentKey)},"orderId":${str(p.orderId)},"amount":${str(p.amount)},` +
     `"currency":${str(p.currency)},${provider}"metadata":${str(p.metadata)},"status":"QUEUED","attempts":0,"createdAt":"${at}",` +
-    `"updatedAt":"${at}","finalizedAt":null,"transactionKey":null,"approvedAt":null,"failure":null,"eta":"`;
+    `"updatedAt":"${at}","finalizedAt":null,"transactionKey":null,"approvedAt":null,"failure":null,"balanceAmount":0,"cancels":[],"eta":"`;
   return { head, tail: '"}', rate };
 }
 
@@ -131,5 +161,8 @@ export function newRecord(p: NewPayment): PaymentRecord {
     confirmSentAt: null,
     // Given by the intake script; not part of any answer.
     fqSeq: null,
+    refunds: [],
+    canceledAmount: 0,
+    reservedAmount: 0,
   };
 }

@@ -180,6 +180,12 @@ export async function postPayment(
   return answer(await fetch(`${t.url}/v1/payments`, { method: 'POST', headers, body }));
 }
 
+/** POSTs JSON to a path as merchant `key` (A by default), with an Idempotency-Key (a fresh one unless given). */
+export async function post(t: TestApp, path: string, body: unknown, key: string = t.keyA, idem: string = randomUUID()): Promise<Answer> {
+  const headers = { 'content-type': 'application/json', authorization: `Bearer ${key}`, 'idempotency-key': idem };
+  return answer(await fetch(`${t.url}${path}`, { method: 'POST', headers, body: JSON.stringify(body) }));
+}
+
 /** GETs a path, as merchant `key` when given. */
 export async function get(t: TestApp, path: string, key?: string, headers: Record<string, string> = {}): Promise<Answer> {
   const h: Record<string, string> = { ...headers };

@@ -6,7 +6,7 @@
 import { parseArgs } from 'node:util';
 
 /** The bench's scenarios, in the order they run. */
-export const SCENARIOS = ['overload', 'intake', 'faults', 'memory', 'slow', 'crash', 'books', 'fair', 'providers'] as const;
+export const SCENARIOS = ['overload', 'intake', 'faults', 'memory', 'slow', 'crash', 'books', 'fair', 'providers', 'refunds', 'webhooks'] as const;
 /** One scenario's name (`--only`). */
 export type ScenarioName = (typeof SCENARIOS)[number];
 
@@ -55,7 +55,7 @@ export type OverloadKey = (typeof OVERLOAD_KEYS)[number];
 
 /** The usage line printed on a bad flag or `--help`. */
 export const USAGE =
-  'npm run bench -- [--seconds N] [--rate N] [--runs N] [--only overload|intake|faults|memory|slow|crash|books|fair|providers] [--quick] [--out FILE]\n' +
+  'npm run bench -- [--seconds N] [--rate N] [--runs N] [--only overload|intake|faults|memory|slow|crash|books|fair|providers|refunds|webhooks] [--quick] [--out FILE]\n' +
   '                 [--configs gate1,gate4,baseline] [--raw DIR] [--sim-nice N]';
 
 function positive(name: string, text: string | undefined, fallback: number): number {

@@ -20,6 +20,8 @@ import { runMemory } from './profiles/memory.ts';
 import { runBooks } from './profiles/books.ts';
 import { runFair } from './profiles/fair.ts';
 import { runProviders } from './profiles/providers.ts';
+import { runRefunds } from './profiles/refunds.ts';
+import { runWebhooks } from './profiles/webhooks.ts';
 import { CONFIGS, runOverload } from './profiles/overload.ts';
 import { Progress } from './harness/progress.ts';
 import { connect, deleteMatching, redisVersion } from './harness/redis-tools.ts';
@@ -105,6 +107,8 @@ const results: BenchResults = {
   books: null,
   fair: null,
   providers: null,
+  refunds: null,
+  webhooks: null,
   slow: [],
   crash: [],
   failures: [],
@@ -152,6 +156,8 @@ if (wants(opts, 'memory')) results.memory = await attempt('memory', () => runMem
 if (wants(opts, 'books')) results.books = await attempt('books', () => runBooks(ctx));
 if (wants(opts, 'fair')) results.fair = await attempt('fair', () => runFair(ctx));
 if (wants(opts, 'providers')) results.providers = await attempt('providers', () => runProviders(ctx));
+if (wants(opts, 'refunds')) results.refunds = await attempt('refunds', () => runRefunds(ctx));
+if (wants(opts, 'webhooks')) results.webhooks = await attempt('webhooks', () => runWebhooks(ctx));
 if (wants(opts, 'slow')) {
   for (const variant of SLOW_VARIANTS) {
     const r = await attempt(`slow (${variant.label})`, () => runSlow(ctx, variant));

@@ -99,7 +99,9 @@ export class PaymentDriver {
   }
 
   private async cancel(rec: PaymentRecord, retries: number): Promise<Next> {
-    const result = await this.deps.pg.cancel(rec.paymentKey, 'No final answer from the PG in time', {
+    // The merchant's reason when it asked for this cancel (a `void`), else Sluice's own.
+    const asked = rec.refunds.find((r) => r.kind === 'void' && r.status === 'PENDING');
+    const result = await this.deps.pg.cancel(rec.paymentKey, { cancelReason: asked?.reason ?? 'No final answer from the PG in time' }, {
       idempotencyKey: cancelKey(rec.id),
       requestId: rec.requestId ?? rec.id,
       guard: { paymentId: rec.id, call: 'cancel', allowed: ['canceling'], to: 'canceling' },

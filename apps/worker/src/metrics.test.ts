@@ -1,4 +1,5 @@
 /** The worker's metrics: what the PG client's observer feeds in, and the endpoint that serves it. */
+import { connect, type Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import type { CallReport } from '@sluice/pg-client';
 import { livePgClientFigures } from '@sluice/store';
@@ -73,20 +74,25 @@ describe('WorkerMetrics', () => {
   });
 
   it('a running worker feeds them from its PG calls, and counts 429s and 503s in Redis for the alerts', async () => {
-    // Answers slow enough (100 ms) that the first burst surely overlaps on the PG's one connection
-    // (503) as well as passing its one request a second (429), however loaded this machine is.
     const h = await startHarness({ latencyMedianMs: 100, latencyP99Ms: 150 });
+    // The PG's one connection held by the test (re-opened should the PG close it): every
+    // connection the worker opens meanwhile is answered 503, however loaded this machine is.
+    const { port } = new URL(h.sim.url);
+    const held: { socket: Socket | null } = { socket: null };
+    const hold = () => {
+      if (!held.socket || held.socket.destroyed) held.socket = connect(Number(port), '127.0.0.1').on('error', () => undefined);
+    };
     try {
       // A PG that refuses: one request a second, one connection at a time.
       h.sim.state.setKnobs({ rateLimit: 1, maxConnections: 1 });
-      // All twelve admitted together, so that they go out in one burst.
-      await h.worker.admitter.stop();
+      hold();
+      await new Promise((r) => setTimeout(r, 100));
       const ids = await Promise.all(Array.from({ length: 12 }, (_, i) => h.pay(`pk_m_${i}`)));
-      h.worker.admitter.start();
-      // The refusals stay on until both kinds have gone out.
-      await expect
-        .poll(() => h.sim.state.status429 > 0 && h.sim.state.status503 > 0, { timeout: 40_000, interval: 20 })
-        .toBe(true);
+      // The refusals stay on until both kinds have gone out: 503s while the test holds the
+      // connection, then 429s past the one request a second.
+      await expect.poll(() => (hold(), h.sim.state.status503 > 0), { timeout: 40_000, interval: 20 }).toBe(true);
+      held.socket?.destroy();
+      await expect.poll(() => h.sim.state.status429 > 0, { timeout: 40_000, interval: 20 }).toBe(true);
       h.sim.state.setKnobs({ rateLimit: 500, maxConnections: 200 });
       const recs = await h.settle(ids);
       expect(recs.map((r) => r.status)).toEqual(Array(12).fill('APPROVED'));
@@ -111,6 +117,7 @@ describe('WorkerMetrics', () => {
       expect(mine!.readTimeoutMs.confirm).toBe(h.worker.pg.stats().readTimeouts.confirm.timeoutMs);
       expect(mine!.readTimeoutMs.confirm).toBeGreaterThan(0);
     } finally {
+      held.socket?.destroy();
       await h.close();
     }
   }, 90_000);

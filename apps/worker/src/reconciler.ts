@@ -14,12 +14,15 @@
  *   paid"): cancel at the PG so the customer gets the money back; Sluice then shows CANCELED;
  * - the PG holds CANCELED, Sluice said APPROVED, FAILED or DECLINED: Sluice shows CANCELED;
  * - Sluice said APPROVED but the book has no approval: ask the PG (inquiry) and follow it.
+ * - the PG holds a cancel of an approved payment that Sluice does not (a merchant's refund Sluice
+ *   ended FAILED after REFUND_SETTLE_MS that committed later): Sluice records it (the refund
+ *   SUCCEEDED, the balance lowered, CANCELED at 0). A cancel row Sluice holds done matches.
  * A charge at the PG that Sluice has no record of (an orphan) is recorded and alerted, and never
  * touched. Payments not final yet are left to the in-doubt flow (counted as unresolved).
  */
-import type { FinalStatus, PgOutcome } from '@sluice/domain';
+import { parseRefunds, pgCancelsOf, type FinalStatus, type PgOutcome, type PgPayment } from '@sluice/domain';
 import type { PgPort } from './sender/pg-port.ts';
-import type { Keys, PaymentRecord, PaymentStore, Transitions } from '@sluice/store';
+import { RefundStore, type Keys, type PaymentRecord, type PaymentStore, type Transitions } from '@sluice/store';
 import type { BooksReader } from '@sluice/books';
 import type { Logger } from 'pino';
 
@@ -88,6 +91,7 @@ export class Reconciler {
   private readonly log: Logger;
   private readonly books: ReconcilerDeps['books'];
   private readonly keys: Keys;
+  private readonly refunds: RefundStore;
 
   constructor(
     d: ReconcilerDeps,
@@ -99,6 +103,7 @@ export class Reconciler {
     this.log = d.log;
     this.books = d.books ?? null;
     this.keys = d.keys ?? d.store.keys;
+    this.refunds = new RefundStore(this.store.redis, { prefix: this.keys.prefix, retentionMs: d.store.opts.retentionMs }, this.keys.provider);
   }
 
   /**
@@ -135,7 +140,7 @@ export class Reconciler {
       const k = this.keys;
       const ids = (await this.store.redis.pipeline(rows.map((r) => ['get', k.byPaymentKey(r.paymentKey)])).exec()) ?? [];
       const recIds = ids.map(([, v]) => v as string | null);
-      const statusOf = async () => (await this.store.redis.pipeline(recIds.map((id) => ['hmget', k.payment(id ?? '-'), 'status', 'phase'])).exec()) ?? [];
+      const statusOf = async () => (await this.store.redis.pipeline(recIds.map((id) => ['hmget', k.payment(id ?? '-'), 'status', 'phase', 'refunds'])).exec()) ?? [];
       let recs = await statusOf();
       // Sluice's side of rows whose payments left Redis is in the books: put back for the hot window, then read as any other.
       const forgotten = rows.filter((_, i) => !(recs[i]?.[1] as (string | null)[] | undefined)?.[0]).map((r) => r.paymentKey);
@@ -150,7 +155,7 @@ export class Reconciler {
       for (let i = 0; i < rows.length; i++) {
         const row = rows[i]!;
         const id = recIds[i];
-        const [status, phase] = (recs[i]?.[1] as (string | null)[] | undefined) ?? [];
+        const [status, phase, refundsField] = (recs[i]?.[1] as (string | null)[] | undefined) ?? [];
         if (!id || !status) {
           await this.orphan(row);
           report.orphans++;
@@ -163,8 +168,15 @@ export class Reconciler {
           continue;
         }
         pending.delete(row.paymentKey);
-        // The book has approvals and cancels; a row of another kind says nothing we can read,
-        // so it is checked with the PG like a disagreement, never counted as a match.
+        // A cancel row of a merchant's refund that Sluice holds done: it matches, and settles an
+        // approval row of the same payment read before it (a refund to 0 shows CANCELED).
+        if ((row.status === 'PARTIAL_CANCELED' || row.status === 'CANCELED') && parseRefunds(refundsField).some((c) => c.status === 'SUCCEEDED' && c.pgTransactionKey === row.transactionKey)) {
+          suspects.delete(row.paymentKey);
+          report.matched++;
+          continue;
+        }
+        // The book has approvals and cancels; a row of another kind (or a partial cancel Sluice
+        // does not hold) is checked with the PG like a disagreement, never counted as a match.
         if (row.status !== 'DONE' && row.status !== 'CANCELED') {
           suspects.set(row.paymentKey, id);
           continue;
@@ -222,8 +234,30 @@ export class Reconciler {
       report.unresolved++;
       return;
     }
+    if (rec.status === 'APPROVED' && !r.refused && (r.outcome.kind === 'approved' || r.outcome.kind === 'canceled')) {
+      // Cancels the PG holds and Sluice does not (a refund ended FAILED that committed late):
+      // recorded first, so that the status compared next is the one they leave.
+      if (await this.syncRefunds(rec, r.outcome.payment, report)) rec = (await this.store.get(id)) ?? rec;
+    }
     if (held === 'DONE' && rec.status === 'APPROVED') await this.store.redis.zrem(this.keys.approved, id);
     await this.compare(rec, held, report);
+  }
+
+  /** Records the PG's cancels of an approved payment that Sluice does not hold; true if any was. */
+  private async syncRefunds(rec: PaymentRecord, payment: PgPayment | undefined, report: ReconcileReport): Promise<boolean> {
+    const known = new Set(rec.refunds.map((c) => c.pgTransactionKey).filter((k): k is string => !!k));
+    let any = false;
+    for (const c of pgCancelsOf(payment) ?? []) {
+      if (!c.transactionKey || known.has(c.transactionKey) || typeof c.cancelAmount !== 'number') continue;
+      if (await this.refunds.found(rec.id, c.transactionKey, c.cancelAmount, { call: 'reconcile' })) {
+        any = true;
+        report.repaired++;
+        const detail = { cancel: c.transactionKey, amount: c.cancelAmount, reason: 'the PG holds a cancel Sluice did not' };
+        report.findings.push({ paymentId: rec.id, kind: 'repaired', detail });
+        this.log.error({ alert: true, paymentId: rec.id, ...detail }, 'reconciliation recorded a cancel found at the PG');
+      }
+    }
+    return any;
   }
 
   private async orphan(row: Row): Promise<void> {
@@ -241,7 +275,7 @@ export class Reconciler {
     }
     if (held === 'DONE') {
       // The merchant was told "not paid" while the PG charged: give the money back first.
-      const r = await this.pg.cancel(rec.paymentKey, 'Reconciliation: charged after Sluice reported it not paid', {
+      const r = await this.pg.cancel(rec.paymentKey, { cancelReason: 'Reconciliation: charged after Sluice reported it not paid' }, {
         idempotencyKey: `sluice.${rec.id}.repair-cancel`,
         requestId: rec.requestId ?? rec.id,
       });

@@ -3,12 +3,12 @@
  * the driver and the BullMQ workers from one parsed config. `main.ts` runs it as a process;
  * tests run it in-process against a simulator on port 0.
  */
-import { admitLead, admittedStaleMs, admitTickMs, hotWindowMs, providersOf, workerConcurrency, type Config, type Provider } from '@sluice/config';
+import { admitLead, admittedStaleMs, admitTickMs, hotWindowMs, providersOf, webhookPolicyOf, workerConcurrency, type Config, type Provider } from '@sluice/config';
 import { BooksReader, booksPool } from '@sluice/books';
 import { resolutionPolicyOf } from '@sluice/domain';
 import { createQueues, JOB_OPTIONS, QUEUE_NAMES, queueNamesOf, retryPolicy, WORKER_KEEP_JOBS, WORKER_SETTINGS, type Queues } from '@sluice/queue';
 import {
-  checkRedisSafety, connectRedis, FairShare, makeKeys, PaymentStore, PG_CLIENT_FIGURES_EVERY_MS, publishPgClientFigures, storeOptionsOf, Transitions,
+  checkRedisSafety, connectRedis, FairShare, makeKeys, PaymentStore, PG_CLIENT_FIGURES_EVERY_MS, publishPgClientFigures, RefundStore, refundStoreOptionsOf, storeOptionsOf, Transitions,
   transitionsOptionsOf, type Keys, type Redis,
 } from '@sluice/store';
 import { hostname } from 'node:os';
@@ -24,6 +24,9 @@ import { LocalPg } from './sender/local-pg.ts';
 import type { PgPort } from './sender/pg-port.ts';
 import { ThreadPg } from './sender/thread-pg.ts';
 import { Sweeper } from './sweeper.ts';
+import { Refunder } from './refunder.ts';
+import { Webhooks } from './webhooks.ts';
+import { SecretBox } from '@sluice/webhooks';
 
 /**
  * One provider's side of a worker process: its PG port (the sender thread, or this thread with
@@ -38,6 +41,8 @@ export interface ProviderSide {
   queues: Queues;
   fair: FairShare;
   admitter: Admitter;
+  /** Merchants' refunds of approved payments (refunder.ts). */
+  refunder: Refunder;
   reconciler: Reconciler;
   workers: Worker[];
 }
@@ -57,6 +62,8 @@ export interface RunningWorker extends ProviderSide {
   workers: Worker[];
   metrics: WorkerMetrics;
   log: Logger;
+  /** The webhook dispatcher and deliverer (null without WEBHOOK_ENCRYPTION_KEY). */
+  webhooks: Webhooks | null;
   /** Stops taking jobs, waits up to the grace period for in-flight calls, then closes everything. */
   close(): Promise<void>;
 }
@@ -124,7 +131,15 @@ export async function startWorker(
       fair, confirmQueue: queues.confirm, redis, outboxKey: keys.outbox, lead: admitLead(pc), staleMs: admittedStaleMs(pc), tickMs: admitTickMs(pc), log,
     });
     const reconciler = new Reconciler({ pg, store, transitions, log, books, keys }, { lookbackMs: pc.RECONCILE_LOOKBACK_MS, settleMs: 60_000 });
-    sides.push({ provider, keys, transitions, pg, queues, fair, admitter, reconciler, workers: [confirmWorker, resolveWorker] });
+    const refunder = new Refunder({
+      pg, refunds: new RefundStore(redis, refundStoreOptionsOf(pc), provider.id), log,
+      tickMs: pc.REFUND_TICK_MS, concurrency: pc.RESOLVE_CONCURRENCY,
+      // Past any one call: the wait for a slot and a connection, and the read timeout's bound.
+      leaseMs: 2 * pc.PG_HEADERS_TIMEOUT_MS + 10_000,
+      settleMs: pc.REFUND_SETTLE_MS, backoffBaseMs: pc.RETRY_BACKOFF_BASE_MS, backoffMaxMs: pc.RETRY_BACKOFF_MAX_MS,
+      breakerWaitMs: pc.BREAKER_PROBE_INTERVAL_MS,
+    });
+    sides.push({ provider, keys, transitions, pg, queues, fair, admitter, refunder, reconciler, workers: [confirmWorker, resolveWorker] });
   }
   const first = sides[0]!;
   // Process-wide figures (gate, connections, timeouts) are the first provider's; the PG calls of
@@ -188,25 +203,42 @@ export async function startWorker(
     });
   }
 
-  for (const side of sides) side.admitter.start();
+  for (const side of sides) {
+    side.admitter.start();
+    side.refunder.start();
+  }
+  // Signed webhooks, when endpoints can be registered (their secrets need the key).
+  const webhookReader = config.WEBHOOK_ENCRYPTION_KEY ? connectRedis(config.REDIS_URL, { enableAutoPipelining: false }) : null;
+  const webhooks = webhookReader
+    ? new Webhooks({
+        redis, reader: webhookReader, bullConnection, keys: store.keys, box: new SecretBox(config.WEBHOOK_ENCRYPTION_KEY!),
+        policy: webhookPolicyOf(config), concurrency: config.WEBHOOK_CONCURRENCY, timeoutMs: config.WEBHOOK_TIMEOUT_MS,
+        retryScale: config.WEBHOOK_RETRY_SCALE, consumer: processId, log,
+      })
+    : null;
+  webhooks?.start();
 
   return {
-    config, redis, store, providers: sides, ...first, sweeper, workers, metrics, log,
+    config, redis, store, providers: sides, ...first, sweeper, workers, metrics, log, webhooks,
     close: async () => {
       // No more admissions: what this process admitted is in BullMQ, for any worker to run.
       await Promise.all(sides.map((side) => side.admitter.stop()));
+      // No new refund steps; those under way settle within the grace period, or their leases
+      // lapse and another worker queries what they sent.
+      const refundersStopped = Promise.all(sides.map((side) => side.refunder.stop()));
       clearInterval(figuresTimer);
       await Promise.all(sides.map((side) => redis.hdel(side.keys.pgClients, processId).catch(() => undefined)));
       const grace = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), config.WORKER_SHUTDOWN_GRACE_MS).unref());
-      const graceful = Promise.all(workers.map((w) => w.close())).then(() => 'closed' as const);
+      const graceful = Promise.all([...workers.map((w) => w.close()), refundersStopped]).then(() => 'closed' as const);
       if ((await Promise.race([graceful, grace])) === 'timeout') {
         // Hand the jobs back: their locks lapse and another worker picks them up, and a confirm
         // that may have been sent is re-sent with the same key or inquired.
         await Promise.all(workers.map((w) => w.close(true)));
       }
+      await webhooks?.close();
       await Promise.all(sides.map((side) => side.pg.close()));
       await Promise.all(sides.map((side) => side.queues.close()));
-      await Promise.all([redis.quit(), bullConnection.quit(), booksDb?.end()]).catch(() => undefined);
+      await Promise.all([redis.quit(), bullConnection.quit(), webhookReader?.quit(), booksDb?.end()]).catch(() => undefined);
     },
   };
 }

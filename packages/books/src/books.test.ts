@@ -96,7 +96,7 @@ describe('the books', () => {
 
     const summary = await reader.dailySummary('m_list', Date.UTC(2026, 10, 3), Date.UTC(2026, 10, 4));
     expect(summary).toEqual([
-      { day: '2026-11-03', approved: { count: 3, amount: 6000 }, declined: { count: 2, amount: 9000 }, failed: { count: 0, amount: 0 }, canceled: { count: 0, amount: 0 }, open: { count: 0, amount: 0 } },
+      { day: '2026-11-03', approved: { count: 3, amount: 6000 }, declined: { count: 2, amount: 9000 }, failed: { count: 0, amount: 0 }, canceled: { count: 0, amount: 0 }, open: { count: 0, amount: 0 }, refunded: { count: 0, amount: 0 } },
     ]);
   });
 

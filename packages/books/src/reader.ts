@@ -36,9 +36,14 @@ export interface SummaryDay {
   canceled: { count: number; amount: number };
   /** Not final yet (QUEUED or PROCESSING). */
   open: { count: number; amount: number };
+  /**
+   * Cancels done at the PG that day (by the day they completed, whenever the payment was made):
+   * the money given back. A payment refunded in full also counts in `canceled` on its own day.
+   */
+  refunded: { count: number; amount: number };
 }
 
-const BUCKET: Record<string, keyof Omit<SummaryDay, 'day'>> = { APPROVED: 'approved', DECLINED: 'declined', FAILED: 'failed', CANCELED: 'canceled' };
+const BUCKET: Record<string, keyof Omit<SummaryDay, 'day' | 'refunded'>> = { APPROVED: 'approved', DECLINED: 'declined', FAILED: 'failed', CANCELED: 'canceled' };
 
 /** Reads the books. */
 export class BooksReader {
@@ -97,6 +102,27 @@ export class BooksReader {
   }
 
   /** Per UTC day from `fromMs` (inclusive) to `toMs` (exclusive): counts and sums by final status. */
+  /**
+   * A merchant's events in order (created, then id), after the event `after` (none: from the
+   * first), at most `limit`. Each is the body its deliveries carry.
+   */
+  async events(merchantId: string, after: string | null, limit: number): Promise<{ events: string[]; hasMore: boolean }> {
+    const r = await this.pool.query<{ body: string }>(
+      `SELECT body FROM events e WHERE merchant_id = $1
+         AND ($2::text IS NULL OR (created_at, id) > (SELECT created_at, id FROM events WHERE id = $2 AND merchant_id = $1))
+       ORDER BY created_at, id LIMIT $3`,
+      [merchantId, after, limit + 1],
+    );
+    const rows = r.rows.map((x) => x.body);
+    return { events: rows.slice(0, limit), hasMore: rows.length > limit };
+  }
+
+  /** One event of a merchant (its body), or null. */
+  async event(merchantId: string, id: string): Promise<string | null> {
+    const r = await this.pool.query<{ body: string }>('SELECT body FROM events WHERE id = $1 AND merchant_id = $2', [id, merchantId]);
+    return r.rows[0]?.body ?? null;
+  }
+
   async dailySummary(merchantId: string, fromMs: number, toMs: number): Promise<SummaryDay[]> {
     const r = await this.pool.query(
       `SELECT to_char(date_trunc('day', created_at), 'YYYY-MM-DD') AS day, status, count(*)::bigint AS n, coalesce(sum(amount), 0)::bigint AS amount
@@ -104,15 +130,29 @@ export class BooksReader {
        GROUP BY 1, 2 ORDER BY 1`,
       [merchantId, new Date(fromMs).toISOString(), new Date(toMs).toISOString()],
     );
+    const refunds = await this.pool.query(
+      `SELECT to_char(date_trunc('day', completed_at), 'YYYY-MM-DD') AS day, count(*)::bigint AS n, coalesce(sum(amount), 0)::bigint AS amount
+       FROM payment_cancels WHERE merchant_id = $1 AND status = 'SUCCEEDED' AND completed_at >= $2 AND completed_at < $3
+       GROUP BY 1`,
+      [merchantId, new Date(fromMs).toISOString(), new Date(toMs).toISOString()],
+    );
     const days = new Map<string, SummaryDay>();
     const zero = () => ({ count: 0, amount: 0 });
+    const dayOf = (day: string): SummaryDay => {
+      let d = days.get(day);
+      if (!d) days.set(day, (d = { day, approved: zero(), declined: zero(), failed: zero(), canceled: zero(), open: zero(), refunded: zero() }));
+      return d;
+    };
     for (const row of r.rows as { day: string; status: string; n: string; amount: string }[]) {
-      let d = days.get(row.day);
-      if (!d) days.set(row.day, (d = { day: row.day, approved: zero(), declined: zero(), failed: zero(), canceled: zero(), open: zero() }));
-      const bucket = d[BUCKET[row.status] ?? 'open'];
+      const bucket = dayOf(row.day)[BUCKET[row.status] ?? 'open'];
       bucket.count += Number(row.n);
       bucket.amount += Number(row.amount);
     }
-    return [...days.values()];
+    for (const row of refunds.rows as { day: string; n: string; amount: string }[]) {
+      const d = dayOf(row.day);
+      d.refunded.count += Number(row.n);
+      d.refunded.amount += Number(row.amount);
+    }
+    return [...days.values()].sort((a, b) => a.day.localeCompare(b.day));
   }
 }

@@ -5,7 +5,7 @@
  * the changes come in.
  */
 import type pg from 'pg';
-import type { BookChange, CallChange, PaymentChange, RunChange } from '@sluice/domain';
+import { parseRefunds, webhookBody, webhookEventOf, type BookChange, type CallChange, type PaymentChange, type RunChange } from '@sluice/domain';
 
 /** The first day of the month of `ms`, UTC, as `YYYY-MM-01`. */
 export function monthOf(ms: number): string {
@@ -105,6 +105,32 @@ export class BooksWriter {
             [withBody.map((c) => c.id), withBody.map((c) => new Date(Number(c.snapshot.createdAt)).toISOString()), withBody.map((c) => bodies.get(c.id)!)],
           );
         }
+        // The merchants' cancels each snapshot lists, at its version.
+        const cancels = rows.flatMap((c) => parseRefunds(c.snapshot.refunds).map((r) => ({ r, c })));
+        if (cancels.length > 0) {
+          await client.query(
+            `INSERT INTO payment_cancels (cancel_id, payment_id, merchant_id, kind, amount, reason, status, failure_code, pg_transaction_key, created_at, completed_at, version)
+             SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::text[], $8::text[], $9::text[], $10::timestamptz[], $11::timestamptz[], $12::bigint[])
+             ON CONFLICT (cancel_id) DO UPDATE SET
+               kind = EXCLUDED.kind, status = EXCLUDED.status, failure_code = EXCLUDED.failure_code, pg_transaction_key = EXCLUDED.pg_transaction_key,
+               completed_at = EXCLUDED.completed_at, version = EXCLUDED.version
+             WHERE payment_cancels.version < EXCLUDED.version`,
+            [
+              cancels.map(({ r }) => r.id),
+              cancels.map(({ c }) => c.id),
+              cancels.map(({ c }) => c.snapshot.merchantId ?? ''),
+              cancels.map(({ r }) => r.kind),
+              cancels.map(({ r }) => r.amount),
+              cancels.map(({ r }) => r.reason),
+              cancels.map(({ r }) => r.status),
+              cancels.map(({ r }) => r.failure?.code ?? null),
+              cancels.map(({ r }) => r.pgTransactionKey ?? null),
+              cancels.map(({ r }) => new Date(r.createdAt).toISOString()),
+              cancels.map(({ r }) => isoOrNull(r.completedAt ?? null)),
+              cancels.map(({ c }) => c.version),
+            ],
+          );
+        }
         // Claims: released ones go first, so that a new payment of the same order in this batch takes them.
         const released = rows.filter((c) => c.snapshot.claimsReleased === '1');
         const holding = rows.filter((c) => c.snapshot.claimsReleased !== '1');
@@ -133,6 +159,24 @@ export class BooksWriter {
             payments.map((c) => c.snapshot.status ?? ''),
             payments.map((c) => Number(c.snapshot.attempts ?? 0)),
             payments.map((c) => JSON.stringify(c.event)),
+          ],
+        );
+      }
+      // The events merchants hear of, from the same changes (every change, not only each payment's newest).
+      const events = payments.map(webhookEventOf).filter((e) => e !== null);
+      if (events.length > 0) {
+        await client.query(
+          `INSERT INTO events (id, merchant_id, type, payment_id, seq, created_at, body)
+           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::timestamptz[], $7::text[])
+           ON CONFLICT DO NOTHING`,
+          [
+            events.map((e) => e.id),
+            events.map((e) => e.merchantId),
+            events.map((e) => e.type),
+            events.map((e) => e.data.paymentId),
+            events.map((e) => e.data.seq),
+            events.map((e) => new Date(e.createdAt).toISOString()),
+            events.map((e) => webhookBody(e)),
           ],
         );
       }

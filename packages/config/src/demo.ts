@@ -14,6 +14,8 @@ export const DEMO_SECRETS = {
   adminPassword: 'sluice-admin',
   /** The PG simulator's secret key. */
   pgSecretKey: 'test_sk_sluice_demo',
+  /** The key webhook endpoint secrets are sealed with. */
+  webhookKey: 'ZGVtby13ZWJob29rLWtleS1jaGFuZ2UtbWUtMDAwMDA=',
 } as const;
 
 /** What {@link demoSecretsInUse} looks at. */
@@ -22,6 +24,7 @@ export interface SecretSettings {
   MERCHANTS: readonly { id: string; keyHash: string }[];
   ADMIN_PASSWORD?: string | undefined;
   PG_SECRET_KEY?: string | undefined;
+  WEBHOOK_ENCRYPTION_KEY?: string | undefined;
 }
 
 /** The variables that hold a demo secret (the demo merchant's key counts under MERCHANTS). */
@@ -34,6 +37,7 @@ export function demoSecretsInUse(c: SecretSettings): string[] {
   }
   if (c.ADMIN_PASSWORD === DEMO_SECRETS.adminPassword) found.push('ADMIN_PASSWORD');
   if (c.PG_SECRET_KEY === DEMO_SECRETS.pgSecretKey) found.push('PG_SECRET_KEY');
+  if (c.WEBHOOK_ENCRYPTION_KEY === DEMO_SECRETS.webhookKey) found.push('WEBHOOK_ENCRYPTION_KEY');
   return found;
 }
 

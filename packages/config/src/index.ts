@@ -167,6 +167,14 @@ export const EnvSchema = z.object({
   /** Each later inquiry comes when the time since the confirm has grown by this factor. */
   RESOLVE_INQUIRY_GROWTH: num(2, 1.1),
   RETRY_BACKOFF_BASE_MS: int(1_000, 1),
+  /**
+   * Merchant refunds: how long after a cancel in doubt went out an answered query that shows no
+   * trace of it ends it FAILED (a slow cancel may still commit inside it; one that commits later is
+   * found by reconciliation). The cancel itself is never sent again.
+   */
+  REFUND_SETTLE_MS: int(120_000, 1_000),
+  /** How often each worker process looks for refunds that are due. */
+  REFUND_TICK_MS: int(100, 10),
   RETRY_BACKOFF_MAX_MS: int(30_000, 1),
   /**
    * How long after intake a confirm that got no answer may still charge: the PG's 30-minute
@@ -250,6 +258,20 @@ export const EnvSchema = z.object({
   ADMIN_USER: z.string().min(1).optional(),
   ADMIN_PASSWORD: z.string().min(8).optional(),
   BULL_BOARD_READ_ONLY: bool(true),
+  // Webhooks
+  /**
+   * The key endpoint secrets are sealed with at rest (AES-256-GCM): 32 bytes in base64. Unset,
+   * merchants cannot register endpoints (503 WEBHOOKS_UNAVAILABLE) and nothing is delivered.
+   */
+  WEBHOOK_ENCRYPTION_KEY: z.preprocess((v) => (v === '' ? undefined : v), z.string().regex(/^[A-Za-z0-9+/]{43}=$/, '32 bytes in base64 (44 characters)').optional()),
+  /** Endpoints on loopback, private or link-local addresses are allowed (a receiver on the same network). */
+  WEBHOOK_ALLOW_PRIVATE: bool(false),
+  /** Deliveries at once per worker process. */
+  WEBHOOK_CONCURRENCY: int(50, 1),
+  /** How long a receiver has to answer a delivery. */
+  WEBHOOK_TIMEOUT_MS: int(5_000, 100),
+  /** Scales the retry schedule (1: the Standard Webhooks one); for tests and demos only. */
+  WEBHOOK_RETRY_SCALE: num(1, 0.000001),
   /** This is a demo: the published demo secrets may be in force (see demo.ts). */
   SLUICE_DEMO: bool(false),
   /** Failed operator logins allowed per client address, and per user name, in a window. */
@@ -402,6 +424,14 @@ export function reservedConnectionsPerProcess(c: ConnectionSettings & Pick<Confi
   return Math.min(share - 1, Math.max(1, Math.floor(c.PG_CONNECTIONS_RESERVED / c.WORKER_PROCESSES)));
 }
 
+/**
+ * Where webhooks may go (`@sluice/webhooks` AddressPolicy): plain http only outside production;
+ * private, loopback and link-local addresses only with WEBHOOK_ALLOW_PRIVATE.
+ */
+export function webhookPolicyOf(c: Pick<Config, 'NODE_ENV' | 'WEBHOOK_ALLOW_PRIVATE'>): { allowHttp: boolean; allowPrivate: boolean } {
+  return { allowHttp: c.NODE_ENV !== 'production', allowPrivate: c.WEBHOOK_ALLOW_PRIVATE };
+}
+
 /** A config for tests: the given overrides on top of working defaults. */
 export function testConfig(overrides: Record<string, string | number | boolean> = {}): Config {
   const base: Record<string, string> = {
@@ -410,6 +440,7 @@ export function testConfig(overrides: Record<string, string | number | boolean> 
     API_KEY_PEPPER: 'test-pepper-0123456789',
     LOG_LEVEL: 'silent',
     SLUICE_DEMO: 'true',
+    WEBHOOK_ENCRYPTION_KEY: 'ZGVtby13ZWJob29rLWtleS1jaGFuZ2UtbWUtMDAwMDA=',
   };
   for (const [k, v] of Object.entries(overrides)) base[k] = String(v);
   return loadConfig(base);

@@ -34,7 +34,7 @@ describe('the outcome table', () => {
     ['200 IN_PROGRESS → in progress', answered(200, payment('IN_PROGRESS')), 'in_progress'],
     ['200 cancel of nothing → nothing at the PG', answered(200, { paymentKey: 'pk', status: 'NOT_FOUND', cancels: [] }), 'nothing_at_pg'],
     ['200 READY (unknown) → in doubt + alert', answered(200, payment('READY')), 'in_doubt', { alert: true }],
-    ['200 PARTIAL_CANCELED (unknown) → in doubt + alert', answered(200, payment('PARTIAL_CANCELED')), 'in_doubt', { alert: true }],
+    ['200 PARTIAL_CANCELED → approved (a smaller balance)', answered(200, payment('PARTIAL_CANCELED')), 'approved'],
     ['200 without a body → in doubt + alert', answered(200, null), 'in_doubt', { alert: true }],
     ['504 (no code) → in doubt + alert', answered(504, null), 'in_doubt', { alert: true }],
     ['418 → in doubt + alert', answered(418, err('TEAPOT')), 'in_doubt', { alert: true }],

@@ -13,6 +13,8 @@ export interface PgPayment {
   orderId?: string;
   status: string;
   totalAmount?: number;
+  /** What is still charged: totalAmount less every cancel (refunds.ts reads the cancels). */
+  balanceAmount?: number;
   approvedAt?: string | null;
   transactionKey?: string | null;
   failure?: { code?: string; message?: string } | null;
@@ -71,6 +73,9 @@ const AMBIGUOUS_CODES = new Set([
   'PROVIDER_ERROR',
 ]);
 
+/** The cancel refusals of the contract: definite, stored, and nothing changed at the PG. */
+export const CANCEL_REFUSALS = new Set(['NOT_CANCELABLE_AMOUNT', 'NOT_CANCELABLE_PAYMENT', 'ALREADY_CANCELED_PAYMENT']);
+
 function codeOf(body: unknown): { code: string; message: string } {
   if (typeof body === 'object' && body !== null) {
     const b = body as Record<string, unknown>;
@@ -92,6 +97,8 @@ function asPayment(body: unknown): PgPayment | undefined {
 export function classifyPaymentStatus(p: PgPayment): PgOutcome {
   switch (p.status) {
     case 'DONE':
+    // Approved, then part of it cancelled: still approved, with a smaller balance (refunds.ts).
+    case 'PARTIAL_CANCELED':
       return { kind: 'approved', payment: p };
     case 'ABORTED':
       return {
@@ -153,6 +160,9 @@ export function classify(call: PgCall, raw: PgRaw): PgOutcome {
         return { kind: 'in_doubt', reason: code, alert: call !== 'confirm' };
       }
       if (code === 'DUPLICATED_ORDER_ID') return { kind: 'failed', code, message, ourBug: false };
+      // A cancel the PG refused, having changed nothing (a stored answer): above the balance, a
+      // part of a payment being approved or aborted, a part of one already cancelled.
+      if (call === 'cancel' && CANCEL_REFUSALS.has(code)) return { kind: 'failed', code, message, ourBug: false };
       if (code === 'INVALID_REQUEST' || code === 'INVALID_IDEMPOTENCY_KEY') {
         return { kind: 'failed', code, message, ourBug: true };
       }

@@ -44,11 +44,12 @@ export function statusOfPhase(phase: Exclude<Phase, 'final'>): PaymentStatus {
  * guard and apply-step) take it from here as constants generated at build time
  * ({@link lifecycleLua}, `npm run gen:lua`); a test fails when those are stale, and another walks
  * every (phase, move) pair against the real scripts. A status changed within `final` (a
- * reconciliation repair; a refund, next) is not a phase move.
+ * reconciliation repair; a refund bringing the balance to 0) is not a phase move.
  */
 export const PHASE_MOVES: Readonly<Record<Phase, readonly Phase[]>> = {
   queued: ['confirming', 'final'],
-  confirming: ['confirming', 'inquiring', 'final'],
+  // → canceling: the merchant cancels a payment being confirmed (refunds.ts, a `void`).
+  confirming: ['confirming', 'inquiring', 'canceling', 'final'],
   inquiring: ['confirming', 'inquiring', 'canceling', 'final'],
   canceling: ['canceling', 'inquiring', 'final'],
   final: [],

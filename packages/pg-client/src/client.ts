@@ -63,6 +63,15 @@ export function pgClientOptionsOf(config: Config): PgClientOptions {
  */
 export type Guard<R> = (recheck: boolean) => Promise<R | null>;
 
+/**
+ * The body of a cancel: the contract's `cancelReason`, and `cancelAmount` for a partial cancel
+ * (none cancels the whole balance).
+ */
+export interface CancelBody {
+  cancelReason: string;
+  cancelAmount?: number;
+}
+
 /** A call's Idempotency-Key, request id and guard. */
 export interface CallOptions<R> {
   idempotencyKey?: string;
@@ -197,8 +206,10 @@ export class PgClient {
     return this.send('inquire', 'GET', `/v1/payments/${encodeURIComponent(paymentKey)}`, undefined, opts);
   }
 
-  cancel<R>(paymentKey: string, cancelReason: string, opts: CallOptions<R>): Promise<CallResult<R>> {
-    return this.send('cancel', 'POST', `/v1/payments/${encodeURIComponent(paymentKey)}/cancel`, { cancelReason }, opts);
+  cancel<R>(paymentKey: string, body: CancelBody, opts: CallOptions<R>): Promise<CallResult<R>> {
+    // Only the contract's two fields, whatever the caller's object holds.
+    const sent: CancelBody = body.cancelAmount === undefined ? { cancelReason: body.cancelReason } : { cancelReason: body.cancelReason, cancelAmount: body.cancelAmount };
+    return this.send('cancel', 'POST', `/v1/payments/${encodeURIComponent(paymentKey)}/cancel`, sent, opts);
   }
 
   transactions<R>(query: { startDate: string; endDate: string; startingAfter?: string; limit?: number }, opts: CallOptions<R> = {}): Promise<CallResult<R>> {

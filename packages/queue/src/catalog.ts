@@ -6,6 +6,8 @@
  *   or cancels until the payment is final, delaying itself between steps. A separate queue, so
  *   that money in doubt never waits behind the backlog of new confirms.
  * - `maintenance`: repeatable jobs (outbox sweep, reconciliation).
+ * - `webhooks`: one job per event and endpoint, id = `<event id>.<endpoint id>`: a signed delivery,
+ *   retried on the Standard Webhooks schedule. Apart from the PG's queues and budget.
  */
 import { DEFAULT_PROVIDER } from '@sluice/config';
 import { Queue, type AdvancedOptions, type ConnectionOptions, type Job, type JobsOptions, type KeepJobs } from 'bullmq';
@@ -126,3 +128,34 @@ export function createQueues(connection: ConnectionOptions, prefix: string, prov
   };
 }
 
+
+/** The webhook deliveries' queue. */
+export const WEBHOOK_QUEUE = 'webhooks';
+
+/** A delivery: the event's body as signed and sent, to one endpoint. */
+export interface DeliveryJob {
+  eventId: string;
+  endpointId: string;
+  /** The JSON body (domain `webhookBody`), the same bytes on every try. */
+  body: string;
+  /** When the event happened (ms): the delivery's latency is counted from it. */
+  createdAt: number;
+}
+
+/** A delivery's job id: one per event and endpoint, so an event read twice is delivered once per endpoint (a redelivery asked for adds a suffix). */
+export const deliveryJobId = (eventId: string, endpointId: string, redelivery?: string): string =>
+  redelivery ? `${eventId}.${endpointId}.${redelivery}` : `${eventId}.${endpointId}`;
+
+/**
+ * A delivery's job options: ten tries (the first and one per step of the Standard Webhooks
+ * schedule, `@sluice/webhooks` DELIVERY_ATTEMPTS), waits from the worker's `custom` backoff.
+ */
+export const DELIVERY_JOB_OPTIONS = { attempts: 10, backoff: { type: 'custom' } } as const;
+
+/** Opens the webhook deliveries' queue. Finished deliveries are kept briefly; failed ones a week. */
+export function createWebhookQueue(connection: ConnectionOptions, prefix: string): Queue<DeliveryJob> {
+  return new Queue<DeliveryJob>(WEBHOOK_QUEUE, {
+    connection, prefix, streams: { events: { maxLen: QUEUE_EVENTS_KEPT } },
+    defaultJobOptions: { removeOnComplete: { age: 300, count: 2_000 }, removeOnFail: { age: 7 * 24 * 3_600, count: 50_000 } },
+  });
+}

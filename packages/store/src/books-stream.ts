@@ -12,6 +12,8 @@ import { lua } from './lua/index.ts';
 
 /** The drainers' consumer group. */
 export const BOOKS_GROUP = 'drainers';
+/** The webhook dispatchers' consumer group: they read the same changes for the events merchants hear of. */
+export const WEBHOOKS_GROUP = 'webhooks';
 
 /** A raw stream entry: its id and its fields. */
 export interface StreamEntry {
@@ -84,18 +86,23 @@ type ArchiveRedis = Redis & { sluiceArchive(...a: (string | number)[]): Promise<
 export class BooksStream {
   private readonly r: ArchiveRedis;
 
+  /**
+   * @param group the consumer group this reader is in: the drainers' (the books), or the webhook
+   *   dispatchers'. Each group reads every entry; trimming waits for every group.
+   */
   constructor(
     redis: Redis,
     private readonly keys: Keys,
+    private readonly group: string = BOOKS_GROUP,
   ) {
     if (!('sluiceArchive' in redis)) redis.defineCommand('sluiceArchive', { numberOfKeys: 5, lua: lua('archive') });
     this.r = redis as ArchiveRedis;
   }
 
-  /** Creates the group (from the stream's start) unless it exists. */
-  async ensureGroup(): Promise<void> {
+  /** Creates the group unless it exists: from the stream's start, or from now on (`$`). */
+  async ensureGroup(from: '0' | '$' = '0'): Promise<void> {
     try {
-      await this.r.xgroup('CREATE', this.keys.books, BOOKS_GROUP, '0', 'MKSTREAM');
+      await this.r.xgroup('CREATE', this.keys.books, this.group, from, 'MKSTREAM');
     } catch (err) {
       if (!String(err).includes('BUSYGROUP')) throw err;
     }
@@ -107,15 +114,15 @@ export class BooksStream {
    */
   async read(redis: Redis, consumer: string, count: number, own: boolean, blockMs: number): Promise<StreamEntry[]> {
     const res = own
-      ? await redis.xreadgroup('GROUP', BOOKS_GROUP, consumer, 'COUNT', count, 'STREAMS', this.keys.books, '0')
-      : await redis.xreadgroup('GROUP', BOOKS_GROUP, consumer, 'COUNT', count, 'BLOCK', blockMs, 'STREAMS', this.keys.books, '>');
+      ? await redis.xreadgroup('GROUP', this.group, consumer, 'COUNT', count, 'STREAMS', this.keys.books, '0')
+      : await redis.xreadgroup('GROUP', this.group, consumer, 'COUNT', count, 'BLOCK', blockMs, 'STREAMS', this.keys.books, '>');
     const stream = (res as [string, Raw][] | null)?.[0];
     return stream ? entries(stream[1]) : [];
   }
 
   /** Takes over entries another consumer left unacknowledged for `minIdleMs` (a drainer that died). */
   async claimIdle(consumer: string, minIdleMs: number, count: number): Promise<StreamEntry[]> {
-    const res = (await this.r.xautoclaim(this.keys.books, BOOKS_GROUP, consumer, minIdleMs, '0-0', 'COUNT', count)) as [string, Raw, string[]?];
+    const res = (await this.r.xautoclaim(this.keys.books, this.group, consumer, minIdleMs, '0-0', 'COUNT', count)) as [string, Raw, string[]?];
     return entries(res[1]);
   }
 
@@ -130,27 +137,35 @@ export class BooksStream {
 
   /** Acknowledges entries the books committed. */
   async ack(ids: readonly string[]): Promise<void> {
-    if (ids.length > 0) await this.r.xack(this.keys.books, BOOKS_GROUP, ...ids);
+    if (ids.length > 0) await this.r.xack(this.keys.books, this.group, ...ids);
   }
 
-  /** Where the group stands: its last delivered id and its oldest pending id (or null). */
-  private async position(): Promise<{ lastDelivered: string; oldestPending: string | null; pending: number; lag: number }> {
-    const groups = (await this.r.xinfo('GROUPS', this.keys.books)) as (string | number | null)[][];
-    const g = groups.map((row) => Object.fromEntries(Array.from({ length: row.length / 2 }, (_, i) => [row[2 * i], row[2 * i + 1]]))).find((x) => x.name === BOOKS_GROUP);
-    if (!g) throw new Error(`the books stream has no ${BOOKS_GROUP} group`);
-    const summary = (await this.r.xpending(this.keys.books, BOOKS_GROUP)) as [number, string | null, string | null, unknown];
+  /** Where a group stands: its last delivered id and its oldest pending id (or null). */
+  private async position(group = this.group): Promise<{ lastDelivered: string; oldestPending: string | null; pending: number; lag: number }> {
+    const g = (await this.groups()).find((x) => x.name === group);
+    if (!g) throw new Error(`the books stream has no ${group} group`);
+    const summary = (await this.r.xpending(this.keys.books, group)) as [number, string | null, string | null, unknown];
     return { lastDelivered: String(g['last-delivered-id']), oldestPending: summary[1], pending: Number(summary[0]), lag: Number(g.lag ?? 0) };
   }
 
-  /** Deletes every entry before the oldest one not yet acknowledged. Returns how many went. */
+  private async groups(): Promise<Record<string, string | number | null>[]> {
+    const rows = (await this.r.xinfo('GROUPS', this.keys.books)) as (string | number | null)[][];
+    return rows.map((row) => Object.fromEntries(Array.from({ length: row.length / 2 }, (_, i) => [String(row[2 * i]), row[2 * i + 1]!])));
+  }
+
+  /** Deletes every entry before the oldest one some group (drainers, webhook dispatchers) has not acknowledged. Returns how many went. */
   async trim(): Promise<number> {
-    const pos = await this.position();
-    let keep = pos.oldestPending;
-    if (keep === null) {
-      const [ms, seq] = pos.lastDelivered.split('-').map(Number) as [number, number];
-      keep = `${ms}-${seq + 1}`;
+    let keep: string | null = null;
+    for (const g of await this.groups()) {
+      const pos = await this.position(String(g.name));
+      let k = pos.oldestPending;
+      if (k === null) {
+        const [ms, seq] = pos.lastDelivered.split('-').map(Number) as [number, number];
+        k = `${ms}-${seq + 1}`;
+      }
+      if (keep === null || compareIds(k, keep) < 0) keep = k;
     }
-    return this.r.xtrim(this.keys.books, 'MINID', keep);
+    return keep === null ? 0 : this.r.xtrim(this.keys.books, 'MINID', keep);
   }
 
   /** How far behind the drainers are. */
@@ -196,4 +211,11 @@ export class BooksStream {
     const done = await Promise.all([...latest.values()].map((p) => this.archive(p, hotMs, p.createdAt + claimsHorizonMs).catch(() => false)));
     return done.filter(Boolean).length;
   }
+}
+
+/** Orders two stream ids (`<ms>-<seq>`). */
+function compareIds(a: string, b: string): number {
+  const [am, as] = a.split('-').map(Number) as [number, number];
+  const [bm, bs] = b.split('-').map(Number) as [number, number];
+  return am - bm || as - bs;
 }

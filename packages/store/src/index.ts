@@ -9,3 +9,5 @@ export * from './breaker.ts';
 export * from './login-throttle.ts';
 export * from './books-stream.ts';
 export * from './fair-share.ts';
+export * from './refunds.ts';
+export * from './webhook-endpoints.ts';

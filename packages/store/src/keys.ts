@@ -30,6 +30,16 @@ export interface Keys {
   approved: string;
   /** hash: paymentKey → the PG's row, for charges at the PG that Sluice has no record of. */
   orphans: string;
+  /**
+   * zset: paymentId → when its next merchant cancel step is due (ms): a cancel to send, or one in
+   * doubt to query (lua/refund.lua). A worker that takes one leases it (the score moves past its
+   * work), so a dead worker's cancels come due again.
+   */
+  refundDue: string;
+  /** A merchant's cancel Idempotency-Key (its SHA-256): the request's fingerprint, payment and answer. */
+  cancelIdempotency(merchantId: string, keyHash: string): string;
+  /** list: the latest webhook deliveries' latencies (ms from the event to the receiver's 2xx), capped. */
+  webhookLatency: string;
   /** hash: the last reconciliation report. */
   reconcileReport: string;
   /** hash: counters (final states, intake outcomes, repairs) for the dashboard and metrics. */
@@ -104,6 +114,9 @@ export function makeKeys(prefix: string, provider: string = DEFAULT_PROVIDER): K
     inDoubt: `${prefix}:indoubt`,
     approved: `${own}:approved`,
     orphans: `${own}:recon:orphans`,
+    refundDue: `${own}:refunds:due`,
+    cancelIdempotency: (m, h) => `${prefix}:cidem:${m}:${h}`,
+    webhookLatency: `${prefix}:wh:latency`,
     reconcileReport: `${own}:recon:last`,
     counters: `${prefix}:counters`,
     recentFailures: `${prefix}:failures`,

@@ -2,7 +2,7 @@
  * The payment record as stored in a Redis hash, and its typed reading. Only the PG's
  * `paymentKey` token is stored; card data never is.
  */
-import { PHASES, PAYMENT_STATUSES, type Phase, type PaymentStatus } from '@sluice/domain';
+import { parseRefunds, PHASES, PAYMENT_STATUSES, type Phase, type PaymentStatus, type Refund } from '@sluice/domain';
 import { randomUUID } from 'node:crypto';
 
 /** A payment as stored, typed. */
@@ -45,6 +45,11 @@ export interface PaymentRecord {
   fqSeq: number | null;
   /** The PG it goes to (a provider id); a payment written before there were several names none. */
   provider: string | null;
+  /** The merchant's cancels of it, oldest first (domain refunds.ts, lua/includes/refunds.lua). */
+  refunds: Refund[];
+  /** The amounts of its cancels done at the PG, and of those still pending. */
+  canceledAmount: number;
+  reservedAmount: number;
 }
 
 /**
@@ -99,5 +104,8 @@ export function parseRecord(h: Record<string, string>): PaymentRecord | null {
     confirmSentAt: numOrNull(h.confirmSentAt),
     fqSeq: numOrNull(h.fqSeq),
     provider: strOrNull(h.provider),
+    refunds: parseRefunds(h.refunds),
+    canceledAmount: num(h.canceledAmount),
+    reservedAmount: num(h.reservedAmount),
   };
 }

@@ -89,7 +89,7 @@ export class Transitions {
   ) {
     if (!('sluiceGuard' in redis)) {
       redis.defineCommand('sluiceGuard', { numberOfKeys: 13, lua: lua('guard') });
-      redis.defineCommand('sluiceApplyStep', { numberOfKeys: 9, lua: lua('apply-step') });
+      redis.defineCommand('sluiceApplyStep', { numberOfKeys: 10, lua: lua('apply-step') });
       redis.defineCommand('sluiceBreakerRecord', { numberOfKeys: 6, lua: lua('breaker-record') });
     }
     this.r = redis as ScriptRedis;
@@ -147,7 +147,7 @@ export class Transitions {
       default:
         args.push('note', JSON.stringify(event), this.o.retentionMs, channel, settles);
     }
-    const r = await this.r.sluiceApplyStep(k.payment(id), k.open, k.inDoubt, k.counters, k.recentFailures, k.history(id), k.approved, k.finalRate, k.books, ...args);
+    const r = await this.r.sluiceApplyStep(k.payment(id), k.open, k.inDoubt, k.counters, k.recentFailures, k.history(id), k.approved, k.finalRate, k.books, k.refundDue, ...args);
     return r[0] === 'ok' ? (r[1] as Phase) : null;
   }
 
@@ -158,7 +158,7 @@ export class Transitions {
   async repair(id: string, status: FinalStatus, reason: string, event: Record<string, unknown>): Promise<boolean> {
     const k = this.keys;
     const r = await this.r.sluiceApplyStep(
-      k.payment(id), k.open, k.inDoubt, k.counters, k.recentFailures, k.history(id), k.approved, k.finalRate, k.books,
+      k.payment(id), k.open, k.inDoubt, k.counters, k.recentFailures, k.history(id), k.approved, k.finalRate, k.books, k.refundDue,
       id, 'final', 'repair', JSON.stringify(event), this.o.retentionMs, k.finalChannel, '0', status, reason,
     );
     return r[0] === 'ok';

@@ -37,6 +37,10 @@ export interface DashboardData {
     breakerOpened: number;
     reconRepaired: number;
     reconOrphans: number;
+    /** Merchants' cancels: asked for, done at the PG (or at once), not done; the amount refunded at the PG. */
+    refunds: { requested: number; succeeded: number; failed: number; amount: number };
+    /** Webhook deliveries: delivered (2xx), tries that failed, deliveries given up after the last try, endpoints disabled (410). */
+    webhooks: { delivered: number; failedTries: number; gaveUp: number; disabled: number };
   };
   failures: RecentFailure[];
   memory: RedisMemory;
@@ -142,6 +146,8 @@ export function toDashboardData(s: OpsSnapshot, limitPerSecond: number): Dashboa
       breakerOpened: c('breaker:opened'),
       reconRepaired: c('recon:repaired'),
       reconOrphans: c('recon:orphans'),
+      refunds: { requested: c('refund:requested'), succeeded: c('refund:succeeded'), failed: c('refund:failed'), amount: c('refund:amount') },
+      webhooks: { delivered: c('webhook:delivered'), failedTries: c('webhook:failedTries'), gaveUp: c('webhook:gaveUp'), disabled: c('webhook:disabled') },
     },
     failures: s.failures,
     memory: s.memory,

@@ -13,7 +13,7 @@ const DATA_URL = location.origin + location.pathname.replace(/\/+$/, '') + '/dat
 const COLORS = { confirm: '#4e79a7', inquire: '#f28e2b', cancel: '#e15759', transactions: '#76b7b2',
   intake: '#9c755f', APPROVED: '#59a14f', DECLINED: '#edc948', FAILED: '#e15759', CANCELED: '#b07aa1',
   backlog: '#4e79a7', inDoubt: '#f28e2b', limit: '#d62728' };
-const local = { t: [], backlog: [], inDoubt: [] };
+const local = { t: [], backlog: [], inDoubt: [], webhooks: null };
 
 function fmt(n) { return Number.isInteger(n) ? n.toLocaleString('en-US') : n.toFixed(1); }
 function fmtEta(s) {
@@ -151,6 +151,16 @@ function render(d) {
   set('breaker-reason', d.breaker.reason || '', d.breaker.reason || '');
   for (const st of ['APPROVED', 'DECLINED', 'FAILED', 'CANCELED']) set('final-' + st, d.totals.final[st]);
   set('recon-repaired', d.totals.reconRepaired); set('recon-orphans', d.totals.reconOrphans);
+  const rf = d.totals.refunds;
+  set('refunds-requested', rf.requested); set('refunds-succeeded', rf.succeeded); set('refunds-failed', rf.failed);
+  set('refunds-pending', Math.max(0, rf.requested - rf.succeeded - rf.failed)); set('refunds-amount', rf.amount);
+  const wh = d.totals.webhooks;
+  // The delivery rate: deliveries since the previous poll, per second.
+  const prev = local.webhooks;
+  const rate = prev && d.at > prev.at ? Math.max(0, (wh.delivered - prev.delivered) * 1000 / (d.at - prev.at)) : 0;
+  local.webhooks = { at: d.at, delivered: wh.delivered };
+  set('webhooks-rate', rate, rate.toFixed(1));
+  set('webhooks-delivered', wh.delivered); set('webhooks-failed', wh.failedTries); set('webhooks-gave-up', wh.gaveUp); set('webhooks-disabled', wh.disabled);
   const mem = d.memory;
   set('redis-memory', mem.ratio, mem.maxBytes ? (mem.ratio * 100).toFixed(1) + ' %' : (mem.usedBytes / 1048576).toFixed(1) + ' MiB');
   set('updated-at', d.at, new Date(d.at).toISOString().slice(11, 19) + ' UTC');

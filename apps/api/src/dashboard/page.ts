@@ -74,6 +74,10 @@ export const DASHBOARD_HTML = `<!doctype html>
 <section><h2>Safety</h2>
 <div class="tiles">${tile('breaker-state', 'breaker')}${tile('recon-repaired', 'recon repairs')}${tile('recon-orphans', 'recon orphans')}${tile('redis-memory', 'Redis memory')}</div>
 <div class="k" id="breaker-reason" data-testid="breaker-reason" data-value=""></div></section>
+<section><h2>Merchants' cancels and refunds</h2>
+<div class="tiles">${tile('refunds-requested', 'asked for')}${tile('refunds-pending', 'pending')}${tile('refunds-succeeded', 'done')}${tile('refunds-failed', 'failed')}${tile('refunds-amount', 'refunded at the PG')}</div></section>
+<section><h2>Webhooks</h2>
+<div class="tiles">${tile('webhooks-rate', 'delivered /s')}${tile('webhooks-delivered', 'delivered')}${tile('webhooks-failed', 'failed tries')}${tile('webhooks-gave-up', 'given up')}${tile('webhooks-disabled', 'endpoints disabled')}</div></section>
 <section class="wide"><h2>PGs</h2>
 <table id="providers" data-testid="providers"><thead><tr><th>provider</th><th>calls /s</th><th>limit /s</th><th>connections</th><th>breaker</th><th>backlog</th><th>ETA to drain</th></tr></thead>
 <tbody id="providers-body"></tbody></table></section>

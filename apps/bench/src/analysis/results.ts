@@ -5,6 +5,8 @@
 import type { BooksResult } from '../profiles/books.ts';
 import type { FairResult } from '../profiles/fair.ts';
 import type { ProvidersResult } from '../profiles/providers.ts';
+import type { RefundsResult } from '../profiles/refunds.ts';
+import type { WebhooksResult } from '../profiles/webhooks.ts';
 import type { FaultsResult } from '../profiles/faults.ts';
 import type { IntakeResult } from '../profiles/intake.ts';
 import type { LatencyBoundResult } from '../profiles/latency-bound.ts';
@@ -42,6 +44,8 @@ export interface BenchResults {
   books: BooksResult | null;
   fair: FairResult | null;
   providers: ProvidersResult | null;
+  refunds: RefundsResult | null;
+  webhooks: WebhooksResult | null;
   slow: SlowRun[];
   crash: CrashRun[];
   /** Scenarios that could not run, with why. */
@@ -122,6 +126,8 @@ export function targets(r: BenchResults): Target[] {
   out.push(...booksTargets(r.books));
   out.push(...fairTargets(r.fair));
   out.push(...providersTargets(r.providers));
+  out.push(...refundsTargets(r.refunds));
+  out.push(...webhooksTargets(r.webhooks));
   return out;
 }
 
@@ -208,5 +214,39 @@ export function providersTargets(p: ProvidersResult | null): Target[] {
       met: p.both.pgaMaxInWindow <= 500 && p.alone.pgaMaxInWindow <= 500 && p.both.pgbMaxInWindow <= 200 && p.both.pga429 + p.alone.pga429 + p.both.pgb429 === 0,
       figure: `pga max ${Math.max(p.both.pgaMaxInWindow, p.alone.pgaMaxInWindow)} (500), pgb max ${p.both.pgbMaxInWindow} (200), ${p.both.pga429 + p.alone.pga429 + p.both.pgb429} × 429`,
     },
+  ];
+}
+
+/** Refunds' targets (issue "Merchant lifecycle"): racing and retried cancels never refund beyond the balance, and the books equal the PG's. */
+export function refundsTargets(f: RefundsResult | null): Target[] {
+  const names = [
+    'refunds: racing and retried cancels under cancel faults: 0 refunds beyond the balance, 0 double refunds',
+    "refunds: Sluice's refunded amounts equal to the PG's to the won, in Redis and in the books",
+    'refunds: every cancel settled; ≤ 500 in any rolling second, 0 × 429',
+  ];
+  if (!f) return names.map((name) => ({ name, met: null, figure: 'not run' }));
+  return [
+    { name: names[0]!, met: f.beyondBalance === 0 && f.doubleRefunds === 0, figure: `${f.beyondBalance} beyond the balance, ${f.doubleRefunds} double refunds over ${count(f.approved)} payments, ${count(f.cancels.accepted)} cancels (${count(f.inDoubt)} in doubt at first)` },
+    {
+      name: names[1]!,
+      met: f.mismatchesRedis === 0 && f.mismatchesBooks === 0 && f.refundedSluice === f.refundedPg && f.refundedBooks === f.refundedPg,
+      figure: `${f.mismatchesRedis} / ${f.mismatchesBooks} payments differ (Redis / books); refunded ${count(f.refundedSluice)} / ${count(f.refundedBooks)} vs the PG's ${count(f.refundedPg)}`,
+    },
+    { name: names[2]!, met: f.cancels.pending === 0 && f.pgMaxInWindow <= 500 && f.pg429 === 0, figure: `${f.cancels.pending} pending; PG max ${f.pgMaxInWindow} in any rolling second, ${f.pg429} × 429` },
+  ];
+}
+
+/** Webhooks' targets (issue "Merchant lifecycle"): deliveries within a second at 500 payments/s, and none lost while the receiver is down. */
+export function webhooksTargets(w: WebhooksResult | null): Target[] {
+  const names = [
+    'webhooks: p99 from final state to delivery ≤ 1 s at 500 payments/s',
+    'webhooks: a receiver down for 60 s then back gets every event, none lost, each with its sequence number',
+  ];
+  if (!w) return names.map((name) => ({ name, met: null, figure: 'not run' }));
+  const f = w.fast;
+  const o = w.outage;
+  return [
+    { name: names[0]!, met: f.delivered === f.events && f.p99Ms <= 1_000, figure: `p50 ${Math.round(f.p50Ms)} ms, p99 ${Math.round(f.p99Ms)} ms, max ${Math.round(f.maxMs)} ms; ${count(f.delivered)} of ${count(f.events)} delivered` },
+    { name: names[1]!, met: o.delivered === o.events && o.withSeq === o.delivered, figure: `${count(o.delivered)} of ${count(o.events)} delivered (${o.duplicates} twice), ${count(o.withSeq)} with seq; the last ${o.catchUpSeconds.toFixed(1)} s after the receiver was back` },
   ];
 }

@@ -13,7 +13,7 @@ export interface Arrival {
 
 /** The simulator's ledger as the bench reads it. */
 export interface LedgerView {
-  payments: Record<string, { status: string; chargeCount: number; refunded?: boolean; approvedAt?: string | null; firstConfirmAt?: number | null; confirmArrivals?: number }>;
+  payments: Record<string, { status: string; chargeCount: number; refunded?: boolean; refundedAmount?: number; cancelCount?: number; amount?: number | null; approvedAt?: string | null; firstConfirmAt?: number | null; confirmArrivals?: number }>;
 }
 
 async function json<T>(url: string, init?: RequestInit): Promise<T> {

@@ -228,3 +228,50 @@ export function providersSection(r: BenchResults): string {
     ...(p.problems.length > 0 ? ['', 'Error lines of the processes (first ten):', '', ...p.problems.slice(0, 10).map((e) => `- \`${e.replace(/`/g, "'")}\``)] : []),
   ].join('\n');
 }
+
+/** Section 10: merchants' refunds racing under cancel faults. */
+export function refundsSection(r: BenchResults): string {
+  const f = r.refunds;
+  if (!f) return '';
+  const answers = Object.entries(f.answers).sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => `${count(v)} × ${k}`).join(', ');
+  return [
+    '## 10. Refunds racing under cancel faults',
+    '',
+    `${count(f.payments)} payments (${count(f.approved)} approved), then per approved payment at once: cancels of 30 %, 40 % and 50 % and one of the ` +
+      'whole balance left, each sent twice with its Idempotency-Key (a merchant retrying). The simulator commits 10 % of cancels and answers 500, ' +
+      'drops 10 % after committing, and commits 10 % 3 s late (past the 2 s read timeout). One worker process, a drainer into a fresh books database.',
+    '',
+    `Answers: ${answers} (${count(f.requests)} requests). Cancels accepted: ${count(f.cancels.accepted)}; ${count(f.cancels.succeeded)} succeeded, ` +
+      `${count(f.cancels.failed)} failed, ${f.cancels.pending} pending; ${count(f.inDoubt)} cancel answers in doubt (settled by queries, never resent).`,
+    '',
+    table(['figure', 'value'], [
+      ['payments refunded beyond their amount at the PG', `${f.beyondBalance}`],
+      ["payments with more PG cancels than Sluice's succeeded ones", `${f.doubleRefunds}`],
+      ["payments whose refunded amount differs from the PG's (Redis / books)", `${f.mismatchesRedis} / ${f.mismatchesBooks}`],
+      ['refunded in total: Sluice (Redis) / books / PG', `${count(f.refundedSluice)} / ${count(f.refundedBooks)} / ${count(f.refundedPg)}`],
+      ['request → cancel settled, p50 / p99', `${(f.settleP50Ms / 1_000).toFixed(2)} s / ${(f.settleP99Ms / 1_000).toFixed(2)} s`],
+      ['PG max in any rolling second / 429s', `${f.pgMaxInWindow} / ${f.pg429}`],
+    ]),
+    ...(f.problems.length > 0 ? ['', 'Error lines of the processes (first ten):', '', ...f.problems.slice(0, 10).map((e) => `- \`${e.replace(/`/g, "'")}\``)] : []),
+  ].join('\n');
+}
+
+/** Section 11: webhook deliveries, fast and after an outage of the receiver. */
+export function webhooksSection(r: BenchResults): string {
+  const w = r.webhooks;
+  if (!w) return '';
+  const row = (label: string, x: typeof w.fast) => [label, count(x.payments), `${count(x.delivered)}`, `${x.duplicates}`, `${Math.round(x.p50Ms)} ms`, `${Math.round(x.p99Ms)} ms`, `${Math.round(x.maxMs)} ms`];
+  return [
+    '## 11. Webhooks',
+    '',
+    'One endpoint (every event type) on a receiver in the bench process, one worker process. "receiver up": 500 payments/s for 20 s, the receiver ' +
+      `answering 204 at once. "receiver down": 100 payments/s for 30 s while the receiver answers 503 for the first ${w.outage.downSeconds} s, then 204; ` +
+      'the retry schedule at 0.05 × the specification\'s (5 s → 0.25 s, 5 min → 15 s, 30 min → 90 s). Latency: the event\'s timestamp (the final ' +
+      'state) to its arrival at the receiver.',
+    '',
+    table(['round', 'payments', 'delivered', 'twice', 'p50', 'p99', 'max'], [row('receiver up', w.fast), row('receiver down, then back', w.outage)]),
+    '',
+    `After the outage, the last event arrived ${w.outage.catchUpSeconds.toFixed(1)} s after the receiver was back; ${count(w.outage.withSeq)} carried their sequence number.`,
+    ...(w.problems.length > 0 ? ['', 'Error lines of the processes (first ten):', '', ...w.problems.slice(0, 10).map((e) => `- \`${e.replace(/`/g, "'")}\``)] : []),
+  ].join('\n');
+}

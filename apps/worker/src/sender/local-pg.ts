@@ -4,9 +4,9 @@
  * main thread instead.
  */
 import type { Config } from '@sluice/config';
-import { PgClient, pgClientOptionsOf, Ungated, type CallObserver } from '@sluice/pg-client';
+import { PgClient, pgClientOptionsOf, Ungated, type CallObserver, type CancelBody } from '@sluice/pg-client';
 import { permitGateOf, type PermitGate } from '@sluice/permit-gate';
-import type { Redis, Transitions } from '@sluice/store';
+import { RefundStore, refundStoreOptionsOf, type Redis, type Transitions } from '@sluice/store';
 import type { PgPort, PortCallOptions, PortResult, Refusal, SenderStats, TransactionsQuery } from './pg-port.ts';
 
 /** The PG port in this thread: the permit gate, the PG client and the phase guard, wired from one config. */
@@ -14,7 +14,11 @@ export class LocalPg implements PgPort {
   readonly gate: PermitGate | null;
   readonly client: PgClient;
 
+  /** The guard of merchant refunds' calls (the provider's refunds, under its breaker). */
+  private readonly refunds: RefundStore;
+
   constructor(config: Config, redis: Redis, private readonly transitions: Transitions, observer: CallObserver = {}) {
+    this.refunds = new RefundStore(redis, refundStoreOptionsOf(config), config.PG_PROVIDER);
     this.gate = config.GATE_ENABLED ? permitGateOf(config, redis) : null;
     this.client = new PgClient(
       pgClientOptionsOf(config),
@@ -43,9 +47,14 @@ export class LocalPg implements PgPort {
     return {
       idempotencyKey: options.idempotencyKey,
       requestId: options.requestId,
-      paymentId: guard?.paymentId,
+      paymentId: guard ? ('refund' in guard ? guard.refund.paymentId : guard.paymentId) : undefined,
       guard: guard
         ? async (recheck: boolean): Promise<Refusal | null> => {
+            if ('refund' in guard) {
+              const r = await this.refunds.guard({ ...guard.refund, recheck });
+              if (r.ok) return null;
+              return r.reason === 'breaker' ? { ok: false, reason: 'breaker', state: 'open' } : r.reason === 'phase' ? { ok: false, reason: 'phase', phase: 'refund' } : { ok: false, reason: 'missing' };
+            }
             const result = await this.transitions.guard({ ...guard, recheck });
             return result.ok ? null : result;
           }
@@ -59,8 +68,8 @@ export class LocalPg implements PgPort {
   inquire(paymentKey: string, options?: PortCallOptions): Promise<PortResult> {
     return this.client.inquire(paymentKey, this.opts(options));
   }
-  cancel(paymentKey: string, cancelReason: string, options: PortCallOptions): Promise<PortResult> {
-    return this.client.cancel(paymentKey, cancelReason, this.opts(options));
+  cancel(paymentKey: string, body: CancelBody, options: PortCallOptions): Promise<PortResult> {
+    return this.client.cancel(paymentKey, body, this.opts(options));
   }
   transactions(query: TransactionsQuery, options?: PortCallOptions): Promise<PortResult> {
     return this.client.transactions(query, this.opts(options));

@@ -5,11 +5,15 @@
  * thread whose event loop does nothing but wait for slots and send on time.
  */
 import type { PgCall } from '@sluice/domain';
-import type { CallResult, ReadTimeoutView } from '@sluice/pg-client';
-import type { GuardRequest, GuardResult } from '@sluice/store';
+import type { CallResult, CancelBody, ReadTimeoutView } from '@sluice/pg-client';
+import type { GuardRequest, GuardResult, RefundGuardRequest } from '@sluice/store';
 
-/** The phase guard of one call, as data so that it can run wherever the send happens (the store's {@link GuardRequest}). */
-export type GuardSpec = Omit<GuardRequest, 'recheck'>;
+/**
+ * The guard of one call, as data so that it can run wherever the send happens: a payment's phase
+ * guard (the store's {@link GuardRequest}), or a merchant refund's (`RefundGuardRequest`: the
+ * cancel itself, or a query of one in doubt).
+ */
+export type GuardSpec = Omit<GuardRequest, 'recheck'> | { refund: Omit<RefundGuardRequest, 'recheck'> };
 
 /** Why a call was not sent: the phase guard or the breaker said no, the payment expired or is missing. */
 export type Refusal = Exclude<GuardResult, { ok: true }>;
@@ -62,7 +66,7 @@ export type PortResult = CallResult<Refusal>;
 export interface PgPort {
   confirm(payment: { paymentKey: string; orderId: string; amount: number }, options: PortCallOptions): Promise<PortResult>;
   inquire(paymentKey: string, options?: PortCallOptions): Promise<PortResult>;
-  cancel(paymentKey: string, cancelReason: string, options: PortCallOptions): Promise<PortResult>;
+  cancel(paymentKey: string, body: CancelBody, options: PortCallOptions): Promise<PortResult>;
   transactions(query: TransactionsQuery, options?: PortCallOptions): Promise<PortResult>;
   stats(): SenderStats;
   close(): Promise<void>;

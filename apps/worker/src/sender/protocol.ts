@@ -1,12 +1,12 @@
 /** Messages between the worker's main thread and its sender thread. All plain data. */
-import type { CallReport } from '@sluice/pg-client';
+import type { CallReport, CancelBody } from '@sluice/pg-client';
 import type { PortCallOptions, PortResult, SenderStats, TransactionsQuery } from './pg-port.ts';
 
 /** A message from the worker's main thread to its sender thread. */
 export type ToSender =
   | { type: 'confirm'; id: number; payment: { paymentKey: string; orderId: string; amount: number }; options: PortCallOptions }
   | { type: 'inquire'; id: number; paymentKey: string; options: PortCallOptions }
-  | { type: 'cancel'; id: number; paymentKey: string; cancelReason: string; options: PortCallOptions }
+  | { type: 'cancel'; id: number; paymentKey: string; body: CancelBody; options: PortCallOptions }
   | { type: 'transactions'; id: number; query: TransactionsQuery; options: PortCallOptions }
   | { type: 'close' };
 

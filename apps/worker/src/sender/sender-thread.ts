@@ -29,7 +29,7 @@ function run(message: Exclude<ToSender, { type: 'close' }>): Promise<PortResult>
     case 'inquire':
       return pg.inquire(message.paymentKey, message.options);
     case 'cancel':
-      return pg.cancel(message.paymentKey, message.cancelReason, message.options);
+      return pg.cancel(message.paymentKey, message.body, message.options);
     case 'transactions':
       return pg.transactions(message.query, message.options);
   }

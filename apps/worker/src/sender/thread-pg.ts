@@ -5,7 +5,7 @@
  * may have left is resolved by the same key or by inquiry.
  */
 import type { Config } from '@sluice/config';
-import type { CallObserver } from '@sluice/pg-client';
+import type { CallObserver, CancelBody } from '@sluice/pg-client';
 import { Worker } from 'node:worker_threads';
 import { emptyStats, type PgPort, type PortCallOptions, type PortResult, type SenderStats, type TransactionsQuery } from './pg-port.ts';
 import type { FromSender, ToSender } from './protocol.ts';
@@ -94,8 +94,8 @@ export class ThreadPg implements PgPort {
   inquire(paymentKey: string, options: PortCallOptions = {}): Promise<PortResult> {
     return this.call({ type: 'inquire', id: ++this.seq, paymentKey, options });
   }
-  cancel(paymentKey: string, cancelReason: string, options: PortCallOptions): Promise<PortResult> {
-    return this.call({ type: 'cancel', id: ++this.seq, paymentKey, cancelReason, options });
+  cancel(paymentKey: string, body: CancelBody, options: PortCallOptions): Promise<PortResult> {
+    return this.call({ type: 'cancel', id: ++this.seq, paymentKey, body, options });
   }
   transactions(query: TransactionsQuery, options: PortCallOptions = {}): Promise<PortResult> {
     return this.call({ type: 'transactions', id: ++this.seq, query, options });

@@ -9,6 +9,7 @@
   KEYS[7] approved zset (id -> finalizedAt, what reconciliation checks against the PG's book)
   KEYS[8] final states per second hash ("<sec>:<STATUS>" -> count), for the dashboard
   KEYS[9] books stream (includes/books.lua)
+  KEYS[10] refunds due zset (includes/refunds.lua: a merchant's cancel of a payment that ended APPROVED)
 
   ARGV[1] payment id       ARGV[2] expected phase  ARGV[3] step: final | inquire | reconfirm | cancel | repair | note
   ARGV[4] history event (JSON, without time)       ARGV[5] retention (ms)
@@ -27,13 +28,14 @@
   `lifecycle:refused`, a bug to look at).
 ]]
 --@include lifecycle
+--@include refunds
 --@include finalize
 --@include books
 
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local id, expected, step = ARGV[1], ARGV[2], ARGV[3]
-local K = { payment = KEYS[1], open = KEYS[2], inDoubt = KEYS[3], counters = KEYS[4], failures = KEYS[5], approved = KEYS[7], finalRate = KEYS[8] }
+local K = { payment = KEYS[1], open = KEYS[2], inDoubt = KEYS[3], counters = KEYS[4], failures = KEYS[5], approved = KEYS[7], finalRate = KEYS[8], refundDue = KEYS[10] }
 
 local phase = redis.call('HGET', KEYS[1], 'phase')
 if not phase then return {'stale', 'missing'} end

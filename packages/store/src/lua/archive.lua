@@ -17,11 +17,11 @@
   - the claims (if this payment still holds them) expire after the hot window or ARGV[4], the later;
     claims the payment released are deleted.
 
-  Returns 1, or 0 when Redis holds a newer version or the payment is not final (a later change
-  will be archived when it is drained).
+  Returns 1, or 0 when Redis holds a newer version, the payment is not final, or a merchant's
+  cancel of it is pending (refund.lua): a later change will be archived when it is drained.
 ]]
-local p = redis.call('HMGET', KEYS[1], 'v', 'phase')
-if p[1] ~= ARGV[2] or p[2] ~= 'final' then return 0 end
+local p = redis.call('HMGET', KEYS[1], 'v', 'phase', 'reservedAmount')
+if p[1] ~= ARGV[2] or p[2] ~= 'final' or tonumber(p[3] or '0') > 0 then return 0 end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local hot = tonumber(ARGV[3])

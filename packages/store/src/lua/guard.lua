@@ -33,6 +33,7 @@
     {'missing'}                                      no such payment
 ]]
 --@include lifecycle
+--@include refunds
 --@include finalize
 --@include books
 --@include fair-share

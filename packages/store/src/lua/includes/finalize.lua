@@ -7,6 +7,8 @@
   - the latest-failures list (failures only);
   - the backlog (`open`) and in-doubt indexes lose it, the approved index gains an APPROVED one;
   - the counters (`final:<STATUS>`) and the per-second series of final states;
+  - a merchant's cancel of the payment while it was being confirmed, settled (settleVoids in
+    includes/refunds.lua, which every script including this one includes first);
   - the id published on `channel`, which wakes long polls (`?wait=`) and the dashboard;
   - a FAILED payment that no confirm ever passed the guard for (`attempts` 0: expired in the
     queue, say) releases its paymentKey and orderId claims (`claimsReleased`): the PG never saw
@@ -14,7 +16,8 @@
     claim keys stay, so the payment is still found by its orderId until another takes it. Any
     payment the PG may have seen keeps its claims.
 
-  K: { payment, open, inDoubt, counters, failures, approved, finalRate } (key names)
+  K: { payment, open, inDoubt, counters, failures, approved, finalRate, refundDue } (key names;
+  refundDue may be absent where no cancel can be pending)
 ]]
 local function finalize(K, channel, id, now, status, failureCode, failureMessage)
   redis.call('HSET', K.payment, 'phase', 'final', 'status', status, 'updatedAt', now, 'finalizedAt', now)
@@ -33,5 +36,7 @@ local function finalize(K, channel, id, now, status, failureCode, failureMessage
   local sec = math.floor(now / 1000)
   redis.call('HINCRBY', K.finalRate, sec .. ':' .. status, 1)
   redis.call('HDEL', K.finalRate, (sec - 900) .. ':APPROVED', (sec - 900) .. ':DECLINED', (sec - 900) .. ':FAILED', (sec - 900) .. ':CANCELED')
+  -- A merchant's full cancel made while the payment was being confirmed (includes/refunds.lua).
+  settleVoids(K, now, status)
   redis.call('PUBLISH', channel, id)
 end

@@ -6,7 +6,7 @@
 ]]
 local PHASE_MOVES = {
   queued = { confirming = true, final = true },
-  confirming = { confirming = true, inquiring = true, final = true },
+  confirming = { confirming = true, inquiring = true, canceling = true, final = true },
   inquiring = { confirming = true, inquiring = true, canceling = true, final = true },
   canceling = { canceling = true, inquiring = true, final = true },
   final = {  },

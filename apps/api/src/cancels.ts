@@ -1,0 +1,99 @@
+/**
+ * `POST /v1/payments/{id}/cancel`: a merchant cancels a payment, in whole or in part. The decision
+ * (cancel at once, void the confirm under way, reserve against the balance, or refuse) is one
+ * atomic step in Redis (store `RefundStore.request`, lua/refund.lua); the PG call, if one is
+ * needed, is the worker's (its refunder, or the payment's own cancel path). Answers 202 with the
+ * payment, its `balanceAmount` and its `cancels`.
+ *
+ * Idempotent like intake: the same Idempotency-Key with the same body answers the stored answer
+ * (`Idempotent-Replayed: true`), with another body 422.
+ */
+import type { Request, Response, Router } from 'express';
+import { hotWindowMs, providersOf, type Config } from '@sluice/config';
+import { SluiceError } from '@sluice/domain';
+import { newCancelId, paymentIdTime, RefundStore, refundStoreOptionsOf, type PaymentStore, type PgRate } from '@sluice/store';
+import type { BooksReader } from '@sluice/books';
+import { jsonBody, requireJson } from './json-body.ts';
+import { cancelFingerprintOf, idempotencyKeyOf, parseCancelRequest, sha256Hex } from './payment-request.ts';
+import { renderView } from './render.ts';
+import type { ApiLocals } from './request-context.ts';
+
+/** What the cancel route needs. */
+export interface CancelRouteDeps {
+  config: Config;
+  store: PaymentStore;
+  books: BooksReader | null;
+  now: () => number;
+  rateOf: (provider: string | null) => PgRate;
+  /** A books read that answers 503 when the database fails. */
+  fromBooks: <T>(res: Response<unknown, ApiLocals>, read: (b: BooksReader) => Promise<T>) => Promise<T>;
+}
+
+const PAYMENT_ID = /^[A-Za-z0-9_-]{1,64}$/;
+const notFound = (): SluiceError => new SluiceError('NOT_FOUND', 'No such payment', 404);
+
+/** Adds the cancel route to the merchant router (behind its auth). */
+export function addCancelRoute(router: Router, deps: CancelRouteDeps): void {
+  const { store, config } = deps;
+  // Each provider's refunds are due at its own refunder, under its own breaker.
+  const byProvider = new Map(providersOf(config).map((p) => [p.id, new RefundStore(store.redis, refundStoreOptionsOf(config), p.id)]));
+  const [first] = byProvider.values();
+
+  router.post('/v1/payments/:id/cancel', requireJson, jsonBody(config.BODY_LIMIT_BYTES), async (req: Request<{ id: string }>, res: Response<unknown, ApiLocals>) => {
+    const idemKey = idempotencyKeyOf(req.headers['idempotency-key']);
+    const body = parseCancelRequest(req.body);
+    const id = req.params.id;
+    if (!PAYMENT_ID.test(id)) throw notFound();
+    const merchantId = res.locals.merchantId;
+
+    let provider = await store.redis.hget(store.keys.payment(id), 'provider');
+    if (provider === null && deps.books) {
+      // Past its hot window, Redis has forgotten the payment: put it back from the books (as
+      // reconciliation does), so that the cancel takes the one path every cancel takes.
+      const booked = await deps.fromBooks(res, (b) => b.byId(id, paymentIdTime(id) ?? undefined));
+      if (booked && booked.snapshot.merchantId === merchantId) {
+        await store.rehydrate(booked.snapshot, hotWindowMs(config));
+        provider = await store.redis.hget(store.keys.payment(id), 'provider');
+      }
+    }
+    const refunds = (provider && byProvider.get(provider)) || first!;
+    const idemHash = sha256Hex(idemKey);
+    const result = await refunds.request({
+      paymentId: id, merchantId, cancelId: newCancelId(deps.now()), amount: body.amount ?? null, reason: body.reason,
+      idemKeyHash: idemHash, fingerprint: cancelFingerprintOf(id, body),
+    });
+    const send = (text: string, replayed: boolean): void => {
+      res.status(202).setHeader('Location', `/v1/payments/${id}`);
+      if (replayed) res.setHeader('Idempotent-Replayed', 'true');
+      res.type('application/json').send(text);
+    };
+    const current = async (): Promise<string> => {
+      const v = await store.view(id);
+      if (!v) throw notFound();
+      return JSON.stringify(renderView(v, deps.now(), deps.rateOf(v.record.provider)));
+    };
+    switch (result.kind) {
+      case 'ok': {
+        const text = await current();
+        await refunds.storeAnswer(merchantId, idemHash, text);
+        send(text, false);
+        return;
+      }
+      case 'replay':
+        // The answer sent then; the payment as it is now if the first request died before storing it.
+        send(result.body || (await current()), true);
+        return;
+      case 'reused':
+        throw new SluiceError('IDEMPOTENCY_KEY_REUSED', 'This Idempotency-Key was used with a different request', 422);
+      case 'not_found':
+        // Another merchant's payment answers exactly like one that does not exist.
+        throw notFound();
+      case 'not_yet':
+        throw new SluiceError('NOT_CANCELABLE_YET', 'The payment is being confirmed: only a cancel of the whole amount is possible until it is approved', 409);
+      case 'not_cancelable':
+        throw new SluiceError('NOT_CANCELABLE', 'The payment is declined, failed or already canceled', 409);
+      case 'exceeds':
+        throw new SluiceError('CANCEL_AMOUNT_EXCEEDS_BALANCE', 'The amount is above the balance left, counting cancels still pending', 422);
+    }
+  });
+}
