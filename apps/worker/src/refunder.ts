@@ -42,6 +42,8 @@ export class Refunder {
   private loop: Promise<void> = Promise.resolve();
   private wake: (() => void) | null = null;
   private readonly retries = new Map<string, number>();
+  /** Steps under way: up to `concurrency`, each started as a slot frees (a slow call holds only its own). */
+  private readonly inFlight = new Set<Promise<void>>();
   /** Steps this process ran (for tests and metrics). */
   steps = 0;
 
@@ -58,15 +60,27 @@ export class Refunder {
     this.running = false;
     this.wake?.();
     await this.loop;
+    await Promise.all(this.inFlight);
   }
 
-  /** Takes the due payments and runs one step of each. Returns how many it took. */
+  /** Takes as many due payments as there are free slots and starts a step of each. Returns how many it took. */
   async once(): Promise<number> {
-    const ids = await this.o.refunds.claim(this.o.concurrency, this.o.leaseMs);
-    await Promise.all(ids.map((id) => this.step(id).catch((err: unknown) => {
-      // Its lease lapses and it comes due again; nothing was settled.
-      this.o.log.warn({ paymentId: id, err: err instanceof Error ? err.message : String(err) }, 'refund step failed; it comes due again');
-    })));
+    const free = this.o.concurrency - this.inFlight.size;
+    if (free <= 0) return 0;
+    const ids = await this.o.refunds.claim(free, this.o.leaseMs);
+    for (const id of ids) {
+      const p: Promise<void> = this.step(id)
+        .catch((err: unknown) => {
+          // Its lease lapses and it comes due again; nothing was settled.
+          this.o.log.warn({ paymentId: id, err: err instanceof Error ? err.message : String(err) }, 'refund step failed; it comes due again');
+        })
+        .finally(() => {
+          this.inFlight.delete(p);
+          // A slot is free: look for due payments now rather than at the next tick.
+          this.wake?.();
+        });
+      this.inFlight.add(p);
+    }
     return ids.length;
   }
 
@@ -118,7 +132,8 @@ export class Refunder {
     while (this.running) {
       let pause = this.o.tickMs;
       try {
-        if ((await this.once()) >= this.o.concurrency) pause = 0;
+        // Fill the free slots with due payments; a step that ends wakes this loop to fill its slot.
+        await this.once();
       } catch (err) {
         this.o.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'refunds: could not take due payments; trying again');
         pause = 1_000;

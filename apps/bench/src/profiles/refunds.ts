@@ -120,7 +120,7 @@ export async function runRefunds(ctx: BenchContext): Promise<RefundsResult> {
     await pool.close();
 
     progress.phase('refunds: settling');
-    const deadline = Date.now() + 120_000;
+    const deadline = Date.now() + 300_000;
     let rows: { id: string; amount: number; paymentKey: string; refunds: ReturnType<typeof parseRefunds>; canceled: number }[] = [];
     for (;;) {
       rows = [];
