@@ -137,6 +137,38 @@ describe('signed webhooks', () => {
   });
 });
 
+describe('the address policy at delivery', () => {
+  it('refuses to connect to a name that resolves to a private address, and delivers nothing there', async () => {
+    const prefix = `test-${randomUUID()}`;
+    const redis = connectRedis(h.config.REDIS_URL);
+    const bull = connectRedis(h.config.REDIS_URL, { enableAutoPipelining: false });
+    const keys = makeKeys(prefix);
+    const box = new SecretBox(h.config.WEBHOOK_ENCRYPTION_KEY!);
+    // Registered before the policy tightened (or through DNS that changed since): the name
+    // `localhost` now resolves to loopback, which the deliverer's policy does not allow.
+    const url = receiver.url.replace('127.0.0.1', 'localhost');
+    await new WebhookEndpoints(redis, prefix).create({ id: 'we_private', merchantId: 'm1', url, events: ['payment.approved'], sealedSecret: box.seal(secret, 'we_private'), createdAt: Date.now() });
+    const strict = new Webhooks({
+      redis, reader: bull, bullConnection: bull, keys, box, policy: { allowHttp: true, allowPrivate: false }, concurrency: 1, timeoutMs: 1_000,
+      retryScale: 0.0002, consumer: 'strict', log: pino({ level: 'silent' }),
+    });
+    const before = receiver.tries;
+    try {
+      await strict.queue.add('deliver', { eventId: 'evt_private_1', endpointId: 'we_private', body: '{"id":"evt_private_1"}', createdAt: Date.now() }, { ...DELIVERY_JOB_OPTIONS, jobId: 'evt_private_1.we_private' });
+      await expect.poll(async () => Number(await redis.hget(keys.counters, 'webhook:failedTries')), { timeout: 5_000 }).toBeGreaterThan(0);
+      const job = await strict.queue.getJob('evt_private_1.we_private');
+      expect(job?.failedReason ?? '').toMatch(/not allowed/);
+      expect(receiver.tries).toBe(before);
+    } finally {
+      await strict.close();
+      const left = await redis.keys(`${prefix}:*`);
+      if (left.length) await redis.unlink(...left);
+      redis.disconnect();
+      bull.disconnect();
+    }
+  });
+});
+
 describe('the outbox', () => {
   it('entries a dispatcher read and never acknowledged (it died) are taken over and delivered by another', async () => {
     const prefix = `test-${randomUUID()}`;
