@@ -106,11 +106,15 @@ describe('POST /v1/payments/{id}/cancel', () => {
     expect((await get(t, `/v1/payments/${id}`, t.keyA)).json.cancels).toEqual([]);
   });
 
-  it('the dashboard counts the cancels asked for, done and pending', async () => {
+  it('the dashboard counts the cancels asked for, done and pending, and the webhook deliveries', async () => {
     const auth = `Basic ${Buffer.from('ops:ops-password-1').toString('base64')}`;
     const res = await get(t, '/dashboard/data', undefined, { authorization: auth });
     expect(res.status).toBe(200);
     // This file so far: 1 queued cancel done at once, 2 + 1 pending on approved payments, 1 void pending.
     expect(res.json.totals.refunds).toEqual({ requested: 5, succeeded: 1, failed: 0, amount: 0 });
+    // And the webhook deliveries, as the deliverer counts them.
+    await t.redis.hset(t.store.keys.counters, 'webhook:delivered', 7, 'webhook:failedTries', 3, 'webhook:gaveUp', 1, 'webhook:disabled', 2);
+    const after = await get(t, '/dashboard/data', undefined, { authorization: auth });
+    expect(after.json.totals.webhooks).toEqual({ delivered: 7, failedTries: 3, gaveUp: 1, disabled: 2 });
   });
 });

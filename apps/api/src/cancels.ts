@@ -13,6 +13,7 @@ import { hotWindowMs, providersOf, type Config } from '@sluice/config';
 import { SluiceError } from '@sluice/domain';
 import { newCancelId, paymentIdTime, RefundStore, refundStoreOptionsOf, type PaymentStore, type PgRate } from '@sluice/store';
 import type { BooksReader } from '@sluice/books';
+import { PAYMENT_ID, paymentNotFound, send202 } from './answers.ts';
 import { jsonBody, requireJson } from './json-body.ts';
 import { cancelFingerprintOf, idempotencyKeyOf, parseCancelRequest, sha256Hex } from './payment-request.ts';
 import { renderView } from './render.ts';
@@ -29,8 +30,6 @@ export interface CancelRouteDeps {
   fromBooks: <T>(res: Response<unknown, ApiLocals>, read: (b: BooksReader) => Promise<T>) => Promise<T>;
 }
 
-const PAYMENT_ID = /^[A-Za-z0-9_-]{1,64}$/;
-const notFound = (): SluiceError => new SluiceError('NOT_FOUND', 'No such payment', 404);
 
 /** Adds the cancel route to the merchant router (behind its auth). */
 export function addCancelRoute(router: Router, deps: CancelRouteDeps): void {
@@ -43,7 +42,7 @@ export function addCancelRoute(router: Router, deps: CancelRouteDeps): void {
     const idemKey = idempotencyKeyOf(req.headers['idempotency-key']);
     const body = parseCancelRequest(req.body);
     const id = req.params.id;
-    if (!PAYMENT_ID.test(id)) throw notFound();
+    if (!PAYMENT_ID.test(id)) throw paymentNotFound();
     const merchantId = res.locals.merchantId;
 
     let provider = await store.redis.hget(store.keys.payment(id), 'provider');
@@ -62,32 +61,27 @@ export function addCancelRoute(router: Router, deps: CancelRouteDeps): void {
       paymentId: id, merchantId, cancelId: newCancelId(deps.now()), amount: body.amount ?? null, reason: body.reason,
       idemKeyHash: idemHash, fingerprint: cancelFingerprintOf(id, body),
     });
-    const send = (text: string, replayed: boolean): void => {
-      res.status(202).setHeader('Location', `/v1/payments/${id}`);
-      if (replayed) res.setHeader('Idempotent-Replayed', 'true');
-      res.type('application/json').send(text);
-    };
     const current = async (): Promise<string> => {
       const v = await store.view(id);
-      if (!v) throw notFound();
+      if (!v) throw paymentNotFound();
       return JSON.stringify(renderView(v, deps.now(), deps.rateOf(v.record.provider)));
     };
     switch (result.kind) {
       case 'ok': {
         const text = await current();
         await refunds.storeAnswer(merchantId, idemHash, text);
-        send(text, false);
+        send202(res, id, text, false);
         return;
       }
       case 'replay':
         // The answer sent then; the payment as it is now if the first request died before storing it.
-        send(result.body || (await current()), true);
+        send202(res, id, result.body || (await current()), true);
         return;
       case 'reused':
         throw new SluiceError('IDEMPOTENCY_KEY_REUSED', 'This Idempotency-Key was used with a different request', 422);
       case 'not_found':
         // Another merchant's payment answers exactly like one that does not exist.
-        throw notFound();
+        throw paymentNotFound();
       case 'not_yet':
         throw new SluiceError('NOT_CANCELABLE_YET', 'The payment is being confirmed: only a cancel of the whole amount is possible until it is approved', 409);
       case 'not_cancelable':

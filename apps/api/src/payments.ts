@@ -15,6 +15,7 @@ import { assertNever, isFinalStatus, SluiceError } from '@sluice/domain';
 import { newPaymentId, parseRecord, paymentIdTime, type NewPayment, type PaymentStore, type PaymentView, type PgRate } from '@sluice/store';
 import type { BooksReader } from '@sluice/books';
 import type { MerchantAuth } from './auth.ts';
+import { PAYMENT_ID, paymentNotFound, send202 } from './answers.ts';
 import { addCancelRoute } from './cancels.ts';
 import { jsonBody, requireJson } from './json-body.ts';
 import type { FinalWaiters } from './long-poll.ts';
@@ -51,24 +52,6 @@ export function backlogCeiling(c: Pick<Config, 'BACKLOG_MAX_SECONDS' | 'PG_RATE_
   return Math.max(1, Math.floor((c.BACKLOG_MAX_SECONDS * 1000 * c.PG_RATE_LIMIT) / c.PG_RATE_WINDOW_MS));
 }
 
-const JSON_CONTENT_TYPE = 'application/json; charset=utf-8';
-/** Ids are ours (`pay_…`); anything else cannot exist, so it is a 404 without asking Redis. */
-const PAYMENT_ID = /^[A-Za-z0-9_-]{1,64}$/;
-
-/**
- * The 202, written with Node's own `end` rather than Express's `send`, which would parse and
- * re-format the Content-Type we set and compute the length itself: the same bytes and headers
- * (Node adds Content-Length for a body given to `end`), for less CPU on the hot path.
- */
-function send202(res: Res, id: string, body: string, replayed: boolean): void {
-  res.statusCode = 202;
-  res.setHeader('Location', `/v1/payments/${id}`);
-  if (replayed) res.setHeader('Idempotent-Replayed', 'true');
-  res.setHeader('Content-Type', JSON_CONTENT_TYPE);
-  res.end(body);
-}
-
-const notFound = (): SluiceError => new SluiceError('NOT_FOUND', 'No such payment', 404);
 
 /** A payment read from the books, as a view: the same record as Redis held, and no backlog rank (it is final or drained). */
 const bookedView = (booked: { snapshot: Record<string, string> } | null): PaymentView | null => {
@@ -183,12 +166,12 @@ export function paymentRoutes(deps: PaymentRouteDeps): Router {
   router.get('/v1/payments/:id', async (req: Request<{ id: string }>, res: Res) => {
     const waitSeconds = waitSecondsOf(req.query.wait);
     const id = req.params.id;
-    if (!PAYMENT_ID.test(id)) throw notFound();
+    if (!PAYMENT_ID.test(id)) throw paymentNotFound();
     const merchantId = res.locals.merchantId;
     const read = async (): Promise<PaymentView> => {
       const v = await viewOf(res, id);
       // Another merchant's payment answers exactly like one that does not exist (no BOLA oracle).
-      if (!v || v.record.merchantId !== merchantId) throw notFound();
+      if (!v || v.record.merchantId !== merchantId) throw paymentNotFound();
       return v;
     };
     let v = await read();
@@ -217,7 +200,7 @@ export function paymentRoutes(deps: PaymentRouteDeps): Router {
     }
     let v = await store.viewByOrderId(orderId.data);
     if (!v && books) v = bookedView(await fromBooks(res, (b) => b.byOrderId(orderId.data)));
-    if (!v || v.record.merchantId !== res.locals.merchantId) throw notFound();
+    if (!v || v.record.merchantId !== res.locals.merchantId) throw paymentNotFound();
     res.json(renderView(v, now(), rateOf(v.record.provider)));
   });
 

@@ -12,7 +12,7 @@ import { z } from 'zod';
 import { webhookPolicyOf, type Config } from '@sluice/config';
 import { SluiceError, WEBHOOK_EVENT_TYPES, type WebhookEventType } from '@sluice/domain';
 import { deliveryJobId, DELIVERY_JOB_OPTIONS, type DeliveryJob } from '@sluice/queue';
-import { BooksStream, newEndpointId, WebhookEndpoints, WEBHOOKS_GROUP, type PaymentStore, type WebhookEndpoint } from '@sluice/store';
+import { BooksStream, newEndpointId, takesEvent, WebhookEndpoints, WEBHOOKS_GROUP, type PaymentStore, type WebhookEndpoint } from '@sluice/store';
 import { newEndpointSecret, SecretBox, urlProblem } from '@sluice/webhooks';
 import type { BooksReader } from '@sluice/books';
 import type { Queue } from 'bullmq';
@@ -122,7 +122,7 @@ export function webhookRoutes(deps: WebhookRouteDeps): Router {
     const body = /^evt_[A-Za-z0-9_-]{1,120}$/.test(req.params.id) ? await books.event(merchantId, req.params.id) : null;
     if (!body) throw new SluiceError('NOT_FOUND', 'No such event', 404);
     const ev = JSON.parse(body) as { id: string; type: WebhookEventType; timestamp: string };
-    const targets = (await endpoints.list(merchantId)).filter((e) => e.disabledAt === null && e.events.includes(ev.type));
+    const targets = (await endpoints.list(merchantId)).filter((e) => takesEvent(e, ev.type));
     const tag = `r${Date.now().toString(36)}`;
     await deps.deliveries().addBulk(targets.map((e) => ({
       name: 'deliver',

@@ -18,7 +18,7 @@
  */
 import { webhookBody, webhookEventOf, type WebhookEvent } from '@sluice/domain';
 import { createWebhookQueue, DELIVERY_JOB_OPTIONS, deliveryJobId, WEBHOOK_QUEUE, type DeliveryJob } from '@sluice/queue';
-import { BooksStream, changeOf, WebhookEndpoints, WEBHOOKS_GROUP, type Keys, type Redis, type WebhookEndpoint } from '@sluice/store';
+import { BooksStream, changeOf, takesEvent, WebhookEndpoints, WEBHOOKS_GROUP, type Keys, type Redis, type WebhookEndpoint } from '@sluice/store';
 import { DELIVERY_ATTEMPTS, guardedLookup, retryDelayMs, SecretBox, webhookHeaders, type AddressPolicy } from '@sluice/webhooks';
 import { UnrecoverableError, Worker, type ConnectionOptions, type Job, type Queue } from 'bullmq';
 import type { Logger } from 'pino';
@@ -141,7 +141,7 @@ export class Webhooks {
       c = { at: Date.now(), list: await this.endpoints.list(ev.merchantId) };
       this.cache.set(ev.merchantId, c);
     }
-    return c.list.filter((e) => e.disabledAt === null && e.events.includes(ev.type));
+    return c.list.filter((e) => takesEvent(e, ev.type));
   }
 
   private async run(): Promise<void> {

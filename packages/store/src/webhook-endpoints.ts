@@ -19,6 +19,11 @@ export interface WebhookEndpoint {
   disabledAt: number | null;
 }
 
+/** Whether an endpoint is sent events of this type: it takes the type and is not disabled. */
+export function takesEvent(e: WebhookEndpoint, type: WebhookEventType): boolean {
+  return e.disabledAt === null && e.events.includes(type);
+}
+
 /** At most this many endpoints per merchant. */
 export const MAX_ENDPOINTS_PER_MERCHANT = 20;
 

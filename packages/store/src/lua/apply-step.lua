@@ -92,8 +92,5 @@ elseif step == 'cancel' then
   redis.call('HINCRBY', KEYS[4], 'resolve:cancels', 1)
 end
 
-redis.call('RPUSH', KEYS[6], cjson.encode(event))
-redis.call('LTRIM', KEYS[6], -100, -1)
-redis.call('PEXPIRE', KEYS[6], tonumber(ARGV[5]))
-books(KEYS[9], KEYS[1], id, event)
+history(KEYS[6], tonumber(ARGV[5]), KEYS[9], KEYS[1], id, event)
 return {'ok', newPhase}

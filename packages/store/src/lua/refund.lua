@@ -70,10 +70,7 @@ local id = ARGV[4]
 -- The payment's history and books, after a change.
 local function record(event)
   event.at = now
-  redis.call('RPUSH', KEYS[2], cjson.encode(event))
-  redis.call('LTRIM', KEYS[2], -100, -1)
-  redis.call('PEXPIRE', KEYS[2], retention)
-  books(KEYS[3], P, id, event)
+  history(KEYS[2], retention, KEYS[3], P, id, event)
 end
 
 -- The whole balance is back on the card: the payment shows CANCELED (a status change within

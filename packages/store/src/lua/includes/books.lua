@@ -19,3 +19,12 @@ local function books(stream, paymentHash, id, event, intakeBody)
     redis.call('XADD', stream, '*', 'k', 'p', 'id', id, 'v', v, 's', cjson.encode(snapshot), 'e', cjson.encode(event))
   end
 end
+
+-- history(list, retention, stream, paymentHash, id, event): a change of a payment recorded in its
+-- history (the latest 100, kept `retention` ms) and then in the books, as books() above.
+local function history(list, retention, stream, paymentHash, id, event)
+  redis.call('RPUSH', list, cjson.encode(event))
+  redis.call('LTRIM', list, -100, -1)
+  redis.call('PEXPIRE', list, retention)
+  books(stream, paymentHash, id, event)
+end
