@@ -3,13 +3,16 @@
  * what matters: durable Redis flags, the services, two worker replicas, and every variable each
  * app requires set so that its config parses.
  */
-import { DEMO_SECRETS, demoSecretsInUse, hashApiKey, loadConfig, refuseDemoSecrets, required } from '@sluice/config';
+import { DEMO_SECRETS, demoSecretsInUse, hashApiKey, loadConfig, redisTargetOf, refuseDemoSecrets, required } from '@sluice/config';
 import { DEFAULT_SECRET_KEY } from '@sluice/pg-simulator';
-import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { ROOT } from '@sluice/test-support';
+import { freePort, ROOT, startRedisServer } from '@sluice/test-support';
 
 interface Service {
   command?: string[];
@@ -115,5 +118,60 @@ describe('docker-compose.yml', () => {
     expect(readFileSync(resolve(ROOT, '.env.demo'), 'utf8')).toContain(DEMO_SECRETS.apiKey);
     expect([demo.API_KEY_PEPPER, demo.ADMIN_PASSWORD, demo.PG_SECRET_KEY]).toEqual([DEMO_SECRETS.pepper, DEMO_SECRETS.adminPassword, DEMO_SECRETS.pgSecretKey]);
     expect(DEFAULT_SECRET_KEY).toBe(DEMO_SECRETS.pgSecretKey);
+  });
+});
+
+describe('docker-compose.sentinel.yml', () => {
+  const override = parse(readFileSync(resolve(ROOT, 'docker-compose.sentinel.yml'), 'utf8'), { merge: true }) as Compose & {
+    services: Record<string, Service & { entrypoint?: string[] }>;
+  };
+  /** What `docker compose -f docker-compose.yml -f docker-compose.sentinel.yml` runs: maps merged, commands replaced. */
+  const merged = (name: string): Service => {
+    const base = compose.services[name] ?? {};
+    const over = override.services[name] ?? {};
+    return { ...base, ...over, environment: { ...base.environment, ...over.environment } };
+  };
+
+  it('points every app at the sentinels, waits for a replica before a 202, and the names agree', () => {
+    const sentinels = Object.keys(override.services).filter((s) => s.startsWith('redis-sentinel-'));
+    expect(sentinels).toHaveLength(3);
+    for (const app of ['api', 'worker', 'drainer']) {
+      const config = loadConfig(merged(app).environment!);
+      const target = redisTargetOf(config);
+      expect(target).toMatchObject({ kind: 'sentinel', name: 'sluice', sentinels: sentinels.map((host) => ({ host, port: 26379 })) });
+      expect(config.REDIS_WAIT_REPLICAS).toBe(1);
+    }
+    // The sentinels watch that name, on the primary service, with a quorum of 2.
+    expect(override.services['redis-sentinel-1']!.command!.join('\n')).toContain('sentinel monitor sluice redis 6379 2');
+  });
+
+  it('keeps the base file\'s durability on both data nodes, and refuses writes without a replica', () => {
+    for (const node of ['redis', 'redis-replica']) {
+      const cmd = merged(node).command!.join(' ');
+      for (const flag of ['--appendonly yes', '--appendfsync always', '--maxmemory-policy noeviction', '--min-replicas-to-write 1', '--min-replicas-max-lag 10']) expect(cmd).toContain(flag);
+    }
+    expect(merged('redis-replica').command!.join(' ')).toContain('--replicaof redis 6379');
+    expect(override.volumes).toHaveProperty('redis-replica-data');
+  });
+
+  it('starts a sentinel with its script as written (run here with a local primary in place of the service)', async () => {
+    const primary = await startRedisServer();
+    const port = await freePort();
+    const dir = mkdtempSync(join(tmpdir(), 'sluice-compose-sentinel-'));
+    const script = override.services['redis-sentinel-1']!.command![0]!
+      .replaceAll('/data', dir)
+      .replace('port 26379', `port ${port}`)
+      .replace('sluice redis 6379 2', `sluice 127.0.0.1 ${primary.port} 1`);
+    const child = spawn('sh', ['-c', script], { stdio: 'ignore' });
+    try {
+      const s = new Redis({ port, host: '127.0.0.1', lazyConnect: true, retryStrategy: () => 100 });
+      s.on('error', () => undefined);
+      await expect.poll(async () => (await s.call('SENTINEL', 'get-master-addr-by-name', 'sluice').catch(() => null)) as string[] | null, { timeout: 10_000 }).toEqual(['127.0.0.1', String(primary.port)]);
+      s.disconnect();
+    } finally {
+      child.kill('SIGKILL');
+      await primary.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -10,9 +10,8 @@ import { permitGateOf } from '@sluice/permit-gate';
 import { Redis } from 'ioredis';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { getJson, startSimulatorProcess, type Proc } from '@sluice/test-support';
+import { freePort, getJson, startSimulatorProcess, type Proc } from '@sluice/test-support';
 
 interface Stats {
   requests: number;
@@ -109,11 +108,3 @@ function startRedis(port: number): ChildProcess {
   return spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
 }
 
-function freePort(): Promise<number> {
-  return new Promise((res) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => res(p));
-    });
-  });
-}

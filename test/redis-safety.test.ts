@@ -1,7 +1,8 @@
 /**
  * Start-up checks against a real redis-server: an evicting policy is refused unless overridden,
- * and missing persistence is warned about.
+ * missing persistence is warned about, and a node of a Redis Cluster is refused.
  */
+import { startProcess, startRedisServer } from '@sluice/test-support';
 import { checkRedisSafety, memoryPressure } from '@sluice/store';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -62,5 +63,24 @@ describe('Redis safety at start-up', () => {
   it('measures memory pressure against maxmemory', async () => {
     expect(memoryPressure({ usedMemory: 900, maxMemory: 1000 })).toBe(0.9);
     expect(memoryPressure({ usedMemory: 900, maxMemory: 0 })).toBe(0);
+  });
+
+  it('refuses a node of a Redis Cluster, and the API and the worker exit 1 saying why', async () => {
+    const node = await startRedisServer([['cluster-enabled', 'yes'], ['cluster-config-file', 'nodes.conf']]);
+    const client = new Redis(node.url);
+    try {
+      await expect(checkRedisSafety(client, false, collect().log)).rejects.toThrow(/Redis Cluster/);
+      for (const entry of ['apps/api/src/main.ts', 'apps/worker/src/main.ts']) {
+        const p = startProcess(entry, {
+          REDIS_URL: node.url, SLUICE_DEMO: '1', API_KEY_PEPPER: 'pepper-for-this-test-only-0123456789', PG_BASE_URL: 'http://127.0.0.1:9', PG_SECRET_KEY: 'test_sk_sluice_demo',
+        });
+        const code = await new Promise<number | null>((r) => p.child.once('exit', (c) => r(c)));
+        expect(code).toBe(1);
+        expect(p.output()).toContain('Redis Cluster');
+      }
+    } finally {
+      client.disconnect();
+      await node.stop();
+    }
   });
 });

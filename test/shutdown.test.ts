@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkInvariants, type LedgerEntry } from '@sluice/test-support';
 import { getJson } from '@sluice/test-support';
 import { drain, postPayment, readPayments, startStack, type Stack } from './support/stack.ts';
+import { startPrivateRedis } from './support/redis-server.ts';
 
 let s: Stack;
 beforeAll(async () => {
@@ -64,5 +65,36 @@ describe('graceful shutdown', () => {
     const records = await readPayments(s.redis, s.prefix, answered.map((a) => a!.body.id));
     expect(records.size).toBe(answered.length);
     for (const r of records.values()) expect(r.status).toBe('APPROVED');
+  });
+});
+
+describe('shutdown with Redis gone', () => {
+  it('a worker and the API on SIGTERM exit within their grace periods even though Redis does not answer', async () => {
+    const redis = await startPrivateRedis();
+    const stack = await startStack({ redisUrl: redis.url, env: { WORKER_SHUTDOWN_GRACE_MS: '3000', WORKER_LOCK_MS: '3000' } });
+    try {
+      const run = Date.now().toString(36);
+      await Promise.all(Array.from({ length: 50 }, (_, i) => postPayment(stack.apiUrl, { paymentKey: `pk_${run}_g${i}`, orderId: `order-${run}-g${i}`, amount: 100 }, `sdg-${run}-${i}`)));
+      await redis.kill9();
+      // Work keeps asking Redis meanwhile: a request in flight at the API, admissions at the worker.
+      const stuck = postPayment(stack.apiUrl, { paymentKey: `pk_${run}_late`, orderId: `order-${run}-late`, amount: 100 }, `sdg-${run}-late`).catch(() => null);
+      await new Promise((r) => setTimeout(r, 500));
+      const t0 = Date.now();
+      const timed = async (stop: Promise<number | null>) => ({ code: await stop, took: Date.now() - t0 });
+      const [worker, api] = await Promise.all([timed(stack.workers[0]!.stop('SIGTERM')), timed(stack.api.stop('SIGTERM'))]);
+      // Unclean (the worker could not hand its jobs back: their locks lapse and other workers take
+      // them over), but gone within the grace period and a little over.
+      expect(worker.code).toBe(1);
+      expect(worker.took).toBeLessThan(3_000 + 3_000);
+      expect(api.code).toBe(1);
+      expect(api.took).toBeLessThan(10_000 + 3_000);
+      expect(stack.workers[0]!.output()).toMatch(/Redis did not answer/);
+      await stuck;
+    } finally {
+      // The stack's own clean-up talks to Redis: bring it back first.
+      await redis.restart();
+      await stack.stop().catch(() => undefined);
+      await redis.stop();
+    }
   });
 });

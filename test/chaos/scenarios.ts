@@ -2,12 +2,17 @@
  * The fault suite: real processes (the API, two workers, the simulator, and a private
  * redis-server with AOF) under steady load with the standard mixed PG faults (test/support/faults.ts) throughout,
  * and one fault per scenario. After each: drain, reconcile, and the invariant checker.
+ *
+ * `redis: 'sentinel'` runs the same on a Sentinel group of its own (1 primary, 2 replicas, 3
+ * sentinels; AOF; `min-replicas-to-write 1`; the apps with REDIS_WAIT_REPLICAS=1), where the Redis
+ * kill is a kill -9 of the primary, failed over, and the old one brought back as a replica.
  */
 import { Queue } from 'bullmq';
 import { MIXED_FAULTS } from '../support/faults.ts';
 import { checkInvariants, GUARD_TO_ARRIVAL_MS, type LedgerEntry } from '@sluice/test-support';
 import { getJson } from '@sluice/test-support';
-import { startPrivateRedis, type PrivateRedis } from '../support/redis-server.ts';
+import { startSentinelGroup, type SentinelGroup } from '@sluice/test-support';
+import { startPrivateRedis, PRIVATE_REDIS_ARGS, type PrivateRedis } from '../support/redis-server.ts';
 import { drain, readPayments, startStack, type Stack } from '../support/stack.ts';
 import { LoadDriver } from './load.ts';
 
@@ -34,7 +39,53 @@ export interface ChaosOptions {
   killEveryMs: number;
   outageMs: number;
   scenarios: number[];
+  /** One private redis-server (default), or a Sentinel group. */
+  redis?: 'single' | 'sentinel';
   log?: (line: string) => void;
+}
+
+/** The Redis a run uses, and how its scenario 3 kills it. */
+interface ChaosRedis {
+  env: Record<string, string>;
+  /** Kills the (primary) Redis with SIGKILL and brings it back; returns what to note. */
+  crash(): Promise<Record<string, unknown>>;
+  stop(): Promise<void>;
+}
+
+async function singleRedis(): Promise<ChaosRedis> {
+  const redis: PrivateRedis = await startPrivateRedis();
+  return {
+    env: { REDIS_URL: redis.url },
+    async crash() {
+      await redis.kill9();
+      await sleep(2_000);
+      await redis.restart();
+      return {};
+    },
+    stop: () => redis.stop(),
+  };
+}
+
+async function sentinelRedis(): Promise<ChaosRedis> {
+  const group: SentinelGroup = await startSentinelGroup({
+    replicas: 2, sentinels: 3, downAfterMs: 1_000,
+    nodeArgs: [...PRIVATE_REDIS_ARGS, ['min-replicas-to-write', '1'], ['min-replicas-max-lag', '10']],
+  });
+  return {
+    env: { REDIS_SENTINELS: group.sentinelList, REDIS_SENTINEL_NAME: group.name, REDIS_WAIT_REPLICAS: '1', REDIS_WAIT_TIMEOUT_MS: '500', REDIS_HANG_MS: '2000' },
+    async crash() {
+      const from = await group.primaryPort();
+      const node = group.nodes.find((n) => n.port === from)!;
+      const t0 = Date.now();
+      await node.kill9();
+      const to = await group.waitForFailover(from, 30_000);
+      const failoverMs = Date.now() - t0;
+      // Back, as a replica of the new primary (the sentinels reconfigure it).
+      await node.restart();
+      return { primary: `${from} → ${to}`, failoverMs };
+    },
+    stop: () => group.stop(),
+  };
 }
 
 export const FULL: ChaosOptions = { rate: 100, workerKills: 10, killEveryMs: 3_000, outageMs: 30_000, scenarios: [1, 2, 3, 4, 5] };
@@ -42,12 +93,12 @@ export const SHORT: ChaosOptions = { rate: 60, workerKills: 4, killEveryMs: 2_50
 
 export async function runChaos(o: ChaosOptions): Promise<ScenarioResult[]> {
   const log = o.log ?? (() => undefined);
-  const redis = await startPrivateRedis();
+  const redis = o.redis === 'sentinel' ? await sentinelRedis() : await singleRedis();
   const stack = await startStack({
     workers: 2,
-    redisUrl: redis.url,
     sim: { SIM_SEED: '1234', SIM_LATENCY_MEDIAN_MS: '60', SIM_LATENCY_P99_MS: '600', ...MIXED_FAULTS },
     env: {
+      ...redis.env,
       WORKER_PROCESSES: '2',
       WORKER_LOCK_MS: '5000',
       PG_HEADERS_TIMEOUT_MS: '1500',
@@ -79,14 +130,14 @@ export async function runChaos(o: ChaosOptions): Promise<ScenarioResult[]> {
 export const TITLES: Record<number, string> = {
   1: 'kill -9 a random worker every few seconds, and restart it',
   2: 'kill -9 the API during load, and restart it (clients retry with the same key)',
-  3: 'kill -9 Redis, and restart it from its AOF',
+  3: 'kill -9 Redis (with Sentinel: the primary, failed over), and restart it from its AOF',
   4: 'PG outage (refusing, then hanging), then recovery',
   5: 'the mixed PG faults alone',
 };
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function scenario(stack: Stack, redis: PrivateRedis, n: number, o: ChaosOptions): Promise<ScenarioResult> {
+async function scenario(stack: Stack, redis: ChaosRedis, n: number, o: ChaosOptions): Promise<ScenarioResult> {
   const since = Date.now();
   const driver = new LoadDriver(() => stack.apiUrl, `s${n}-${since.toString(36)}`);
   const notes: Record<string, unknown> = {};
@@ -111,9 +162,7 @@ async function scenario(stack: Stack, redis: PrivateRedis, n: number, o: ChaosOp
       notes.clientRetries = driver.retries;
       break;
     case 3:
-      await redis.kill9();
-      await sleep(2_000);
-      await redis.restart();
+      Object.assign(notes, await redis.crash());
       await sleep(5_000);
       notes.clientRetries = driver.retries;
       break;

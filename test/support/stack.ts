@@ -5,9 +5,9 @@
  */
 import { Redis } from 'ioredis';
 import { randomUUID } from 'node:crypto';
-import { createServer } from 'node:net';
-import { DEMO_SECRETS, hashApiKey } from '@sluice/config';
-import { startProcess, type Proc } from '@sluice/test-support';
+import { DEMO_SECRETS, hashApiKey, parseSentinels } from '@sluice/config';
+import { connectRedis } from '@sluice/store';
+import { freePort, startProcess, type Proc } from '@sluice/test-support';
 import { dropDatabase, ensureDatabase } from '@sluice/books';
 import { TEST_POSTGRES } from '@sluice/books/testing';
 
@@ -16,14 +16,7 @@ export const OTHER_KEY = 'sk_test_sluice_merchant_b';
 const PEPPER = 'test-pepper-0123456789abcdef';
 export const ADMIN = { user: 'admin', password: 'test-admin-pass' };
 
-export function freePort(): Promise<number> {
-  return new Promise((res) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => res(p));
-    });
-  });
-}
+export { freePort };
 
 export interface Stack {
   prefix: string;
@@ -88,7 +81,10 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
     ...o.sim,
   });
   await sim.waitFor(/listening on/);
-  const redis = new Redis(env.REDIS_URL!, { maxRetriesPerRequest: null });
+  // The test's own view of Redis: the primary the sentinels name, when the stack runs on Sentinel.
+  const redis = env.REDIS_SENTINELS
+    ? connectRedis({ kind: 'sentinel', sentinels: parseSentinels(env.REDIS_SENTINELS), name: env.REDIS_SENTINEL_NAME ?? 'mymaster', tls: false }, { enableAutoPipelining: false }, { hangMs: 0 })
+    : new Redis(env.REDIS_URL!, { maxRetriesPerRequest: null });
   redis.on('error', () => undefined);
   const stack: Stack = {
     prefix,

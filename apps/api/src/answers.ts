@@ -5,6 +5,7 @@
  */
 import type { Response } from 'express';
 import { SluiceError } from '@sluice/domain';
+import type { ReplicaWaiter, WriteMark } from '@sluice/store';
 
 /** Ids are ours (`pay_…`); anything else cannot exist, so it is a 404 without asking Redis. */
 export const PAYMENT_ID = /^[A-Za-z0-9_-]{1,64}$/;
@@ -26,3 +27,18 @@ export function send202(res: Response, id: string, body: string, replayed: boole
 
 /** A payment that does not exist, or is another merchant's: the same answer (no BOLA oracle). */
 export const paymentNotFound = (): SluiceError => new SluiceError('NOT_FOUND', 'No such payment', 404);
+
+/** What a merchant is told to wait when no replica confirmed its write in time. */
+const REPLICA_RETRY_AFTER_SECONDS = 1;
+
+/**
+ * Before a 202 (REDIS_WAIT_REPLICAS): the write, and everything before it, on the replicas. If they
+ * do not confirm in time, 503: the write stays where it is and the merchant's retry with the same
+ * key replays it, waiting again; a 202 is never given for a write a failover could take back.
+ */
+export async function confirmReplicated(replicas: ReplicaWaiter | null, mark: WriteMark | null, res: Response): Promise<void> {
+  if (!replicas || !mark) return;
+  if (await replicas.confirm(mark)) return;
+  res.set('Retry-After', String(REPLICA_RETRY_AFTER_SECONDS));
+  throw new SluiceError('REPLICA_UNCONFIRMED', 'Recorded, but no Redis replica confirmed it in time; retry with the same Idempotency-Key', 503, true);
+}

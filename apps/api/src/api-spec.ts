@@ -113,8 +113,10 @@ function paymentOperations(config: Config): OperationSpec[] {
         500: internal,
         503: {
           ...error(
-            "The payments not final hold BACKLOG_MAX_SECONDS of work at the PG's rate (BACKLOG_FULL), or this merchant's payments waiting hold that much at its share of the rate (MERCHANT_BACKLOG_FULL, this merchant only); retry after Retry-After",
-            'BACKLOG_FULL', 'MERCHANT_BACKLOG_FULL',
+            "The payments not final hold BACKLOG_MAX_SECONDS of work at the PG's rate (BACKLOG_FULL), or this merchant's payments waiting hold that much at its share of the rate (MERCHANT_BACKLOG_FULL, this merchant only), " +
+              'or (REDIS_WAIT_REPLICAS) no Redis replica confirmed the payment in time (REPLICA_UNCONFIRMED: recorded, not yet safe from a failover), ' +
+              'or Redis refuses writes during a failover or drops the connection under the request (REDIS_UNAVAILABLE); retry after Retry-After with the same Idempotency-Key',
+            'BACKLOG_FULL', 'MERCHANT_BACKLOG_FULL', 'REPLICA_UNCONFIRMED', 'REDIS_UNAVAILABLE',
           ),
           headers: { 'Retry-After': 'Seconds' },
         },
@@ -226,7 +228,13 @@ function paymentOperations(config: Config): OperationSpec[] {
         415: error('Not application/json', 'UNSUPPORTED_MEDIA_TYPE'),
         422: error('The same Idempotency-Key with a different body, or an amount above the balance left counting cancels still pending', 'IDEMPOTENCY_KEY_REUSED', 'CANCEL_AMOUNT_EXCEEDS_BALANCE'),
         500: internal,
-        503: { ...error('The books are not configured or did not answer (a payment past its hot window is read from them)', 'BOOKS_UNAVAILABLE'), headers: { 'Retry-After': 'Seconds' } },
+        503: {
+          ...error(
+            'The books are not configured or did not answer (a payment past its hot window is read from them), or (REDIS_WAIT_REPLICAS) no Redis replica confirmed the request in time; retry with the same Idempotency-Key',
+            'BOOKS_UNAVAILABLE', 'REPLICA_UNCONFIRMED',
+          ),
+          headers: { 'Retry-After': 'Seconds' },
+        },
       },
     },
     {

@@ -6,7 +6,7 @@
 import express from 'express';
 import type { Logger } from 'pino';
 import { required, type Config } from '@sluice/config';
-import type { PaymentStore, Redis } from '@sluice/store';
+import type { PaymentStore, Redis, ReplicaWaiter } from '@sluice/store';
 import type { BooksReader } from '@sluice/books';
 import { createWebhookQueue, type DeliveryJob, type Queues } from '@sluice/queue';
 import type { Queue } from 'bullmq';
@@ -37,6 +37,8 @@ export interface AppDeps {
   readinessChecks?: ReadinessCheck[];
   /** The books (PostgreSQL): what Redis has forgotten, lists, summaries. Null or absent: Redis only. */
   books?: BooksReader | null;
+  /** Replicas a write must be on before its 202 (`replicaWaiterOf`); null or absent: none. */
+  replicas?: ReplicaWaiter | null;
   /**
    * Long polls wait here; give one to close it at shutdown. By default the app makes its own
    * (it opens its subscriber connection only on the first `?wait`).
@@ -69,7 +71,7 @@ export function createApp(deps: AppDeps): express.Express {
   app.post('/v1/payments', ops.countIntake); // intake outcomes for /metrics: one listener, no Redis
   // The intake route is matched first: every router layer in front of it is paid per payment.
   const waiters = deps.waiters ?? new FinalWaiters(() => deps.store.redis.duplicate({ enableAutoPipelining: false }), deps.store.keys.finalChannel);
-  app.use(paymentRoutes({ config, store: deps.store, auth, now: deps.now ?? Date.now, waiters, books: deps.books ?? null }));
+  app.use(paymentRoutes({ config, store: deps.store, auth, now: deps.now ?? Date.now, waiters, books: deps.books ?? null, replicas: deps.replicas ?? null }));
   app.use(providerRoutes({ config, store: deps.store, auth, now: deps.now ?? Date.now }));
   let deliveries: Queue<DeliveryJob> | null = null;
   app.use(webhookRoutes({

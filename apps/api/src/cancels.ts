@@ -11,9 +11,9 @@
 import type { Request, Response, Router } from 'express';
 import { hotWindowMs, providersOf, type Config } from '@sluice/config';
 import { SluiceError } from '@sluice/domain';
-import { newCancelId, paymentIdTime, RefundStore, refundStoreOptionsOf, type PaymentStore, type PgRate } from '@sluice/store';
+import { newCancelId, paymentIdTime, RefundStore, refundStoreOptionsOf, type PaymentStore, type PgRate, type ReplicaWaiter } from '@sluice/store';
 import type { BooksReader } from '@sluice/books';
-import { PAYMENT_ID, paymentNotFound, send202 } from './answers.ts';
+import { confirmReplicated, PAYMENT_ID, paymentNotFound, send202 } from './answers.ts';
 import { jsonBody, requireJson } from './json-body.ts';
 import { cancelFingerprintOf, idempotencyKeyOf, parseCancelRequest, sha256Hex } from './payment-request.ts';
 import { renderView } from './render.ts';
@@ -28,8 +28,9 @@ export interface CancelRouteDeps {
   rateOf: (provider: string | null) => PgRate;
   /** A books read that answers 503 when the database fails. */
   fromBooks: <T>(res: Response<unknown, ApiLocals>, read: (b: BooksReader) => Promise<T>) => Promise<T>;
+  /** Replicas to confirm the request on before its 202 (REDIS_WAIT_REPLICAS); null: none. */
+  replicas: ReplicaWaiter | null;
 }
-
 
 /** Adds the cancel route to the merchant router (behind its auth). */
 export function addCancelRoute(router: Router, deps: CancelRouteDeps): void {
@@ -57,6 +58,7 @@ export function addCancelRoute(router: Router, deps: CancelRouteDeps): void {
     }
     const refunds = (provider && byProvider.get(provider)) || first!;
     const idemHash = sha256Hex(idemKey);
+    const mark = deps.replicas?.mark() ?? null;
     const result = await refunds.request({
       paymentId: id, merchantId, cancelId: newCancelId(deps.now()), amount: body.amount ?? null, reason: body.reason,
       idemKeyHash: idemHash, fingerprint: cancelFingerprintOf(id, body),
@@ -70,11 +72,13 @@ export function addCancelRoute(router: Router, deps: CancelRouteDeps): void {
       case 'ok': {
         const text = await current();
         await refunds.storeAnswer(merchantId, idemHash, text);
+        await confirmReplicated(deps.replicas, mark, res);
         send202(res, id, text, false);
         return;
       }
       case 'replay':
         // The answer sent then; the payment as it is now if the first request died before storing it.
+        await confirmReplicated(deps.replicas, mark, res);
         send202(res, id, result.body || (await current()), true);
         return;
       case 'reused':

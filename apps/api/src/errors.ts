@@ -18,6 +18,28 @@ function fromClient(err: unknown): SluiceError | null {
 }
 
 /**
+ * Redis refusing a write for now, not for good: a primary without the replicas
+ * `min-replicas-to-write` asks for (NOREPLICAS), a demoted one (READONLY), one loading its data
+ * (LOADING), a replica whose primary is away (MASTERDOWN). Nothing was written; the merchant
+ * retries with the same key.
+ */
+const REDIS_FOR_NOW = /^(NOREPLICAS|READONLY|LOADING|MASTERDOWN|TRYAGAIN)\b/;
+
+/**
+ * The connection to Redis closed under a command (ioredis aborts the rest of a pipeline that was
+ * partly answered): whether it ran is not known, and the retry with the same key decides.
+ */
+const connectionLost = (err: Error): boolean => err.name === 'AbortError' || err.message === 'Connection is closed.';
+
+function fromRedis(err: unknown): SluiceError | null {
+  if (!(err instanceof Error) || !(REDIS_FOR_NOW.test(err.message) || connectionLost(err))) return null;
+  return new SluiceError('REDIS_UNAVAILABLE', 'Redis cannot take writes for a moment (a failover, or the connection dropped under the request); retry with the same Idempotency-Key', 503, true);
+}
+
+/** What a merchant is told to wait when Redis refuses writes for now. */
+const REDIS_RETRY_AFTER_SECONDS = 1;
+
+/**
  * What of an unexpected error may be logged: its kind, message, code and stack. Not its other
  * properties: ioredis attaches the failed command with its arguments, which for the intake
  * script are the merchant's metadata and the whole 202 body.
@@ -45,9 +67,13 @@ export function errorHandler(logger: Logger) {
       next(err);
       return;
     }
-    const known = isSluiceError(err) ? err : fromClient(err);
+    const known = isSluiceError(err) ? err : (fromClient(err) ?? fromRedis(err));
     const e = known ?? new SluiceError('INTERNAL', 'Internal error', 500);
-    if (e.httpStatus >= 500 && e.code !== 'BACKLOG_FULL' && e.code !== 'MERCHANT_BACKLOG_FULL') {
+    if (e.code === 'REDIS_UNAVAILABLE' && !res.hasHeader('Retry-After')) res.set('Retry-After', String(REDIS_RETRY_AFTER_SECONDS));
+    if (e.code === 'REDIS_UNAVAILABLE' || e.code === 'REPLICA_UNCONFIRMED') {
+      // A failover's moments, answered with Retry-After: expected, and one line each at most.
+      logger.warn({ code: e.code, reason: err instanceof Error ? err.message.slice(0, 80) : undefined, requestId: res.locals.requestId, path: req.path }, 'request answered 503: Redis failing over');
+    } else if (e.httpStatus >= 500 && e.code !== 'BACKLOG_FULL' && e.code !== 'MERCHANT_BACKLOG_FULL') {
       logger.error({ err: loggableError(err), requestId: res.locals.requestId, method: req.method, path: req.path }, 'request failed');
     }
     res.status(e.httpStatus).json(e.toBody());

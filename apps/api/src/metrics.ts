@@ -11,7 +11,8 @@
  * would refuse the second registration of a name.
  */
 import type { Request, RequestHandler, Response, NextFunction } from 'express';
-import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
+import cluster, { type Worker } from 'node:cluster';
+import { AggregatorRegistry, collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import { booksLagOf } from './dashboard/data.ts';
 import { FINAL_STATUSES } from '@sluice/domain';
 import type { Queues } from '@sluice/queue';
@@ -51,15 +52,24 @@ export function intakeOutcome(status: number, replayed: boolean, finished: boole
   }
 }
 
-/** The API's Prometheus registry: intake by outcome in this process, and the cluster's figures read from Redis at scrape time. */
+/**
+ * The API's Prometheus registries: this process's (intake by outcome, the process metrics), and
+ * the cluster's figures read from Redis at scrape time. With API_PROCESSES > 1 the scrape lands
+ * on one fork, which asks the primary for every fork's own figures summed (`forkFigures`).
+ */
 export class ApiMetrics {
+  /** The cluster's figures, read from Redis at scrape time. */
   readonly registry = new Registry();
+  /** This process's own figures. */
+  readonly own = new Registry();
   private readonly intake = new Counter({
     name: 'sluice_intake_requests_total',
-    help: 'POST /v1/payments requests answered by this process, by outcome (accepted, replayed, invalid, duplicate, backlog_full, …)',
+    help: 'POST /v1/payments requests answered by the API processes behind this port, by outcome (accepted, replayed, invalid, duplicate, backlog_full, …)',
     labelNames: ['outcome'] as const,
-    registers: [this.registry],
+    registers: [this.own],
   });
+  /** Renders the own figures: this process's, or every fork's summed when forked (API_PROCESSES). */
+  private readonly ownFigures: () => Promise<string>;
   private readonly created = this.counter('sluice_payments_created_total', 'Payments accepted (cluster-wide, from Redis)');
   private readonly finals = new Gauge({
     name: 'sluice_payments_final',
@@ -136,7 +146,8 @@ export class ApiMetrics {
     private readonly reader: OpsReader,
     private readonly queues: Queues,
   ) {
-    collectDefaultMetrics({ register: this.registry });
+    collectDefaultMetrics({ register: this.own });
+    this.ownFigures = isApiFork() ? forkFigures(this.own) : () => this.own.metrics();
   }
 
   /**
@@ -159,7 +170,8 @@ export class ApiMetrics {
       this.queues.maintenance.getJobCounts(),
     ]);
     this.apply(snap, counts);
-    return this.registry.metrics();
+    const shared = await this.registry.metrics();
+    return `${shared}\n${await this.ownFigures()}`;
   }
 
   get contentType(): string {
@@ -233,4 +245,60 @@ export class ApiMetrics {
 function setCounter(m: Counter, v: number): void {
   m.reset();
   m.inc(Math.max(0, v));
+}
+
+/**
+ * Set in the environment of the forks the API's own primary makes (API_PROCESSES): only that
+ * primary answers for the forks' figures. Under another cluster manager (pm2's cluster mode, say)
+ * each process shows its own.
+ */
+export const API_FORK_ENV = 'SLUICE_API_FORK';
+const isApiFork = (): boolean => cluster.isWorker && process.env[API_FORK_ENV] === '1';
+
+/** The IPC message a fork sends its primary for every fork's own figures, and the answer's. */
+const FIGURES = 'sluice:api-figures';
+interface FiguresMessage {
+  type: typeof FIGURES;
+  id: number;
+  text?: string;
+  error?: string;
+}
+const isFigures = (m: unknown): m is FiguresMessage => typeof m === 'object' && m !== null && (m as { type?: unknown }).type === FIGURES;
+
+/**
+ * In a fork: answers the primary's aggregator with `own`, and returns how to ask the primary for
+ * every fork's figures (prom-client's AggregatorRegistry sums counters; it asks each fork over
+ * IPC, this one included, which answers while its scrape waits).
+ */
+function forkFigures(own: Registry): () => Promise<string> {
+  // The constructor installs the listener that answers the primary; setRegistries says with what.
+  new AggregatorRegistry();
+  AggregatorRegistry.setRegistries(own);
+  let next = 0;
+  const pending = new Map<number, { resolve: (text: string) => void; reject: (err: Error) => void }>();
+  process.on('message', (m: unknown) => {
+    if (!isFigures(m) || !pending.has(m.id)) return;
+    const p = pending.get(m.id)!;
+    pending.delete(m.id);
+    if (m.text !== undefined) p.resolve(m.text);
+    else p.reject(new Error(m.error ?? 'no figures from the primary'));
+  });
+  return () =>
+    new Promise<string>((resolve, reject) => {
+      const id = ++next;
+      pending.set(id, { resolve, reject });
+      process.send!({ type: FIGURES, id } satisfies FiguresMessage);
+    });
+}
+
+/** In the primary of API_PROCESSES forks: answers each fork's request for every fork's own figures. */
+export function answerFigureRequests(): (fork: Worker, message: unknown) => void {
+  const aggregator = new AggregatorRegistry();
+  return (fork, m) => {
+    if (!isFigures(m)) return;
+    aggregator.clusterMetrics().then(
+      (text) => fork.send({ type: FIGURES, id: m.id, text } satisfies FiguresMessage),
+      (err: unknown) => fork.send({ type: FIGURES, id: m.id, error: err instanceof Error ? err.message : String(err) } satisfies FiguresMessage),
+    );
+  };
 }

@@ -12,10 +12,10 @@
 import { Router, type NextFunction, type Request, type Response } from 'express';
 import { merchantWeight, providersOf, type Config } from '@sluice/config';
 import { assertNever, isFinalStatus, SluiceError } from '@sluice/domain';
-import { newPaymentId, parseRecord, paymentIdTime, type NewPayment, type PaymentStore, type PaymentView, type PgRate } from '@sluice/store';
+import { newPaymentId, parseRecord, paymentIdTime, type NewPayment, type PaymentStore, type PaymentView, type PgRate, type ReplicaWaiter } from '@sluice/store';
 import type { BooksReader } from '@sluice/books';
 import type { MerchantAuth } from './auth.ts';
-import { PAYMENT_ID, paymentNotFound, send202 } from './answers.ts';
+import { confirmReplicated, PAYMENT_ID, paymentNotFound, send202 } from './answers.ts';
 import { addCancelRoute } from './cancels.ts';
 import { jsonBody, requireJson } from './json-body.ts';
 import type { FinalWaiters } from './long-poll.ts';
@@ -33,6 +33,8 @@ export interface PaymentRouteDeps {
   waiters: FinalWaiters;
   /** The books: payments Redis has forgotten, lists and summaries. Null without DATABASE_URL. */
   books: BooksReader | null;
+  /** Replicas to confirm a write on before its 202 (REDIS_WAIT_REPLICAS); null: none. */
+  replicas: ReplicaWaiter | null;
 }
 
 /** How long a merchant is told to wait when the books do not answer. */
@@ -124,9 +126,11 @@ export function paymentRoutes(deps: PaymentRouteDeps): Router {
       };
       // The script fills in `eta` from the backlog it counts: the body sent is the body stored.
       const weight = merchantWeight(deps.config, merchantId);
+      const mark = deps.replicas?.mark() ?? null;
       const result = await store.create(p, sha256Hex(idemKey), fingerprintOf(body, currency, provider), bodyTemplate(p, at.rate), { all: ceilingAll, merchant: at.ceiling }, weight);
       switch (result.kind) {
         case 'created':
+          await confirmReplicated(deps.replicas, mark, res);
           send202(res, p.id, result.body, false);
           return;
         case 'replay': {
@@ -138,6 +142,8 @@ export function paymentRoutes(deps: PaymentRouteDeps): Router {
             : a.from === 'body' ? a.body
             : (await fromBooks(res, (b) => b.byId(result.id, paymentIdTime(result.id) ?? undefined)))?.intakeBody;
           if (!body) throw new SluiceError('BOOKS_UNAVAILABLE', 'The stored answer is not in the books yet; retry', 503, true);
+          // The first answer may have been this 503: the payment is on a replica only once confirmed.
+          await confirmReplicated(deps.replicas, mark, res);
           send202(res, result.id, body, true);
           return;
         }
@@ -204,7 +210,7 @@ export function paymentRoutes(deps: PaymentRouteDeps): Router {
     res.json(renderView(v, now(), rateOf(v.record.provider)));
   });
 
-  addCancelRoute(router, { config: deps.config, store, books, now, rateOf, fromBooks });
+  addCancelRoute(router, { config: deps.config, store, books, now, rateOf, fromBooks, replicas: deps.replicas });
 
   router.get('/v1/summary/daily', async (req: Request, res: Res) => {
     const q = summaryQueryOf(req.query);

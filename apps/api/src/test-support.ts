@@ -8,7 +8,7 @@ import type { Server } from 'node:http';
 import type { Express } from 'express';
 import { pino, type Logger } from 'pino';
 import { testConfig, type Config } from '@sluice/config';
-import { BooksStream, connectRedis, PaymentStore, type Redis } from '@sluice/store';
+import { BooksStream, connectRedis, PaymentStore, replicaWaiterOf, type Redis } from '@sluice/store';
 import { createQueues, type Queues } from '@sluice/queue';
 import { BooksReader, BooksWriter, booksPool } from '@sluice/books';
 import { createApp } from './app.ts';
@@ -59,7 +59,7 @@ export async function startTestApp(
   const config = testConfig(
     Object.fromEntries(Object.entries(env).filter((e): e is [string, string | number | boolean] => e[1] !== null)),
   );
-  const redis = connectRedis(REDIS_URL);
+  const redis = connectRedis(config.REDIS_URL);
   const store = new PaymentStore(redis, {
     prefix,
     idempotencyTtlMs: config.IDEMPOTENCY_TTL_MS,
@@ -70,7 +70,8 @@ export async function startTestApp(
   const waiters = new FinalWaiters(() => redis.duplicate({ enableAutoPipelining: false }), store.keys.finalChannel, opts.maxWaiters);
   const pool = opts.databaseUrl ? booksPool(opts.databaseUrl) : null;
   const books = pool ? new BooksReader(pool) : null;
-  const app = createApp({ config, store, queues, waiters, books, logger: opts.logger ?? pino({ level: 'silent' }) });
+  const replicas = replicaWaiterOf(config, redis);
+  const app = createApp({ config, store, queues, waiters, books, replicas, logger: opts.logger ?? pino({ level: 'silent' }) });
   const server = await listen(app, config);
   return {
     url: server.url,
@@ -85,6 +86,7 @@ export async function startTestApp(
     close: async () => {
       await waiters.close();
       await server.close();
+      await replicas?.close();
       await pool?.end();
       await cleanRedis(redis, prefix, queues);
       await queues.close();

@@ -6,7 +6,7 @@
 import { parseArgs } from 'node:util';
 
 /** The bench's scenarios, in the order they run. */
-export const SCENARIOS = ['overload', 'intake', 'faults', 'memory', 'slow', 'crash', 'books', 'fair', 'providers', 'refunds', 'webhooks'] as const;
+export const SCENARIOS = ['overload', 'cpu', 'intake', 'faults', 'memory', 'slow', 'crash', 'books', 'fair', 'providers', 'refunds', 'webhooks', 'redis'] as const;
 /** One scenario's name (`--only`). */
 export type ScenarioName = (typeof SCENARIOS)[number];
 
@@ -46,6 +46,11 @@ export interface BenchOptions {
    * arrival clock then reads a burst. Default −10; `--sim-nice 0` measures it at equal priority.
    */
   simNice: number;
+  /**
+   * When set, the API and worker processes run with `--cpu-prof` and write their profiles here
+   * (one file per process and thread, at exit); docs/perf.md reads them.
+   */
+  cpuProf: string | null;
 }
 
 /** The overload configurations (`--configs`). */
@@ -55,8 +60,8 @@ export type OverloadKey = (typeof OVERLOAD_KEYS)[number];
 
 /** The usage line printed on a bad flag or `--help`. */
 export const USAGE =
-  'npm run bench -- [--seconds N] [--rate N] [--runs N] [--only overload|intake|faults|memory|slow|crash|books|fair|providers|refunds|webhooks] [--quick] [--out FILE]\n' +
-  '                 [--configs gate1,gate4,baseline] [--raw DIR] [--sim-nice N]';
+  'npm run bench -- [--seconds N] [--rate N] [--runs N] [--only overload|cpu|intake|faults|memory|slow|crash|books|fair|providers|refunds|webhooks|redis] [--quick] [--out FILE]\n' +
+  '                 [--configs gate1,gate4,baseline] [--raw DIR] [--sim-nice N] [--cpu-prof DIR]';
 
 function positive(name: string, text: string | undefined, fallback: number): number {
   if (text === undefined) return fallback;
@@ -79,6 +84,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
       configs: { type: 'string' },
       raw: { type: 'string' },
       'sim-nice': { type: 'string' },
+      'cpu-prof': { type: 'string' },
       help: { type: 'boolean', default: false },
     },
     strict: true,
@@ -114,6 +120,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
     configs: configs as OverloadKey[],
     raw: values.raw ?? null,
     simNice: values['sim-nice'] === undefined ? -10 : Number(values['sim-nice']),
+    cpuProf: values['cpu-prof'] ?? null,
   };
 }
 

@@ -22,7 +22,9 @@ import { runFair } from './profiles/fair.ts';
 import { runProviders } from './profiles/providers.ts';
 import { runRefunds } from './profiles/refunds.ts';
 import { runWebhooks } from './profiles/webhooks.ts';
+import { runRedisHa } from './profiles/redis-ha.ts';
 import { CONFIGS, runOverload } from './profiles/overload.ts';
+import { runNaive } from './profiles/cpu.ts';
 import { Progress } from './harness/progress.ts';
 import { connect, deleteMatching, redisVersion } from './harness/redis-tools.ts';
 import { renderReport } from './report/report.ts';
@@ -30,7 +32,7 @@ import type { BenchResults } from './analysis/results.ts';
 import { SimClient } from './harness/sim-client.ts';
 import { startSimulatorProcess, ROOT } from '@sluice/test-support';
 import { getPriority, setPriority } from 'node:os';
-import { activeStacks, freePort, stopProc } from './harness/stack.ts';
+import { activeStacks, freePort, profileInto, stopProc } from './harness/stack.ts';
 
 const argv = process.argv.slice(2);
 let opts: BenchOptions;
@@ -40,6 +42,7 @@ try {
   console.error(`${err instanceof Error ? err.message : String(err)}\nusage: ${USAGE}`);
   process.exit(2);
 }
+if (opts.cpuProf) profileInto(opts.cpuProf);
 const command = `npm run bench${argv.length > 0 ? ` -- ${argv.join(' ')}` : ''}`;
 console.log(`$ ${command}`);
 
@@ -100,6 +103,7 @@ const results: BenchResults = {
   command,
   settings: { rate: opts.rate, seconds: opts.seconds, runs: opts.runs, quick: opts.quick, simNice },
   overload: [],
+  naive: null,
   latency: [],
   intake: null,
   faults: null,
@@ -109,6 +113,7 @@ const results: BenchResults = {
   providers: null,
   refunds: null,
   webhooks: null,
+  redis: null,
   slow: [],
   crash: [],
   failures: [],
@@ -150,6 +155,15 @@ if (wants(opts, 'overload')) {
     if (r) results.latency.push(r);
   }
 }
+if (wants(opts, 'cpu')) {
+  // Sluice's side of the CPU section is the overload's gate runs (one worker process); run alone
+  // (`--only cpu`), it runs one of its own first. Then the naive gateway, under the same load.
+  if (!results.overload.some((o) => o.config.key === 'gate1')) {
+    const r = await attempt('cpu: overload gate1', () => runOverload(ctx, CONFIGS.gate1, 1));
+    if (r) results.overload.push(r);
+  }
+  results.naive = await attempt('cpu: naive gateway', () => runNaive(ctx));
+}
 if (wants(opts, 'intake')) results.intake = await attempt('intake', () => runIntake(ctx));
 if (wants(opts, 'faults')) results.faults = await attempt('faults', () => runFaults(ctx));
 if (wants(opts, 'memory')) results.memory = await attempt('memory', () => runMemory(ctx));
@@ -158,6 +172,7 @@ if (wants(opts, 'fair')) results.fair = await attempt('fair', () => runFair(ctx)
 if (wants(opts, 'providers')) results.providers = await attempt('providers', () => runProviders(ctx));
 if (wants(opts, 'refunds')) results.refunds = await attempt('refunds', () => runRefunds(ctx));
 if (wants(opts, 'webhooks')) results.webhooks = await attempt('webhooks', () => runWebhooks(ctx));
+if (wants(opts, 'redis')) results.redis = await attempt('redis', () => runRedisHa(ctx));
 if (wants(opts, 'slow')) {
   for (const variant of SLOW_VARIANTS) {
     const r = await attempt(`slow (${variant.label})`, () => runSlow(ctx, variant));

@@ -5,9 +5,9 @@
  */
 import { hostname } from 'node:os';
 import { BooksWriter, booksPool, migrateBooks } from '@sluice/books';
-import { hotWindowMs, loadConfig, required } from '@sluice/config';
+import { describeRedisTarget, hotWindowMs, loadConfig, redisTargetOf, required } from '@sluice/config';
 import { createLogger } from '@sluice/log';
-import { BooksStream, connectRedis, PaymentStore, storeOptionsOf } from '@sluice/store';
+import { BooksStream, connectConfigured, PaymentStore, storeOptionsOf } from '@sluice/store';
 import { Drainer } from './drainer.ts';
 
 async function main(): Promise<void> {
@@ -17,8 +17,8 @@ async function main(): Promise<void> {
   const applied = await migrateBooks(databaseUrl);
   if (applied.length > 0) log.info({ migrations: applied }, 'books migrated');
 
-  const redis = connectRedis(config.REDIS_URL);
-  const reader = connectRedis(config.REDIS_URL, { enableAutoPipelining: false });
+  const redis = connectConfigured(config, log);
+  const reader = connectConfigured(config, log, { enableAutoPipelining: false });
   const store = new PaymentStore(redis, storeOptionsOf(config));
   const pool = booksPool(databaseUrl);
   const drainer = new Drainer(store, new BooksStream(redis, store.keys), reader, new BooksWriter(pool), {
@@ -39,7 +39,7 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
-  log.info({ consumer: `${hostname()}:${process.pid}` }, 'drainer started');
+  log.info({ consumer: `${hostname()}:${process.pid}`, redis: describeRedisTarget(redisTargetOf(config)) }, 'drainer started');
   await drainer.run();
   // A blocked read is cut short by closing its connection.
   reader.disconnect();

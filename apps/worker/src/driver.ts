@@ -16,8 +16,8 @@ import {
   type StepContext,
 } from '@sluice/domain';
 import type { CallResult } from '@sluice/pg-client';
-import type { PaymentRecord, PaymentStore, Transitions } from '@sluice/store';
-import type { PgPort, Refusal } from './sender/pg-port.ts';
+import type { PaymentRecord, PaymentStore, ReplicaWaiter, Transitions, WriteMark } from '@sluice/store';
+import { UNREPLICATED_RETRY_MS, type PgPort, type Refusal } from './sender/pg-port.ts';
 import type { Logger } from 'pino';
 
 /** What the processor does next. */
@@ -38,6 +38,11 @@ export interface DriverDeps {
   transitions: Transitions;
   policy: ResolutionPolicy;
   log: Logger;
+  /**
+   * REDIS_WAIT_REPLICAS > 0: a final state is on the replicas before its job ends (on the
+   * connection `store` and `transitions` write on). Cancels wait in their guard (`LocalPg`).
+   */
+  replicas?: ReplicaWaiter | null;
 }
 
 /** The PG Idempotency-Keys: derived from Sluice's globally unique payment id, never from merchant input. */
@@ -55,11 +60,13 @@ export class PaymentDriver {
    * the phases after the first answer (`inquiring`, `canceling`, and a re-`confirming`).
    */
   async step(id: string, via: 'confirm' | 'resolve', retries: number): Promise<Next> {
+    const mark = this.deps.replicas?.mark();
     const rec = await this.deps.store.get(id);
     if (!rec) return { kind: 'done', phase: 'missing' };
     switch (rec.phase) {
       case 'final':
-        return { kind: 'done', phase: 'final' };
+        // A re-run of a job whose final state was not confirmed on a replica: confirm it now.
+        return mark ? this.replicated(mark) : { kind: 'done', phase: 'final' };
       case 'queued':
         return via === 'confirm' ? this.confirm(rec, ['queued', 'confirming'], retries) : { kind: 'done', phase: 'queued' };
       case 'confirming':
@@ -131,9 +138,22 @@ export class PaymentDriver {
           : { kind: 'done', phase: refusal.phase as Phase };
       case 'expired':
         return { kind: 'done', phase: 'final' };
+      case 'unreplicated':
+        return { kind: 'again', delayMs: UNREPLICATED_RETRY_MS };
       default:
         return { kind: 'done', phase: 'missing' };
     }
+  }
+
+  /**
+   * The job of a final payment ends only once the replicas hold the final state: a failover that
+   * lost it would send the confirm again (harmless under the same key, lost-writes.test.ts, but
+   * a call the PG need not see). Not confirmed in time: the job runs again a little later.
+   */
+  private async replicated(mark: WriteMark): Promise<Next> {
+    if (await this.deps.replicas!.confirm(mark)) return { kind: 'done', phase: 'final' };
+    this.deps.log.warn({ alert: true }, 'a final state is not on a replica yet (REDIS_WAIT_REPLICAS); its job runs again');
+    return { kind: 'again', delayMs: UNREPLICATED_RETRY_MS };
   }
 
   private async apply(
@@ -155,6 +175,7 @@ export class PaymentDriver {
     };
     if (alert) this.deps.log.warn({ ...fields, alert: true, reason: alert }, 'PG answer needs attention');
     else this.deps.log.debug(fields, 'PG call');
+    const mark = step.do === 'finalize' ? this.deps.replicas?.mark() : undefined;
     const phase = await this.deps.transitions.apply({ paymentId: rec.id, expected, step, event, settlesConfirm });
     if (phase === null) {
       // The payment is not in the phase this answer was for: another step moved it (a stalled or
@@ -167,7 +188,7 @@ export class PaymentDriver {
     }
     switch (step.do) {
       case 'finalize':
-        return { kind: 'done', phase: 'final' };
+        return mark ? this.replicated(mark) : { kind: 'done', phase: 'final' };
       case 'inquire':
         return { kind: 'resolve', delayMs: step.delayMs };
       case 'reconfirm':

@@ -5,8 +5,9 @@
  * and WORKER_FORKS to the count on that machine.
  */
 import cluster from 'node:cluster';
-import { loadConfig, refuseDemoSecrets, workerConcurrency, type Config } from '@sluice/config';
+import { describeRedisTarget, loadConfig, redisTargetOf, refuseDemoSecrets, workerConcurrency, type Config } from '@sluice/config';
 import { exposeWorkerMetrics, serveClusterMetrics } from './metrics.ts';
+import { onStop, superviseForks } from '@sluice/forks';
 import { createLogger } from '@sluice/log';
 import { startWorker } from './runtime.ts';
 
@@ -26,46 +27,30 @@ function bootConfig(): Config {
 }
 const forks = config.WORKER_FORKS ?? config.WORKER_PROCESSES;
 
+/** What closing may take past the grace period (handing jobs back, quitting connections). */
+const SHUTDOWN_CLOSE_MS = 2_000;
+
 if (cluster.isPrimary && forks > 1) {
   // One metrics port per machine: the primary aggregates its forks' registries (prom-client).
   await serveClusterMetrics(config.WORKER_METRICS_PORT, config.HOST);
-  for (let i = 0; i < forks; i++) cluster.fork();
-  let stopping = false;
-  // A fork that dies is replaced (its connection share is free again once it is gone), at most
-  // one a second so that a fork failing at start-up does not spin.
-  let lastFork = 0;
-  cluster.on('exit', (w, code, signal) => {
-    log.warn({ pid: w.process.pid, code, signal, alert: !stopping }, 'worker process exited');
-    if (stopping) return;
-    const wait = Math.max(0, lastFork + 1_000 - Date.now());
-    lastFork = Date.now() + wait;
-    setTimeout(() => {
-      if (!stopping) cluster.fork();
-    }, wait);
-  });
-  const stop = (sig: NodeJS.Signals) => {
-    if (stopping) process.exit(1);
-    stopping = true;
-    for (const w of Object.values(cluster.workers ?? {})) w?.process.kill(sig);
-  };
-  process.on('SIGTERM', stop);
-  process.on('SIGINT', stop);
+  // Each fork's connection share is free again once it is gone, so a dead one is simply replaced.
+  superviseForks({ count: forks, log });
 } else {
   const running = await startWorker(config, log, () => process.exit(1));
   const metricsServer = await exposeWorkerMetrics(running.metrics, config.WORKER_METRICS_PORT, config.HOST);
-  log.info({ concurrency: workerConcurrency(config), gate: config.GATE_ENABLED }, 'worker started');
-  let stopping = false;
+  log.info({ concurrency: workerConcurrency(config), gate: config.GATE_ENABLED, redis: describeRedisTarget(redisTargetOf(config)) }, 'worker started');
   const stop = async (sig: string) => {
-    if (stopping) {
-      log.warn('second signal: exiting now');
-      process.exit(1);
-    }
-    stopping = true;
     log.info({ sig }, 'stopping: finishing in-flight PG calls');
+    // Closing talks to Redis (admission's last step, handing jobs back, quitting): with Redis away
+    // or hung it would wait for ever. Past the grace period and a little for that, exit anyway:
+    // the jobs' locks lapse and other workers take them over, as after a crash.
+    setTimeout(() => {
+      log.error({ graceMs: config.WORKER_SHUTDOWN_GRACE_MS }, 'Redis did not answer during shutdown: exiting unclean; other workers take the jobs over');
+      process.exit(1);
+    }, config.WORKER_SHUTDOWN_GRACE_MS + SHUTDOWN_CLOSE_MS).unref();
     metricsServer?.close();
     await running.close();
     process.exit(0);
   };
-  process.on('SIGTERM', () => void stop('SIGTERM'));
-  process.on('SIGINT', () => void stop('SIGINT'));
+  onStop((sig) => void stop(sig), log);
 }

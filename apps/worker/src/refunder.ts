@@ -15,7 +15,7 @@
 import { afterRefundCancel, afterRefundCheck, type PgOutcome, type Refund, type RefundStep } from '@sluice/domain';
 import { refundKey, type RefundStore } from '@sluice/store';
 import type { Logger } from 'pino';
-import type { PgPort } from './sender/pg-port.ts';
+import { UNREPLICATED_RETRY_MS, type PgPort, type Refusal } from './sender/pg-port.ts';
 
 /** What the refunder needs: the provider's PG port and refunds, its timing, and a logger. */
 export interface RefunderOptions {
@@ -104,7 +104,7 @@ export class Refunder {
         idempotencyKey: refundKey(head.id),
         guard: { refund: { paymentId, cancelId: head.id, op: 'send' } },
       });
-      if (r.refused) return this.heldBack(paymentId, r.refusal.reason);
+      if (r.refused) return this.heldBack(paymentId, r.refusal.reason, head.id);
       return this.apply(paymentId, head, 'cancel', r.outcome, afterRefundCancel(r.outcome, { ...ctx, sentAt: Date.now() - r.report.latencyMs }), r.report.latencyMs);
     }
     const r = await this.o.pg.inquire(state.paymentKey, { guard: { refund: { paymentId, cancelId: head.id, op: 'check' } } });
@@ -112,7 +112,16 @@ export class Refunder {
     return this.apply(paymentId, head, 'inquire', r.outcome, afterRefundCheck(r.outcome, ctx), r.report.latencyMs);
   }
 
-  private async heldBack(paymentId: string, reason: string): Promise<void> {
+  private async heldBack(paymentId: string, reason: Refusal['reason'], sending?: string): Promise<void> {
+    if (reason === 'unreplicated') {
+      // The guard marked the cancel in flight and no replica confirmed the mark: it was not sent,
+      // so the mark is taken back (as for a cancel the PG did not process) and it goes later.
+      if (sending) {
+        const step = { do: 'retry', delayMs: UNREPLICATED_RETRY_MS } as const;
+        if (await this.o.refunds.settle(paymentId, sending, step, { call: 'cancel', outcome: 'not_sent:unreplicated', ms: 0 })) return;
+      }
+      return this.o.refunds.later(paymentId, UNREPLICATED_RETRY_MS);
+    }
     // The breaker: wait and come back. The guard's phase: another step moved it; look again soon.
     await this.o.refunds.later(paymentId, reason === 'breaker' ? this.o.breakerWaitMs : 0);
   }

@@ -8,7 +8,8 @@ import { BooksReader, booksPool } from '@sluice/books';
 import { resolutionPolicyOf } from '@sluice/domain';
 import { createQueues, JOB_OPTIONS, QUEUE_NAMES, queueNamesOf, retryPolicy, WORKER_KEEP_JOBS, WORKER_SETTINGS, type Queues } from '@sluice/queue';
 import {
-  checkRedisSafety, connectRedis, FairShare, makeKeys, PaymentStore, PG_CLIENT_FIGURES_EVERY_MS, publishPgClientFigures, RefundStore, refundStoreOptionsOf, storeOptionsOf, Transitions,
+  checkRedisSafety, connectConfigured, FairShare, makeKeys, PaymentStore, PG_CLIENT_FIGURES_EVERY_MS, publishPgClientFigures, RefundStore, refundStoreOptionsOf, replicaWaiterOf, storeOptionsOf,
+  Transitions,
   transitionsOptionsOf, type Keys, type Redis,
 } from '@sluice/store';
 import { hostname } from 'node:os';
@@ -79,10 +80,12 @@ export async function startWorker(
   log: Logger = createLogger(config, { name: 'worker' }),
   onFatal: (err: Error) => void = () => undefined,
 ): Promise<RunningWorker> {
-  const redis = connectRedis(config.REDIS_URL);
-  const bullConnection = connectRedis(config.REDIS_URL, { enableAutoPipelining: false });
+  const redis = connectConfigured(config, log);
+  const bullConnection = connectConfigured(config, log, { enableAutoPipelining: false });
   await checkRedisSafety(redis, config.REDIS_ALLOW_EVICTION, log);
   const store = new PaymentStore(redis, storeOptionsOf(config));
+  // REDIS_WAIT_REPLICAS: final states on the replicas before their jobs end (driver.ts).
+  const replicas = replicaWaiterOf(config, redis);
   const metrics = new WorkerMetrics();
   const common = {
     connection: bullConnection,
@@ -113,11 +116,11 @@ export async function startWorker(
       await thread.ready;
       pg = thread;
     } else {
-      pg = new LocalPg(pc, redis, transitions, metrics);
+      pg = new LocalPg(pc, redis, transitions, metrics, replicas);
     }
     const queues = createQueues(bullConnection, pc.REDIS_PREFIX, provider.id);
     const names = queueNamesOf(provider.id);
-    const driver = new PaymentDriver({ pg, store, transitions, policy: resolutionPolicyOf(pc), log });
+    const driver = new PaymentDriver({ pg, store, transitions, policy: resolutionPolicyOf(pc), log, replicas });
     const deps = { driver, resolveQueue: queues.resolve, probeIntervalMs: pc.BREAKER_PROBE_INTERVAL_MS, log };
     let confirmWorker: Worker | null = null;
     confirmWorker = new Worker(names.confirm, retryPolicy(confirmProcessor(deps, () => confirmWorker!)), {
@@ -208,7 +211,7 @@ export async function startWorker(
     side.refunder.start();
   }
   // Signed webhooks, when endpoints can be registered (their secrets need the key).
-  const webhookReader = config.WEBHOOK_ENCRYPTION_KEY ? connectRedis(config.REDIS_URL, { enableAutoPipelining: false }) : null;
+  const webhookReader = config.WEBHOOK_ENCRYPTION_KEY ? connectConfigured(config, log, { enableAutoPipelining: false }) : null;
   const webhooks = webhookReader
     ? new Webhooks({
         redis, reader: webhookReader, bullConnection, keys: store.keys, box: new SecretBox(config.WEBHOOK_ENCRYPTION_KEY!),
@@ -237,6 +240,7 @@ export async function startWorker(
       }
       await webhooks?.close();
       await Promise.all(sides.map((side) => side.pg.close()));
+      await replicas?.close();
       await Promise.all(sides.map((side) => side.queues.close()));
       await Promise.all([redis.quit(), bullConnection.quit(), webhookReader?.quit(), booksDb?.end()]).catch(() => undefined);
     },

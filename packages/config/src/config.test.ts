@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { admitLead, admitTickMs, connectionsPerProcess, EnvSchema, loadConfig, merchantWeight, providerKeyPrefix, providersOf, reservedConnectionsPerProcess, testConfig } from './index.ts';
+import { admitLead, describeRedisTarget, parseSentinels, redisTargetOf, admitTickMs, connectionsPerProcess, EnvSchema, loadConfig, merchantWeight, providerKeyPrefix, providersOf, reservedConnectionsPerProcess, testConfig } from './index.ts';
 
 describe('loadConfig', () => {
   it('gives each worker process a share of the PG connections that adds up to no more than the cap', () => {
@@ -97,5 +97,27 @@ describe('loadConfig', () => {
 
   it('keeps its variable list readable for the README check', () => {
     expect(Object.keys(EnvSchema.shape)).toContain('GATE_MARGIN_MIN_MS');
+  });
+});
+
+describe('redisTargetOf', () => {
+  it('is REDIS_URL without sentinels, and the sentinel group with them', () => {
+    expect(redisTargetOf(loadConfig({ REDIS_URL: 'rediss://u:p@redis.example:6380/2' }))).toEqual({ kind: 'url', url: 'rediss://u:p@redis.example:6380/2' });
+    const t = redisTargetOf(loadConfig({
+      REDIS_SENTINELS: 's1:26379, [::1]:26380,10.0.0.3:5000', REDIS_SENTINEL_NAME: 'sluice', REDIS_USERNAME: 'app', REDIS_PASSWORD: 'pw', REDIS_SENTINEL_PASSWORD: 'spw', REDIS_TLS: 'true',
+    }));
+    expect(t).toEqual({
+      kind: 'sentinel', name: 'sluice', username: 'app', password: 'pw', sentinelPassword: 'spw', tls: true,
+      sentinels: [{ host: 's1', port: 26379 }, { host: '::1', port: 26380 }, { host: '10.0.0.3', port: 5000 }],
+    });
+    // Logged and shown without the password.
+    expect(describeRedisTarget(t)).toBe('sentinel sluice via s1:26379,::1:26380,10.0.0.3:5000 (TLS)');
+    expect(describeRedisTarget({ kind: 'url', url: 'redis://app:secret@h:6379' })).not.toContain('secret');
+  });
+
+  it('refuses a sentinel list it cannot read, naming the entry', () => {
+    expect(() => loadConfig({ REDIS_SENTINELS: 's1:26379,s2' })).toThrow(/REDIS_SENTINELS: "s2" is not host:port/);
+    expect(() => loadConfig({ REDIS_SENTINELS: 's1:70000' })).toThrow(/REDIS_SENTINELS/);
+    expect(() => parseSentinels(' , ')).toThrow(/no sentinel/);
   });
 });

@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { DEFAULT_PROVIDER, PROVIDER_ID, readProviderList } from './providers.ts';
+import { redisTargetVariables } from './redis-target.ts';
 import { VARIABLE_DOCS } from './variable-docs.ts';
 
 const int = (def: number, min = 0) => z.coerce.number().int().min(min).default(def);
@@ -63,6 +64,17 @@ export const EnvSchema = z.object({
 
   // Redis
   REDIS_URL: z.string().default('redis://127.0.0.1:6379'),
+  /** Sentinel, ACL and TLS settings (redis-target.ts); REDIS_SENTINELS set replaces REDIS_URL's host. */
+  ...redisTargetVariables,
+  /** A Redis connection with no answer to a PING for this long is dropped and made again; 0 = never. */
+  REDIS_HANG_MS: int(5_000, 0),
+  /**
+   * Replicas that must hold a payment before intake answers 202 (and a cancel request before its
+   * 202): 0 = do not wait (one Redis, or an AOF-backed primary you restart rather than fail over).
+   */
+  REDIS_WAIT_REPLICAS: int(0, 0),
+  /** How long intake waits for them; past it, 503 REPLICA_UNCONFIRMED with Retry-After. */
+  REDIS_WAIT_TIMEOUT_MS: int(1_000, 1),
   /** Key prefix for every Sluice and BullMQ key. Use `{sluice}` on Redis Cluster (one hash slot). */
   REDIS_PREFIX: z.string().min(1).default('sluice'),
   /** Start even when Redis evicts keys (maxmemory-policy other than noeviction). Never in production. */
@@ -243,6 +255,8 @@ export const EnvSchema = z.object({
 
   // API
   PORT: int(3000),
+  /** Intake processes behind PORT on this machine (node:cluster); 1 = the API runs in its one process. */
+  API_PROCESSES: z.coerce.number().int().min(1).max(64).default(1),
   HOST: z.string().default('127.0.0.1'),
   TRUST_PROXY: z.string().default('false'),
   BODY_LIMIT_BYTES: int(16_384, 256),
@@ -446,6 +460,7 @@ export function testConfig(overrides: Record<string, string | number | boolean> 
   return loadConfig(base);
 }
 export { hashApiKey } from './api-keys.ts';
+export { describeRedisTarget, parseSentinels, redisTargetOf, type RedisTarget, type SentinelAddress } from './redis-target.ts';
 export { DEFAULT_PROVIDER, PROVIDER_ID, ProviderEntrySchema, readProviderList, type ProviderEntry } from './providers.ts';
 export { DEMO_SECRETS, demoSecretsInUse, refuseDemoSecrets } from './demo.ts';
 

@@ -20,6 +20,15 @@
   ARGV[7] client id                               ARGV[8] this client's margin need (µs, 0 = none)
   ARGV[9] how long a reported need lasts (µs)
   ARGV[10] tests only: a fake "now" (µs) in place of TIME; empty in production
+  ARGV[11] the replication id of the Redis this client is connected to (INFO replication's
+           master_replid); empty to skip the check
+  KEYS[4] the replication id the gate's state was last written under
+
+  After a failover the new primary holds the gate's state as replicated, which may lack the last
+  slots the old primary granted (replication is asynchronous). The state is then present, so the
+  cold start below does not fire; a replication id other than the one the state was written under
+  (or none recorded) says the state may be stale, and the first new slot waits one window plus the
+  largest margin, past anything the lost slots could still put in a PG window.
 
   Returns { nowUs, marginUs, retryAtUs, slot1, slot2, ... }. retryAtUs is when the next slot
   could be granted (0 when slots were granted).
@@ -65,6 +74,14 @@ if last == nil then
   last = now + window - spacing
   redis.call('SET', KEYS[2], last, 'PX', 3600000)
 end
+if ARGV[11] ~= nil and ARGV[11] ~= '' and redis.call('GET', KEYS[4]) ~= ARGV[11] then
+  local paused = now + window + maxMargin - spacing
+  if paused > last then
+    last = paused
+    redis.call('SET', KEYS[2], last, 'PX', 3600000)
+  end
+  redis.call('SET', KEYS[4], ARGV[11], 'PX', 3600000)
+end
 
 local granted = {}
 local retryAt = 0
@@ -90,6 +107,7 @@ if #granted > 0 then
   -- margin is kept, never the span margin itself, or one wide spell would hold it for ever.)
   redis.call('HSET', KEYS[3], string.format('~%d', margin), string.format('%d:%d', margin, last + window + margin))
   redis.call('SET', KEYS[2], last, 'PX', 3600000)
+  if ARGV[11] ~= nil and ARGV[11] ~= '' then redis.call('PEXPIRE', KEYS[4], 3600000) end
   redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - 2 * (window + maxMargin))
   redis.call('PEXPIRE', KEYS[1], 3600000)
 end

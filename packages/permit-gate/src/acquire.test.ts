@@ -16,7 +16,7 @@ beforeEach(() => {
   prefixes.push(prefix);
 });
 afterAll(async () => {
-  const keys = prefixes.flatMap((p) => ['slots', 'last', 'margins'].map((k) => `${p}:gate:${k}`));
+  const keys = prefixes.flatMap((p) => ['slots', 'last', 'margins', 'replid'].map((k) => `${p}:gate:${k}`));
   await redis.unlink(...keys);
   redis.disconnect();
 });
@@ -31,12 +31,14 @@ interface Call {
   horizonUs?: number;
   client?: string;
   needUs?: number;
+  /** The replication id the client is connected to ('' skips the check). */
+  replid?: string;
 }
 async function acquire(c: Call): Promise<{ now: number; margin: number; retryAt: number; slots: number[] }> {
   const res = (await redis.eval(
-    SCRIPT, 3, `${prefix}:gate:slots`, `${prefix}:gate:last`, `${prefix}:gate:margins`,
+    SCRIPT, 4, `${prefix}:gate:slots`, `${prefix}:gate:last`, `${prefix}:gate:margins`, `${prefix}:gate:replid`,
     c.n, c.limit ?? 10, c.windowUs ?? 1_000_000, c.minMarginUs ?? 0, c.maxMarginUs ?? 100_000,
-    c.horizonUs ?? 10_000_000, c.client ?? 'a', c.needUs ?? 0, 10_000_000, c.nowUs,
+    c.horizonUs ?? 10_000_000, c.client ?? 'a', c.needUs ?? 0, 10_000_000, c.nowUs, c.replid ?? '',
   )) as number[];
   return { now: res[0]!, margin: res[1]!, retryAt: res[2]!, slots: res.slice(3) };
 }
@@ -54,6 +56,36 @@ function maxInWindow(slots: number[], w: number): number {
 }
 
 describe('acquire.lua slot arithmetic', () => {
+  it('grants nothing for a window plus the largest margin when the state was written under another replication id', async () => {
+    const T = 1_700_000_000_000_000;
+    const W = 1_000_000;
+    const MAX = 100_000;
+    // A cold start under a replication id waits the largest margin too (nothing was recorded).
+    const first = await acquire({ n: 3, nowUs: T, replid: 'aaaa', horizonUs: 2 * W });
+    expect(first.slots[0]).toBe(T + W + MAX);
+    const steady = await acquire({ n: 1, nowUs: T + 2 * W, replid: 'aaaa' });
+    expect(steady.slots[0]).toBe(T + 2 * W);
+    // The same server again (a reconnect): its state is whole, nothing waits.
+    const again = await acquire({ n: 1, nowUs: T + 3 * W, replid: 'aaaa' });
+    expect(again.slots[0]).toBe(T + 3 * W);
+    // A promoted replica: the state is there but may lack the last slots; wait past them.
+    const now = T + 3 * W + 500;
+    const promoted = await acquire({ n: 1, nowUs: now, replid: 'bbbb', horizonUs: 2 * W });
+    expect(promoted.slots[0]).toBeGreaterThanOrEqual(now + W + MAX);
+    expect(await redis.get(`${prefix}:gate:replid`)).toBe('bbbb');
+    // From then on, under the new id, pacing as usual.
+    const next = await acquire({ n: 1, nowUs: now + 2 * W, replid: 'bbbb' });
+    expect(next.slots[0]).toBe(now + 2 * W);
+  });
+
+  it('also waits when the state holds no replication id at all (written before it was recorded, or lost with the last slots)', async () => {
+    const T = 1_700_000_000_000_000;
+    const W = 1_000_000;
+    await acquire({ n: 1, nowUs: T, horizonUs: 2 * W });
+    const r = await acquire({ n: 1, nowUs: T + 2 * W, replid: 'cccc', horizonUs: 2 * W });
+    expect(r.slots[0]).toBeGreaterThanOrEqual(T + 2 * W + W + 100_000);
+  });
+
   it('waits one full window on a cold start, then paces at (window + margin) / limit', async () => {
     const T = 1_700_000_000_000_000;
     const r = await acquire({ n: 5, nowUs: T, minMarginUs: 10_000 });

@@ -17,6 +17,9 @@ function scripted(now: () => number) {
   const o = { aheadMs: 50, holdBeforeMs: 0, holdAfterMs: 0 };
   const fetches: { ranAt: number; slotAt: number }[] = [];
   const fake = {
+    async info(): Promise<string> {
+      return '# Replication\r\nrole:master\r\nmaster_replid:8e1d0c3b7a\r\n';
+    },
     async sluiceGateAcquire(): Promise<number[]> {
       if (o.holdBeforeMs > 0) await sleep(o.holdBeforeMs); // Redis busy before the script runs
       const ranAt = now();

@@ -75,12 +75,17 @@ const localNow = (): number => performance.timeOrigin + performance.now();
 
 type GateRedis = Redis & { sluiceGateAcquire(...args: (string | number)[]): Promise<number[]> };
 
+/** `master_replid` of an `INFO replication` answer ('' when it has none: the check is then skipped). */
+export function replicationIdOf(info: string): string {
+  return /^master_replid:([0-9a-f]+)\r?$/m.exec(info)?.[1] ?? '';
+}
+
 /** The global rolling-window gate: every PG request takes a slot from it. */
 export class PermitGate {
   readonly margin: MarginEstimator;
   private readonly r: GateRedis;
   private readonly o: Required<GateOptions>;
-  private readonly keys: [string, string, string];
+  private readonly keys: [string, string, string, string];
   private readonly waiting: { high: Waiter[]; low: Waiter[] } = { high: [], low: [] };
   private held: Held[] = [];
   private scheduled: Scheduled[] = [];
@@ -98,6 +103,13 @@ export class PermitGate {
   private bestRttMs = Infinity;
   private bestRttAt = -Infinity;
   private lastMarginMs: number;
+  /**
+   * The replication id of the Redis this connection is on, read at the first fetch after each
+   * (re)connect; the script pauses when the gate's state was written under another (acquire.lua).
+   */
+  private replid: string | null = null;
+  /** Connection closes seen: a fetch whose connection closed meanwhile uses none of its answer. */
+  private closes = 0;
   /** Observability: grants, re-acquires (too late), and time spent waiting. */
   readonly stats = { granted: 0, tooLate: 0, fetches: 0, fetchErrors: 0, rateLimited: 0 };
 
@@ -105,9 +117,14 @@ export class PermitGate {
     this.o = { clientId: randomUUID(), now: localNow, ...opts };
     this.margin = new MarginEstimator({ minMs: opts.marginMinMs, maxMs: opts.marginMaxMs, windowMs: opts.windowMs });
     this.lastMarginMs = opts.marginMinMs;
-    this.keys = [`${opts.prefix}:gate:slots`, `${opts.prefix}:gate:last`, `${opts.prefix}:gate:margins`];
-    if (!('sluiceGateAcquire' in redis)) redis.defineCommand('sluiceGateAcquire', { numberOfKeys: 3, lua: SCRIPT });
+    this.keys = [`${opts.prefix}:gate:slots`, `${opts.prefix}:gate:last`, `${opts.prefix}:gate:margins`, `${opts.prefix}:gate:replid`];
+    if (!('sluiceGateAcquire' in redis)) redis.defineCommand('sluiceGateAcquire', { numberOfKeys: 4, lua: SCRIPT });
     this.r = redis as GateRedis;
+    // A new connection may be to another server (a failover): read its replication id again.
+    redis.on?.('close', () => {
+      this.replid = null;
+      this.closes++;
+    });
   }
 
   /** Waits for a send slot. Resolves at the slot (never before); never rejects unless closed. */
@@ -219,16 +236,21 @@ export class PermitGate {
   private async fetch(n: number): Promise<void> {
     this.fetching = true;
     const high = this.waiting.high.length > 0;
-    const t0 = this.o.now();
-    const needUs = Math.round(this.margin.needMs(t0) * 1000);
     try {
+      const closes = this.closes;
+      const replid = this.replid ?? (this.replid = await this.readReplicationId());
+      const t0 = this.o.now();
+      const needUs = Math.round(this.margin.needMs(t0) * 1000);
       const res = await this.r.sluiceGateAcquire(
         ...this.keys,
         n, this.o.limit, this.o.windowMs * 1000, Math.round(this.o.marginMinMs * 1000), Math.round(this.o.marginMaxMs * 1000),
-        (high ? this.o.priorityHorizonMs : this.o.horizonMs) * 1000, this.o.clientId, needUs, NEED_TTL_US, '',
+        (high ? this.o.priorityHorizonMs : this.o.horizonMs) * 1000, this.o.clientId, needUs, NEED_TTL_US, '', replid,
       );
       const t1 = this.o.now();
       this.stats.fetches++;
+      // The connection closed since the id was read: ioredis may have sent the script to another
+      // server (a promoted replica) under the old id, so its slots skipped the pause. Use none.
+      if (this.closes !== closes) throw new Error('the connection changed during the fetch');
       const serverMs = res[0]! / 1000;
       this.observeClock(serverMs, t0, t1);
       const marginMs = res[1]! / 1000;
@@ -253,6 +275,19 @@ export class PermitGate {
       this.fetching = false;
     }
     this.pump();
+  }
+
+  /**
+   * The connection's server's replication id. An ACL user without INFO gets '' (no failover
+   * pause; the README says to allow it) rather than a gate that never grants.
+   */
+  private async readReplicationId(): Promise<string> {
+    try {
+      return replicationIdOf(await this.r.info('replication'));
+    } catch (err) {
+      if (err instanceof Error && /NOPERM/.test(err.message)) return '';
+      throw err;
+    }
   }
 
   private retryAt(atLocalMs: number): void {

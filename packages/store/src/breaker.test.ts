@@ -1,5 +1,6 @@
 /** The shared circuit breaker's bookkeeping (breaker-record.lua), over real Redis. */
 import { describe, expect, it } from 'vitest';
+import { RECORD_BATCH_MS } from './transitions.ts';
 import { useTestStore } from './test-support.ts';
 
 // Opens on 3 consecutive failures (the rate rule is out of reach), stays open for a minute
@@ -27,6 +28,40 @@ async function closeIt(openedAt: number) {
 }
 
 describe('the circuit breaker', () => {
+  it('judges results recorded together one by one, in order, in one script call', async () => {
+    // Redis's own view of the commands: the breaker's scripts for this test's keys.
+    const monitor = await ctx.redis.duplicate().monitor();
+    let scripts = 0;
+    monitor.on('monitor', (_time: string, args: string[]) => {
+      // EVAL the first time (the script not yet cached), EVALSHA after.
+      if (/^eval(sha)?$/i.test(args[0] ?? '') && args.includes(ctx.store.keys.breaker)) scripts++;
+    });
+    const fail = { call: 'confirm', outcome: 'in_doubt', pgFailed: true, sent: 'now' } as const;
+    const ok = { call: 'confirm', outcome: 'approved', pgFailed: false, httpStatus: 200, sent: 'now' } as const;
+    try {
+      // Two failures, a success (which clears the count), then three failures: only the last opens it.
+      const states = await Promise.all([fail, fail, ok, fail, fail, fail].map((c, i) => ctx.t.record({ ...c, paymentId: `pay_${i}` })));
+      expect(states).toEqual(['closed', 'closed', 'closed', 'closed', 'closed', 'open']);
+      await expect.poll(() => scripts).toBe(1);
+      // Each call in the books' stream, in the order recorded.
+      const entries = await ctx.redis.xrange(ctx.store.keys.books, '-', '+');
+      const calls = entries.map(([, f]) => f).filter((f) => f[f.indexOf('k') + 1] === 'c');
+      expect(calls.map((f) => f[f.indexOf('id') + 1])).toEqual(['pay_0', 'pay_1', 'pay_2', 'pay_3', 'pay_4', 'pay_5']);
+      expect(await ctx.redis.hget(ctx.store.keys.counters, 'pg:confirm:in_doubt')).toBe('5');
+
+      // A flush sends what waits at once: no result waits for the batch's timer.
+      const started = Date.now();
+      const pending = ctx.t.record({ ...ok, sent: 'unsent', outcome: 'not_sent' });
+      await ctx.t.flushRecords();
+      expect(await pending).toBe('open');
+      expect(Date.now() - started).toBeLessThan(RECORD_BATCH_MS);
+      await expect.poll(() => scripts).toBe(2);
+    } finally {
+      monitor.disconnect();
+    }
+    await closeIt((await breaker()).openedAt);
+  });
+
   it('while open, judges only calls written after it opened', async () => {
     const opened = await openIt();
     expect(opened).toMatchObject({ probesOk: 0, reason: '3 consecutive failures' });

@@ -11,3 +11,4 @@ export * from './books-stream.ts';
 export * from './fair-share.ts';
 export * from './refunds.ts';
 export * from './webhook-endpoints.ts';
+export * from './replicas.ts';

@@ -4,6 +4,10 @@
  * REDIS_ALLOW_EVICTION=true. A Redis without persistence loses every acknowledged payment when it
  * restarts, so that is warned about loudly. Managed Redis often disables CONFIG; then we can only
  * warn that we could not check.
+ *
+ * A node of a Redis Cluster is refused: Sluice's client does not follow the cluster's MOVED
+ * redirections, so it would work only while the node it was given owns every slot it uses, and
+ * fail (writes refused, not money lost) the moment a slot moves or its primary fails over.
  */
 import type { Redis } from 'ioredis';
 
@@ -21,6 +25,8 @@ export interface RedisSafety {
   rdb: boolean | null;
   usedMemory: number;
   maxMemory: number;
+  /** `cluster_enabled:1`: a node of a Redis Cluster. */
+  cluster: boolean;
 }
 
 /** Reads the settings that matter (null where CONFIG is not allowed). */
@@ -33,7 +39,9 @@ export async function readRedisSafety(redis: Redis): Promise<RedisSafety> {
       return null;
     }
   };
-  const [policy, aof, fsync, save, info] = await Promise.all([get('maxmemory-policy'), get('appendonly'), get('appendfsync'), get('save'), redis.info('memory')]);
+  const [policy, aof, fsync, save, info, cluster] = await Promise.all([
+    get('maxmemory-policy'), get('appendonly'), get('appendfsync'), get('save'), redis.info('memory'), redis.info('cluster').catch(() => ''),
+  ]);
   const field = (k: string) => Number(new RegExp(`^${k}:(\\d+)`, 'm').exec(info)?.[1] ?? 0);
   return {
     policy,
@@ -42,12 +50,16 @@ export async function readRedisSafety(redis: Redis): Promise<RedisSafety> {
     rdb: save === null ? null : save.trim() !== '',
     usedMemory: field('used_memory'),
     maxMemory: field('maxmemory'),
+    cluster: /^cluster_enabled:1/m.test(cluster),
   };
 }
 
 /** Throws on an evicting policy (unless allowed); warns on missing persistence. */
 export async function checkRedisSafety(redis: Redis, allowEviction: boolean, log: Warn): Promise<RedisSafety> {
   const s = await readRedisSafety(redis);
+  if (s.cluster) {
+    throw new Error('Redis is a node of a Redis Cluster, which Sluice does not support yet (its client does not follow the cluster\'s redirections). Use one primary, with Sentinel for failover (README: "Redis with Sentinel").');
+  }
   if (s.policy === null) log.warn({}, 'cannot read Redis CONFIG; make sure maxmemory-policy is noeviction and AOF is on');
   else if (s.policy !== 'noeviction') {
     if (!allowEviction) {

@@ -1,14 +1,129 @@
 /** Redis connections. BullMQ workers need `maxRetriesPerRequest: null`; so does a fail-closed gate. */
+import { redisTargetOf, type RedisTarget } from '@sluice/config';
 import { Redis, type RedisOptions } from 'ioredis';
 
-/** A Redis connection as Sluice uses one (auto-pipelining on unless asked otherwise). */
-export function connectRedis(url: string, opts: RedisOptions = {}): Redis {
-  return new Redis(url, {
+/**
+ * A Redis connection as Sluice uses one (auto-pipelining on unless asked otherwise), to one URL
+ * or to the primary of a Sentinel group. With Sentinel the client asks the sentinels for the
+ * primary at every (re)connect, and `failoverDetector` drops the connection as soon as they
+ * announce a new one, so writes never go on to a demoted primary.
+ */
+export function connectRedis(target: string | RedisTarget, opts: RedisOptions = {}, watch: HangWatch = {}): Redis {
+  const redis = open(target, opts);
+  watchRedis(redis, watch);
+  return redis;
+}
+
+function open(target: string | RedisTarget, opts: RedisOptions): Redis {
+  const common: RedisOptions = {
     maxRetriesPerRequest: null,
     enableAutoPipelining: true,
     // Reconnect forever with a small cap: Sluice fails closed while Redis is away, then resumes.
     retryStrategy: (n) => Math.min(50 * n, 1_000),
     ...opts,
+  };
+  if (typeof target === 'string') return new Redis(target, common);
+  if (target.kind === 'url') return new Redis(target.url, common);
+  return new Redis({
+    sentinels: target.sentinels,
+    name: target.name,
+    role: 'master',
+    failoverDetector: true,
+    sentinelRetryStrategy: (n) => Math.min(100 * n, 1_000),
+    ...(target.username ? { username: target.username } : {}),
+    ...(target.password ? { password: target.password } : {}),
+    ...(target.sentinelUsername ? { sentinelUsername: target.sentinelUsername } : {}),
+    ...(target.sentinelPassword ? { sentinelPassword: target.sentinelPassword } : {}),
+    ...(target.tls ? { tls: {}, sentinelTLS: {}, enableTLSForSentinelMode: true } : {}),
+    ...common,
+  });
+}
+
+/**
+ * A connection to the configured Redis (one URL or a Sentinel group), watched for hanging with
+ * REDIS_HANG_MS, a dropped hung connection logged on `log`: what every process and thread opens.
+ */
+export function connectConfigured(
+  config: Parameters<typeof redisTargetOf>[0] & { REDIS_HANG_MS: number },
+  log: { warn(obj: object, msg: string): void },
+  opts: RedisOptions = {},
+): Redis {
+  const redis = connectRedis(redisTargetOf(config), opts, {
+    hangMs: config.REDIS_HANG_MS,
+    onHang: (hangMs) => log.warn({ hangMs }, 'Redis connection answered no PING: dropped, reconnecting'),
+  });
+  // ioredis reconnects by itself; its errors are said once per outage (without a listener ioredis
+  // prints every failed attempt to stderr as an "unhandled error event").
+  let down = false;
+  redis.on('error', (err: Error) => {
+    if (down) return;
+    down = true;
+    log.warn({ err: err.message }, 'Redis connection error: reconnecting');
+  });
+  redis.on('ready', () => {
+    down = false;
+  });
+  return redis;
+}
+
+/** How a connection is watched for hanging (see {@link watchRedis}). */
+export interface HangWatch {
+  /** No answer to a PING for this long is a hung connection (REDIS_HANG_MS); 0 = not watched. */
+  hangMs?: number;
+  /** Told when the watchdog drops a hung connection (to log it). */
+  onHang?: (hangMs: number) => void;
+}
+
+/** REDIS_HANG_MS's default, for connections made without a config (tests, tools). */
+export const DEFAULT_REDIS_HANG_MS = 5_000;
+
+/**
+ * A watchdog for a connection that hangs rather than closes (a peer gone silent, a network path
+ * that died without a reset, a failed-over primary still holding the socket): ioredis would wait
+ * for ever, since nothing closes the socket. Every second or so, while the connection is ready, a
+ * PING goes out behind whatever is queued; no answer within `hangMs` drops the connection, and
+ * ioredis reconnects (asking the sentinels again) and sends again what had no answer, as after any
+ * reconnect. The phase guards make a resent state change safe, as they do after a Redis restart.
+ */
+export function watchRedis(redis: Redis, watch: HangWatch = {}): void {
+  const hangMs = watch.hangMs ?? DEFAULT_REDIS_HANG_MS;
+  if (hangMs <= 0) return;
+  let probe = 0;
+  let pending: { id: number; timer: NodeJS.Timeout } | null = null;
+  const timer = setInterval(() => {
+    if (pending || redis.status !== 'ready') return;
+    const id = ++probe;
+    pending = {
+      id,
+      timer: setTimeout(() => {
+        if (pending?.id !== id) return;
+        pending = null;
+        // Only a connection that is up and silent is dropped. One already being made again must
+        // be left to it: ioredis ends for good a connection whose connector is told to disconnect
+        // while it is asking the sentinels for the primary ("Connection is closed." for ever).
+        if (redis.status !== 'ready') return;
+        watch.onHang?.(hangMs);
+        redis.disconnect(true);
+      }, hangMs),
+    };
+    pending.timer.unref();
+    const done = () => {
+      if (pending?.id !== id) return;
+      clearTimeout(pending.timer);
+      pending = null;
+    };
+    redis.ping().then(done, done);
+  }, Math.min(1_000, Math.max(10, Math.floor(hangMs / 2))));
+  timer.unref();
+  // A connection that closed is being made again: its probe's clock stops (the PING waits in the
+  // queue and is sent again), and the next round, once it is ready, starts a new one.
+  redis.on('close', () => {
+    if (pending) clearTimeout(pending.timer);
+    pending = null;
+  });
+  redis.once('end', () => {
+    clearInterval(timer);
+    if (pending) clearTimeout(pending.timer);
   });
 }
 

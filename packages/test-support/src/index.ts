@@ -6,3 +6,4 @@
 export * from './processes.ts';
 export * from './invariants.ts';
 export * from './tcp-proxy.ts';
+export * from './redis-servers.ts';

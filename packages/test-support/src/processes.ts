@@ -22,9 +22,9 @@ export interface Proc {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-/** Starts an entry file with `node --import tsx` and the environment given. */
-export function startProcess(entry: string, env: Record<string, string>): Proc {
-  const child = spawn(process.execPath, ['--import', 'tsx', resolve(ROOT, entry)], {
+/** Starts an entry file with `node --import tsx` (and `nodeArgs`, such as `--cpu-prof`) and the environment given. */
+export function startProcess(entry: string, env: Record<string, string>, nodeArgs: string[] = []): Proc {
+  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', resolve(ROOT, entry)], {
     cwd: ROOT,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

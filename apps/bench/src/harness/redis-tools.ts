@@ -137,6 +137,18 @@ export async function commandStats(redis: Redis): Promise<Map<string, { calls: n
   return out;
 }
 
+/** Sums INFO commandstats' calls between two readings: all commands, and EVAL/EVALSHA/FCALL alone. */
+export function callsBetween(before: Map<string, { calls: number }>, after: Map<string, { calls: number }>): { total: number; scripts: number } {
+  let total = 0;
+  let scripts = 0;
+  for (const [command, a] of after) {
+    const n = a.calls - (before.get(command)?.calls ?? 0);
+    total += n;
+    if (/^(eval|evalsha|eval_ro|evalsha_ro|fcall|fcall_ro)$/.test(command)) scripts += n;
+  }
+  return { total, scripts };
+}
+
 /** The commands that took the most Redis CPU between two readings, busiest first. */
 export function topCommands(
   before: Map<string, { calls: number; usec: number }>,

@@ -3,9 +3,10 @@
  * `node --import tsx` through the system tests' helpers, against the local Redis under a prefix
  * of the run's own. The PG simulator is started once per bench run (see `main.ts`) and shared.
  */
-import { createServer } from 'node:net';
+import { mkdirSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { hashApiKey } from '@sluice/config';
-import { startProcess, type Proc } from '@sluice/test-support';
+import { freePort, startProcess, type Proc } from '@sluice/test-support';
 import { REDIS_URL } from './redis-tools.ts';
 
 /** The bench's merchant: its key goes in `Authorization: Bearer`, its HMAC in MERCHANTS. */
@@ -24,17 +25,7 @@ export function merchantsEnv(merchants: readonly { id: string; apiKey: string }[
 /** The simulator's secret key, which the bench's stacks use. */
 export const PG_SECRET_KEY = 'test_sk_sluice_demo';
 
-/** A free TCP port on loopback (the API takes its port from PORT, so 0 would hide it). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
+export { freePort };
 
 /** Resolves once `re` has matched `times` lines of the process's output. */
 async function waitForCount(proc: Proc, name: string, re: RegExp, times: number, timeoutMs = 60_000): Promise<void> {
@@ -61,6 +52,18 @@ export async function stopProc(proc: Proc, graceMs = 20_000): Promise<void> {
   await Promise.race([proc.stop('SIGTERM').then(() => undefined), killed]);
   clearTimeout(timer);
   if (proc.child.exitCode === null && proc.child.signalCode === null) await proc.stop('SIGKILL');
+}
+
+/** Node flags of every API and worker started from now on (`--cpu-prof DIR`). */
+let nodeArgs: string[] = [];
+
+/**
+ * `npm run bench -- --cpu-prof DIR`: the API and worker processes write V8 CPU profiles into
+ * `dir` when they exit (forks and the sender thread each a file of their own; docs/perf.md).
+ */
+export function profileInto(dir: string): void {
+  mkdirSync(dir, { recursive: true });
+  nodeArgs = ['--cpu-prof', `--cpu-prof-dir=${resolve(dir)}`];
 }
 
 /** Stacks with a process running, so that an interrupted bench can stop them before it deletes their keys. */
@@ -100,7 +103,7 @@ export class Stack {
   async startApi(env: Record<string, string> = {}): Promise<string> {
     const port = await freePort();
     activeStacks.add(this);
-    this.api = startProcess('apps/api/src/main.ts', { ...this.env, ...env, PORT: String(port), HOST: '127.0.0.1' });
+    this.api = startProcess('apps/api/src/main.ts', { ...this.env, ...env, PORT: String(port), HOST: '127.0.0.1' }, nodeArgs);
     await waitForCount(this.api, 'api', /sluice api listening/, 1);
     this.apiUrl = `http://127.0.0.1:${port}`;
     return this.apiUrl;
@@ -109,7 +112,7 @@ export class Stack {
   /** Starts the worker with WORKER_PROCESSES=`processes` and waits for every process to start. */
   async startWorker(processes: number, env: Record<string, string> = {}): Promise<void> {
     activeStacks.add(this);
-    this.worker = startProcess('apps/worker/src/main.ts', { ...this.env, ...env, WORKER_PROCESSES: String(processes) });
+    this.worker = startProcess('apps/worker/src/main.ts', { ...this.env, ...env, WORKER_PROCESSES: String(processes) }, nodeArgs);
     await waitForCount(this.worker, 'worker', /worker started/, processes);
   }
 

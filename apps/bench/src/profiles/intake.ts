@@ -19,7 +19,8 @@ export interface DrivenResult extends ClosedLoopResult {
   cpu: { server: number; redis: number; bench: number; wallSeconds: number };
 }
 
-async function drive(ctx: BenchContext, label: string, url: string, serverPid: number | undefined): Promise<DrivenResult> {
+/** Drives `url`'s intake closed-loop (the options' connections, warm-up and seconds), with the server's and Redis' CPU over the measured window. */
+export async function drive(ctx: BenchContext, label: string, url: string, serverPid: number | undefined): Promise<DrivenResult> {
   const { opts, progress } = ctx;
   let before: Promise<CpuSample> | null = null;
   let from = 0;

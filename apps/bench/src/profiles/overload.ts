@@ -12,7 +12,7 @@ import { BacklogSampler, type BenchContext } from '../harness/context.ts';
 import { createPool, openLoop, type OpenLoopResult } from '../harness/load.ts';
 import { summarise, type Outcomes } from '../analysis/outcomes.ts';
 import { analysePg, type PgAnalysis } from '../analysis/pg-analysis.ts';
-import { commandStats, deleteMatching, readPayments, topCommands } from '../harness/redis-tools.ts';
+import { callsBetween, commandStats, deleteMatching, readPayments, topCommands } from '../harness/redis-tools.ts';
 import { Stack } from '../harness/stack.ts';
 import { cpuDelta, sampleCpu, type CpuSample } from '../analysis/cpu.ts';
 import { median } from '../analysis/stats.ts';
@@ -56,6 +56,8 @@ export interface OverloadRun {
   margin: { median: number; max: number } | null;
   /** Redis's busiest commands over the run (whole server: neighbours included). */
   redisTop: { command: string; calls: number; usec: number }[];
+  /** Redis commands over the run (all, scripts' own included) and script calls (the bench's own sampling included). */
+  redisCalls: { total: number; scripts: number };
   /** The simulator's responsiveness over the run. */
   stalls: StallSummary;
   /** Per over-limit episode: the slowest simulator probe around it (null if none was taken). */
@@ -111,7 +113,9 @@ export async function runOverload(ctx: BenchContext, config: OverloadConfig, run
     const timeoutMs = Math.max(120_000, (3 * intake.accepted * 1_000) / 500);
     const drained = await sampler.waitEmpty(intake.lastAnswerAt, timeoutMs);
     const cpu = cpuDelta(cpuBefore, await sampleCpu(pids, ctx.redis));
-    const redisTop = topCommands(cmdBefore, await commandStats(ctx.redis));
+    const cmdAfter = await commandStats(ctx.redis);
+    const redisTop = topCommands(cmdBefore, cmdAfter);
+    const redisCalls = callsBetween(cmdBefore, cmdAfter);
     const cpuWallSeconds = (Date.now() - cpuFrom) / 1_000;
     await sampler.stop();
     await probe.stop();
@@ -150,6 +154,7 @@ export async function runOverload(ctx: BenchContext, config: OverloadConfig, run
       slotsGranted: sampler.slotsGranted,
       stalled: Number(counters['jobs:stalled'] ?? 0) + Number(counters['jobs:lockRenewalFailed'] ?? 0),
       redisTop,
+      redisCalls,
       problems: stack.problems(),
     };
     progress.note(

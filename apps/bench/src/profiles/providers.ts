@@ -2,14 +2,18 @@
  * Several PGs, one of them down (issue "Several PGs and a fair share"): two providers, each a
  * simulator of its own, one worker process. `pga` (500/s) is offered more than it takes, so it
  * is backlogged throughout; `pgb` (200/s) gets a small steady load and refuses connections for
- * 10 s of the 30 s run. The same run without `pgb` ("alone") is the baseline.
+ * 10 s of the 30 s run. Two baselines: the same run without `pgb` ("alone"), and with `pgb`
+ * healthy throughout ("both healthy"): pgb's own traffic costs CPU on a small box whether pgb is
+ * down or not, and the second baseline tells that cost from the outage's.
  *
  * Measured: pga's confirms reaching it while both are loaded (from 2 s in to the end of the
- * load), against alone; every pgb payment final after pgb recovers, and as pgb's ledger holds it;
+ * load), against alone and against the run where pgb stays healthy, and in the outage's own
+ * seconds against the same seconds alone; every pgb payment final after pgb recovers, and as pgb's ledger holds it;
  * nothing of one PG's reaching the other.
  */
 import { randomUUID } from 'node:crypto';
 import { startSimulatorProcess } from '@sluice/test-support';
+import { treeCpuSeconds } from '../analysis/cpu.ts';
 import { analysePg } from '../analysis/pg-analysis.ts';
 import { BacklogSampler, type BenchContext } from '../harness/context.ts';
 import { createPool, openLoop } from '../harness/load.ts';
@@ -26,17 +30,27 @@ export interface ProvidersRun {
   pgbAccepted: number;
   pgbMaxInWindow: number;
   pgb429: number;
+  /** pga's confirms/s before, during and after pgb's outage (2–10 s, 10–20 s, 20–30 s). */
+  pgaPhases: [number, number, number];
+  /** CPU seconds while the load ran: worker process, API process. */
+  cpu: { worker: number; api: number };
 }
 
 /** What the profile measured. */
 export interface ProvidersResult {
   seconds: number;
+  /** Runs per arm; each arm's figures are their medians (limits: the worst; 429s: all). */
+  rounds: number;
   downSeconds: [number, number];
+  /** pga without pgb. */
   alone: ProvidersRun;
+  /** pga beside pgb, both healthy throughout. */
+  healthy: ProvidersRun;
+  /** pga beside pgb, pgb refusing from DOWN[0] to DOWN[1]. */
   both: ProvidersRun;
-  /** pgb's payments: final after it recovered, and matching its ledger. */
+  /** pgb's payments in every "down" run: final after it recovered, and matching its ledger; the slowest drain. */
   pgb: { accepted: number; final: number; approved: number; mismatches: number; doubleCharges: number; drainedSeconds: number };
-  /** Payments found at the other PG than their own (either way). */
+  /** Payments found at the other PG than their own (either way, every "down" run). */
   crossed: number;
   problems: string[];
 }
@@ -52,7 +66,7 @@ function confirmsBetween(arrivals: { t: number; endpoint: string; status: number
   return arrivals.filter((a) => a.endpoint === 'c' && a.t >= from && a.t < to).length;
 }
 
-async function runOnce(ctx: BenchContext, simB: SimClient | null, label: string): Promise<{ run: ProvidersRun; prefix: string; pgbIds: string[]; problems: string[]; drainedAt: number }> {
+async function runOnce(ctx: BenchContext, simB: SimClient | null, down: boolean, label: string): Promise<{ run: ProvidersRun; prefix: string; pgbIds: string[]; problems: string[]; drainedAt: number }> {
   const { sim, progress } = ctx;
   await sim.fresh({ rateLimit: PGA.limit });
   if (simB) await simB.fresh({ rateLimit: PGB.limit });
@@ -64,9 +78,11 @@ async function runOnce(ctx: BenchContext, simB: SimClient | null, label: string)
     const apiUrl = await stack.startApi();
     const sampler = new BacklogSampler(ctx, prefix);
     sampler.start();
-    progress.phase(`${label}: pga ${PGA.rate}/s${simB ? `, pgb ${PGB.rate}/s (refusing ${DOWN[0]}–${DOWN[1]} s)` : ''} for ${SECONDS} s`);
+    progress.phase(`${label}: pga ${PGA.rate}/s${simB ? `, pgb ${PGB.rate}/s${down ? ` (refusing ${DOWN[0]}–${DOWN[1]} s)` : ''}` : ''} for ${SECONDS} s`);
     const startedAt = Date.now();
-    const outage = simB
+    const cpuAt = () => ({ worker: treeCpuSeconds(stack.worker?.child.pid), api: treeCpuSeconds(stack.api?.child.pid) });
+    const cpu0 = cpuAt();
+    const outage = simB && down
       ? (async () => {
           await new Promise((r) => setTimeout(r, DOWN[0] * 1_000));
           await simB.configure({ outage: 'refuse', outageMs: (DOWN[1] - DOWN[0]) * 1_000 });
@@ -79,6 +95,7 @@ async function runOnce(ctx: BenchContext, simB: SimClient | null, label: string)
       return r;
     });
     const [a, b] = await Promise.all(loads);
+    const cpu1 = cpuAt();
     await outage;
     const loadEnd = startedAt + SECONDS * 1_000;
     progress.phase(`${label}: drain`);
@@ -97,46 +114,84 @@ async function runOnce(ctx: BenchContext, simB: SimClient | null, label: string)
       pgbAccepted: b?.accepted ?? 0,
       pgbMaxInWindow: pgB?.maxInWindow ?? 0,
       pgb429: pgB?.status429 ?? 0,
+      pgaPhases: [
+        confirmsBetween(arrivalsA, startedAt + 2_000, startedAt + DOWN[0] * 1_000) / (DOWN[0] - 2),
+        confirmsBetween(arrivalsA, startedAt + DOWN[0] * 1_000, startedAt + DOWN[1] * 1_000) / (DOWN[1] - DOWN[0]),
+        confirmsBetween(arrivalsA, startedAt + DOWN[1] * 1_000, loadEnd) / (SECONDS - DOWN[1]),
+      ],
+      cpu: { worker: cpu1.worker - cpu0.worker, api: cpu1.api - cpu0.api },
     };
-    progress.note(`${label}: pga ${run.pgaConfirmsPerSecond.toFixed(1)} confirms/s, max/window ${run.pgaMaxInWindow}${simB ? `; pgb max/window ${run.pgbMaxInWindow}` : ''}`);
+    progress.note(`${label}: pga ${run.pgaConfirmsPerSecond.toFixed(1)} confirms/s (${run.pgaPhases.map((x) => x.toFixed(0)).join(' / ')}), cpu worker ${run.cpu.worker.toFixed(1)} s api ${run.cpu.api.toFixed(1)} s, max/window ${run.pgaMaxInWindow}${simB ? `; pgb max/window ${run.pgbMaxInWindow}` : ''}`);
     return { run, prefix, pgbIds: b?.ids ?? [], problems: stack.problems().errors, drainedAt: drainedAt - startedAt };
   } finally {
     await stack.stop();
   }
 }
 
-/** Runs the profile: pga alone, then both with pgb refusing for a while. */
+/** Each arm's figure is the median of this many runs, the arms taking turns (the box is noisy). */
+const ROUNDS = 3;
+
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+/** One arm's runs as one: medians of the rates and CPU, the worst of the limits, every 429. */
+function combine(runs: ProvidersRun[]): ProvidersRun {
+  const m = (f: (r: ProvidersRun) => number) => median(runs.map(f));
+  return {
+    pgaConfirmsPerSecond: m((r) => r.pgaConfirmsPerSecond),
+    pgaMaxInWindow: Math.max(...runs.map((r) => r.pgaMaxInWindow)),
+    pga429: runs.reduce((a, r) => a + r.pga429, 0),
+    pgbAccepted: m((r) => r.pgbAccepted),
+    pgbMaxInWindow: Math.max(...runs.map((r) => r.pgbMaxInWindow)),
+    pgb429: runs.reduce((a, r) => a + r.pgb429, 0),
+    pgaPhases: [m((r) => r.pgaPhases[0]), m((r) => r.pgaPhases[1]), m((r) => r.pgaPhases[2])],
+    cpu: { worker: m((r) => r.cpu.worker), api: m((r) => r.cpu.api) },
+  };
+}
+
+/** Runs the profile: pga alone, both healthy, and pgb refusing for a while, ROUNDS times each. */
 export async function runProviders(ctx: BenchContext): Promise<ProvidersResult> {
   const adminPort = await freePort();
   const procB = await startSimulatorProcess({ SIM_ADMIN_PORT: String(adminPort), SIM_SEED: '17' });
   const simB = new SimClient(`http://127.0.0.1:${adminPort}`, procB.url);
+  const arms = { alone: [] as ProvidersRun[], healthy: [] as ProvidersRun[], both: [] as ProvidersRun[] };
+  const pgb = { accepted: 0, final: 0, approved: 0, mismatches: 0, doubleCharges: 0, drainedSeconds: 0 };
+  const problems: string[] = [];
+  let crossed = 0;
   try {
-    const alone = await runOnce(ctx, null, 'providers, pga alone');
-    const both = await runOnce(ctx, simB, 'providers, pgb down for 10 s');
-    const [ledgerA, ledgerB] = await Promise.all([ctx.sim.ledger(), simB.ledger()]);
-    const rows = await readPayments(ctx.redis, both.prefix, both.pgbIds);
-    let final = 0;
-    let approved = 0;
-    let mismatches = 0;
-    let doubleCharges = 0;
-    for (const row of rows) {
-      if (row.status && FINAL.has(row.status)) final++;
-      if (row.status === 'APPROVED') approved++;
-      const held = row.paymentKey ? ledgerB.payments[row.paymentKey] : undefined;
-      if ((held?.chargeCount ?? 0) > 1) doubleCharges++;
-      const charged = held?.status === 'DONE' && !held.refunded;
-      if ((row.status === 'APPROVED') !== charged) mismatches++;
+    for (let round = 1; round <= ROUNDS; round++) {
+      const tag = ROUNDS > 1 ? ` (${round}/${ROUNDS})` : '';
+      const alone = await runOnce(ctx, null, false, `providers, pga alone${tag}`);
+      const healthy = await runOnce(ctx, simB, false, `providers, both healthy${tag}`);
+      const both = await runOnce(ctx, simB, true, `providers, pgb down for 10 s${tag}`);
+      arms.alone.push(alone.run);
+      arms.healthy.push(healthy.run);
+      arms.both.push(both.run);
+      problems.push(...alone.problems, ...healthy.problems, ...both.problems);
+      // Each simulator's ledger holds the last run only (each run starts it fresh): check now.
+      const [ledgerA, ledgerB] = await Promise.all([ctx.sim.ledger(), simB.ledger()]);
+      for (const row of await readPayments(ctx.redis, both.prefix, both.pgbIds)) {
+        if (row.status && FINAL.has(row.status)) pgb.final++;
+        if (row.status === 'APPROVED') pgb.approved++;
+        const held = row.paymentKey ? ledgerB.payments[row.paymentKey] : undefined;
+        if ((held?.chargeCount ?? 0) > 1) pgb.doubleCharges++;
+        const charged = held?.status === 'DONE' && !held.refunded;
+        if ((row.status === 'APPROVED') !== charged) pgb.mismatches++;
+      }
+      pgb.accepted += both.pgbIds.length;
+      pgb.drainedSeconds = Math.max(pgb.drainedSeconds, both.drainedAt / 1_000);
+      crossed +=
+        Object.keys(ledgerA.payments).filter((k) => k.includes(`_${PGB.id}-`)).length + Object.keys(ledgerB.payments).filter((k) => k.includes(`_${PGA.id}-`)).length;
     }
-    const crossed =
-      Object.keys(ledgerA.payments).filter((k) => k.includes(`_${PGB.id}-`)).length + Object.keys(ledgerB.payments).filter((k) => k.includes(`_${PGA.id}-`)).length;
     return {
       seconds: SECONDS,
       downSeconds: DOWN,
-      alone: alone.run,
-      both: both.run,
-      pgb: { accepted: both.pgbIds.length, final, approved, mismatches, doubleCharges, drainedSeconds: both.drainedAt / 1_000 },
+      rounds: ROUNDS,
+      alone: combine(arms.alone),
+      healthy: combine(arms.healthy),
+      both: combine(arms.both),
+      pgb,
       crossed,
-      problems: [...alone.problems, ...both.problems],
+      problems,
     };
   } finally {
     await stopProc(procB.proc, 5_000).catch(() => undefined);

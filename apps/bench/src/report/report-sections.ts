@@ -4,7 +4,8 @@
  */
 import { invariantLine } from '../analysis/outcomes.ts';
 import { table } from './markdown.ts';
-import type { BenchResults } from '../analysis/results.ts';
+import { cpuFigures, sluiceCpu, type BenchResults, type CpuFigures } from '../analysis/results.ts';
+import { CPU_BEFORE } from './cpu-before.ts';
 import { bytes, count, max, mean, ms, percentile, ratio, secs } from '../analysis/stats.ts';
 import type { DrivenResult } from '../profiles/intake.ts';
 import type { MemoryReading } from '../profiles/memory.ts';
@@ -213,18 +214,31 @@ export function fairSection(r: BenchResults): string {
 export function providersSection(r: BenchResults): string {
   const p = r.providers;
   if (!p) return '';
-  const row = (label: string, x: typeof p.alone) => [label, x.pgaConfirmsPerSecond.toFixed(1), `${x.pgaMaxInWindow}`, `${x.pga429}`, count(x.pgbAccepted), `${x.pgbMaxInWindow}`, `${x.pgb429}`];
+  const [d0, d1] = p.downSeconds;
+  const row = (label: string, x: typeof p.alone) => [
+    label, x.pgaConfirmsPerSecond.toFixed(1), ...x.pgaPhases.map((v) => v.toFixed(1)), `${x.pgaMaxInWindow}`, count(x.pgbAccepted), `${x.pgbMaxInWindow}`,
+    `${x.pga429 + x.pgb429}`, `${x.cpu.worker.toFixed(1)} / ${x.cpu.api.toFixed(1)}`,
+  ];
   return [
     '## 9. Several PGs, one down',
     '',
     `Two providers, each its own simulator, one worker process, open loop for ${p.seconds} s: \`pga\` (500/s) offered 600/s, so it is backlogged ` +
-      `throughout; \`pgb\` (200/s) offered 100/s, refusing connections from ${p.downSeconds[0]} s to ${p.downSeconds[1]} s. "alone": the same run without \`pgb\`. ` +
-      'pga\'s confirms/s are those reaching it from 2 s in to the end of the load.',
+      `throughout; \`pgb\` (200/s) offered 100/s. Three arms: "pga alone" (no \`pgb\`), "both healthy", and "pgb down" (refusing connections from ${d0} s to ${d1} s), ` +
+      `each run ${p.rounds} times, the arms taking turns; a figure is the arms' median (the limits: the highest; 429s: all of them). ` +
+      `pga's confirms/s are those reaching it from 2 s in to the end of the load, and in three parts: before (2–${d0} s), during (${d0}–${d1} s) and after the outage.`,
     '',
-    table(['run', 'pga confirms/s', 'pga max / s', 'pga 429', 'pgb accepted', 'pgb max / s', 'pgb 429'], [row('pga alone', p.alone), row('pgb down for 10 s', p.both)]),
+    table(
+      ['run', 'pga confirms/s', `2–${d0} s`, `${d0}–${d1} s`, `${d1}–${p.seconds} s`, 'pga max / s', 'pgb accepted', 'pgb max / s', '429s', 'CPU s worker / API (load)'],
+      [row('pga alone', p.alone), row('both healthy', p.healthy), row(`pgb down for ${d1 - d0} s`, p.both)],
+    ),
     '',
-    `pgb's payments after it recovered: ${p.pgb.final} of ${count(p.pgb.accepted)} final (${count(p.pgb.approved)} approved), ${p.pgb.mismatches} mismatches with its ledger, ` +
-      `${p.pgb.doubleCharges} double charges, drained ${p.pgb.drainedSeconds.toFixed(1)} s after the start; ${p.crossed} payments at the other PG.`,
+    "The outage's seconds are compared with the same seconds alone, and the whole run with \"both healthy\": outside the outage pgb's own traffic " +
+      '(100/s, then its backlog at up to 200/s once it recovers) costs the worker and the API CPU on this 2-core box, which the load generator, both ' +
+      'simulators and Redis also share, whether pgb was ever down or not ("both healthy" against "pga alone" shows that cost).',
+    '',
+    `pgb's payments after it recovered, over the ${p.rounds} "down" runs: ${count(p.pgb.final)} of ${count(p.pgb.accepted)} final (${count(p.pgb.approved)} approved), ` +
+      `${p.pgb.mismatches} mismatches with its ledger, ${p.pgb.doubleCharges} double charges, drained at most ${p.pgb.drainedSeconds.toFixed(1)} s after the start; ` +
+      `${p.crossed} payments at the other PG.`,
     ...(p.problems.length > 0 ? ['', 'Error lines of the processes (first ten):', '', ...p.problems.slice(0, 10).map((e) => `- \`${e.replace(/`/g, "'")}\``)] : []),
   ].join('\n');
 }
@@ -273,5 +287,72 @@ export function webhooksSection(r: BenchResults): string {
     '',
     `After the outage, the last event arrived ${w.outage.catchUpSeconds.toFixed(1)} s after the receiver was back; ${count(w.outage.withSeq)} carried their sequence number.`,
     ...(w.problems.length > 0 ? ['', 'Error lines of the processes (first ten):', '', ...w.problems.slice(0, 10).map((e) => `- \`${e.replace(/`/g, "'")}\``)] : []),
+  ].join('\n');
+}
+
+/** Section 12: Redis beyond one node: failover under load, what WAIT costs, and API_PROCESSES. */
+export function redisSection(r: BenchResults): string {
+  const x = r.redis;
+  if (!x) return '';
+  const f = x.failover;
+  const arm = (label: string, a: typeof x.wait.on) => [label, count(a.rps), a.p50Ms.toFixed(1), a.p99Ms.toFixed(1), a.rounds.map(count).join(' / '), `${a.others}`];
+  const answers = Object.entries(f.answers).sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => `${count(v)} × ${k === '0' ? 'no answer' : k}`).join(', ');
+  return [
+    '## 12. Redis beyond one node',
+    '',
+    `Intake closed loop as in section 2 (${x.connections} connections, ${x.seconds} s measured per round, rounds taking turns, medians), the API alone on a ` +
+      'primary with one replica of its own (AOF, `appendfsync always`).',
+    '',
+    table(['API', 'req/s', 'p50 ms', 'p99 ms', 'rounds req/s', 'answers other than 202'], [
+      arm('API_PROCESSES=1', x.processes.one), arm('API_PROCESSES=2', x.processes.two),
+      arm('REDIS_WAIT_REPLICAS=0', x.wait.off), arm('REDIS_WAIT_REPLICAS=1', x.wait.on),
+    ]),
+    '',
+    'The box has 2 cores, shared by the load generator, Redis and its replica: a second API process can only take what the others leave.',
+    '',
+    `Failover: API and one worker process on a Sentinel group (1 primary, 2 replicas, 3 sentinels, down-after 1 s; \`min-replicas-to-write 1\`; ` +
+      `\`REDIS_WAIT_REPLICAS=1\`), ${f.rate} payments/s offered for ${f.seconds} s (${count(f.offered)}) by merchants that retry anything but a 202 or a 4xx ` +
+      'with the same key (250 ms apart, up to a minute). The primary killed -9 five times and brought back as a replica each time.',
+    '',
+    table(['kill', 'at', 'new primary named after', 'first 202 (sent after the kill) after'], f.kills.map((k, i) => [
+      `${i + 1}`, `${k.atS.toFixed(1)} s`, `${(k.failoverMs / 1_000).toFixed(1)} s`, Number.isFinite(k.resumeMs) ? `${(k.resumeMs / 1_000).toFixed(1)} s` : 'never',
+    ])),
+    '',
+    `Answers: ${answers} over ${count(f.requests)} requests; ${count(f.neverAccepted)} payments never accepted. Acknowledged ${count(f.invariants.acknowledged)}: ` +
+      `${f.invariants.lost} lost, ${f.invariants.notFinal} not final, ${f.invariants.doubleCharges} double charges, ${f.invariants.mismatches} mismatches with the PG's ledger; ` +
+      `PG max ${f.pgMaxInWindow} in any rolling second, ${f.pg429} × 429.`,
+    ...(f.problems.length > 0 ? ['', 'Error lines of the processes (first ten):', '', ...f.problems.slice(0, 10).map((e) => `- \`${e.replace(/`/g, "'")}\``)] : []),
+  ].join('\n');
+}
+
+/**
+ * Section 13: CPU per payment. Sluice's column is the median of its overload runs with the gate
+ * and one worker process (section 1); "before the cuts" is the same measurement of the code
+ * before issue "Lean hot paths" (docs/perf.md, with the command that took it); the naive gateway
+ * ran in this bench run, under the same load.
+ */
+export function cpuSection(r: BenchResults): string {
+  const s = sluiceCpu(r);
+  if (!s) return '';
+  const naive = r.naive && r.naive.drained ? cpuFigures(r.naive) : null;
+  const gateRuns = r.overload.filter((o) => o.config.key === 'gate1' && o.drained).length;
+  const cols: [string, CpuFigures | null][] = [[`Sluice (median of ${gateRuns})`, s], [CPU_BEFORE.label, CPU_BEFORE.figures], ['naive BullMQ gateway', naive]];
+  const row = (label: string, f: (x: CpuFigures) => string) => [label, ...cols.map(([, x]) => (x ? f(x) : 'not run'))];
+  const two = (x: number) => x.toFixed(2);
+  return [
+    '## 13. CPU per payment',
+    '',
+    `The overload's load (${count(r.settings.rate)}/s offered for ${r.settings.seconds} s, section 1), measured from the first send to the end of the drain: ` +
+      "each process's CPU from /proc, Redis's from INFO (user + sys), its commands from INFO commandstats (scripts' own commands included). " +
+      'The naive gateway (apps/bench/src/profiles/naive-gateway.ts) is Express + one BullMQ job per payment + BullMQ\'s limiter at 500/s, ' +
+      'no idempotency, claims, fair share, gate, in-doubt handling or books. How these figures were taken apart, and what was cut: docs/perf.md.',
+    '',
+    table(['per payment', ...cols.map(([l]) => l)], [
+      row('API CPU per intake (ms)', (x) => two(x.apiMs)),
+      row('worker CPU per payment drained (ms)', (x) => two(x.workerMs)),
+      row('Redis CPU per payment (ms)', (x) => two(x.redisMs)),
+      row('Redis commands (of which script calls)', (x) => `${x.commands.toFixed(1)} (${x.scripts.toFixed(1)})`),
+      row('intake p50 / p99 from send (ms)', (x) => `${Math.round(x.p50)} / ${Math.round(x.p99)}`),
+    ]),
   ].join('\n');
 }

@@ -4,7 +4,7 @@
  * depend on this machine and are given for context only.
  */
 import { crashSection, degradedTargets, slowSection } from './report-degraded.ts';
-import { booksSection, fairSection, memorySection, faultsSection, intakeSection, providersSection, refundsSection, webhooksSection } from './report-sections.ts';
+import { booksSection, cpuSection, fairSection, memorySection, faultsSection, intakeSection, providersSection, redisSection, refundsSection, webhooksSection } from './report-sections.ts';
 import { table } from './markdown.ts';
 import { observations } from '../analysis/observations.ts';
 import { gateUtilisation, machineShares, targets, type BenchResults } from '../analysis/results.ts';
@@ -184,13 +184,13 @@ export function renderReport(r: BenchResults): string {
     '',
     '## Targets',
     '',
-    ...[...targets(r), ...degradedTargets(r)].map((t) => `- **${t.met === null ? 'not run' : t.met ? 'met' : 'NOT MET'}**: ${t.name}: ${t.figure}`),
+    ...[...targets(r), ...degradedTargets(r)].map((t) => `- **${t.met === null ? 'not run' : t.met === 'measured' ? 'measured' : t.met ? 'met' : 'NOT MET'}**: ${t.name}: ${t.figure}`),
     '',
   ];
   if (r.failures.length > 0) lines.push('**Scenarios that could not run:**', '', ...r.failures.map((f) => `- ${f}`), '');
   const obs = observations(r);
   if (obs.length > 0) lines.push('## Observations', '', 'Computed from the figures below.', '', ...obs.map((o) => `- ${o}`), '');
-  for (const section of [overloadSection(r), intakeSection(r), faultsSection(r), memorySection(r), slowSection(r), crashSection(r), booksSection(r), fairSection(r), providersSection(r), refundsSection(r), webhooksSection(r)]) {
+  for (const section of [overloadSection(r), intakeSection(r), faultsSection(r), memorySection(r), slowSection(r), crashSection(r), booksSection(r), fairSection(r), providersSection(r), refundsSection(r), webhooksSection(r), redisSection(r), cpuSection(r)]) {
     if (section) lines.push(section, '');
   }
   const runs = [

@@ -6,8 +6,21 @@
 import type { Config } from '@sluice/config';
 import { PgClient, pgClientOptionsOf, Ungated, type CallObserver, type CancelBody } from '@sluice/pg-client';
 import { permitGateOf, type PermitGate } from '@sluice/permit-gate';
-import { RefundStore, refundStoreOptionsOf, type Redis, type Transitions } from '@sluice/store';
-import type { PgPort, PortCallOptions, PortResult, Refusal, SenderStats, TransactionsQuery } from './pg-port.ts';
+import { RefundStore, refundStoreOptionsOf, replicaWaiterOf, type Redis, type ReplicaWaiter, type Transitions } from '@sluice/store';
+import type { GuardSpec, PgPort, PortCallOptions, PortResult, Refusal, SenderStats, TransactionsQuery } from './pg-port.ts';
+
+/**
+ * The calls that go out only once the state allowing them is on a replica (REDIS_WAIT_REPLICAS):
+ * a payment's cancel and a refund's cancel. A failover that lost the decision to cancel would
+ * let a re-run confirm again after the PG cancelled (the stored confirm answer would show an
+ * approval the PG no longer holds); one that lost a refund's in-flight mark would send the same
+ * partial cancel again after an answer never read, and the PG keeps no 5xx or timed-out answer,
+ * so it would refund twice. Confirms and queries need no wait: one sent again under the same key
+ * charges nothing twice (apps/worker/src/lost-writes.test.ts).
+ */
+function needsReplica(guard: GuardSpec): boolean {
+  return 'refund' in guard ? guard.refund.op === 'send' : guard.call === 'cancel';
+}
 
 /** The PG port in this thread: the permit gate, the PG client and the phase guard, wired from one config. */
 export class LocalPg implements PgPort {
@@ -16,9 +29,19 @@ export class LocalPg implements PgPort {
 
   /** The guard of merchant refunds' calls (the provider's refunds, under its breaker). */
   private readonly refunds: RefundStore;
+  /** Confirms a cancel's guard on replicas (REDIS_WAIT_REPLICAS > 0), on the connection the guard runs on. */
+  readonly replicas: ReplicaWaiter | null;
+  /** Whether `replicas` is this port's own (closed with it) or its caller's. */
+  private readonly ownsReplicas: boolean;
 
-  constructor(config: Config, redis: Redis, private readonly transitions: Transitions, observer: CallObserver = {}) {
+  /**
+   * `replicas`: the caller's waiter on the same `redis` (the worker's main thread has one already);
+   * by default one of its own, as in the sender thread.
+   */
+  constructor(config: Config, redis: Redis, private readonly transitions: Transitions, observer: CallObserver = {}, replicas?: ReplicaWaiter | null) {
     this.refunds = new RefundStore(redis, refundStoreOptionsOf(config), config.PG_PROVIDER);
+    this.ownsReplicas = replicas === undefined;
+    this.replicas = replicas === undefined ? replicaWaiterOf(config, redis) : replicas;
     this.gate = config.GATE_ENABLED ? permitGateOf(config, redis) : null;
     this.client = new PgClient(
       pgClientOptionsOf(config),
@@ -50,16 +73,27 @@ export class LocalPg implements PgPort {
       paymentId: guard ? ('refund' in guard ? guard.refund.paymentId : guard.paymentId) : undefined,
       guard: guard
         ? async (recheck: boolean): Promise<Refusal | null> => {
-            if ('refund' in guard) {
-              const r = await this.refunds.guard({ ...guard.refund, recheck });
-              if (r.ok) return null;
-              return r.reason === 'breaker' ? { ok: false, reason: 'breaker', state: 'open' } : r.reason === 'phase' ? { ok: false, reason: 'phase', phase: 'refund' } : { ok: false, reason: 'missing' };
-            }
-            const result = await this.transitions.guard({ ...guard, recheck });
-            return result.ok ? null : result;
+            // A re-check (a later slot for the same call) stands on the first check's confirmation.
+            const mark = this.replicas && !recheck && needsReplica(guard) ? this.replicas.mark() : null;
+            const refusal = await this.guardOnce(guard, recheck);
+            if (refusal) return refusal;
+            // The WAIT covers everything the server had answered before it: the guard's own write
+            // (a refund's in-flight mark) and the decision it read (a payment's `canceling`).
+            if (mark && !(await this.replicas!.confirm(mark))) return { ok: false, reason: 'unreplicated' };
+            return null;
           }
         : undefined,
     };
+  }
+
+  private async guardOnce(guard: GuardSpec, recheck: boolean): Promise<Refusal | null> {
+    if ('refund' in guard) {
+      const r = await this.refunds.guard({ ...guard.refund, recheck });
+      if (r.ok) return null;
+      return r.reason === 'breaker' ? { ok: false, reason: 'breaker', state: 'open' } : r.reason === 'phase' ? { ok: false, reason: 'phase', phase: 'refund' } : { ok: false, reason: 'missing' };
+    }
+    const result = await this.transitions.guard({ ...guard, recheck });
+    return result.ok ? null : result;
   }
 
   confirm(payment: { paymentKey: string; orderId: string; amount: number }, options: PortCallOptions): Promise<PortResult> {
@@ -89,7 +123,10 @@ export class LocalPg implements PgPort {
   }
 
   async close(): Promise<void> {
+    if (this.ownsReplicas) await this.replicas?.close();
     this.gate?.close();
     await this.client.close();
+    // The calls' results still waiting to be recorded (Transitions.record batches them).
+    await this.transitions.flushRecords();
   }
 }

@@ -15,8 +15,15 @@ import type { GuardRequest, GuardResult, RefundGuardRequest } from '@sluice/stor
  */
 export type GuardSpec = Omit<GuardRequest, 'recheck'> | { refund: Omit<RefundGuardRequest, 'recheck'> };
 
-/** Why a call was not sent: the phase guard or the breaker said no, the payment expired or is missing. */
-export type Refusal = Exclude<GuardResult, { ok: true }>;
+/**
+ * Why a call was not sent: the phase guard or the breaker said no, the payment expired or is
+ * missing, or (`unreplicated`) a cancel's guard passed but no replica confirmed the state that
+ * allows it within REDIS_WAIT_TIMEOUT_MS (`LocalPg`).
+ */
+export type Refusal = Exclude<GuardResult, { ok: true }> | { ok: false; reason: 'unreplicated' };
+
+/** How long a step held back for want of a replica waits before it looks again (ms). */
+export const UNREPLICATED_RETRY_MS = 1_000;
 
 /** A PG call's Idempotency-Key, request id and phase guard. */
 export interface PortCallOptions {

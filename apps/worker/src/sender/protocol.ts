@@ -13,9 +13,9 @@ export type ToSender =
 /** A message from the sender thread to the worker's main thread. */
 export type FromSender =
   | { type: 'ready' }
-  | { type: 'reply'; id: number; result: PortResult }
+  | { type: 'reply'; id: number; result: PortResult; reports: CallReport[] }
   | { type: 'failed'; id: number; message: string }
-  /** For the main thread's metrics: one per PG call. */
-  | { type: 'called'; report: CallReport }
+  /** For the main thread's metrics: the reports of PG calls that no reply carried (replies carry the rest). */
+  | { type: 'called'; reports: CallReport[] }
   | { type: 'stats'; stats: SenderStats }
   | { type: 'closed' };

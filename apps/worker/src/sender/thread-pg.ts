@@ -42,13 +42,15 @@ export class ThreadPg implements PgPort {
           readyResolve();
           break;
         case 'reply':
+          // The reports of calls made so far (this one's among them) before its result.
+          for (const report of message.reports) observer.onCall?.(report);
           this.settle(message.id)?.resolve(message.result);
           break;
         case 'failed':
           this.settle(message.id)?.reject(new Error(`sender thread: ${message.message}`));
           break;
         case 'called':
-          observer.onCall?.(message.report);
+          for (const report of message.reports) observer.onCall?.(report);
           break;
         case 'stats':
           this.last = message.stats;
