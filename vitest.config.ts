@@ -9,6 +9,8 @@ import { defineConfig } from 'vitest/config';
  */
 export default defineConfig({
   test: {
+    // The second repeats each failure on stdout after the summary (test/support/failures-reporter.ts).
+    reporters: ['default', './test/support/failures-reporter.ts'],
     projects: [
       {
         test: {
