@@ -97,4 +97,24 @@ describe('PermitGate clock', () => {
       gate.close();
     }
   });
+
+  it('tells a caller its slot as soon as it is assigned, before it comes due, and hands that same slot out at it', async () => {
+    const s = scripted(real);
+    const gate = gateOn(s.redis, real);
+    try {
+      await gate.acquire('low'); // sets the clock bounds
+      s.o.aheadMs = 200;
+      const told: { at: number; slotMs: number }[] = [];
+      const permit = await gate.acquire('low', (p) => told.push({ at: real(), slotMs: p.slotMs }));
+      const handedAt = real();
+      const { slotAt } = s.fetches.at(-1)!;
+      // Told once, at the fetch (a long while before the slot), of the slot it was then handed.
+      expect(told).toHaveLength(1);
+      expect(told[0]!.slotMs).toBe(permit.slotMs);
+      expect(told[0]!.at).toBeLessThan(slotAt - 100);
+      expect(handedAt).toBeGreaterThanOrEqual(slotAt);
+    } finally {
+      gate.close();
+    }
+  });
 });

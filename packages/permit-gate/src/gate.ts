@@ -7,8 +7,10 @@
  * - Callers are served by priority: `high` (inquiries and cancels: money in doubt) before `low`
  *   (new confirms). Across processes, `high` may reserve further ahead (`priorityHorizonMs`) than
  *   `low` (`horizonMs`), so in-doubt work takes the budget first when it is contested.
- * - A caller is woken at its slot, never before. The caller then checks `isTooLate` right before
- *   sending and takes a new slot if its lateness would exceed what the margin covers.
+ * - A caller is woken at its slot, never before. It may also be told when its slot is assigned
+ *   (at most the horizon ahead), to do its own last checks while it waits rather than after the
+ *   slot. It then checks `isTooLate` right before sending and takes a new slot if its lateness
+ *   would exceed what the margin covers.
  * - The slots are on the Redis clock; this process knows that clock only within bounds (each
  *   fetch brackets the script's run between its send and its answer). A slot is therefore due at
  *   the latest moment it can be on this process's clock (never early), and its lateness is
@@ -56,6 +58,7 @@ interface Waiter {
   priority: Priority;
   resolve: (p: Permit) => void;
   reject: (e: Error) => void;
+  assigned?: (p: Permit) => void;
 }
 
 /** A granted slot on this process's clock: lateness counts from `slotMs`, it is due at `dueMs`. */
@@ -127,11 +130,14 @@ export class PermitGate {
     });
   }
 
-  /** Waits for a send slot. Resolves at the slot (never before); never rejects unless closed. */
-  acquire(priority: Priority): Promise<Permit> {
+  /**
+   * Waits for a send slot. Resolves at the slot (never before); never rejects unless closed.
+   * `assigned` is called once the slot is this caller's, up to the horizon before it is due.
+   */
+  acquire(priority: Priority, assigned?: (p: Permit) => void): Promise<Permit> {
     if (this.closed) return Promise.reject(new Error('permit gate closed'));
     return new Promise<Permit>((resolve, reject) => {
-      this.waiting[priority].push({ priority, resolve, reject });
+      this.waiting[priority].push({ priority, resolve, reject, assigned });
       this.pump();
     });
   }
@@ -174,17 +180,19 @@ export class PermitGate {
     return this.waiting.high.length + this.waiting.low.length + this.scheduled.length;
   }
 
-  /** Rejects every waiter; for shutdown. */
+  /**
+   * For shutdown: rejects every waiter without a slot, and fetches no more. A slot already
+   * assigned is still handed out at its time (at most the horizon away): its caller may have
+   * acted on it already (a payment's guard runs from the assignment, pg-client's `sendHeld`), and
+   * a call half made is worse than one made.
+   */
   close(): void {
     this.closed = true;
-    if (this.timer) clearTimeout(this.timer);
-    if (this.immediate) clearImmediate(this.immediate);
     if (this.retryTimer) clearTimeout(this.retryTimer);
     const err = new Error('permit gate closed');
-    for (const w of [...this.waiting.high, ...this.waiting.low, ...this.scheduled.map((s) => s.waiter)]) w.reject(err);
+    for (const w of [...this.waiting.high, ...this.waiting.low]) w.reject(err);
     this.waiting.high = [];
     this.waiting.low = [];
-    this.scheduled = [];
   }
 
   private nextWaiter(): Waiter | undefined {
@@ -204,6 +212,7 @@ export class PermitGate {
       let i = this.scheduled.length;
       while (i > 0 && this.scheduled[i - 1]!.dueMs > slot.dueMs) i--;
       this.scheduled.splice(i, 0, { ...slot, waiter: w });
+      w.assigned?.({ slotMs: slot.slotMs, marginMs: slot.marginMs, priority: w.priority });
     }
     this.arm();
     const wanting = this.waiting.high.length + this.waiting.low.length;

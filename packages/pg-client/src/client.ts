@@ -4,9 +4,12 @@
  *    inquiries and cancels may use a reserve that confirms cannot, connection-share.ts), and
  *    open it if it is not open (connections.ts), before any send slot is taken;
  * 2. `sendHeld`: wait for a permit from the global gate (no way around it), after the
- *    connection is held, so that the slot is not spent waiting for one; then the caller's guard
- *    (the payment's phase and the circuit breaker) right before sending, and again after any new
- *    slot, which may come long after the phase and breaker were read;
+ *    connection is held, so that the slot is not spent waiting for one. The caller's guard (the
+ *    payment's phase and the circuit breaker) runs as soon as the gate assigns the slot, at most
+ *    its horizon (GATE_HORIZON_MS, GATE_PRIORITY_HORIZON_MS) before it is due, and again for any
+ *    new slot: its Redis round trip overlaps the wait for the slot instead of making the write
+ *    late, and lateness is what the gate's margin must cover (a margin of M ms costs M/1000 of
+ *    the PG's budget). The request goes out once both the slot and the guard's pass are in;
  * 3. `exchange`: write the request, refused at write time if it would be later than the slot's
  *    margin covers (late-guard.ts; a new slot is taken, never one handed back), and wait for
  *    the answer up to the read timeout in force (`readTimeoutNow`). At the read timeout the
@@ -127,8 +130,9 @@ export interface ClientStats {
 
 /**
  * How many send slots in a row a call may find too late before it gives up as not sent (the
- * caller backs off). Each new slot pays the guard's Redis round trip before its check, so a
- * Redis slower than the margin allows would otherwise burn slots without end.
+ * caller backs off). Each new slot waits for the guard's Redis round trip, which overlaps the
+ * wait for the slot only up to the gate's horizon, so a Redis slower than that plus the margin
+ * would otherwise burn slots without end.
  */
 const MAX_LATE_PERMITS = 8;
 
@@ -277,22 +281,36 @@ export class PgClient {
 
   /** Steps 2–4 with the connection unit held. */
   private async sendHeld<R>(req: Request, opts: CallOptions<R>, timing: Timing, waitStart: number, dispatcher: Dispatcher): Promise<CallResult<R>> {
-    let permit = await this.permits.acquire(PRIORITY[req.call]);
     let late = 0;
     for (let recheck = false; ; recheck = true) {
-      if (opts.guard) {
-        const refusal = await opts.guard(recheck);
-        if (refusal !== null) {
-          this.unusedSlots++;
-          return { refused: true, refusal };
+      // The guard starts when the slot is assigned (or at the slot, from a source that does not
+      // say), and the request waits for both. Its pass is then at most the gate's horizon older
+      // than the write: a decision to cancel made in between finds the payment `confirming`, as
+      // it would with the request on the wire, and is handled the same way (domain decide.ts).
+      const guarded: { pass: Promise<R | null> | null } = { pass: null };
+      const startGuard = (): void => {
+        if (!opts.guard || guarded.pass) return;
+        // Called from inside the gate: a guard that throws must not throw there.
+        try {
+          guarded.pass = opts.guard(recheck);
+        } catch (err) {
+          guarded.pass = Promise.reject(err instanceof Error ? err : new Error(String(err)));
         }
+        // Awaited below, after the slot: a failure meanwhile is not an unhandled rejection.
+        guarded.pass.catch(() => undefined);
+      };
+      const permit = await this.permits.acquire(PRIORITY[req.call], startGuard);
+      startGuard();
+      const refusal = guarded.pass ? await guarded.pass : null;
+      if (refusal !== null) {
+        this.unusedSlots++;
+        return { refused: true, refusal };
       }
       // Never before the slot (acquire resolves at it), never later than the margin covers.
       const result = this.permits.isTooLate(permit) ? ({ kind: 'too_late' } as const) : await this.exchange(req, permit, timing, waitStart, dispatcher);
       if (result.kind === 'too_late') {
         this.unusedSlots++;
         if (++late >= MAX_LATE_PERMITS) return this.report(req.call, { transport: 'not_sent', reason: 'late_permits' }, timing, { latencyMs: 0, sentAtMs: null });
-        permit = await this.permits.acquire(PRIORITY[req.call]);
         continue;
       }
       return this.settle(req.call, result, timing);

@@ -194,3 +194,89 @@ describe('the connection before the slot', () => {
     }
   });
 });
+
+/** Permits that are assigned at once and come due `aheadMs` later, with the moments of both. */
+class AheadPermits implements PermitSource {
+  assignedAt: number[] = [];
+  dueAt: number[] = [];
+  constructor(private readonly aheadMs: number) {}
+  acquire(priority: Priority, assigned?: (p: Permit) => void): Promise<Permit> {
+    const permit = { slotMs: Date.now() + this.aheadMs, marginMs: 10_000, priority };
+    this.assignedAt.push(Date.now());
+    assigned?.(permit);
+    return new Promise((resolve) =>
+      setTimeout(() => {
+        this.dueAt.push(Date.now());
+        resolve(permit);
+      }, this.aheadMs),
+    );
+  }
+  isTooLate(): boolean {
+    return false;
+  }
+  sent(): void {}
+  rateLimited(): void {}
+}
+
+describe('the guard while the slot is awaited', () => {
+
+  it('runs as soon as the slot is assigned, so that its round trip is over by the slot, and the request goes at the slot', async () => {
+    const permits = new AheadPermits(300);
+    const c = client(permits);
+    // When each request reached the server.
+    const at: number[] = [];
+    const arrived = (): void => void at.push(Date.now());
+    server.on('request', arrived);
+    const guard: { started: number[]; ended: number[] } = { started: [], ended: [] };
+    try {
+      const r = await c.inquire('pk', {
+        requestId: 'overlapped',
+        guard: async () => {
+          guard.started.push(Date.now());
+          await new Promise((res) => setTimeout(res, 30));
+          guard.ended.push(Date.now());
+          return null;
+        },
+      });
+      expect(r.refused).toBe(false);
+      // One guard, started when the slot was assigned and done well before it came due; the
+      // request reached the server after the slot, not a guard's round trip after it.
+      expect(guard.started).toHaveLength(1);
+      expect(guard.started[0]!).toBeLessThan(permits.dueAt[0]! - 200);
+      expect(guard.ended[0]!).toBeLessThan(permits.dueAt[0]!);
+      expect(at).toHaveLength(1);
+      expect(at[0]!).toBeGreaterThanOrEqual(permits.dueAt[0]!);
+    } finally {
+      server.off('request', arrived);
+      await c.close();
+    }
+  });
+
+  it('waits for a guard slower than the slot, and sends nothing on a refusal', async () => {
+    const permits = new AheadPermits(20);
+    const c = client(permits);
+    try {
+      const before = received.length;
+      const ended: number[] = [];
+      const slow = await c.inquire('pk', {
+        requestId: 'slow-guard',
+        guard: async () => {
+          await new Promise((res) => setTimeout(res, 200));
+          ended.push(Date.now());
+          return null;
+        },
+      });
+      expect(slow.refused).toBe(false);
+      expect(received.slice(before)).toEqual(['slow-guard']);
+      // Sent after the guard's pass, which came well after the slot.
+      expect(ended[0]!).toBeGreaterThan(permits.dueAt[0]! + 100);
+
+      const refused = await c.inquire('pk', { requestId: 'refused-early', guard: async () => 'moved on' });
+      expect(refused).toEqual({ refused: true, refusal: 'moved on' });
+      expect(received.slice(before)).toEqual(['slow-guard']);
+      expect(c.stats().unusedSlots).toBe(1);
+    } finally {
+      await c.close();
+    }
+  });
+});

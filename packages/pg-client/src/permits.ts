@@ -7,7 +7,8 @@ import type { Permit, PermitGate, Priority } from '@sluice/permit-gate';
 
 /** Where pg-client gets its permission to send: the global gate, or (baseline only) nothing. */
 export interface PermitSource {
-  acquire(priority: Priority): Promise<Permit>;
+  /** Resolves at the send slot; `assigned`, if given, is called once the slot is the caller's (at or before it). */
+  acquire(priority: Priority, assigned?: (p: Permit) => void): Promise<Permit>;
   isTooLate(permit: Permit, nowMs?: number): boolean;
   sent(permit: Permit, atMs?: number): void;
   rateLimited(): void;
@@ -15,8 +16,10 @@ export interface PermitSource {
 
 /** Every call goes at once. Only for the benchmark baseline with GATE_ENABLED=false. */
 export class Ungated implements PermitSource {
-  acquire(priority: Priority): Promise<Permit> {
-    return Promise.resolve({ slotMs: Date.now(), marginMs: Infinity, priority });
+  acquire(priority: Priority, assigned?: (p: Permit) => void): Promise<Permit> {
+    const permit = { slotMs: Date.now(), marginMs: Infinity, priority };
+    assigned?.(permit);
+    return Promise.resolve(permit);
   }
   isTooLate(): boolean {
     return false;
