@@ -146,11 +146,16 @@ async function runOnce(ctx: BenchContext, offers: readonly Offer[], seconds: num
   }
 }
 
-/** A's and B's confirms while both had payments waiting: from 2 s in to 1 s before the first of them ran out. */
+/**
+ * A's and B's confirms while both had payments waiting: from 2 s in to 1 s before the first of
+ * them ran out, which is when it had 99 % of its first confirms out. Not its last one: a straggler
+ * (a job taken over after its worker's lock lapsed, a payment re-driven by the sweeper) would
+ * stretch the window into seconds when only the other merchant had payments left.
+ */
 async function runWeights(ctx: BenchContext): Promise<{ result: WeightsResult; problems: string[] }> {
   const m = await runOnce(ctx, WEIGHTED, WEIGHTS_SECONDS, 'weights');
   const from = m.startedAt + 2_000;
-  const to = Math.min(...m.firsts.map((f) => (f.length ? Math.max(...f) : m.startedAt))) - 1_000;
+  const to = Math.min(...m.firsts.map((f) => (f.length ? percentile(f, 99) : m.startedAt))) - 1_000;
   const within = m.firsts.map((f) => f.filter((t) => t >= from && t < to).length);
   return {
     result: {

@@ -196,7 +196,8 @@ export function fairSection(r: BenchResults): string {
       ? [
           '',
           `Weights: both merchants at 600/s for ${w.seconds} s, \`bench\` with weight 3 and \`benchb\` with 1. Confirms reaching the PG ` +
-            `while both had payments waiting (${secs(w.windowMs[0])} to ${secs(w.windowMs[1])} after the first intake):`,
+            `while both had payments waiting (${secs(w.windowMs[0])} to ${secs(w.windowMs[1])} after the first intake, the end 1 s before the first ` +
+            'of them had 99 % of its first confirms out):',
           '',
           table(['merchant', 'weight', 'accepted', 'confirms while both waited', 'share'], w.merchants.map((m) => {
             const total = w.merchants.reduce((a, x) => a + x.confirmsWhileBoth, 0);
