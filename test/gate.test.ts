@@ -67,10 +67,11 @@ describe('the global permit gate at the PG', () => {
     expect(stats.maxInWindow).toBeLessThanOrEqual(500);
     // The gate keeps `margin` ms between a slot and the window it must stay out of, so its
     // busiest second is at most 500 × 1000 / (1000 + margin): 485 at the 30 ms minimum, less when
-    // a loaded machine's lateness widens it. It must fill 97 % of what its margin allows (475 at
-    // most is asked): a gate that is merely slow fails.
+    // a loaded machine's lateness widens it. It must reach 475 as before, or, when the margin the
+    // gate reports (over 41 ms) makes 475 more than it may send, within 5 of what it may: a gate
+    // that is merely slow fails either way.
     const margin = Math.max(...clients.map((c) => c.gate.currentMarginMs()));
-    expect(stats.maxInWindow).toBeGreaterThanOrEqual(Math.min(475, Math.floor(0.97 * ((500 * 1000) / (1000 + margin)))));
+    expect(stats.maxInWindow).toBeGreaterThanOrEqual(Math.min(475, Math.floor((500 * 1000) / (1000 + margin)) - 5));
     for (const c of clients) {
       c.gate.close();
       await c.pg.close();

@@ -12,7 +12,7 @@ interface Failure {
 
 const ERROR_LINES = 12;
 
-function describe(error: { name?: string; message?: string; stack?: string }): string {
+function excerpt(error: { name?: string; message?: string; stack?: string }): string {
   const text = error.stack ?? `${error.name ?? 'Error'}: ${error.message ?? ''}`;
   return text
     .split('\n')
@@ -29,7 +29,7 @@ export default class FailuresReporter implements Reporter {
     if (result.state !== 'failed') return;
     this.failures.push({
       where: `[${test.project.name}] ${relative(process.cwd(), test.module.moduleId)} > ${test.fullName}`,
-      errors: (result.errors ?? []).map(describe),
+      errors: (result.errors ?? []).map(excerpt),
     });
   }
 
@@ -37,12 +37,12 @@ export default class FailuresReporter implements Reporter {
     // A file or suite that failed outside its tests (an import, a hook) has no failed test case.
     for (const m of modules) {
       const file = `[${m.project.name}] ${relative(process.cwd(), m.moduleId)}`;
-      if (m.errors().length > 0) this.failures.push({ where: `${file} (the file)`, errors: m.errors().map(describe) });
+      if (m.errors().length > 0) this.failures.push({ where: `${file} (the file)`, errors: m.errors().map(excerpt) });
       for (const s of m.children.allSuites()) {
-        if (s.errors().length > 0) this.failures.push({ where: `${file} > ${s.fullName} (the suite)`, errors: s.errors().map(describe) });
+        if (s.errors().length > 0) this.failures.push({ where: `${file} > ${s.fullName} (the suite)`, errors: s.errors().map(excerpt) });
       }
     }
-    for (const e of unhandled) this.failures.push({ where: 'unhandled error', errors: [describe(e)] });
+    for (const e of unhandled) this.failures.push({ where: 'unhandled error', errors: [excerpt(e)] });
     if (this.failures.length === 0) return;
     const lines = [`\nFAILED (${this.failures.length}):`];
     for (const f of this.failures) lines.push(`- ${f.where}`, ...f.errors.map((e) => e.replace(/^/gm, '    ')));
