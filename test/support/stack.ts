@@ -5,7 +5,7 @@
  */
 import { Redis } from 'ioredis';
 import { randomUUID } from 'node:crypto';
-import { DEMO_SECRETS, hashApiKey, parseSentinels } from '@sluice/config';
+import { DEMO_SECRETS, hashApiKey, parseNodes, parseSentinels } from '@sluice/config';
 import { connectRedis } from '@sluice/store';
 import { freePort, startProcess, type Proc } from '@sluice/test-support';
 import { dropDatabase, ensureDatabase } from '@sluice/books';
@@ -50,7 +50,8 @@ export interface StackOptions {
 }
 
 export async function startStack(o: StackOptions = {}): Promise<Stack> {
-  const prefix = `test-${randomUUID()}`;
+  // On a Redis Cluster every key shares the prefix's hash tag (config asks for one).
+  const prefix = o.env?.REDIS_CLUSTER_NODES ? `{test-${randomUUID()}}` : `test-${randomUUID()}`;
   const [simPort, simAdminPort, apiPort] = [await freePort(), await freePort(), await freePort()];
   const simUrl = `http://127.0.0.1:${simPort}`;
   const env: Record<string, string> = {
@@ -81,10 +82,13 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
     ...o.sim,
   });
   await sim.waitFor(/listening on/);
-  // The test's own view of Redis: the primary the sentinels name, when the stack runs on Sentinel.
-  const redis = env.REDIS_SENTINELS
-    ? connectRedis({ kind: 'sentinel', sentinels: parseSentinels(env.REDIS_SENTINELS), name: env.REDIS_SENTINEL_NAME ?? 'mymaster', tls: false }, { enableAutoPipelining: false }, { hangMs: 0 })
-    : new Redis(env.REDIS_URL!, { maxRetriesPerRequest: null });
+  // The test's own view of Redis: the primary the sentinels name, when the stack runs on Sentinel;
+  // the cluster, when it runs on one.
+  const redis = env.REDIS_CLUSTER_NODES
+    ? connectRedis({ kind: 'cluster', nodes: parseNodes(env.REDIS_CLUSTER_NODES), tls: false }, { enableAutoPipelining: false }, { hangMs: 0 })
+    : env.REDIS_SENTINELS
+      ? connectRedis({ kind: 'sentinel', sentinels: parseSentinels(env.REDIS_SENTINELS), name: env.REDIS_SENTINEL_NAME ?? 'mymaster', tls: false }, { enableAutoPipelining: false }, { hangMs: 0 })
+      : new Redis(env.REDIS_URL!, { maxRetriesPerRequest: null });
   redis.on('error', () => undefined);
   const stack: Stack = {
     prefix,
@@ -124,8 +128,11 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
       await Promise.all([stack.api?.stop(), ...stack.workers.map((w) => w.stop()), ...stack.drainers.map((d) => d.stop())]);
       if (databaseUrl) await dropDatabase(databaseUrl);
       await sim.stop();
-      const keys = await redis.keys(`${prefix}:*`);
-      for (let i = 0; i < keys.length; i += 1_000) await redis.unlink(...keys.slice(i, i + 1_000));
+      // (On a cluster KEYS reaches one node: its test stops the cluster, keys and all.)
+      if (!env.REDIS_CLUSTER_NODES) {
+        const keys = await redis.keys(`${prefix}:*`);
+        for (let i = 0; i < keys.length; i += 1_000) await redis.unlink(...keys.slice(i, i + 1_000));
+      }
       redis.disconnect();
     },
   };

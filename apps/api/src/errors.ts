@@ -20,10 +20,12 @@ function fromClient(err: unknown): SluiceError | null {
 /**
  * Redis refusing a write for now, not for good: a primary without the replicas
  * `min-replicas-to-write` asks for (NOREPLICAS), a demoted one (READONLY), one loading its data
- * (LOADING), a replica whose primary is away (MASTERDOWN). Nothing was written; the merchant
+ * (LOADING), a replica whose primary is away (MASTERDOWN); on a Redis Cluster, a node that no
+ * longer serves the slot (MOVED, ASK: a redirection the client could not follow while the slot
+ * moved) or a cluster without its quorum (CLUSTERDOWN). Nothing was written; the merchant
  * retries with the same key.
  */
-const REDIS_FOR_NOW = /^(NOREPLICAS|READONLY|LOADING|MASTERDOWN|TRYAGAIN)\b/;
+const REDIS_FOR_NOW = /^(NOREPLICAS|READONLY|LOADING|MASTERDOWN|TRYAGAIN|MOVED|ASK|CLUSTERDOWN)\b/;
 
 /**
  * The connection to Redis closed under a command (ioredis aborts the rest of a pipeline that was

@@ -59,7 +59,7 @@ async function serve(config: Config, logger: Logger): Promise<void> {
   // One breaker check per provider (`breaker` with one PG, `breaker:<id>` with several).
   const providers = providersOf(config);
   const readinessChecks = [
-    redisMemoryCheck(queueRedis),
+    redisMemoryCheck(queueRedis, makeKeys(config.REDIS_PREFIX)),
     ...providers.map((p) => breakerCheck(queueRedis, makeKeys(config.REDIS_PREFIX, p.id), providers.length === 1 ? 'breaker' : `breaker:${p.id}`)),
   ];
   // Long polls: one subscriber connection, opened on the first `?wait`.

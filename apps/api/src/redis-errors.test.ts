@@ -9,7 +9,7 @@ import { Redis } from 'ioredis';
 import pino from 'pino';
 import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
-import { startRedisServer, type RedisServer } from '@sluice/test-support';
+import { startRedisCluster, startRedisServer, type RedisServer } from '@sluice/test-support';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { errorHandler } from './errors.ts';
 
@@ -67,6 +67,20 @@ describe('Redis errors under a request', () => {
     const err = await server.client().set(`test-norepl-${randomUUID()}`, '1').then(() => new Error('written'), (e: Error) => e);
     expect(err.message).toMatch(/^NOREPLICAS/);
     expect(await answerTo(err)).toMatchObject({ status: 503, retryAfter: '1', body: { code: 'REDIS_UNAVAILABLE' } });
+  });
+
+  it('a command sent to a cluster node that does not serve its slot (MOVED) is the same 503', async () => {
+    const cluster = await startRedisCluster({ primaries: 3 });
+    try {
+      const key = `test-moved-${randomUUID()}`;
+      const owner = await cluster.ownerOf(await cluster.slotOf(key));
+      const other = cluster.nodes.find((n) => n.port !== owner)!;
+      const err = await other.client().set(key, '1').then(() => new Error('written'), (e: Error) => e);
+      expect(err.message).toMatch(/^MOVED/);
+      expect(await answerTo(err)).toMatchObject({ status: 503, retryAfter: '1', body: { code: 'REDIS_UNAVAILABLE' } });
+    } finally {
+      await cluster.stop();
+    }
   });
 
   it('any other error is a 500', async () => {

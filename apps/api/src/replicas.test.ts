@@ -5,7 +5,7 @@
  * the same key, once the replica is back, gets the same payment.
  */
 import { startRedisServer, type RedisServer } from '@sluice/test-support';
-import { ReplicaWaiter } from '@sluice/store';
+import { plainPlace, ReplicaWaiter } from '@sluice/store';
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { paymentBody, post, postPayment, startTestApp, type TestApp } from './test-support.ts';
@@ -82,7 +82,7 @@ describe('ReplicaWaiter', () => {
   it('does not confirm a write whose connection moved to another server before the WAIT answered', async () => {
     const writer = t.redis.duplicate();
     writer.on('error', () => undefined);
-    const waiter = new ReplicaWaiter(writer, () => writer.duplicate({ enableAutoPipelining: false }), 1, 2_000);
+    const waiter = new ReplicaWaiter(plainPlace(writer), 1, 2_000);
     try {
       await writer.set(`${t.prefix}:probe`, '1');
       const mark = waiter.mark();

@@ -6,7 +6,7 @@
 import { admitLead, admittedStaleMs, admitTickMs, hotWindowMs, providersOf, webhookPolicyOf, workerConcurrency, type Config, type Provider } from '@sluice/config';
 import { BooksReader, booksPool } from '@sluice/books';
 import { resolutionPolicyOf } from '@sluice/domain';
-import { createQueues, JOB_OPTIONS, QUEUE_NAMES, queueNamesOf, retryPolicy, WORKER_KEEP_JOBS, WORKER_SETTINGS, type Queues } from '@sluice/queue';
+import { createQueues, JOB_OPTIONS, QUEUE_NAMES, queueNamesOf, queuePrefixOf, retryPolicy, WORKER_KEEP_JOBS, WORKER_SETTINGS, type Queues } from '@sluice/queue';
 import {
   checkRedisSafety, connectConfigured, FairShare, makeKeys, PaymentStore, PG_CLIENT_FIGURES_EVERY_MS, publishPgClientFigures, RefundStore, refundStoreOptionsOf, replicaWaiterOf, storeOptionsOf,
   Transitions,
@@ -89,7 +89,7 @@ export async function startWorker(
   const metrics = new WorkerMetrics();
   const common = {
     connection: bullConnection,
-    prefix: config.REDIS_PREFIX,
+    prefix: queuePrefixOf(config.REDIS_PREFIX),
     lockDuration: config.WORKER_LOCK_MS,
     stalledInterval: config.WORKER_STALLED_CHECK_MS,
     maxStalledCount: 10,

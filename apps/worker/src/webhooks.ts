@@ -17,7 +17,7 @@
  * Gone` disables the endpoint; redirects are not followed.
  */
 import { webhookBody, webhookEventOf, type WebhookEvent } from '@sluice/domain';
-import { createWebhookQueue, DELIVERY_JOB_OPTIONS, deliveryJobId, WEBHOOK_QUEUE, type DeliveryJob } from '@sluice/queue';
+import { createWebhookQueue, DELIVERY_JOB_OPTIONS, deliveryJobId, queuePrefixOf, WEBHOOK_QUEUE, type DeliveryJob } from '@sluice/queue';
 import { BooksStream, changeOf, takesEvent, WebhookEndpoints, WEBHOOKS_GROUP, type Keys, type Redis, type WebhookEndpoint } from '@sluice/store';
 import { DELIVERY_ATTEMPTS, guardedLookup, retryDelayMs, SecretBox, webhookHeaders, type AddressPolicy } from '@sluice/webhooks';
 import { UnrecoverableError, Worker, type ConnectionOptions, type Job, type Queue } from 'bullmq';
@@ -74,7 +74,7 @@ export class Webhooks {
     });
     this.worker = new Worker<DeliveryJob>(WEBHOOK_QUEUE, (job) => this.deliver(job), {
       connection: o.bullConnection,
-      prefix: o.keys.prefix,
+      prefix: queuePrefixOf(o.keys.prefix),
       concurrency: o.concurrency,
       settings: { backoffStrategy: (attemptsMade: number) => retryDelayMs(attemptsMade, o.retryScale) },
       removeOnComplete: { age: 300, count: 2_000 },

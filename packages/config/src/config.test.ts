@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { admitLead, describeRedisTarget, parseSentinels, redisTargetOf, admitTickMs, connectionsPerProcess, EnvSchema, loadConfig, merchantWeight, providerKeyPrefix, providersOf, reservedConnectionsPerProcess, testConfig } from './index.ts';
+import { admitLead, describeRedisTarget, hashTagOf, parseSentinels, redisTargetOf, admitTickMs, connectionsPerProcess, EnvSchema, loadConfig, merchantWeight, providerKeyPrefix, providersOf, reservedConnectionsPerProcess, testConfig } from './index.ts';
 
 describe('loadConfig', () => {
   it('gives each worker process a share of the PG connections that adds up to no more than the cap', () => {
@@ -118,6 +118,20 @@ describe('redisTargetOf', () => {
   it('refuses a sentinel list it cannot read, naming the entry', () => {
     expect(() => loadConfig({ REDIS_SENTINELS: 's1:26379,s2' })).toThrow(/REDIS_SENTINELS: "s2" is not host:port/);
     expect(() => loadConfig({ REDIS_SENTINELS: 's1:70000' })).toThrow(/REDIS_SENTINELS/);
-    expect(() => parseSentinels(' , ')).toThrow(/no sentinel/);
+    expect(() => parseSentinels(' , ')).toThrow(/no address given/);
+  });
+
+  it('is the cluster with REDIS_CLUSTER_NODES, which asks a hash-tagged prefix', () => {
+    const t = redisTargetOf(loadConfig({ REDIS_CLUSTER_NODES: 'r1:7000,r2:7001', REDIS_PREFIX: '{sluice}', REDIS_PASSWORD: 'pw', REDIS_TLS: 'true' }));
+    expect(t).toEqual({ kind: 'cluster', nodes: [{ host: 'r1', port: 7000 }, { host: 'r2', port: 7001 }], password: 'pw', tls: true });
+    expect(describeRedisTarget(t)).toBe('cluster via r1:7000,r2:7001 (TLS)');
+    // Without a hash tag the scripts' keys would spread over slots: refused at boot, with the fix.
+    expect(() => loadConfig({ REDIS_CLUSTER_NODES: 'r1:7000' })).toThrow(/REDIS_PREFIX: on Redis Cluster it must hold a hash tag, as in \{sluice\}/);
+    expect(() => loadConfig({ REDIS_CLUSTER_NODES: 'r1:7000', REDIS_PREFIX: '{}x' })).toThrow(/REDIS_PREFIX/);
+    expect(() => loadConfig({ REDIS_CLUSTER_NODES: 'r1:7000', REDIS_PREFIX: '{s}', REDIS_SENTINELS: 's1:26379' })).toThrow(/not both/);
+    expect(() => loadConfig({ REDIS_CLUSTER_NODES: 'r1', REDIS_PREFIX: '{s}' })).toThrow(/REDIS_CLUSTER_NODES: "r1" is not host:port/);
+    expect(hashTagOf('{sluice}:pay:1')).toBe('sluice');
+    expect(hashTagOf('a{b}c{d}')).toBe('b');
+    expect(hashTagOf('sluice')).toBeNull();
   });
 });

@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import { DEFAULT_PROVIDER, PROVIDER_ID, readProviderList } from './providers.ts';
-import { redisTargetVariables } from './redis-target.ts';
+import { hashTagOf, redisTargetVariables } from './redis-target.ts';
 import { VARIABLE_DOCS } from './variable-docs.ts';
 
 const int = (def: number, min = 0) => z.coerce.number().int().min(min).default(def);
@@ -64,7 +64,7 @@ export const EnvSchema = z.object({
 
   // Redis
   REDIS_URL: z.string().default('redis://127.0.0.1:6379'),
-  /** Sentinel, ACL and TLS settings (redis-target.ts); REDIS_SENTINELS set replaces REDIS_URL's host. */
+  /** Sentinel, Cluster, ACL and TLS settings (redis-target.ts); REDIS_SENTINELS or REDIS_CLUSTER_NODES set replaces REDIS_URL. */
   ...redisTargetVariables,
   /** A Redis connection with no answer to a PING for this long is dropped and made again; 0 = never. */
   REDIS_HANG_MS: int(5_000, 0),
@@ -75,7 +75,7 @@ export const EnvSchema = z.object({
   REDIS_WAIT_REPLICAS: int(0, 0),
   /** How long intake waits for them; past it, 503 REPLICA_UNCONFIRMED with Retry-After. */
   REDIS_WAIT_TIMEOUT_MS: int(1_000, 1),
-  /** Key prefix for every Sluice and BullMQ key. Use `{sluice}` on Redis Cluster (one hash slot). */
+  /** Key prefix for every Sluice and BullMQ key. On Redis Cluster it must hold a hash tag, `{sluice}` (one hash slot). */
   REDIS_PREFIX: z.string().min(1).default('sluice'),
   /** Start even when Redis evicts keys (maxmemory-policy other than noeviction). Never in production. */
   REDIS_ALLOW_EVICTION: bool(false),
@@ -311,6 +311,14 @@ export const EnvSchema = z.object({
   } catch (err) {
     ctx.addIssue({ code: 'custom', path: [c.PROVIDERS ? 'PROVIDERS' : 'PROVIDERS_FILE'], message: err instanceof Error ? err.message : String(err) });
   }
+  if (c.REDIS_CLUSTER_NODES) {
+    if (c.REDIS_SENTINELS) ctx.addIssue({ code: 'custom', path: ['REDIS_CLUSTER_NODES'], message: 'set REDIS_CLUSTER_NODES or REDIS_SENTINELS, not both' });
+    // Every Lua script and BullMQ script touches several keys, which a cluster serves only from
+    // one hash slot: the prefix's hash tag puts every key Sluice writes in that slot.
+    if (hashTagOf(c.REDIS_PREFIX) === null) {
+      ctx.addIssue({ code: 'custom', path: ['REDIS_PREFIX'], message: `on Redis Cluster it must hold a hash tag, as in {${c.REDIS_PREFIX.replace(/[{}]/g, '') || 'sluice'}}, so that all of Sluice's keys share one hash slot` });
+    }
+  }
   if (c.WORKER_FORKS !== undefined && c.WORKER_FORKS > c.WORKER_PROCESSES) {
     ctx.addIssue({ code: 'custom', path: ['WORKER_FORKS'], message: `must not exceed WORKER_PROCESSES (${c.WORKER_PROCESSES}), the count across all machines` });
   }
@@ -460,7 +468,7 @@ export function testConfig(overrides: Record<string, string | number | boolean> 
   return loadConfig(base);
 }
 export { hashApiKey } from './api-keys.ts';
-export { describeRedisTarget, parseSentinels, redisTargetOf, type RedisTarget, type SentinelAddress } from './redis-target.ts';
+export { describeRedisTarget, hashTagOf, parseNodes, slotPrefix, parseSentinels, redisTargetOf, type NodeAddress, type RedisTarget, type SentinelAddress } from './redis-target.ts';
 export { DEFAULT_PROVIDER, PROVIDER_ID, ProviderEntrySchema, readProviderList, type ProviderEntry } from './providers.ts';
 export { DEMO_SECRETS, demoSecretsInUse, refuseDemoSecrets } from './demo.ts';
 

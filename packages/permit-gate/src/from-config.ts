@@ -1,7 +1,16 @@
 /** The gate's options, derived from the one parsed config next to the gate's definition. */
-import { providerKeyPrefix, type Config } from '@sluice/config';
+import { providerKeyPrefix, slotPrefix, type Config } from '@sluice/config';
 import type { Redis } from 'ioredis';
 import { PermitGate } from './gate.ts';
+
+/**
+ * Where a provider's gate keys live: under its prefix, and on a Redis Cluster in a slot of their
+ * own (`{T:gate}`): only acquire.lua touches them, and every PG call of every process takes a
+ * slot there, so they need not share a primary with the payments.
+ */
+export function gatePrefixOf(c: Pick<Config, 'REDIS_PREFIX' | 'PG_PROVIDER'>): string {
+  return slotPrefix(providerKeyPrefix(c.REDIS_PREFIX, c.PG_PROVIDER), 'gate');
+}
 
 /**
  * The permit gate as the configuration describes it (the PG's limit and window, the margins and
@@ -9,7 +18,7 @@ import { PermitGate } from './gate.ts';
  */
 export function permitGateOf(c: Config, redis: Redis): PermitGate {
   return new PermitGate(redis, {
-    prefix: providerKeyPrefix(c.REDIS_PREFIX, c.PG_PROVIDER),
+    prefix: gatePrefixOf(c),
     limit: c.PG_RATE_LIMIT,
     windowMs: c.PG_RATE_WINDOW_MS,
     marginMinMs: c.GATE_MARGIN_MIN_MS,

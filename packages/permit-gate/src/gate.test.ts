@@ -17,7 +17,7 @@ function scripted(now: () => number) {
   const o = { aheadMs: 50, holdBeforeMs: 0, holdAfterMs: 0 };
   const fetches: { ranAt: number; slotAt: number }[] = [];
   const fake = {
-    async info(): Promise<string> {
+    async eval(): Promise<string> {
       return '# Replication\r\nrole:master\r\nmaster_replid:8e1d0c3b7a\r\n';
     },
     async sluiceGateAcquire(): Promise<number[]> {

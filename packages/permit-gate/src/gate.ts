@@ -78,6 +78,12 @@ const localNow = (): number => performance.timeOrigin + performance.now();
 
 type GateRedis = Redis & { sluiceGateAcquire(...args: (string | number)[]): Promise<number[]> };
 
+/**
+ * `INFO replication` of the server that owns KEYS[1] (scripts run where their keys are);
+ * `no-writes`, so that a primary refusing writes (min-replicas-to-write) still answers.
+ */
+const REPLICATION_OF_KEY_OWNER = "#!lua flags=no-writes\nreturn redis.call('INFO', 'replication')";
+
 /** `master_replid` of an `INFO replication` answer ('' when it has none: the check is then skipped). */
 export function replicationIdOf(info: string): string {
   return /^master_replid:([0-9a-f]+)\r?$/m.exec(info)?.[1] ?? '';
@@ -287,12 +293,14 @@ export class PermitGate {
   }
 
   /**
-   * The connection's server's replication id. An ACL user without INFO gets '' (no failover
-   * pause; the README says to allow it) rather than a gate that never grants.
+   * The replication id of the server that holds the gate's keys. Read through a script that names
+   * a gate key, so that on a Redis Cluster it is the slot owner's (INFO alone reaches any node).
+   * An ACL user without INFO gets '' (no failover pause; the README says to allow it) rather
+   * than a gate that never grants.
    */
   private async readReplicationId(): Promise<string> {
     try {
-      return replicationIdOf(await this.r.info('replication'));
+      return replicationIdOf((await this.r.eval(REPLICATION_OF_KEY_OWNER, 1, this.keys[0]!)) as string);
     } catch (err) {
       if (err instanceof Error && /NOPERM/.test(err.message)) return '';
       throw err;

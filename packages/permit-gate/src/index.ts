@@ -1,3 +1,3 @@
 export * from './gate.ts';
 export * from './margin.ts';
-export { permitGateOf } from './from-config.ts';
+export { gatePrefixOf, permitGateOf } from './from-config.ts';

@@ -9,7 +9,7 @@
  * - `webhooks`: one job per event and endpoint, id = `<event id>.<endpoint id>`: a signed delivery,
  *   retried on the Standard Webhooks schedule. Apart from the PG's queues and budget.
  */
-import { DEFAULT_PROVIDER } from '@sluice/config';
+import { DEFAULT_PROVIDER, slotPrefix } from '@sluice/config';
 import { Queue, type AdvancedOptions, type ConnectionOptions, type Job, type JobsOptions, type KeepJobs } from 'bullmq';
 
 /** The queues' names (of the default provider; see {@link queueNamesOf}). */
@@ -108,8 +108,20 @@ export interface Queues {
   close(): Promise<void>;
 }
 
-/** Opens a provider's three queues (the default provider's unless given) on a connection, under the key prefix. */
-export function createQueues(connection: ConnectionOptions, prefix: string, provider: string = DEFAULT_PROVIDER): Queues {
+/**
+ * The prefix of BullMQ's keys, from Sluice's REDIS_PREFIX. On one Redis it is that prefix. On a
+ * Redis Cluster (REDIS_PREFIX `{T}`) the queues are `{T:queues}`: a slot of their own, so that
+ * BullMQ's moves, a large part of Redis's work per payment, run on another primary than the
+ * payments' scripts. Nothing joins the two in one step: a payment's job is added from the outbox
+ * (enqueuer.ts) after the script that admitted it, and the sweeper finishes what a crash left.
+ */
+export function queuePrefixOf(prefix: string): string {
+  return slotPrefix(prefix, 'queues');
+}
+
+/** Opens a provider's three queues (the default provider's unless given) on a connection, under Sluice's key prefix. */
+export function createQueues(connection: ConnectionOptions, sluicePrefix: string, provider: string = DEFAULT_PROVIDER): Queues {
+  const prefix = queuePrefixOf(sluicePrefix);
   // BullMQ appends an event per job move to `<queue>:events` for QueueEvents listeners, 10,000
   // by default (about 730 KB a queue). Sluice listens to none; 1,000 is left for an operator's
   // look with XRANGE.
@@ -153,9 +165,9 @@ export const deliveryJobId = (eventId: string, endpointId: string, redelivery?: 
 export const DELIVERY_JOB_OPTIONS = { attempts: 10, backoff: { type: 'custom' } } as const;
 
 /** Opens the webhook deliveries' queue. Finished deliveries are kept briefly; failed ones a week. */
-export function createWebhookQueue(connection: ConnectionOptions, prefix: string): Queue<DeliveryJob> {
+export function createWebhookQueue(connection: ConnectionOptions, sluicePrefix: string): Queue<DeliveryJob> {
   return new Queue<DeliveryJob>(WEBHOOK_QUEUE, {
-    connection, prefix, streams: { events: { maxLen: QUEUE_EVENTS_KEPT } },
+    connection, prefix: queuePrefixOf(sluicePrefix), streams: { events: { maxLen: QUEUE_EVENTS_KEPT } },
     defaultJobOptions: { removeOnComplete: { age: 300, count: 2_000 }, removeOnFail: { age: 7 * 24 * 3_600, count: 50_000 } },
   });
 }

@@ -5,11 +5,12 @@
  * restarts, so that is warned about loudly. Managed Redis often disables CONFIG; then we can only
  * warn that we could not check.
  *
- * A node of a Redis Cluster is refused: Sluice's client does not follow the cluster's MOVED
- * redirections, so it would work only while the node it was given owns every slot it uses, and
- * fail (writes refused, not money lost) the moment a slot moves or its primary fails over.
+ * On a Redis Cluster (REDIS_CLUSTER_NODES) every primary is checked. A node of a cluster reached
+ * through REDIS_URL is refused: a plain client does not follow the cluster's MOVED redirections,
+ * so it would work only while that node owns Sluice's slot, and fail (writes refused, not money
+ * lost) the moment the slot moves or its primary fails over.
  */
-import type { Redis } from 'ioredis';
+import { isCluster, type Redis } from './redis.ts';
 
 /** Where the start-up checks log a warning. */
 export interface Warn {
@@ -56,9 +57,26 @@ export async function readRedisSafety(redis: Redis): Promise<RedisSafety> {
 
 /** Throws on an evicting policy (unless allowed); warns on missing persistence. */
 export async function checkRedisSafety(redis: Redis, allowEviction: boolean, log: Warn): Promise<RedisSafety> {
+  if (isCluster(redis)) {
+    // Every primary: Sluice's slot may move to any of them.
+    await redis.ping();
+    const primaries = (redis as unknown as { nodes(role: 'master'): Redis[] }).nodes('master');
+    let first: RedisSafety | null = null;
+    for (const node of primaries) {
+      const at = `${node.options.host}:${node.options.port}`;
+      const s = await checkNode(node, allowEviction, { warn: (obj, msg) => log.warn({ node: at, ...obj }, msg) }, true);
+      first ??= s;
+    }
+    if (!first) throw new Error('the Redis Cluster named no primary');
+    return first;
+  }
+  return checkNode(redis, allowEviction, log, false);
+}
+
+async function checkNode(redis: Redis, allowEviction: boolean, log: Warn, inCluster: boolean): Promise<RedisSafety> {
   const s = await readRedisSafety(redis);
-  if (s.cluster) {
-    throw new Error('Redis is a node of a Redis Cluster, which Sluice does not support yet (its client does not follow the cluster\'s redirections). Use one primary, with Sentinel for failover (README: "Redis with Sentinel").');
+  if (s.cluster && !inCluster) {
+    throw new Error('REDIS_URL is a node of a Redis Cluster: give the cluster\'s nodes in REDIS_CLUSTER_NODES instead (a single-node client does not follow the cluster\'s redirections; README: "Redis Cluster").');
   }
   if (s.policy === null) log.warn({}, 'cannot read Redis CONFIG; make sure maxmemory-policy is noeviction and AOF is on');
   else if (s.policy !== 'noeviction') {

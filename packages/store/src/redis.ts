@@ -1,12 +1,13 @@
 /** Redis connections. BullMQ workers need `maxRetriesPerRequest: null`; so does a fail-closed gate. */
 import { redisTargetOf, type RedisTarget } from '@sluice/config';
-import { Redis, type RedisOptions } from 'ioredis';
+import { Cluster, Redis, type RedisOptions } from 'ioredis';
 
 /**
- * A Redis connection as Sluice uses one (auto-pipelining on unless asked otherwise), to one URL
- * or to the primary of a Sentinel group. With Sentinel the client asks the sentinels for the
- * primary at every (re)connect, and `failoverDetector` drops the connection as soon as they
- * announce a new one, so writes never go on to a demoted primary.
+ * A Redis connection as Sluice uses one (auto-pipelining on unless asked otherwise), to one URL,
+ * to the primary of a Sentinel group, or to a Redis Cluster. With Sentinel the client asks the
+ * sentinels for the primary at every (re)connect, and `failoverDetector` drops the connection as
+ * soon as they announce a new one, so writes never go on to a demoted primary. With Cluster the
+ * client learns the slots from the nodes and follows MOVED and ASK (a failover, a resharding).
  */
 export function connectRedis(target: string | RedisTarget, opts: RedisOptions = {}, watch: HangWatch = {}): Redis {
   const redis = open(target, opts);
@@ -24,6 +25,7 @@ function open(target: string | RedisTarget, opts: RedisOptions): Redis {
   };
   if (typeof target === 'string') return new Redis(target, common);
   if (target.kind === 'url') return new Redis(target.url, common);
+  if (target.kind === 'cluster') return openCluster(target, common);
   return new Redis({
     sentinels: target.sentinels,
     name: target.name,
@@ -40,7 +42,55 @@ function open(target: string | RedisTarget, opts: RedisOptions): Redis {
 }
 
 /**
- * A connection to the configured Redis (one URL or a Sentinel group), watched for hanging with
+ * A Redis Cluster client, typed as a Redis: every command Sluice sends names its keys, each
+ * script's keys in one slot (the prefix's hash tag, which config asks for; the queues and the gate
+ * in slots of their own), so the cluster client routes each to the node that owns the slot and it
+ * answers as one Redis would. What differs is only in commands without a key: INFO, CONFIG and
+ * TIME reach some node, so Sluice reads them through a script naming a key
+ * ({@link TIME_OF_KEY_OWNER}) or node by node (redis-safety.ts); and the client has no single
+ * socket (`stream`; WAIT is refused with a cluster by config). While a slot moves, a command the
+ * client cannot redirect fails as any Redis error does (it did not run). Reads go to primaries
+ * only (`scaleReads: 'master'`): a replica's copy may be stale.
+ */
+function openCluster(target: Extract<RedisTarget, { kind: 'cluster' }>, common: RedisOptions): Redis {
+  // The nodes' own reconnects are the cluster's (clusterRetryStrategy), not retryStrategy.
+  const { enableAutoPipelining, maxRetriesPerRequest, retryStrategy: _perNode, lazyConnect, ...node } = common;
+  const cluster = new Cluster(target.nodes, {
+    scaleReads: 'master',
+    enableAutoPipelining: enableAutoPipelining ?? true,
+    maxRedirections: 16,
+    retryDelayOnFailover: 100,
+    retryDelayOnClusterDown: 200,
+    clusterRetryStrategy: (n) => Math.min(50 * n, 1_000),
+    ...(lazyConnect ? { lazyConnect } : {}),
+    redisOptions: {
+      ...node,
+      maxRetriesPerRequest: maxRetriesPerRequest ?? null,
+      ...(target.username ? { username: target.username } : {}),
+      ...(target.password ? { password: target.password } : {}),
+      ...(target.tls ? { tls: {} } : {}),
+    },
+  });
+  return cluster as unknown as Redis;
+}
+
+/**
+ * Scripts that read the server holding KEYS[1]: on a Redis Cluster, that slot's owner (TIME and
+ * INFO alone reach any node, and a pipeline mixing them with keyed commands is not redirected as
+ * a whole when its slot moves). `no-writes`: a primary that refuses writes (min-replicas-to-write)
+ * still answers them.
+ */
+export const TIME_OF_KEY_OWNER = "#!lua flags=no-writes\nreturn redis.call('TIME')";
+/** `INFO <ARGV[1]>` of the server holding KEYS[1]; see {@link TIME_OF_KEY_OWNER}. */
+export const INFO_OF_KEY_OWNER = "#!lua flags=no-writes\nreturn redis.call('INFO', ARGV[1])";
+
+/** Whether a connection is a Redis Cluster client ({@link openCluster}). */
+export function isCluster(redis: Redis): boolean {
+  return (redis as unknown as { isCluster?: boolean }).isCluster === true;
+}
+
+/**
+ * A connection to the configured Redis (one URL, a Sentinel group or a Cluster), watched for hanging with
  * REDIS_HANG_MS, a dropped hung connection logged on `log`: what every process and thread opens.
  */
 export function connectConfigured(

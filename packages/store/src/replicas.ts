@@ -16,7 +16,11 @@
  * the caller answers 503 and the merchant retries with the same key (the idempotent replay waits
  * again, on whatever server holds the payment then).
  */
-import type { Redis } from './redis.ts';
+/// <reference path="./cluster-key-slot.d.ts" />
+import calculateSlot from 'cluster-key-slot';
+import { hashTagOf } from '@sluice/config';
+import { Redis as NodeClient, type RedisOptions } from 'ioredis';
+import { isCluster, type Redis } from './redis.ts';
 
 /** Taken before a write: which connection epoch and server the write goes to. */
 export interface WriteMark {
@@ -35,9 +39,91 @@ interface Waiting {
 
 const addrOf = (r: Redis): string | null => (r.stream?.remoteAddress && r.status === 'ready' ? `${r.stream.remoteAddress}:${r.stream.remotePort}` : null);
 
+/**
+ * Where the writer's writes go, and where the waiter's own connection is: on one Redis (or a
+ * Sentinel group's primary), the servers the two sockets are connected to; on a Redis Cluster,
+ * the primary that serves the payments' slot in the writer's map of the slots, and the node the
+ * waiter's connection was opened to.
+ */
+export interface WritePlace {
+  /** The server the writer's writes go to now (null: not connected, not known). */
+  writerAddr(): string | null;
+  /** Calls `onReady` each time the writer's connection to a server is made again. */
+  watchWriter(onReady: () => void): void;
+  /** The server a waiter connection is on (null: not connected). */
+  connAddr(conn: Redis): string | null;
+  /**
+   * A waiter connection to `addr`, the writer's server now. Null `addr`: the writer is not
+   * connected; a place that must know where to connect ({@link WritePlace.follows}) is not asked.
+   */
+  open(addr: string | null): Redis;
+  /**
+   * The waiter's connection goes to one node by address and must follow the writer's server
+   * (a cluster's slot moving); otherwise it follows by itself (a duplicate of the writer).
+   */
+  follows: boolean;
+}
+
+/** One Redis, or a Sentinel group's primary: the waiter is a duplicate of the writer. */
+export function plainPlace(writer: Redis): WritePlace {
+  return {
+    writerAddr: () => addrOf(writer),
+    watchWriter: (onReady) => writer.on('ready', onReady),
+    connAddr: addrOf,
+    open: () => writer.duplicate({ enableAutoPipelining: false }),
+    follows: false,
+  };
+}
+
+/** A cluster client's internals the waiter reads: its map of the slots, its node connections and their options. */
+interface ClusterView {
+  slots: string[][];
+  nodes(role?: 'all' | 'master'): Redis[];
+  on(event: '+node', listener: (node: Redis) => void): void;
+  options: { redisOptions?: RedisOptions };
+}
+
+/**
+ * A Redis Cluster: the writes of a script go to the primary of the payments' slot (`slot`). The
+ * waiter's connection goes to that node by its address in the cluster's map (a plain client to
+ * one node: WAIT has no key, and a cluster client would send it anywhere).
+ */
+export function clusterPlace(writer: Redis, slot: number): WritePlace {
+  const cluster = writer as unknown as ClusterView;
+  const keyOf = (r: Redis): string => `${r.options.host}:${r.options.port}`;
+  return {
+    writerAddr() {
+      const owner = cluster.slots[slot]?.[0];
+      if (!owner) return null;
+      const node = cluster.nodes('master').find((n) => keyOf(n) === owner);
+      return node?.status === 'ready' ? owner : null;
+    },
+    watchWriter(onReady) {
+      for (const node of cluster.nodes('all')) node.on('ready', onReady);
+      cluster.on('+node', (node) => node.on('ready', onReady));
+    },
+    connAddr: (conn) => (conn.status === 'ready' ? keyOf(conn) : null),
+    follows: true,
+    open(addr) {
+      const owner = addr ?? '';
+      const at = owner.lastIndexOf(':');
+      return new NodeClient({
+        ...cluster.options.redisOptions,
+        host: owner.slice(0, at),
+        port: Number(owner.slice(at + 1)),
+        enableAutoPipelining: false,
+        maxRetriesPerRequest: null,
+        retryStrategy: (n) => Math.min(50 * n, 1_000),
+      });
+    },
+  };
+}
+
 /** Confirms writes on `replicas` replicas within `timeoutMs`, one WAIT per batch of writers. */
 export class ReplicaWaiter {
   private conn: Redis | null = null;
+  /** The writer's server when the connection was opened. */
+  private openedFor: string | null = null;
   private connEpoch = 0;
   private writerEpoch = 0;
   private waiting: Waiting[] = [];
@@ -47,19 +133,18 @@ export class ReplicaWaiter {
   readonly stats = { waits: 0, confirmed: 0, unconfirmed: 0 };
 
   constructor(
-    private readonly writer: Redis,
-    private readonly open: () => Redis,
+    private readonly place: WritePlace,
     readonly replicas: number,
     readonly timeoutMs: number,
   ) {
-    writer.on('ready', () => this.writerEpoch++);
+    place.watchWriter(() => this.writerEpoch++);
     // Opened now, so that the first request's wait is the WAIT's, not a connect's.
     this.connection();
   }
 
   /** Call before the write. */
   mark(): WriteMark {
-    return { epoch: this.writerEpoch, addr: addrOf(this.writer) };
+    return { epoch: this.writerEpoch, addr: this.place.writerAddr() };
   }
 
   /** After the write's answer: whether `replicas` replicas hold it (and everything before it). */
@@ -68,7 +153,7 @@ export class ReplicaWaiter {
       this.waiting.push({ resolve });
       if (!this.running) void this.drain();
     });
-    const ok = ack.replicas >= this.replicas && mark.addr !== null && ack.addr === mark.addr && this.writerEpoch === mark.epoch && addrOf(this.writer) === mark.addr;
+    const ok = ack.replicas >= this.replicas && mark.addr !== null && ack.addr === mark.addr && this.writerEpoch === mark.epoch && this.place.writerAddr() === mark.addr;
     if (ok) this.stats.confirmed++;
     else this.stats.unconfirmed++;
     return ok;
@@ -95,9 +180,21 @@ export class ReplicaWaiter {
     }
   }
 
-  private connection(): Redis {
+  /** The waiter's connection, opened if needed; null while a following place has no server to name. */
+  private connection(): Redis | null {
+    // On a cluster the payments' slot may have moved since the connection was opened: open one
+    // to where the writes go now.
+    const target = this.place.writerAddr();
+    if (this.place.follows) {
+      if (this.conn && target !== null && target !== this.openedFor) {
+        this.conn.disconnect();
+        this.conn = null;
+      }
+      if (!this.conn && target === null) return null;
+    }
     if (this.conn) return this.conn;
-    const conn = this.open();
+    const conn = this.place.open(target);
+    this.openedFor = target;
     conn.on('error', () => undefined);
     conn.on('ready', () => this.connEpoch++);
     this.conn = conn;
@@ -106,6 +203,7 @@ export class ReplicaWaiter {
 
   private async waitOnce(): Promise<Ack> {
     const conn = this.connection();
+    if (!conn) return { replicas: 0, addr: null };
     let timer: NodeJS.Timeout | undefined;
     try {
       if (conn.status !== 'ready') {
@@ -121,7 +219,7 @@ export class ReplicaWaiter {
         clearTimeout(timer);
       }
       const epoch = this.connEpoch;
-      const addr = addrOf(conn);
+      const addr = this.place.connAddr(conn);
       this.stats.waits++;
       // Redis away: the pipeline would wait for it (no retry limit); give up a second past WAIT's own.
       const answered = await Promise.race([
@@ -138,7 +236,7 @@ export class ReplicaWaiter {
       }
       const [, wait] = answered ?? [];
       const replicas = wait && !wait[0] ? Number(wait[1]) : 0;
-      if (addr === null || this.connEpoch !== epoch || addrOf(conn) !== addr) return { replicas: 0, addr: null };
+      if (addr === null || this.connEpoch !== epoch || this.place.connAddr(conn) !== addr) return { replicas: 0, addr: null };
       return { replicas, addr };
     } catch {
       return { replicas: 0, addr: null };
@@ -148,8 +246,12 @@ export class ReplicaWaiter {
   }
 }
 
-/** The waiter REDIS_WAIT_REPLICAS asks for, on `writer`'s server, or null when it is 0. */
-export function replicaWaiterOf(c: { REDIS_WAIT_REPLICAS: number; REDIS_WAIT_TIMEOUT_MS: number }, writer: Redis): ReplicaWaiter | null {
+/**
+ * The waiter REDIS_WAIT_REPLICAS asks for, on `writer`'s server (on a Redis Cluster, the primary
+ * of the payments' slot, REDIS_PREFIX's hash tag), or null when it is 0.
+ */
+export function replicaWaiterOf(c: { REDIS_WAIT_REPLICAS: number; REDIS_WAIT_TIMEOUT_MS: number; REDIS_PREFIX: string }, writer: Redis): ReplicaWaiter | null {
   if (c.REDIS_WAIT_REPLICAS <= 0) return null;
-  return new ReplicaWaiter(writer, () => writer.duplicate({ enableAutoPipelining: false }), c.REDIS_WAIT_REPLICAS, c.REDIS_WAIT_TIMEOUT_MS);
+  const place = isCluster(writer) ? clusterPlace(writer, calculateSlot(`{${hashTagOf(c.REDIS_PREFIX) ?? c.REDIS_PREFIX}}`)) : plainPlace(writer);
+  return new ReplicaWaiter(place, c.REDIS_WAIT_REPLICAS, c.REDIS_WAIT_TIMEOUT_MS);
 }

@@ -46,20 +46,29 @@ export interface RedisServer {
   stop(): Promise<void>;
 }
 
-async function waitForPing(port: number, timeoutMs: number): Promise<void> {
+/**
+ * Waits until the server `child` started answers on `port`. Another test file's server may have
+ * taken the port between {@link freePort} and the start (files run in parallel): then `child`
+ * exits, or the server answering is another process. Returns false in both cases, for the caller
+ * to start again on another port; a server that answers as `child` returns true.
+ */
+async function waitForOwnServer(port: number, child: ChildProcess, timeoutMs: number): Promise<boolean> {
   const until = Date.now() + timeoutMs;
   for (;;) {
+    if (child.exitCode !== null || child.signalCode !== null) return false;
     const r = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
     r.on('error', () => undefined);
     try {
       await r.connect();
-      if ((await r.ping()) === 'PONG') return;
+      const pid = Number(/^process_id:(\d+)/m.exec(await r.info('server'))?.[1]);
+      if (pid === child.pid) return true;
+      if (child.exitCode !== null || child.signalCode !== null || Date.now() > until) return false;
     } catch {
       if (Date.now() > until) throw new Error(`redis-server on ${port} did not answer within ${timeoutMs} ms`);
-      await new Promise((res) => setTimeout(res, 50));
     } finally {
       r.disconnect();
     }
+    await new Promise((res) => setTimeout(res, 50));
   }
 }
 
@@ -74,7 +83,15 @@ const NODE_DEFAULTS = [['save', '""'], ['appendonly', 'no'], ['repl-diskless-syn
  * is persisted unless the args say so. `sentinel`: the args are a sentinel's configuration.
  */
 export async function startRedisServer(args: string[][] = [], o: { sentinel?: boolean } = {}): Promise<RedisServer> {
-  const port = await freePort();
+  for (let attempt = 1; ; attempt++) {
+    const server = await startOn(await freePort(), args, o);
+    if (server) return server;
+    if (attempt >= 5) throw new Error('redis-server: no free port after 5 tries');
+  }
+}
+
+/** A redis-server on `port`, or null when the port turned out to be taken. */
+async function startOn(port: number, args: string[][], o: { sentinel?: boolean }): Promise<RedisServer | null> {
   const dir = mkdtempSync(join(tmpdir(), o.sentinel ? 'sluice-sentinel-' : 'sluice-redis-'));
   // A file, not flags: a sentinel rewrites its configuration as the group changes.
   const conf = join(dir, 'redis.conf');
@@ -102,7 +119,7 @@ export async function startRedisServer(args: string[][] = [], o: { sentinel?: bo
     async restart() {
       await server.kill9();
       launch();
-      await waitForPing(port, 10_000);
+      if (!(await waitForOwnServer(port, server.child, 10_000))) throw new Error(`redis-server could not start again on ${port}: the port was taken`);
     },
     async stop() {
       shared?.disconnect();
@@ -123,8 +140,9 @@ export async function startRedisServer(args: string[][] = [], o: { sentinel?: bo
     server.child = child;
   };
   launch();
-  await waitForPing(port, 10_000);
-  return server;
+  if (await waitForOwnServer(port, server.child, 10_000)) return server;
+  await server.stop();
+  return null;
 }
 
 /** A Sentinel group: a primary, its replicas, and sentinels that agree (quorum 2) on failover. */
@@ -217,6 +235,111 @@ export async function startSentinelGroup(o: { replicas?: number; sentinels?: num
     };
   } catch (err) {
     for (const s of started.reverse()) await s.stop();
+    throw err;
+  }
+}
+
+/** A Redis Cluster: its primaries (and their replicas), slots spread evenly by `redis-cli --cluster create`. */
+export interface RedisClusterGroup {
+  nodes: RedisServer[];
+  /** `host:port,…` of every node, as REDIS_CLUSTER_NODES takes them. */
+  nodeList: string;
+  /** The port of the primary that serves `slot` now. */
+  ownerOf(slot: number): Promise<number>;
+  /** The slot of a key (or of a `{tag}`), as the cluster computes it. */
+  slotOf(key: string): Promise<number>;
+  /** Moves `slot`, keys and all, to the primary on `toPort`, as `redis-cli --cluster reshard` does. */
+  moveSlot(slot: number, toPort: number): Promise<void>;
+  /** The ports of the primaries now, and of the replicas of the primary on `port`. */
+  primaries(): Promise<number[]>;
+  replicasOf(port: number): Promise<number[]>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts a Redis Cluster on free ports: `primaries` primaries (3 at least, as Redis asks) with
+ * `replicas` replicas each, and waits until every node says `cluster_state:ok`.
+ */
+export async function startRedisCluster(o: { primaries?: number; replicas?: number; nodeArgs?: string[][] } = {}): Promise<RedisClusterGroup> {
+  const count = (o.primaries ?? 3) * (1 + (o.replicas ?? 0));
+  const nodes: RedisServer[] = [];
+  const stop = async () => {
+    for (const n of nodes.reverse()) await n.stop();
+  };
+  try {
+    for (let i = 0; i < count; i++) {
+      nodes.push(await startRedisServer([['cluster-enabled', 'yes'], ['cluster-config-file', 'nodes.conf'], ['cluster-node-timeout', '2000'], ...(o.nodeArgs ?? [])]));
+    }
+    const addrs = nodes.map((n) => `127.0.0.1:${n.port}`);
+    await new Promise<void>((resolve, reject) => {
+      const cli = spawn('redis-cli', ['--cluster', 'create', ...addrs, '--cluster-replicas', String(o.replicas ?? 0), '--cluster-yes'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      cli.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      cli.stderr.on('data', (d: Buffer) => (out += d.toString()));
+      cli.once('error', reject);
+      cli.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`redis-cli --cluster create exited ${code}: ${out.slice(-500)}`))));
+    });
+    const until = Date.now() + 30_000;
+    for (const n of nodes) {
+      while (!/cluster_state:ok/.test(await n.client().call('CLUSTER', 'INFO') as string)) {
+        if (Date.now() > until) throw new Error(`cluster node ${n.port} not ok within 30 s`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+    // Replicas in sync before anyone writes (a primary with min-replicas-to-write refuses until then).
+    for (const n of nodes) {
+      for (;;) {
+        const info = await n.client().info('replication');
+        if (!/^role:master/m.test(info) || (info.match(/state=online/g) ?? []).length >= (o.replicas ?? 0)) break;
+        if (Date.now() > until) throw new Error(`cluster primary ${n.port}: replicas not in sync within 30 s`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+    const group: RedisClusterGroup = {
+      nodes,
+      nodeList: addrs.join(','),
+      async ownerOf(slot) {
+        const ranges = (await nodes[0]!.client().call('CLUSTER', 'SLOTS')) as [number, number, [string, number, ...unknown[]], ...unknown[]][];
+        const r = ranges.find(([lo, hi]) => slot >= lo && slot <= hi);
+        if (!r) throw new Error(`no node serves slot ${slot}`);
+        return Number(r[2][1]);
+      },
+      async slotOf(key) {
+        return (await nodes[0]!.client().call('CLUSTER', 'KEYSLOT', key)) as number;
+      },
+      async moveSlot(slot, toPort) {
+        const node = (port: number) => nodes.find((n) => n.port === port)!.client();
+        const fromPort = await group.ownerOf(slot);
+        if (fromPort === toPort) return;
+        const [fromId, toId] = [(await node(fromPort).call('CLUSTER', 'MYID')) as string, (await node(toPort).call('CLUSTER', 'MYID')) as string];
+        await node(toPort).call('CLUSTER', 'SETSLOT', slot, 'IMPORTING', fromId);
+        await node(fromPort).call('CLUSTER', 'SETSLOT', slot, 'MIGRATING', toId);
+        for (;;) {
+          const keys = (await node(fromPort).call('CLUSTER', 'GETKEYSINSLOT', slot, 100)) as string[];
+          if (keys.length === 0) break;
+          await node(fromPort).call('MIGRATE', '127.0.0.1', toPort, '', 0, 5_000, 'KEYS', ...keys);
+        }
+        for (const n of nodes) {
+          if (/^role:master/m.test(await n.client().info('replication'))) await n.client().call('CLUSTER', 'SETSLOT', slot, 'NODE', toId);
+        }
+      },
+      async primaries() {
+        const out: number[] = [];
+        for (const n of nodes) {
+          const info = await n.client().info('replication').catch(() => '');
+          if (/^role:master/m.test(info)) out.push(n.port);
+        }
+        return out;
+      },
+      async replicasOf(port) {
+        const info = await nodes.find((n) => n.port === port)!.client().info('replication');
+        return [...info.matchAll(/^slave\d+:ip=[^,]+,port=(\d+)/gm)].map((m) => Number(m[1]));
+      },
+      stop,
+    };
+    return group;
+  } catch (err) {
+    await stop();
     throw err;
   }
 }

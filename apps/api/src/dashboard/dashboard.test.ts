@@ -125,7 +125,7 @@ describe('advisory readiness checks', () => {
       queues: t.queues,
       logger: pino({ level: 'silent' }),
       // A negative threshold makes any usage a warning: the test Redis has no maxmemory.
-      readinessChecks: [redisMemoryCheck(t.redis, -1), breakerCheck(t.redis, t.store.keys)],
+      readinessChecks: [redisMemoryCheck(t.redis, t.store.keys, -1), breakerCheck(t.redis, t.store.keys)],
     });
     const s = await listen(app);
     try {
@@ -139,7 +139,7 @@ describe('advisory readiness checks', () => {
   });
 
   it('says ok below the threshold', async () => {
-    expect(await redisMemoryCheck(t.redis, 0.8).check()).toBe('ok');
+    expect(await redisMemoryCheck(t.redis, t.store.keys, 0.8).check()).toBe('ok');
   });
 });
 

@@ -10,7 +10,7 @@
  */
 import type { Redis } from 'ioredis';
 import { FINAL_STATUSES, type FinalStatus, type PgCall } from '@sluice/domain';
-import { BREAKER_FIELDS, breakerViewOf, FairShare, livePgClientFigures, type BreakerView, type FairView, type Keys, type PgClientFigures } from '@sluice/store';
+import { BREAKER_FIELDS, breakerViewOf, FairShare, INFO_OF_KEY_OWNER, livePgClientFigures, TIME_OF_KEY_OWNER, type BreakerView, type FairView, type Keys, type PgClientFigures } from '@sluice/store';
 
 /** The PG calls, in the order the dashboard stacks them. */
 export const PG_CALLS: readonly PgCall[] = ['confirm', 'inquire', 'cancel', 'transactions'];
@@ -160,7 +160,7 @@ export class OpsReader {
   /** One pipelined read. `seriesSeconds` of history (≥ {@link ETA_RATE_SECONDS} is read anyway). */
   async snapshot(seriesSeconds: number, failures = 0): Promise<OpsSnapshot> {
     const redis = await this.redis();
-    if (this.offsetMs === null) this.offsetMs = redisMs((await redis.time()).map(String) as [string, string]) - Date.now();
+    if (this.offsetMs === null) this.offsetMs = redisMs((await redis.eval(TIME_OF_KEY_OWNER, 1, this.keys.counters) as string[]).map(String) as [string, string]) - Date.now();
     const k = this.keys;
     const n = Math.max(seriesSeconds, ETA_RATE_SECONDS);
     // The current second is still being written: the series ends at the one before it.
@@ -172,7 +172,9 @@ export class OpsReader {
     const providerRows = this.providerRows(redis, last);
     const res = await redis
       .pipeline()
-      .time()
+      // TIME and INFO of the server that holds these keys, by scripts that name one of them: on a
+      // Redis Cluster the whole pipeline then goes to one node and is redirected together.
+      .eval(TIME_OF_KEY_OWNER, 1, k.counters)
       .hmget(k.pgRate, ...seconds.flatMap((s) => PG_CALLS.map((c) => `${s}:${c}`)))
       .hmget(k.intakeRate, ...seconds.map(String))
       .hmget(k.finalRate, ...seconds.flatMap((s) => FINAL_STATUSES.map((st) => `${s}:${st}`)))
@@ -182,7 +184,7 @@ export class OpsReader {
       .hmget(k.breaker, ...BREAKER_FIELDS)
       .hgetall(k.counters)
       .lrange(k.recentFailures, 0, Math.max(failures, 1) - 1)
-      .info('memory')
+      .eval(INFO_OF_KEY_OWNER, 1, k.counters, 'memory')
       .hgetall(k.pgClients)
       .exec();
     if (!res) throw new Error('ops read: pipeline aborted');

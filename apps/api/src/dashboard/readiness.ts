@@ -4,7 +4,7 @@
  * 503 BACKLOG_FULL on its own), so a load balancer must not pull the API for them.
  */
 import type { Redis } from 'ioredis';
-import { readBreaker, type Keys } from '@sluice/store';
+import { INFO_OF_KEY_OWNER, readBreaker, type Keys } from '@sluice/store';
 import type { ReadinessCheck } from '../health.ts';
 import { parseRedisMemory } from './ops-reader.ts';
 
@@ -16,11 +16,12 @@ export const REDIS_MEMORY_WARN_RATIO = 0.8;
  * `noeviction` a full Redis refuses writes: every intake then fails, so operators need the
  * warning well before.
  */
-export function redisMemoryCheck(redis: Redis, warnRatio = REDIS_MEMORY_WARN_RATIO): ReadinessCheck {
+export function redisMemoryCheck(redis: Redis, keys: Pick<Keys, 'counters'>, warnRatio = REDIS_MEMORY_WARN_RATIO): ReadinessCheck {
   return {
     name: 'redisMemory',
     advisory: true,
-    check: async () => (parseRedisMemory(await redis.info('memory')).ratio > warnRatio ? 'warn' : 'ok'),
+    // The server that holds the payments (on a Redis Cluster, their slot's owner).
+    check: async () => (parseRedisMemory((await redis.eval(INFO_OF_KEY_OWNER, 1, keys.counters, 'memory')) as string).ratio > warnRatio ? 'warn' : 'ok'),
   };
 }
 

@@ -58,7 +58,7 @@ export function operatorRoutes(deps: OperatorDeps): OperatorRoutes {
   const { config, store, queues } = deps;
   // The queues' connection, not the intake's: a dashboard read never queues in front of a
   // payment's one round trip (main.ts gives them separate connections for this reason).
-  // Sluice's connections are plain ioredis clients (connectRedis), never a Cluster.
+  // (On a Redis Cluster it is a cluster client typed as one: connectRedis in @sluice/store.)
   const redis = () => queues.confirm.client as unknown as Promise<Redis>;
   // The charts, breaker tile and merchants' queues are the first provider's (with one PG, that
   // PG's); every provider has its row.

@@ -1,0 +1,142 @@
+/**
+ * The whole gateway on a Redis Cluster of 3 primaries (REDIS_CLUSTER_NODES, REDIS_PREFIX with a
+ * hash tag): intake, the fair queues, BullMQ, the permit gate, the worker and long polls, through
+ * the cluster client. Sluice's keys are in three slots (the payments' state, BullMQ's queues, the
+ * permit gate), each on the primary that serves it; then the state's and the queues' slots move to
+ * other primaries under load (the client follows MOVED and ASK), and nothing is lost, charged
+ * twice or shown other than as the PG holds it.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { checkInvariants, getJson, startRedisCluster, type LedgerEntry, type RedisClusterGroup } from '@sluice/test-support';
+import { DEFAULT_PROVIDER, hashTagOf } from '@sluice/config';
+import { gatePrefixOf } from '@sluice/permit-gate';
+import { queuePrefixOf } from '@sluice/queue';
+import { spawnSync } from 'node:child_process';
+import { ADMIN, DEMO_KEY, drain, postPayment, readPayments, startStack, type Stack } from './support/stack.ts';
+
+interface Stats {
+  status429: number;
+  maxInWindow: number;
+}
+
+let cluster: RedisClusterGroup;
+let s: Stack;
+beforeAll(async () => {
+  cluster = await startRedisCluster({ primaries: 3 });
+  s = await startStack({
+    env: { REDIS_CLUSTER_NODES: cluster.nodeList },
+    sim: { SIM_LATENCY_MEDIAN_MS: '20', SIM_LATENCY_P99_MS: '200', SIM_DECLINE_RATE: '0.1' },
+  });
+});
+afterAll(async () => {
+  await s?.stop();
+  await cluster?.stop();
+});
+
+/** The key families and their prefixes: the payments' state, BullMQ's queues, the permit gate. */
+const families = () => ({ state: s.prefix, queues: queuePrefixOf(s.prefix), gate: gatePrefixOf({ REDIS_PREFIX: s.prefix, PG_PROVIDER: DEFAULT_PROVIDER }) });
+
+/** The slot of a prefix's hash tag. */
+const slotOf = (prefix: string): Promise<number> => cluster.slotOf(`{${hashTagOf(prefix)}}`);
+
+/** Keys under `prefix` held by the node on `port` (KEYS on that node alone). */
+async function keysOn(port: number, prefix: string): Promise<number> {
+  const node = cluster.nodes.find((n) => n.port === port)!;
+  return ((await node.client().keys(`${prefix}:*`)) as string[]).length;
+}
+
+/** Checks that every key of each family is on the primary that owns the family's slot; returns those owners. */
+async function expectEachFamilyOnItsOwner(): Promise<Record<string, number>> {
+  const owners: Record<string, number> = {};
+  for (const [family, prefix] of Object.entries(families())) {
+    const owner = await cluster.ownerOf(await slotOf(prefix));
+    owners[family] = owner;
+    expect(await keysOn(owner, prefix), family).toBeGreaterThan(0);
+    for (const n of cluster.nodes.filter((x) => x.port !== owner)) expect(await keysOn(n.port, prefix), `${family} on ${n.port}`).toBe(0);
+  }
+  return owners;
+}
+
+/** `/metrics` and `/dashboard/data` answer 200 (with `created` payments counted, when given). */
+async function expectOperatorViews(created?: number): Promise<void> {
+  const auth = `Basic ${Buffer.from(`${ADMIN.user}:${ADMIN.password}`).toString('base64')}`;
+  const dashboard = await fetch(`${s.apiUrl}/dashboard/data`, { headers: { authorization: auth } });
+  expect(dashboard.status, await dashboard.text()).toBe(200);
+  const metrics = await fetch(`${s.apiUrl}/metrics`, { headers: { authorization: auth } });
+  const text = await metrics.text();
+  expect(metrics.status, text).toBe(200);
+  if (created !== undefined) expect(text).toMatch(new RegExp(`sluice_payments_created_total ${created}\\b`));
+}
+
+describe('Redis Cluster', () => {
+  it('runs payments end to end with every key in the prefix\'s slot, and through a slot move under load', async () => {
+    const run = Date.now().toString(36);
+    // The three families in three slots of their own (on one primary or several, as the slots fall).
+    const slots = { state: await slotOf(families().state), queues: await slotOf(families().queues), gate: await slotOf(families().gate) };
+    expect(new Set(Object.values(slots)).size).toBe(3);
+
+    // A first batch, and a long poll that hears the payment's end through the cluster's pub/sub.
+    const first = await Promise.all(
+      Array.from({ length: 150 }, (_, i) => postPayment(s.apiUrl, { paymentKey: i % 25 === 0 ? `sim_nosession_${run}_${i}` : `pk_${run}_${i}`, orderId: `order-${run}-${i}`, amount: 1_000 + i }, `cl-${run}-${i}`)),
+    );
+    expect(first.map((p) => p.status)).toEqual(Array(150).fill(202));
+    const polled = await getJson<{ status: string }>(`${s.apiUrl}/v1/payments/${first[1]!.body.id}?wait=20`, { headers: { authorization: `Bearer ${DEMO_KEY}` } });
+    expect(['APPROVED', 'DECLINED']).toContain(polled.status);
+    await drain(s.redis, s.prefix, 60_000);
+
+    // Every key Sluice wrote (payments, claims, fair queues; BullMQ's; the gate's) is on its slot's owner.
+    const owners = await expectEachFamilyOnItsOwner();
+    expect(await keysOn(owners.state!, s.prefix)).toBeGreaterThan(150);
+
+    // The payments' slot and the queues' slot move to other primaries while payments arrive:
+    // MOVED and ASK are followed.
+    const others = (port: number) => cluster.nodes.map((n) => n.port).filter((p) => p !== port);
+    const stateTo = others(owners.state!)[0]!;
+    const queuesTo = others(owners.queues!)[1]!;
+    const second: Promise<{ status: number; body: { id: string } }>[] = [];
+    const load = (async () => {
+      for (let i = 150; i < 450; i++) {
+        second.push(postPayment(s.apiUrl, { paymentKey: `pk_${run}_${i}`, orderId: `order-${run}-${i}`, amount: 1_000 + i }, `cl-${run}-${i}`));
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    })();
+    await new Promise((r) => setTimeout(r, 300));
+    await cluster.moveSlot(slots.state, stateTo);
+    await cluster.moveSlot(slots.queues, queuesTo);
+    // The operator's views at once, on connections that still map the slots to the old owners:
+    // their pipelines must be redirected whole (a TIME or INFO in them must name a key too).
+    await expectOperatorViews();
+    await load;
+    const posted = await Promise.all(second);
+    expect(posted.map((p) => p.status)).toEqual(Array(300).fill(202));
+    expect(await cluster.ownerOf(slots.state)).toBe(stateTo);
+    expect(await cluster.ownerOf(slots.queues)).toBe(queuesTo);
+
+    await drain(s.redis, s.prefix, 90_000);
+    const ids = [...first, ...posted].map((p) => p.body.id);
+    const records = await readPayments(s.redis, s.prefix, ids);
+    const views = new Map([...records].map(([id, r]) => [id, { id, paymentKey: r.paymentKey!, status: r.status! }]));
+    const ledger = (await getJson<{ payments: Record<string, LedgerEntry> }>(`${s.simUrl}/__sim/ledger`)).payments;
+    const report = checkInvariants(ids, views, ledger);
+    expect(report).toMatchObject({ lost: [], notFinal: [], doubleCharges: [], mismatches: [], final: 450 });
+    expect(report.byStatus.FAILED).toBe(6);
+    const stats = await getJson<Stats>(`${s.simUrl}/__sim/stats`);
+    expect(stats.status429).toBe(0);
+    expect(stats.maxInWindow).toBeLessThanOrEqual(500);
+    // Everything is on the new owners now, nothing left behind.
+    const after = await expectEachFamilyOnItsOwner();
+    expect(after).toMatchObject({ state: stateTo, queues: queuesTo });
+    expect(await keysOn(stateTo, s.prefix)).toBeGreaterThan(450);
+
+    await expectOperatorViews(450);
+  });
+
+  it('is refused through REDIS_URL: a single-node client would not follow the slot', () => {
+    const r = spawnSync('npx', ['tsx', 'apps/worker/src/main.ts'], {
+      env: { ...process.env, REDIS_URL: cluster.nodes[0]!.url, REDIS_CLUSTER_NODES: '', PG_BASE_URL: s.simUrl, PG_SECRET_KEY: s.env.PG_SECRET_KEY, SLUICE_DEMO: '1' },
+      encoding: 'utf8', timeout: 30_000,
+    });
+    expect(r.status).toBe(1);
+    expect(r.stdout + r.stderr).toContain('REDIS_CLUSTER_NODES');
+  });
+});
