@@ -6,7 +6,7 @@
 import { parseArgs } from 'node:util';
 
 /** The bench's scenarios, in the order they run. */
-export const SCENARIOS = ['overload', 'cpu', 'intake', 'faults', 'memory', 'slow', 'crash', 'books', 'fair', 'providers', 'refunds', 'webhooks', 'redis'] as const;
+export const SCENARIOS = ['overload', 'cpu', 'intake', 'faults', 'memory', 'slow', 'crash', 'books', 'fair', 'providers', 'refunds', 'webhooks', 'redis', 'cluster'] as const;
 /** One scenario's name (`--only`). */
 export type ScenarioName = (typeof SCENARIOS)[number];
 
@@ -60,7 +60,7 @@ export type OverloadKey = (typeof OVERLOAD_KEYS)[number];
 
 /** The usage line printed on a bad flag or `--help`. */
 export const USAGE =
-  'npm run bench -- [--seconds N] [--rate N] [--runs N] [--only overload|cpu|intake|faults|memory|slow|crash|books|fair|providers|refunds|webhooks|redis] [--quick] [--out FILE]\n' +
+  'npm run bench -- [--seconds N] [--rate N] [--runs N] [--only overload|cpu|intake|faults|memory|slow|crash|books|fair|providers|refunds|webhooks|redis|cluster] [--quick] [--out FILE]\n' +
   '                 [--configs gate1,gate4,baseline] [--raw DIR] [--sim-nice N] [--cpu-prof DIR]';
 
 function positive(name: string, text: string | undefined, fallback: number): number {

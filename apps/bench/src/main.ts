@@ -23,6 +23,7 @@ import { runProviders } from './profiles/providers.ts';
 import { runRefunds } from './profiles/refunds.ts';
 import { runWebhooks } from './profiles/webhooks.ts';
 import { runRedisHa } from './profiles/redis-ha.ts';
+import { runRedisCluster } from './profiles/redis-cluster.ts';
 import { CONFIGS, runOverload } from './profiles/overload.ts';
 import { runNaive } from './profiles/cpu.ts';
 import { Progress } from './harness/progress.ts';
@@ -114,6 +115,7 @@ const results: BenchResults = {
   refunds: null,
   webhooks: null,
   redis: null,
+  cluster: null,
   slow: [],
   crash: [],
   failures: [],
@@ -173,6 +175,7 @@ if (wants(opts, 'providers')) results.providers = await attempt('providers', () 
 if (wants(opts, 'refunds')) results.refunds = await attempt('refunds', () => runRefunds(ctx));
 if (wants(opts, 'webhooks')) results.webhooks = await attempt('webhooks', () => runWebhooks(ctx));
 if (wants(opts, 'redis')) results.redis = await attempt('redis', () => runRedisHa(ctx));
+if (wants(opts, 'cluster')) results.cluster = await attempt('cluster', () => runRedisCluster(ctx));
 if (wants(opts, 'slow')) {
   for (const variant of SLOW_VARIANTS) {
     const r = await attempt(`slow (${variant.label})`, () => runSlow(ctx, variant));

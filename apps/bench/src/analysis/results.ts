@@ -8,6 +8,7 @@ import type { ProvidersResult } from '../profiles/providers.ts';
 import type { RefundsResult } from '../profiles/refunds.ts';
 import type { WebhooksResult } from '../profiles/webhooks.ts';
 import type { RedisHaResult } from '../profiles/redis-ha.ts';
+import type { ClusterResult } from '../profiles/redis-cluster.ts';
 import type { FaultsResult } from '../profiles/faults.ts';
 import type { IntakeResult } from '../profiles/intake.ts';
 import type { LatencyBoundResult } from '../profiles/latency-bound.ts';
@@ -51,6 +52,7 @@ export interface BenchResults {
   refunds: RefundsResult | null;
   webhooks: WebhooksResult | null;
   redis: RedisHaResult | null;
+  cluster: ClusterResult | null;
   slow: SlowRun[];
   crash: CrashRun[];
   /** Scenarios that could not run, with why. */
@@ -136,6 +138,7 @@ export function targets(r: BenchResults): Target[] {
   out.push(...refundsTargets(r.refunds));
   out.push(...webhooksTargets(r.webhooks));
   out.push(...redisTargets(r.redis));
+  out.push(...clusterTargets(r.cluster));
   return out;
 }
 
@@ -353,5 +356,31 @@ export function redisTargets(x: RedisHaResult | null): Target[] {
     },
     { name: names[2]!, met: 'measured', figure: `off: ${side(x.wait.off)}; on: ${side(x.wait.on)} (${ratio(x.wait.on.rps / x.wait.off.rps)} of the throughput)` },
     { name: names[3]!, met: 'measured', figure: `1: ${side(x.processes.one)}; 2: ${side(x.processes.two)} (${ratio(x.processes.two.rps / x.processes.one.rps)} × the throughput)` },
+  ];
+}
+
+/** Redis Cluster (issue "Outgrowing one Redis"): the overload on 3 primaries against one Redis, and where the payments are. */
+export function clusterTargets(x: ClusterResult | null): Target[] {
+  const names = [
+    'Cluster: the overload profile on 3 primaries: ≤ 500 in any rolling second, 0 × 429, utilisation within 2 % of one Redis',
+    'Cluster: each primary holds at least 25 % of the payment keys',
+  ];
+  if (!x) return names.map((name) => ({ name, met: null, figure: 'not run' }));
+  const c = x.cluster;
+  const total = x.primaries.reduce((a, p) => a + p.paymentKeys, 0);
+  const shares = x.primaries.map((p) => (total > 0 ? p.paymentKeys / total : 0));
+  const clean = c.lost === 0 && c.notFinal === 0 && c.doubleCharges === 0 && c.mismatches === 0;
+  return [
+    {
+      name: names[0]!,
+      met: c.maxInWindow <= 500 && c.status429 === 0 && x.utilisationRatio >= 0.98 && clean,
+      figure: `utilisation ${c.utilisationMedian.toFixed(3)} vs ${x.single.utilisationMedian.toFixed(3)} on one Redis (${ratio(x.utilisationRatio)}); ` +
+        `PG max ${c.maxInWindow}/s, ${c.status429} × 429; ${count(c.accepted)} payments: ${c.lost} lost, ${c.notFinal} not final, ${c.doubleCharges} double charges, ${c.mismatches} mismatches`,
+    },
+    {
+      name: names[1]!,
+      met: shares.every((sh) => sh >= 0.25),
+      figure: x.primaries.map((p, i) => `${(100 * shares[i]!).toFixed(0)} %`).join(' / ') + ' (the payments are in one slot: not spread yet)',
+    },
   ];
 }

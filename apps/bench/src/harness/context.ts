@@ -4,7 +4,8 @@
  * that whatever a crash leaves behind is found and deleted by one pattern).
  */
 import { randomBytes } from 'node:crypto';
-import { testConfig } from '@sluice/config';
+import { DEFAULT_PROVIDER, testConfig } from '@sluice/config';
+import { gatePrefixOf } from '@sluice/permit-gate';
 import type { Redis } from 'ioredis';
 import type { BenchOptions } from '../args.ts';
 import type { Progress } from './progress.ts';
@@ -31,7 +32,7 @@ const { GATE_MARGIN_MIN_MS: MARGIN_MIN_MS, GATE_MARGIN_MAX_MS: MARGIN_MAX_MS } =
 
 /** The margin the gate keeps now: the largest live need any process reported, within bounds. */
 async function gateMarginMs(redis: Redis, prefix: string, nowMs: number): Promise<number | null> {
-  const needs = await redis.hgetall(`${prefix}:gate:margins`);
+  const needs = await redis.hgetall(`${gatePrefixOf({ REDIS_PREFIX: prefix, PG_PROVIDER: DEFAULT_PROVIDER })}:gate:margins`);
   let margin = MARGIN_MIN_MS;
   let live = 0;
   for (const v of Object.values(needs)) {
@@ -123,7 +124,7 @@ export class BacklogSampler {
   }
 
   private async countSlots(): Promise<void> {
-    const slots = await this.ctx.redis.zrangebyscore(`${this.prefix}:gate:slots`, `(${this.lastSlot}`, '+inf');
+    const slots = await this.ctx.redis.zrangebyscore(`${gatePrefixOf({ REDIS_PREFIX: this.prefix, PG_PROVIDER: DEFAULT_PROVIDER })}:gate:slots`, `(${this.lastSlot}`, '+inf');
     if (slots.length === 0) return;
     this.slotsGranted += slots.length;
     this.lastSlot = Number(slots[slots.length - 1]);

@@ -75,8 +75,11 @@ const IDLE_BEFORE_LOAD_MS = 5_000;
 /** One in fifty payments carries the simulator's decline marker. */
 const DECLINE_EVERY = 50;
 
-/** Runs one overload configuration once. */
-export async function runOverload(ctx: BenchContext, config: OverloadConfig, run: number): Promise<OverloadRun> {
+/**
+ * Runs one overload configuration once. `inspect` reads what it needs of the run's keys after the
+ * drain, before they are deleted (the cluster scenario counts where the payments are).
+ */
+export async function runOverload(ctx: BenchContext, config: OverloadConfig, run: number, inspect?: (prefix: string) => Promise<void>): Promise<OverloadRun> {
   const { opts, sim, progress } = ctx;
   const name = `overload ${config.key} #${run}`;
   progress.phase(`${name}: starting stack`);
@@ -124,6 +127,7 @@ export async function runOverload(ctx: BenchContext, config: OverloadConfig, run
       sim.arrivals(), sim.ledger(), sim.stats(), readPayments(ctx.redis, prefix, intake.ids), ctx.redis.hgetall(`${prefix}:counters`),
     ]);
     const outcomes = summarise(intake.ids, rows, ledger);
+    await inspect?.(prefix);
     if (opts.raw) {
       mkdirSync(opts.raw, { recursive: true });
       const file = join(opts.raw, `overload-${config.key}-${run}-${prefix.split("-").pop()}.json`);

@@ -294,7 +294,7 @@ export function webhooksSection(r: BenchResults): string {
 /** Section 12: Redis beyond one node: failover under load, what WAIT costs, and API_PROCESSES. */
 export function redisSection(r: BenchResults): string {
   const x = r.redis;
-  if (!x) return '';
+  if (!x) return r.cluster ? ['## 12. Redis beyond one node', '', clusterPart(r)].join('\n') : '';
   const f = x.failover;
   const arm = (label: string, a: typeof x.wait.on) => [label, count(a.rps), a.p50Ms.toFixed(1), a.p99Ms.toFixed(1), a.rounds.map(count).join(' / '), `${a.others}`];
   const answers = Object.entries(f.answers).sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => `${count(v)} × ${k === '0' ? 'no answer' : k}`).join(', ');
@@ -323,6 +323,35 @@ export function redisSection(r: BenchResults): string {
       `${f.invariants.lost} lost, ${f.invariants.notFinal} not final, ${f.invariants.doubleCharges} double charges, ${f.invariants.mismatches} mismatches with the PG's ledger; ` +
       `PG max ${f.pgMaxInWindow} in any rolling second, ${f.pg429} × 429.`,
     ...(f.problems.length > 0 ? ['', 'Error lines of the processes (first ten):', '', ...f.problems.slice(0, 10).map((e) => `- \`${e.replace(/`/g, "'")}\``)] : []),
+    ...(r.cluster ? ['', clusterPart(r)] : []),
+  ].join('\n');
+}
+
+/** Section 12's Redis Cluster part: the overload on 3 primaries against one redis-server. */
+function clusterPart(r: BenchResults): string {
+  const x = r.cluster!;
+  const arm = (label: string, a: typeof x.single, cpu: string) => [
+    label, a.utilisation.map((u) => u.toFixed(3)).join(' / '), `${a.maxInWindow}`, `${a.status429}`, a.intakeP50Ms.toFixed(1), a.intakeP99Ms.toFixed(1),
+    `${a.lost} / ${a.notFinal} / ${a.doubleCharges} / ${a.mismatches}`, cpu,
+  ];
+  const total = x.primaries.reduce((a, p) => a + p.paymentKeys, 0);
+  return [
+    '### Redis Cluster',
+    '',
+    `The overload profile (${x.rate} payments/s for ${x.seconds} s, one worker process, the gate) on a Redis Cluster of 3 primaries started here, ` +
+      `and on one redis-server started here with the same settings (nothing persisted), ${x.rounds} round(s) each, taking turns.`,
+    '',
+    table(['Redis', 'utilisation (rounds)', 'PG max / rolling s', '429s', 'intake p50 ms', 'intake p99 ms', 'lost / not final / double / mismatched', 'Redis CPU s'], [
+      arm('one redis-server', x.single, x.singleCpuSeconds.toFixed(1)),
+      arm('cluster, 3 primaries', x.cluster, x.primaries.map((p) => p.cpuSeconds.toFixed(1)).join(' + ')),
+    ]),
+    '',
+    table(['primary', 'slots of', 'payment hashes', 'CPU s'], x.primaries.map((p) => [
+      `${p.port}`, p.families.join(', ') || '—', `${count(p.paymentKeys)} (${total > 0 ? ((100 * p.paymentKeys) / total).toFixed(0) : 0} %)`, p.cpuSeconds.toFixed(1),
+    ])),
+    '',
+    'Sluice\'s keys are in three slots: the payments\' state, BullMQ\'s queues and the gate (README, "Redis Cluster"). The payments are in one slot, so one primary holds them all.',
+    ...(x.problems.length > 0 ? ['', 'Error lines of the processes (first ten):', '', ...x.problems.slice(0, 10).map((e) => `- \`${e.replace(/`/g, "'")}\``)] : []),
   ].join('\n');
 }
 
