@@ -6,12 +6,17 @@
  * `redis: 'sentinel'` runs the same on a Sentinel group of its own (1 primary, 2 replicas, 3
  * sentinels; AOF; `min-replicas-to-write 1`; the apps with REDIS_WAIT_REPLICAS=1), where the Redis
  * kill is a kill -9 of the primary, failed over, and the old one brought back as a replica.
+ * `redis: 'cluster'`: on a Redis Cluster of its own (3 primaries with a replica each; the same
+ * settings), where the Redis kill is a kill -9 of the payments' primary, which the cluster fails
+ * over to its replica.
  */
 import { Queue } from 'bullmq';
 import { MIXED_FAULTS } from '../support/faults.ts';
 import { checkInvariants, GUARD_TO_ARRIVAL_MS, type LedgerEntry } from '@sluice/test-support';
 import { getJson } from '@sluice/test-support';
-import { startSentinelGroup, type SentinelGroup } from '@sluice/test-support';
+import { startRedisCluster, startSentinelGroup, type RedisClusterGroup, type SentinelGroup } from '@sluice/test-support';
+import { hashTagOf } from '@sluice/config';
+import { queuePrefixOf } from '@sluice/queue';
 import { startPrivateRedis, PRIVATE_REDIS_ARGS, type PrivateRedis } from '../support/redis-server.ts';
 import { drain, readPayments, startStack, type Stack } from '../support/stack.ts';
 import { LoadDriver } from './load.ts';
@@ -39,16 +44,16 @@ export interface ChaosOptions {
   killEveryMs: number;
   outageMs: number;
   scenarios: number[];
-  /** One private redis-server (default), or a Sentinel group. */
-  redis?: 'single' | 'sentinel';
+  /** One private redis-server (default), a Sentinel group, or a Redis Cluster. */
+  redis?: 'single' | 'sentinel' | 'cluster';
   log?: (line: string) => void;
 }
 
 /** The Redis a run uses, and how its scenario 3 kills it. */
 interface ChaosRedis {
   env: Record<string, string>;
-  /** Kills the (primary) Redis with SIGKILL and brings it back; returns what to note. */
-  crash(): Promise<Record<string, unknown>>;
+  /** Kills the (primary) Redis of the stack's payments with SIGKILL and brings it back; returns what to note. */
+  crash(stack: Stack): Promise<Record<string, unknown>>;
   stop(): Promise<void>;
 }
 
@@ -88,12 +93,43 @@ async function sentinelRedis(): Promise<ChaosRedis> {
   };
 }
 
+async function clusterRedis(): Promise<ChaosRedis> {
+  const cluster: RedisClusterGroup = await startRedisCluster({
+    primaries: 3, replicas: 1,
+    nodeArgs: [...PRIVATE_REDIS_ARGS, ['min-replicas-to-write', '1'], ['min-replicas-max-lag', '10']],
+  });
+  return {
+    env: { REDIS_CLUSTER_NODES: cluster.nodeList, REDIS_WAIT_REPLICAS: '1', REDIS_WAIT_TIMEOUT_MS: '500', REDIS_HANG_MS: '2000' },
+    async crash(stack) {
+      const slot = await cluster.slotOf(`{${hashTagOf(stack.prefix)}}`);
+      const from = await cluster.ownerOf(slot);
+      const node = cluster.nodes.find((n) => n.port === from)!;
+      const t0 = Date.now();
+      await node.kill9();
+      // The survivors promote its replica: wait until one of them maps the slot elsewhere.
+      const survivor = cluster.nodes.find((n) => n !== node)!;
+      let to = from;
+      while (to === from) {
+        if (Date.now() - t0 > 30_000) throw new Error(`the cluster did not fail over from ${from} within 30 s`);
+        await sleep(200);
+        const ranges = (await survivor.client().call('CLUSTER', 'SLOTS').catch(() => [])) as [number, number, [string, number]][];
+        to = Number(ranges.find(([lo, hi]) => slot >= lo && slot <= hi)?.[2][1] ?? from);
+      }
+      const failoverMs = Date.now() - t0;
+      // Back, as a replica of the new primary (its nodes.conf says whose slots it had).
+      await node.restart();
+      return { primary: `${from} → ${to}`, failoverMs };
+    },
+    stop: () => cluster.stop(),
+  };
+}
+
 export const FULL: ChaosOptions = { rate: 100, workerKills: 10, killEveryMs: 3_000, outageMs: 30_000, scenarios: [1, 2, 3, 4, 5] };
 export const SHORT: ChaosOptions = { rate: 60, workerKills: 4, killEveryMs: 2_500, outageMs: 10_000, scenarios: [1, 3, 4] };
 
 export async function runChaos(o: ChaosOptions): Promise<ScenarioResult[]> {
   const log = o.log ?? (() => undefined);
-  const redis = o.redis === 'sentinel' ? await sentinelRedis() : await singleRedis();
+  const redis = o.redis === 'sentinel' ? await sentinelRedis() : o.redis === 'cluster' ? await clusterRedis() : await singleRedis();
   const stack = await startStack({
     workers: 2,
     sim: { SIM_SEED: '1234', SIM_LATENCY_MEDIAN_MS: '60', SIM_LATENCY_P99_MS: '600', ...MIXED_FAULTS },
@@ -130,7 +166,7 @@ export async function runChaos(o: ChaosOptions): Promise<ScenarioResult[]> {
 export const TITLES: Record<number, string> = {
   1: 'kill -9 a random worker every few seconds, and restart it',
   2: 'kill -9 the API during load, and restart it (clients retry with the same key)',
-  3: 'kill -9 Redis (with Sentinel: the primary, failed over), and restart it from its AOF',
+  3: 'kill -9 Redis (with Sentinel or Cluster: the primary, failed over), and restart it from its AOF',
   4: 'PG outage (refusing, then hanging), then recovery',
   5: 'the mixed PG faults alone',
 };
@@ -162,7 +198,7 @@ async function scenario(stack: Stack, redis: ChaosRedis, n: number, o: ChaosOpti
       notes.clientRetries = driver.retries;
       break;
     case 3:
-      Object.assign(notes, await redis.crash());
+      Object.assign(notes, await redis.crash(stack));
       await sleep(5_000);
       notes.clientRetries = driver.retries;
       break;
@@ -210,7 +246,7 @@ async function scenario(stack: Stack, redis: ChaosRedis, n: number, o: ChaosOpti
 
 /** Runs reconciliation now through the workers' maintenance queue; returns its report. */
 async function reconcile(stack: Stack): Promise<Record<string, string>> {
-  const q = new Queue('maintenance', { connection: stack.redis, prefix: stack.prefix });
+  const q = new Queue('maintenance', { connection: stack.redis, prefix: queuePrefixOf(stack.prefix) });
   const job = await q.add('reconcile', {});
   for (let i = 0; i < 300 && !(await job.isCompleted()); i++) await sleep(200);
   await q.close();
