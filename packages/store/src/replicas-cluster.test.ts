@@ -36,7 +36,9 @@ async function confirmedWrite(value: string): Promise<boolean> {
 describe('ReplicaWaiter on a Redis Cluster', () => {
   it('confirms a write once the replica of the slot\'s primary holds it, and not while that replica is away', async () => {
     await writer.set(`${PREFIX}:probe`, '0'); // the client knows the slots
-    expect(await confirmedWrite('1')).toBe(true);
+    // Once the waiter's connection to the slot's primary is up and the replica keeps up (a
+    // loaded machine may take longer than one WAIT's 500 ms for either).
+    await expect.poll(() => confirmedWrite('1'), { timeout: 20_000, interval: 200 }).toBe(true);
     const slot = await cluster.slotOf(PREFIX);
     const owner = await cluster.ownerOf(slot);
     const [replicaPort] = await cluster.replicasOf(owner);

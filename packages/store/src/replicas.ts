@@ -15,6 +15,10 @@
  * reconnect during its WAIT, and both are on the same address. Anything else is "not confirmed":
  * the caller answers 503 and the merchant retries with the same key (the idempotent replay waits
  * again, on whatever server holds the payment then).
+ *
+ * On a Redis Cluster the writes go to the primary of the payments' slot: the waiter's connection
+ * is a plain one to that node as the cluster client maps it, opened again when the slot moves,
+ * and "the same server" is that node's address in the map ({@link clusterPlace}).
  */
 /// <reference path="./cluster-key-slot.d.ts" />
 import calculateSlot from 'cluster-key-slot';
@@ -137,7 +141,11 @@ export class ReplicaWaiter {
     readonly replicas: number,
     readonly timeoutMs: number,
   ) {
-    place.watchWriter(() => this.writerEpoch++);
+    place.watchWriter(() => {
+      this.writerEpoch++;
+      // A cluster's node is up: open the connection to the slot's primary now if not yet.
+      if (place.follows && !this.conn && !this.closed) this.connection();
+    });
     // Opened now, so that the first request's wait is the WAIT's, not a connect's.
     this.connection();
   }
