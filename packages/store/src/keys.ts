@@ -1,7 +1,8 @@
 /**
- * Every Redis key Sluice writes, in one place. All keys start with the configured prefix, so a
- * Redis Cluster user sets `REDIS_PREFIX={sluice}` and every key (BullMQ's included) lands in one
- * hash slot, which the multi-key Lua scripts need.
+ * Every Redis key of the payments' state, in one place. All start with the configured prefix; on
+ * a Redis Cluster (REDIS_PREFIX `{sluice}`) they share its hash tag, so each multi-key Lua script
+ * runs in one slot. BullMQ's keys and the permit gate's are in slots of their own there
+ * (`queuePrefixOf`, `gatePrefixOf`; docs/redis-cluster.md).
  */
 import { DEFAULT_PROVIDER, providerKeyPrefix } from '@sluice/config';
 
