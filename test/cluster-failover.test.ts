@@ -9,7 +9,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hashTagOf } from '@sluice/config';
 import { checkInvariants, getJson, startRedisCluster, type LedgerEntry, type RedisClusterGroup } from '@sluice/test-support';
-import { DEMO_KEY, drain, readPayments, startStack, type Stack } from './support/stack.ts';
+import { createRetrying, drain, readPayments, startStack, type Stack } from './support/stack.ts';
 
 let cluster: RedisClusterGroup;
 let s: Stack;
@@ -24,30 +24,6 @@ afterAll(async () => {
   await cluster?.stop();
 });
 
-/** A merchant's create: retried with the same key on anything but a 202 or a 4xx, for up to a minute. */
-async function create(apiUrl: string, i: number, run: string): Promise<{ id: string | null; answers: number[] }> {
-  const answers: number[] = [];
-  const until = Date.now() + 60_000;
-  while (Date.now() < until) {
-    try {
-      const res = await fetch(`${apiUrl}/v1/payments`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${DEMO_KEY}`, 'idempotency-key': `clf-${run}-${i}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ paymentKey: `pk_${run}_${i}`, orderId: `order-${run}-${i}`, amount: 100 }),
-        signal: AbortSignal.timeout(10_000),
-      });
-      answers.push(res.status);
-      const body = (await res.json()) as { id?: string };
-      if (res.status === 202) return { id: body.id!, answers };
-      if (res.status < 500) return { id: null, answers };
-    } catch {
-      answers.push(0);
-    }
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  return { id: null, answers };
-}
-
 describe('Redis Cluster failover under load', () => {
   it('loses no acknowledged payment and charges none twice when the payments\' primary is killed -9', async () => {
     const run = Date.now().toString(36);
@@ -57,7 +33,7 @@ describe('Redis Cluster failover under load', () => {
     // 100/s for 8 s; the primary dies 3 s in.
     const load = (async () => {
       for (let i = 0; i < 800; i++) {
-        creates.push(create(s.apiUrl, i, run));
+        creates.push(createRetrying(s.apiUrl, 'clf', i, run));
         await new Promise((r) => setTimeout(r, 10));
       }
     })();

@@ -162,6 +162,33 @@ export async function postPayment(apiUrl: string, p: { paymentKey: string; order
   }
 }
 
+/**
+ * A merchant's create of payment `i` of a run: retried with the same key on anything but a 202 or
+ * a 4xx (250 ms apart) for up to a minute. Returns the id once accepted and every answer (0: none).
+ */
+export async function createRetrying(apiUrl: string, keyPrefix: string, i: number, run: string): Promise<{ id: string | null; answers: number[] }> {
+  const answers: number[] = [];
+  const until = Date.now() + 60_000;
+  while (Date.now() < until) {
+    try {
+      const res = await fetch(`${apiUrl}/v1/payments`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${DEMO_KEY}`, 'idempotency-key': `${keyPrefix}-${run}-${i}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ paymentKey: `pk_${run}_${i}`, orderId: `order-${run}-${i}`, amount: 100 }),
+        signal: AbortSignal.timeout(10_000),
+      });
+      answers.push(res.status);
+      const body = (await res.json()) as { id?: string };
+      if (res.status === 202) return { id: body.id!, answers };
+      if (res.status < 500) return { id: null, answers };
+    } catch {
+      answers.push(0);
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  return { id: null, answers };
+}
+
 /** Reads every payment record under the prefix: id → {paymentKey, status, …}. */
 export async function readPayments(redis: Redis, prefix: string, ids: string[]): Promise<Map<string, Record<string, string>>> {
   const out = new Map<string, Record<string, string>>();
