@@ -1,22 +1,24 @@
 /**
  * The whole gateway on a Redis Cluster of 3 primaries with a replica each (`min-replicas-to-write
- * 1`), the primary of the payments' slot killed with SIGKILL under load: the cluster promotes its
- * replica, and the old primary comes back as a replica. Intake waits for the replica
- * (REDIS_WAIT_REPLICAS=1, at the primary of the payments' slot), so every payment answered 202
- * survives; merchants retry everything else with the same key. Afterwards every acknowledged
- * payment is final, as the PG's ledger holds it, and none is charged twice.
+ * 1`) and 8 payment shards, the primary of the claims' slot (which serves payment shards too)
+ * killed with SIGKILL under load: the cluster promotes its replica, and the old primary comes back
+ * as a replica. Intake waits for the replicas (REDIS_WAIT_REPLICAS=1, at the primary of the
+ * claims' slot and at that of the payment's shard), so every payment answered 202 survives;
+ * merchants retry everything else with the same key. Afterwards every acknowledged payment is
+ * final, as the PG's ledger holds it, and none is charged twice.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hashTagOf } from '@sluice/config';
 import { checkInvariants, getJson, startRedisCluster, type LedgerEntry, type RedisClusterGroup } from '@sluice/test-support';
-import { createRetrying, drain, readPayments, startStack, type Stack } from './support/stack.ts';
+import { createRetrying, drain, ensureServesShard, readPayments, startStack, type Stack } from './support/stack.ts';
 
+const SHARDS = 8;
 let cluster: RedisClusterGroup;
 let s: Stack;
 beforeAll(async () => {
   cluster = await startRedisCluster({ primaries: 3, replicas: 1, nodeArgs: [['min-replicas-to-write', '1'], ['min-replicas-max-lag', '10']] });
   s = await startStack({
-    env: { REDIS_CLUSTER_NODES: cluster.nodeList, REDIS_WAIT_REPLICAS: '1', REDIS_WAIT_TIMEOUT_MS: '500', REDIS_HANG_MS: '2000', WORKER_LOCK_MS: '5000' },
+    env: { REDIS_CLUSTER_NODES: cluster.nodeList, REDIS_SHARDS: String(SHARDS), REDIS_WAIT_REPLICAS: '1', REDIS_WAIT_TIMEOUT_MS: '500', REDIS_HANG_MS: '2000', WORKER_LOCK_MS: '5000' },
   });
 });
 afterAll(async () => {
@@ -25,10 +27,11 @@ afterAll(async () => {
 });
 
 describe('Redis Cluster failover under load', () => {
-  it('loses no acknowledged payment and charges none twice when the payments\' primary is killed -9', async () => {
+  it('loses no acknowledged payment and charges none twice when the claims\' primary, with shards of its own, is killed -9', async () => {
     const run = Date.now().toString(36);
     const slot = await cluster.slotOf(`{${hashTagOf(s.prefix)}}`);
     const firstPort = await cluster.ownerOf(slot);
+    await ensureServesShard(cluster, s.prefix, SHARDS, firstPort);
     const creates: Promise<{ id: string | null; answers: number[] }>[] = [];
     // 100/s for 8 s; the primary dies 3 s in.
     const load = (async () => {

@@ -1,16 +1,18 @@
 /**
  * The whole gateway on a Redis Cluster of 3 primaries (REDIS_CLUSTER_NODES, REDIS_PREFIX with a
- * hash tag): intake, the fair queues, BullMQ, the permit gate, the worker and long polls, through
- * the cluster client. Sluice's keys are in three slots (the payments' state, BullMQ's queues, the
- * permit gate), each on the primary that serves it; then the state's and the queues' slots move to
- * other primaries under load (the client follows MOVED and ASK), and nothing is lost, charged
- * twice or shown other than as the PG holds it.
+ * hash tag, REDIS_SHARDS=16): intake, the fair queues, BullMQ, the permit gate, the worker and long
+ * polls, through the cluster client. Sluice's keys are in slots of their own (the claims at the
+ * root, each payment shard's state, BullMQ's queues, the permit gate), each on the primary that
+ * serves it, and the payments spread over every primary; then the claims', a shard's and the
+ * queues' slots move to other primaries under load (the client follows MOVED and ASK), and
+ * nothing is lost, charged twice or shown other than as the PG holds it.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkInvariants, getJson, startRedisCluster, type LedgerEntry, type RedisClusterGroup } from '@sluice/test-support';
 import { DEFAULT_PROVIDER, hashTagOf } from '@sluice/config';
 import { gatePrefixOf } from '@sluice/permit-gate';
 import { queuePrefixOf } from '@sluice/queue';
+import { shardOfPaymentId, shardPrefix } from '@sluice/store';
 import { spawnSync } from 'node:child_process';
 import { ADMIN, DEMO_KEY, drain, postPayment, readPayments, startStack, type Stack } from './support/stack.ts';
 
@@ -19,12 +21,14 @@ interface Stats {
   maxInWindow: number;
 }
 
+const SHARDS = 16;
 let cluster: RedisClusterGroup;
 let s: Stack;
 beforeAll(async () => {
   cluster = await startRedisCluster({ primaries: 3 });
   s = await startStack({
-    env: { REDIS_CLUSTER_NODES: cluster.nodeList },
+    // 16 shards over 3 primaries whose slots are split in equal ranges: 5 or 6 on each.
+    env: { REDIS_CLUSTER_NODES: cluster.nodeList, REDIS_SHARDS: String(SHARDS) },
     sim: { SIM_LATENCY_MEDIAN_MS: '20', SIM_LATENCY_P99_MS: '200', SIM_DECLINE_RATE: '0.1' },
   });
 });
@@ -33,8 +37,11 @@ afterAll(async () => {
   await cluster?.stop();
 });
 
-/** The key families and their prefixes: the payments' state, BullMQ's queues, the permit gate. */
-const families = () => ({ state: s.prefix, queues: queuePrefixOf(s.prefix), gate: gatePrefixOf({ REDIS_PREFIX: s.prefix, PG_PROVIDER: DEFAULT_PROVIDER }) });
+/** The key families and their prefixes: the claims (the root), BullMQ's queues, the permit gate, and each payment shard. */
+const families = (): Record<string, string> => ({
+  claims: s.prefix, queues: queuePrefixOf(s.prefix), gate: gatePrefixOf({ REDIS_PREFIX: s.prefix, PG_PROVIDER: DEFAULT_PROVIDER }),
+  ...Object.fromEntries(Array.from({ length: SHARDS }, (_, n) => [`s${n}`, shardPrefix(s.prefix, n, SHARDS)])),
+});
 
 /** The slot of a prefix's hash tag. */
 const slotOf = (prefix: string): Promise<number> => cluster.slotOf(`{${hashTagOf(prefix)}}`);
@@ -45,13 +52,25 @@ async function keysOn(port: number, prefix: string): Promise<number> {
   return ((await node.client().keys(`${prefix}:*`)) as string[]).length;
 }
 
+/** Payment hashes on each primary (KEYS on each node alone, every shard's prefix). */
+async function paymentsPerPrimary(): Promise<number[]> {
+  const out: number[] = [];
+  for (const node of cluster.nodes) {
+    let n = 0;
+    for (let i = 0; i < SHARDS; i++) n += ((await node.client().keys(`${shardPrefix(s.prefix, i, SHARDS)}:pay:*`)) as string[]).filter((k) => !k.endsWith(':hist')).length;
+    out.push(n);
+  }
+  return out;
+}
+
 /** Checks that every key of each family is on the primary that owns the family's slot; returns those owners. */
 async function expectEachFamilyOnItsOwner(): Promise<Record<string, number>> {
   const owners: Record<string, number> = {};
   for (const [family, prefix] of Object.entries(families())) {
     const owner = await cluster.ownerOf(await slotOf(prefix));
     owners[family] = owner;
-    expect(await keysOn(owner, prefix), family).toBeGreaterThan(0);
+    // (A shard may have had no payment yet.)
+    if (!family.startsWith('s')) expect(await keysOn(owner, prefix), family).toBeGreaterThan(0);
     for (const n of cluster.nodes.filter((x) => x.port !== owner)) expect(await keysOn(n.port, prefix), `${family} on ${n.port}`).toBe(0);
   }
   return owners;
@@ -83,9 +102,10 @@ async function expectOperatorViews(created?: number): Promise<void> {
 describe('Redis Cluster', () => {
   it('runs payments end to end with every key in the prefix\'s slot, and through a slot move under load', async () => {
     const run = Date.now().toString(36);
-    // The three families in three slots of their own (on one primary or several, as the slots fall).
-    const slots = { state: await slotOf(families().state), queues: await slotOf(families().queues), gate: await slotOf(families().gate) };
-    expect(new Set(Object.values(slots)).size).toBe(3);
+    // Every family in a slot of its own (on one primary or several, as the slots fall).
+    const allSlots = await Promise.all(Object.values(families()).map(slotOf));
+    expect(new Set(allSlots).size).toBe(SHARDS + 3);
+    const slots = { claims: await slotOf(families().claims!), queues: await slotOf(families().queues!), gate: await slotOf(families().gate!) };
 
     // A first batch, and a long poll that hears the payment's end through the cluster's pub/sub.
     const first = await Promise.all(
@@ -96,14 +116,22 @@ describe('Redis Cluster', () => {
     expect(['APPROVED', 'DECLINED']).toContain(polled.status);
     await drain(s.redis, s.prefix, 60_000);
 
-    // Every key Sluice wrote (payments, claims, fair queues; BullMQ's; the gate's) is on its slot's owner.
+    // Every key Sluice wrote (claims; payments and fair queues in their shards; BullMQ's; the
+    // gate's) is on its slot's owner, and every primary holds payments.
     const owners = await expectEachFamilyOnItsOwner();
-    expect(await keysOn(owners.state!, s.prefix)).toBeGreaterThan(150);
+    expect(await keysOn(owners.claims!, s.prefix)).toBeGreaterThan(150);
+    const payments = await paymentsPerPrimary();
+    expect(payments.reduce((a, b) => a + b, 0)).toBe(150);
+    // Each primary serves 5 or 6 of the 16 shards: about a third of the payments each.
+    expect(payments.every((c) => c >= 0.2 * 150), JSON.stringify(payments)).toBe(true);
+    const movedShard = shardOfPaymentId(first[0]!.body.id);
+    const shardSlot = await slotOf(shardPrefix(s.prefix, movedShard, SHARDS));
 
-    // The payments' slot and the queues' slot move to other primaries while payments arrive:
-    // MOVED and ASK are followed.
+    // The claims' slot, a payment shard's and the queues' move to other primaries while payments
+    // arrive: MOVED and ASK are followed.
     const others = (port: number) => cluster.nodes.map((n) => n.port).filter((p) => p !== port);
-    const stateTo = others(owners.state!)[0]!;
+    const claimsTo = others(owners.claims!)[0]!;
+    const shardTo = others(owners[`s${movedShard}`]!)[1]!;
     const queuesTo = others(owners.queues!)[1]!;
     const second: Promise<{ status: number; body: { id: string }; answers: number[] }>[] = [];
     const load = (async () => {
@@ -113,7 +141,8 @@ describe('Redis Cluster', () => {
       }
     })();
     await new Promise((r) => setTimeout(r, 300));
-    await cluster.moveSlot(slots.state, stateTo);
+    await cluster.moveSlot(slots.claims, claimsTo);
+    await cluster.moveSlot(shardSlot, shardTo);
     await cluster.moveSlot(slots.queues, queuesTo);
     // The operator's views at once, on connections that still map the slots to the old owners:
     // their pipelines must be redirected whole (a TIME or INFO in them must name a key too).
@@ -124,7 +153,8 @@ describe('Redis Cluster', () => {
     // whose keys were split by the move, TRYAGAIN, did not run), never a 4xx or a 500.
     expect(posted.map((p) => p.status)).toEqual(Array(300).fill(202));
     expect(posted.flatMap((p) => p.answers).filter((a) => a !== 202 && a !== 503)).toEqual([]);
-    expect(await cluster.ownerOf(slots.state)).toBe(stateTo);
+    expect(await cluster.ownerOf(slots.claims)).toBe(claimsTo);
+    expect(await cluster.ownerOf(shardSlot)).toBe(shardTo);
     expect(await cluster.ownerOf(slots.queues)).toBe(queuesTo);
 
     await drain(s.redis, s.prefix, 90_000);
@@ -140,8 +170,9 @@ describe('Redis Cluster', () => {
     expect(stats.maxInWindow).toBeLessThanOrEqual(500);
     // Everything is on the new owners now, nothing left behind.
     const after = await expectEachFamilyOnItsOwner();
-    expect(after).toMatchObject({ state: stateTo, queues: queuesTo });
-    expect(await keysOn(stateTo, s.prefix)).toBeGreaterThan(450);
+    expect(after).toMatchObject({ claims: claimsTo, queues: queuesTo, [`s${movedShard}`]: shardTo });
+    expect(await keysOn(claimsTo, s.prefix)).toBeGreaterThan(450);
+    expect((await paymentsPerPrimary()).reduce((a, b) => a + b, 0)).toBe(450);
 
     await expectOperatorViews(450);
   });

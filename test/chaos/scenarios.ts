@@ -7,8 +7,8 @@
  * sentinels; AOF; `min-replicas-to-write 1`; the apps with REDIS_WAIT_REPLICAS=1), where the Redis
  * kill is a kill -9 of the primary, failed over, and the old one brought back as a replica.
  * `redis: 'cluster'`: on a Redis Cluster of its own (3 primaries with a replica each; the same
- * settings), where the Redis kill is a kill -9 of the payments' primary, which the cluster fails
- * over to its replica.
+ * settings; 8 payment shards), where the Redis kill is a kill -9 of the primary of the claims'
+ * slot, which serves payment shards too, and which the cluster fails over to its replica.
  */
 import { Queue } from 'bullmq';
 import { MIXED_FAULTS } from '../support/faults.ts';
@@ -18,7 +18,7 @@ import { startRedisCluster, startSentinelGroup, type RedisClusterGroup, type Sen
 import { hashTagOf } from '@sluice/config';
 import { queuePrefixOf } from '@sluice/queue';
 import { startPrivateRedis, PRIVATE_REDIS_ARGS, type PrivateRedis } from '../support/redis-server.ts';
-import { drain, readPayments, startStack, type Stack } from '../support/stack.ts';
+import { drain, ensureServesShard, readPayments, startStack, type Stack } from '../support/stack.ts';
 import { LoadDriver } from './load.ts';
 
 export interface ScenarioResult {
@@ -93,16 +93,21 @@ async function sentinelRedis(): Promise<ChaosRedis> {
   };
 }
 
+/** Payment shards of the cluster runs (REDIS_SHARDS). */
+const CLUSTER_SHARDS = 8;
+
 async function clusterRedis(): Promise<ChaosRedis> {
   const cluster: RedisClusterGroup = await startRedisCluster({
     primaries: 3, replicas: 1,
     nodeArgs: [...PRIVATE_REDIS_ARGS, ['min-replicas-to-write', '1'], ['min-replicas-max-lag', '10']],
   });
   return {
-    env: { REDIS_CLUSTER_NODES: cluster.nodeList, REDIS_WAIT_REPLICAS: '1', REDIS_WAIT_TIMEOUT_MS: '500', REDIS_HANG_MS: '2000' },
+    env: { REDIS_CLUSTER_NODES: cluster.nodeList, REDIS_SHARDS: String(CLUSTER_SHARDS), REDIS_WAIT_REPLICAS: '1', REDIS_WAIT_TIMEOUT_MS: '500', REDIS_HANG_MS: '2000' },
     async crash(stack) {
+      // The primary of the claims' slot, serving payment shards too.
       const slot = await cluster.slotOf(`{${hashTagOf(stack.prefix)}}`);
       const from = await cluster.ownerOf(slot);
+      await ensureServesShard(cluster, stack.prefix, CLUSTER_SHARDS, from);
       const node = cluster.nodes.find((n) => n.port === from)!;
       const t0 = Date.now();
       await node.kill9();

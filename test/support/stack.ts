@@ -5,9 +5,9 @@
  */
 import { Redis } from 'ioredis';
 import { randomUUID } from 'node:crypto';
-import { DEMO_SECRETS, hashApiKey, parseNodes, parseSentinels } from '@sluice/config';
-import { connectRedis } from '@sluice/store';
-import { freePort, startProcess, type Proc } from '@sluice/test-support';
+import { DEFAULT_PROVIDER, DEMO_SECRETS, hashApiKey, hashTagOf, parseNodes, parseSentinels } from '@sluice/config';
+import { connectRedis, makeKeys, shardPrefix, type Keys } from '@sluice/store';
+import { freePort, startProcess, type Proc, type RedisClusterGroup } from '@sluice/test-support';
 import { dropDatabase, ensureDatabase } from '@sluice/books';
 import { TEST_POSTGRES } from '@sluice/books/testing';
 
@@ -189,42 +189,64 @@ export async function createRetrying(apiUrl: string, keyPrefix: string, i: numbe
   return { id: null, answers };
 }
 
-/** Reads every payment record under the prefix: id → {paymentKey, status, …}. */
+/** Reads every payment record under the prefix (in its shard): id → {paymentKey, status, …}. */
 export async function readPayments(redis: Redis, prefix: string, ids: string[]): Promise<Map<string, Record<string, string>>> {
+  const keys = await keysOf(redis, prefix);
   const out = new Map<string, Record<string, string>>();
   for (let i = 0; i < ids.length; i += 500) {
-    const pipe = redis.pipeline();
-    for (const id of ids.slice(i, i + 500)) pipe.hgetall(`${prefix}:pay:${id}`);
-    const res = (await pipe.exec()) ?? [];
-    res.forEach(([, h], j) => {
-      const rec = h as Record<string, string>;
+    // One command each (auto-pipelined): on a Redis Cluster a pipeline spans one node only.
+    const res = await Promise.all(ids.slice(i, i + 500).map((id) => redis.hgetall(keys.shardOf(id).payment(id))));
+    res.forEach((rec, j) => {
       if (rec && rec.id) out.set(ids[i + j]!, rec);
     });
   }
   return out;
 }
 
+/** The keys under `prefix`, over the payment shards the stack's processes wrote down at start-up. */
+export async function keysOf(redis: Redis, prefix: string): Promise<Keys> {
+  return makeKeys(prefix, DEFAULT_PROVIDER, Number((await redis.get(`${prefix}:shards`)) ?? 1));
+}
+
+/** Payments not final (the `open` zsets of every shard). */
+export async function openCount(redis: Redis, prefix: string): Promise<number> {
+  let n = 0;
+  for (const k of (await keysOf(redis, prefix)).shards) n += await redis.zcard(k.open);
+  return n;
+}
+
 /** Waits until the backlog (`open` zset) is empty; returns how long it took (ms). */
 export async function drain(redis: Redis, prefix: string, timeoutMs: number): Promise<number> {
   const start = Date.now();
   while (Date.now() - start < timeoutMs) {
-    if ((await redis.zcard(`${prefix}:open`)) === 0) return Date.now() - start;
+    if ((await openCount(redis, prefix)) === 0) return Date.now() - start;
     await new Promise((r) => setTimeout(r, 250));
   }
   // Say what is stuck, so that a run that fails once on a noisy machine can be read afterwards.
-  const open = await redis.zrange(`${prefix}:open`, 0, 4);
+  const keys = await keysOf(redis, prefix);
+  const open = (await Promise.all(keys.shards.map((k) => redis.zrange(k.open, 0, 4)))).flat().slice(0, 5);
   const stuck = await readPayments(redis, prefix, open);
   const fields = ['status', 'phase', 'pgCalls', 'inDoubtAt', 'fqSeq', 'failureCode', 'updatedAt'];
   const sample = open.map((id) => ({ id, ...Object.fromEntries(fields.map((f) => [f, stuck.get(id)?.[f]])) }));
-  const fair = await redis.keys(`${prefix}:fq:*`);
-  const breaker = await redis.hgetall(`${prefix}:breaker`);
+  const breakers = await Promise.all(keys.shards.map((k) => redis.hgetall(k.breaker)));
   const jobs: Record<string, number> = {};
   for (const q of ['confirm', 'resolve']) {
     for (const list of ['wait', 'active']) jobs[`${q}:${list}`] = await redis.llen(`${prefix}:${q}:${list}`);
     for (const set of ['delayed', 'prioritized', 'failed']) jobs[`${q}:${set}`] = await redis.zcard(`${prefix}:${q}:${set}`);
   }
   throw new Error(
-    `backlog not drained in ${timeoutMs} ms: ${await redis.zcard(`${prefix}:open`)} open; ` +
-      JSON.stringify({ sample, jobs, fairKeys: fair.slice(0, 10), breaker }),
+    `backlog not drained in ${timeoutMs} ms: ${await openCount(redis, prefix)} open; ` +
+      JSON.stringify({ sample, jobs, breakers: breakers.filter((b) => Object.keys(b).length > 0) }),
   );
+}
+
+/**
+ * Makes sure the primary on `port` serves at least one of the payment shards under `prefix` (a
+ * shard's slot is moved to it when the slots fell otherwise): a test that kills that primary then
+ * kills payments' state, not only claims.
+ */
+export async function ensureServesShard(cluster: RedisClusterGroup, prefix: string, shards: number, port: number): Promise<void> {
+  const slots = await Promise.all(Array.from({ length: shards }, (_, n) => cluster.slotOf(`{${hashTagOf(shardPrefix(prefix, n, shards))}}`)));
+  const owners = await Promise.all(slots.map((x) => cluster.ownerOf(x)));
+  if (!owners.includes(port)) await cluster.moveSlot(slots[0]!, port);
 }

@@ -46,19 +46,19 @@ export function addCancelRoute(router: Router, deps: CancelRouteDeps): void {
     if (!PAYMENT_ID.test(id)) throw paymentNotFound();
     const merchantId = res.locals.merchantId;
 
-    let provider = await store.redis.hget(store.keys.payment(id), 'provider');
+    let provider = await store.redis.hget(store.keys.shardOf(id).payment(id), 'provider');
     if (provider === null && deps.books) {
       // Past its hot window, Redis has forgotten the payment: put it back from the books (as
       // reconciliation does), so that the cancel takes the one path every cancel takes.
       const booked = await deps.fromBooks(res, (b) => b.byId(id, paymentIdTime(id) ?? undefined));
       if (booked && booked.snapshot.merchantId === merchantId) {
         await store.rehydrate(booked.snapshot, hotWindowMs(config));
-        provider = await store.redis.hget(store.keys.payment(id), 'provider');
+        provider = await store.redis.hget(store.keys.shardOf(id).payment(id), 'provider');
       }
     }
     const refunds = (provider && byProvider.get(provider)) || first!;
     const idemHash = sha256Hex(idemKey);
-    const mark = deps.replicas?.mark() ?? null;
+    const mark = deps.replicas?.mark(id) ?? null;
     const result = await refunds.request({
       paymentId: id, merchantId, cancelId: newCancelId(deps.now()), amount: body.amount ?? null, reason: body.reason,
       idemKeyHash: idemHash, fingerprint: cancelFingerprintOf(id, body),
@@ -71,7 +71,7 @@ export function addCancelRoute(router: Router, deps: CancelRouteDeps): void {
     switch (result.kind) {
       case 'ok': {
         const text = await current();
-        await refunds.storeAnswer(merchantId, idemHash, text);
+        await refunds.storeAnswer(id, merchantId, idemHash, text);
         await confirmReplicated(deps.replicas, mark, res);
         send202(res, id, text, false);
         return;

@@ -6,6 +6,7 @@
 import type { NextFunction, Request, Response } from 'express';
 import type { Logger } from 'pino';
 import { isSluiceError, SluiceError } from '@sluice/domain';
+import { cutBySlotMove } from '@sluice/store';
 import type { ApiLocals } from './request-context.ts';
 
 /**
@@ -22,10 +23,10 @@ function fromClient(err: unknown): SluiceError | null {
  * `min-replicas-to-write` asks for (NOREPLICAS), a demoted one (READONLY), one loading its data
  * (LOADING), a replica whose primary is away (MASTERDOWN); on a Redis Cluster, a node that no
  * longer serves the slot (MOVED, ASK: a redirection the client could not follow while the slot
- * moved) or a cluster without its quorum (CLUSTERDOWN). Nothing was written; the merchant
- * retries with the same key.
+ * moved) or a cluster without its quorum (CLUSTERDOWN), or a batch a slot move split
+ * (`cutBySlotMove`). Nothing was written; the merchant retries with the same key.
  */
-const REDIS_FOR_NOW = /^(NOREPLICAS|READONLY|LOADING|MASTERDOWN|TRYAGAIN|MOVED|ASK|CLUSTERDOWN)\b/;
+const REDIS_FOR_NOW = /^(NOREPLICAS|READONLY|LOADING|MASTERDOWN)\b/;
 
 /**
  * The connection to Redis closed under a command (ioredis aborts the rest of a pipeline that was
@@ -34,7 +35,7 @@ const REDIS_FOR_NOW = /^(NOREPLICAS|READONLY|LOADING|MASTERDOWN|TRYAGAIN|MOVED|A
 const connectionLost = (err: Error): boolean => err.name === 'AbortError' || err.message === 'Connection is closed.';
 
 function fromRedis(err: unknown): SluiceError | null {
-  if (!(err instanceof Error) || !(REDIS_FOR_NOW.test(err.message) || connectionLost(err))) return null;
+  if (!(err instanceof Error) || !(REDIS_FOR_NOW.test(err.message) || cutBySlotMove(err) || connectionLost(err))) return null;
   return new SluiceError('REDIS_UNAVAILABLE', 'Redis cannot take writes for a moment (a failover, or the connection dropped under the request); retry with the same Idempotency-Key', 503, true);
 }
 

@@ -12,7 +12,7 @@ import type { Server } from 'node:http';
 import { BooksReader, booksPool } from '@sluice/books';
 import { describeRedisTarget, loadConfig, providersOf, redisTargetOf, refuseDemoSecrets, type Config } from '@sluice/config';
 import { onStop, superviseForks } from '@sluice/forks';
-import { checkRedisSafety, connectConfigured, makeKeys, PaymentStore, replicaWaiterOf, storeOptionsOf, watchRedis } from '@sluice/store';
+import { checkRedisSafety, checkShardCount, connectConfigured, makeKeys, PaymentStore, replicaWaiterOf, storeOptionsOf, watchRedis } from '@sluice/store';
 import { createQueues } from '@sluice/queue';
 import { createApp } from './app.ts';
 import { breakerCheck, redisMemoryCheck } from './dashboard/readiness.ts';
@@ -53,14 +53,15 @@ async function serve(config: Config, logger: Logger): Promise<void> {
   await checkRedisSafety(redis, config.REDIS_ALLOW_EVICTION, logger);
 
   const store = new PaymentStore(redis, storeOptionsOf(config));
+  await checkShardCount(redis, store.keys);
   const queues = createQueues(queueRedis, config.REDIS_PREFIX);
 
   // Advisory: /readyz shows them (memory warn, breaker state) but stays 200 for them.
   // One breaker check per provider (`breaker` with one PG, `breaker:<id>` with several).
   const providers = providersOf(config);
   const readinessChecks = [
-    redisMemoryCheck(queueRedis, makeKeys(config.REDIS_PREFIX)),
-    ...providers.map((p) => breakerCheck(queueRedis, makeKeys(config.REDIS_PREFIX, p.id), providers.length === 1 ? 'breaker' : `breaker:${p.id}`)),
+    redisMemoryCheck(queueRedis, makeKeys(config.REDIS_PREFIX, undefined, config.REDIS_SHARDS)),
+    ...providers.map((p) => breakerCheck(queueRedis, makeKeys(config.REDIS_PREFIX, p.id, config.REDIS_SHARDS), providers.length === 1 ? 'breaker' : `breaker:${p.id}`)),
   ];
   // Long polls: one subscriber connection, opened on the first `?wait`.
   const subscriber = () => {

@@ -12,7 +12,7 @@
 import { Router, type NextFunction, type Request, type Response } from 'express';
 import { merchantWeight, providersOf, type Config } from '@sluice/config';
 import { assertNever, isFinalStatus, SluiceError } from '@sluice/domain';
-import { newPaymentId, parseRecord, paymentIdTime, type NewPayment, type PaymentStore, type PaymentView, type PgRate, type ReplicaWaiter } from '@sluice/store';
+import { parseRecord, paymentIdTime, type NewPayment, type PaymentStore, type PaymentView, type PgRate, type ReplicaWaiter } from '@sluice/store';
 import type { BooksReader } from '@sluice/books';
 import type { MerchantAuth } from './auth.ts';
 import { confirmReplicated, PAYMENT_ID, paymentNotFound, send202 } from './answers.ts';
@@ -112,8 +112,9 @@ export function paymentRoutes(deps: PaymentRouteDeps): Router {
       // Validated by the schema: one of the providers (optional when there is only one).
       const provider = body.provider ?? firstProvider!;
       const at = providers.get(provider)!;
+      const idemHash = sha256Hex(idemKey);
       const p: NewPayment = {
-        id: newPaymentId(createdAt),
+        id: store.newId(createdAt, idemHash),
         merchantId,
         provider,
         paymentKey: body.paymentKey,
@@ -126,12 +127,12 @@ export function paymentRoutes(deps: PaymentRouteDeps): Router {
       };
       // The script fills in `eta` from the backlog it counts: the body sent is the body stored.
       const weight = merchantWeight(deps.config, merchantId);
-      const mark = deps.replicas?.mark() ?? null;
-      const result = await store.create(p, sha256Hex(idemKey), fingerprintOf(body, currency, provider), bodyTemplate(p, at.rate), { all: ceilingAll, merchant: at.ceiling }, weight);
+      const mark = deps.replicas?.mark(p.id) ?? null;
+      const result = await store.create(p, idemHash, fingerprintOf(body, currency, provider), (id) => bodyTemplate({ ...p, id }, at.rate), { all: ceilingAll, merchant: at.ceiling }, weight);
       switch (result.kind) {
         case 'created':
           await confirmReplicated(deps.replicas, mark, res);
-          send202(res, p.id, result.body, false);
+          send202(res, result.id, result.body, false);
           return;
         case 'replay': {
           // The body sent then: rendered again from the payment while it is hot; once it is
@@ -163,6 +164,11 @@ export function paymentRoutes(deps: PaymentRouteDeps): Router {
           // ceiling at its share of the rate. Others are still accepted.
           res.set('Retry-After', String(result.retryAfterSeconds));
           throw new SluiceError('MERCHANT_BACKLOG_FULL', 'Your payments waiting are at the backlog ceiling for your share of the PG; retry later', 503, true);
+        case 'fenced':
+          // Several shards: this request's first try left its claims and never wrote the payment,
+          // and a sweep fenced it as this one came. Nothing was written; the retry starts afresh.
+          res.set('Retry-After', '1');
+          throw new SluiceError('REDIS_UNAVAILABLE', 'The payment could not be written; retry with the same Idempotency-Key', 503, true);
         default:
           assertNever(result);
       }

@@ -8,7 +8,7 @@
  * breaker), and the advice sends the next customers elsewhere.
  */
 import { merchantWeight, providersOf, type Config, type Provider } from '@sluice/config';
-import { etaMs, FairShare, makeKeys, readBreaker, type BreakerState, type Keys, type PaymentStore } from '@sluice/store';
+import { estimateAll, etaMs, fairShares, makeKeys, readBreaker, sumCounters, type BreakerState, type Keys, type PaymentStore } from '@sluice/store';
 import { Router, type Request, type Response } from 'express';
 import type { MerchantAuth } from './auth.ts';
 import type { ApiLocals } from './request-context.ts';
@@ -88,8 +88,8 @@ export interface ProviderRouteDeps {
 export function providerRoutes(deps: ProviderRouteDeps): Router {
   const redis = deps.store.redis;
   const providers = providersOf(deps.config).map((p: Provider) => {
-    const keys: Keys = makeKeys(p.config.REDIS_PREFIX, p.id);
-    return { p, keys, fair: new FairShare(redis, keys) };
+    const keys: Keys = makeKeys(p.config.REDIS_PREFIX, p.id, p.config.REDIS_SHARDS);
+    return { p, keys, fairs: fairShares(redis, keys) };
   });
   const router = Router();
   const authenticate = deps.auth.middleware();
@@ -99,9 +99,13 @@ export function providerRoutes(deps: ProviderRouteDeps): Router {
     const weight = merchantWeight(deps.config, merchantId);
     const now = deps.now();
     const advice = await Promise.all(
-      providers.map(async ({ p, keys, fair }): Promise<ProviderAdvice> => {
+      providers.map(async ({ p, keys, fairs }): Promise<ProviderAdvice> => {
         const pc = p.config;
-        const [breaker, window, est] = await Promise.all([readBreaker(redis, keys), redis.hgetall(`${keys.breaker}:window`), fair.estimate(merchantId, weight)]);
+        const [breaker, windows, est] = await Promise.all([
+          readBreaker(redis, keys), Promise.all(keys.shards.map((k) => redis.hgetall(`${k.breaker}:window`))), estimateAll(fairs, merchantId, weight),
+        ]);
+        // Each shard's breaker counts its own calls: the provider's error rate is over all of them.
+        const window = Object.fromEntries(Object.entries(sumCounters(windows)).map(([f, v]) => [f, String(v)]));
         const errorRate = errorRateOf(window, Math.floor(now / 1_000), pc.BREAKER_WINDOW_MS);
         return {
           id: p.id,

@@ -91,7 +91,7 @@ export function webhookRoutes(deps: WebhookRouteDeps): Router {
     const secret = newEndpointSecret();
     const e = { id, merchantId: res.locals.merchantId, url: parsed.data.url, events: [...new Set(parsed.data.events ?? WEBHOOK_EVENT_TYPES)], sealedSecret: seal.seal(secret, id), createdAt: Date.now() };
     // The dispatchers' group: from now on (an endpoint hears of events after it was made).
-    await new BooksStream(store.redis, store.keys, WEBHOOKS_GROUP).ensureGroup('$');
+    for (const k of store.keys.shards) await new BooksStream(store.redis, k, WEBHOOKS_GROUP).ensureGroup('$');
     if (!(await endpoints.create(e))) throw new SluiceError('ENDPOINT_LIMIT_REACHED', 'This merchant has as many endpoints as it may (20); delete one first', 409);
     res.status(201).json(render({ ...e, disabledAt: null }, secret));
   });

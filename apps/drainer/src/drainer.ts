@@ -149,7 +149,8 @@ export class Drainer {
   private async housekeep(): Promise<void> {
     try {
       const lag = await this.stream.lag();
-      await this.store.redis.hset(this.store.keys.counters, 'books:lagMs', lag.oldestMs, 'books:pending', lag.pending, 'books:undelivered', lag.undelivered, 'books:lagAt', Date.now());
+      // Its shard's counters: the readers add the shards' up, and take the largest lag.
+      await this.store.redis.hset(this.stream.keys.counters, 'books:lagMs', lag.oldestMs, 'books:pending', lag.pending, 'books:undelivered', lag.undelivered, 'books:lagAt', Date.now());
       await this.stream.trim();
     } catch (err) {
       this.log.warn({ err: (err as Error).message }, 'books housekeeping failed');

@@ -18,33 +18,36 @@ async function main(): Promise<void> {
   if (applied.length > 0) log.info({ migrations: applied }, 'books migrated');
 
   const redis = connectConfigured(config, log);
-  const reader = connectConfigured(config, log, { enableAutoPipelining: false });
   const store = new PaymentStore(redis, storeOptionsOf(config));
   const pool = booksPool(databaseUrl);
-  const drainer = new Drainer(store, new BooksStream(redis, store.keys), reader, new BooksWriter(pool), {
+  const writer = new BooksWriter(pool);
+  // One drainer per payment shard (each shard has its stream), each with a connection of its own
+  // for its blocking reads.
+  const readers = store.keys.shards.map(() => connectConfigured(config, log, { enableAutoPipelining: false }));
+  const drainers = store.keys.shards.map((k, n) => new Drainer(store, new BooksStream(redis, k, undefined, store.claims), readers[n]!, writer, {
     consumer: `${hostname()}:${process.pid}`,
     batchSize: config.DRAIN_BATCH_SIZE,
     claimIdleMs: config.DRAIN_CLAIM_IDLE_MS,
     lingerMs: config.DRAIN_LINGER_MS,
     hotMs: hotWindowMs(config),
     claimsHorizonMs: config.LATE_CONFIRM_HORIZON_MS,
-  }, log);
+  }, log));
 
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) process.exit(1);
     stopping = true;
     log.info({ signal }, 'stopping: finishing the batch in hand');
-    drainer.stop();
+    for (const d of drainers) d.stop();
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
   log.info({ consumer: `${hostname()}:${process.pid}`, redis: describeRedisTarget(redisTargetOf(config)) }, 'drainer started');
-  await drainer.run();
+  await Promise.all(drainers.map((d) => d.run()));
   // A blocked read is cut short by closing its connection.
-  reader.disconnect();
+  for (const r of readers) r.disconnect();
   await Promise.all([redis.quit(), pool.end()]);
-  log.info(drainer.stats, 'drainer stopped');
+  log.info({ shards: drainers.map((d) => d.stats) }, 'drainer stopped');
   process.exit(0);
 }
 

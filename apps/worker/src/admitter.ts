@@ -21,11 +21,11 @@ import type { Logger } from 'pino';
 
 /** What admission needs: the fair queues, where jobs go, and how much to keep admitted. */
 export interface AdmitterOptions {
-  fair: FairShare;
+  /** Each payment shard's fair queues and outbox (one with REDIS_SHARDS=1). */
+  shards: { fair: FairShare; outboxKey: string }[];
   confirmQueue: Queue<ConfirmJob>;
   redis: Redis;
-  outboxKey: string;
-  /** The most payments admitted and not yet sent (config `admitLead`). */
+  /** The most payments admitted and not yet sent (config `admitLead`), over all shards. */
   lead: number;
   /** How long an admitted payment counts against the lead (config `admittedStaleMs`). */
   staleMs: number;
@@ -67,10 +67,23 @@ export class Admitter {
 
   /** One admission: admits what the lead allows and adds the jobs. Returns how many. */
   async once(): Promise<number> {
-    const ids = await this.o.fair.admit(this.o.lead, this.o.lead, this.o.staleMs);
-    await enqueueConfirms(this.o.confirmQueue, this.o.redis, this.o.outboxKey, ids);
-    this.admitted += ids.length;
-    return ids.length;
+    return (await this.admitEach()).reduce((a, b) => a + b, 0);
+  }
+
+  /** One admission in each shard, each its part of the lead from its own merchants' queues; how many each admitted. */
+  private async admitEach(): Promise<number[]> {
+    const counts = await Promise.all(this.o.shards.map(async ({ fair, outboxKey }) => {
+      const ids = await fair.admit(this.shardLead, this.shardLead, this.o.staleMs);
+      await enqueueConfirms(this.o.confirmQueue, this.o.redis, outboxKey, ids);
+      return ids.length;
+    }));
+    this.admitted += counts.reduce((a, b) => a + b, 0);
+    return counts;
+  }
+
+  /** Each shard's part of the lead. */
+  private get shardLead(): number {
+    return Math.ceil(this.o.lead / this.o.shards.length);
   }
 
   private async run(): Promise<void> {
@@ -79,8 +92,8 @@ export class Admitter {
     while (this.running) {
       let pause = this.o.tickMs;
       try {
-        // A full lead admitted at once (a start, or a lead drained fast): look again at once.
-        if ((await this.once()) >= this.o.lead) pause = 0;
+        // A shard's full lead admitted at once (a start, or a lead drained fast): look again at once.
+        if ((await this.admitEach()).some((n) => n >= this.shardLead)) pause = 0;
         if (this.failing) this.o.log.info('admission works again');
         this.failing = false;
       } catch (err) {

@@ -60,7 +60,7 @@ export class PaymentDriver {
    * the phases after the first answer (`inquiring`, `canceling`, and a re-`confirming`).
    */
   async step(id: string, via: 'confirm' | 'resolve', retries: number): Promise<Next> {
-    const mark = this.deps.replicas?.mark();
+    const mark = this.deps.replicas?.mark(id);
     const rec = await this.deps.store.get(id);
     if (!rec) return { kind: 'done', phase: 'missing' };
     switch (rec.phase) {
@@ -175,7 +175,7 @@ export class PaymentDriver {
     };
     if (alert) this.deps.log.warn({ ...fields, alert: true, reason: alert }, 'PG answer needs attention');
     else this.deps.log.debug(fields, 'PG call');
-    const mark = step.do === 'finalize' ? this.deps.replicas?.mark() : undefined;
+    const mark = step.do === 'finalize' ? this.deps.replicas?.mark(rec.id) : undefined;
     const phase = await this.deps.transitions.apply({ paymentId: rec.id, expected, step, event, settlesConfirm });
     if (phase === null) {
       // The payment is not in the phase this answer was for: another step moved it (a stalled or

@@ -22,7 +22,7 @@
  */
 import { parseRefunds, pgCancelsOf, type FinalStatus, type PgOutcome, type PgPayment } from '@sluice/domain';
 import type { PgPort } from './sender/pg-port.ts';
-import { RefundStore, type Keys, type PaymentRecord, type PaymentStore, type Transitions } from '@sluice/store';
+import { claimHolder, RefundStore, type Keys, type PaymentRecord, type PaymentStore, type Transitions } from '@sluice/store';
 import type { BooksReader } from '@sluice/books';
 import type { Logger } from 'pino';
 
@@ -103,7 +103,7 @@ export class Reconciler {
     this.log = d.log;
     this.books = d.books ?? null;
     this.keys = d.keys ?? d.store.keys;
-    this.refunds = new RefundStore(this.store.redis, { prefix: this.keys.prefix, retentionMs: d.store.opts.retentionMs }, this.keys.provider);
+    this.refunds = new RefundStore(this.store.redis, { prefix: this.keys.prefix, retentionMs: d.store.opts.retentionMs, shards: this.keys.shards.length }, this.keys.provider);
   }
 
   /**
@@ -139,8 +139,8 @@ export class Reconciler {
       report.pgRows += rows.length;
       const k = this.keys;
       const ids = (await this.store.redis.pipeline(rows.map((r) => ['get', k.byPaymentKey(r.paymentKey)])).exec()) ?? [];
-      const recIds = ids.map(([, v]) => v as string | null);
-      const statusOf = async () => (await this.store.redis.pipeline(recIds.map((id) => ['hmget', k.payment(id ?? '-'), 'status', 'phase', 'refunds'])).exec()) ?? [];
+      const recIds = ids.map(([, v]) => claimHolder(v as string | null));
+      const statusOf = async () => (await this.store.redis.pipeline(recIds.map((id) => ['hmget', k.shardOf(id ?? '-').payment(id ?? '-'), 'status', 'phase', 'refunds'])).exec()) ?? [];
       let recs = await statusOf();
       // Sluice's side of rows whose payments left Redis is in the books: put back for the hot window, then read as any other.
       const forgotten = rows.filter((_, i) => !(recs[i]?.[1] as (string | null)[] | undefined)?.[0]).map((r) => r.paymentKey);
@@ -188,7 +188,7 @@ export class Reconciler {
         } else suspects.set(row.paymentKey, id);
       }
       // Approvals the book has shown need no further check.
-      if (seenApproved.length) await this.store.redis.zrem(k.approved, ...seenApproved);
+      for (const id of seenApproved) await this.store.redis.zrem(k.shardOf(id).approved, id);
     });
     if (!ok) {
       this.log.warn('reconciliation: the PG\'s book could not be read to its end; will try again next run');
@@ -198,7 +198,8 @@ export class Reconciler {
 
     for (const id of suspects.values()) await this.checkWithPg(id, report);
     // Sluice approvals the book has not shown (older than the settle time): ask the PG.
-    const unseen = await this.store.redis.zrangebyscore(this.keys.approved, '-inf', now - this.o.settleMs, 'LIMIT', 0, 1_000);
+    const unseen: string[] = [];
+    for (const shard of this.keys.shards) unseen.push(...(await this.store.redis.zrangebyscore(shard.approved, '-inf', now - this.o.settleMs, 'LIMIT', 0, 1_000)));
     for (const id of unseen) {
       report.checked++;
       await this.checkWithPg(id, report);
@@ -219,7 +220,7 @@ export class Reconciler {
     }
     if (!rec) {
       // Neither in Redis nor in the books (none configured, or they did not answer).
-      await this.store.redis.zrem(this.keys.approved, id);
+      await this.store.redis.zrem(this.keys.shardOf(id).approved, id);
       report.unresolved++;
       report.findings.push({ paymentId: id, kind: 'unresolved', detail: { reason: 'not in Redis nor in the books' } });
       this.log.error({ alert: true, paymentId: id }, 'reconciliation: an approval to check is neither in Redis nor in the books');
@@ -239,7 +240,7 @@ export class Reconciler {
       // recorded first, so that the status compared next is the one they leave.
       if (await this.syncRefunds(rec, r.outcome.payment, report)) rec = (await this.store.get(id)) ?? rec;
     }
-    if (held === 'DONE' && rec.status === 'APPROVED') await this.store.redis.zrem(this.keys.approved, id);
+    if (held === 'DONE' && rec.status === 'APPROVED') await this.store.redis.zrem(this.keys.shardOf(id).approved, id);
     await this.compare(rec, held, report);
   }
 
@@ -318,11 +319,12 @@ export class Reconciler {
     const k = this.keys;
     const { findings, ...counts } = report;
     const at = Date.now();
+    // The run goes to the books too (reconciliation_runs, reconciliation_findings), by the drainer
+    // (through the first shard's stream: with several shards the root has none).
+    await this.store.redis.xadd(k.shards[0]!.books, '*', 'k', 'r', 'at', at, 'report', JSON.stringify(counts), 'findings', JSON.stringify(findings));
     await this.store.redis
       .multi()
       .hset(k.reconcileReport, { ...counts, at })
-      // The run goes to the books too (reconciliation_runs, reconciliation_findings), by the drainer.
-      .xadd(k.books, '*', 'k', 'r', 'at', at, 'report', JSON.stringify(counts), 'findings', JSON.stringify(findings))
       .hincrby(k.counters, 'recon:runs', 1)
       .hincrby(k.counters, 'recon:checked', report.checked)
       .hincrby(k.counters, 'recon:matched', report.matched)

@@ -8,9 +8,9 @@ import { BooksReader, booksPool } from '@sluice/books';
 import { resolutionPolicyOf } from '@sluice/domain';
 import { createQueues, JOB_OPTIONS, QUEUE_NAMES, queueNamesOf, queuePrefixOf, retryPolicy, WORKER_KEEP_JOBS, WORKER_SETTINGS, type Queues } from '@sluice/queue';
 import {
-  checkRedisSafety, connectConfigured, FairShare, makeKeys, PaymentStore, PG_CLIENT_FIGURES_EVERY_MS, publishPgClientFigures, RefundStore, refundStoreOptionsOf, replicaWaiterOf, storeOptionsOf,
+  checkRedisSafety, checkShardCount, connectConfigured, fairShares, makeKeys, PaymentStore, PG_CLIENT_FIGURES_EVERY_MS, publishPgClientFigures, RefundStore, refundStoreOptionsOf, replicaWaiterOf, storeOptionsOf,
   Transitions,
-  transitionsOptionsOf, type Keys, type Redis,
+  transitionsOptionsOf, type FairShare, type Keys, type Redis,
 } from '@sluice/store';
 import { hostname } from 'node:os';
 import { Worker } from 'bullmq';
@@ -40,7 +40,8 @@ export interface ProviderSide {
   transitions: Transitions;
   pg: PgPort;
   queues: Queues;
-  fair: FairShare;
+  /** Its fair queues in each payment shard. */
+  fairs: FairShare[];
   admitter: Admitter;
   /** Merchants' refunds of approved payments (refunder.ts). */
   refunder: Refunder;
@@ -84,6 +85,7 @@ export async function startWorker(
   const bullConnection = connectConfigured(config, log, { enableAutoPipelining: false });
   await checkRedisSafety(redis, config.REDIS_ALLOW_EVICTION, log);
   const store = new PaymentStore(redis, storeOptionsOf(config));
+  await checkShardCount(redis, store.keys);
   // REDIS_WAIT_REPLICAS: final states on the replicas before their jobs end (driver.ts).
   const replicas = replicaWaiterOf(config, redis);
   const metrics = new WorkerMetrics();
@@ -105,7 +107,7 @@ export async function startWorker(
   const sides: ProviderSide[] = [];
   for (const provider of providersOf(config)) {
     const pc = provider.config;
-    const keys = makeKeys(pc.REDIS_PREFIX, provider.id);
+    const keys = makeKeys(pc.REDIS_PREFIX, provider.id, pc.REDIS_SHARDS);
     const transitions = new Transitions(redis, keys, transitionsOptionsOf(pc));
     let pg: PgPort;
     if (pc.PG_SENDER_THREAD) {
@@ -129,9 +131,9 @@ export async function startWorker(
       ...(pc.BULLMQ_LIMITER_MAX > 0 ? { limiter: { max: pc.BULLMQ_LIMITER_MAX, duration: pc.PG_RATE_WINDOW_MS } } : {}),
     });
     const resolveWorker = new Worker(names.resolve, retryPolicy(resolveProcessor(deps)), { ...common, concurrency: pc.RESOLVE_CONCURRENCY });
-    const fair = new FairShare(redis, keys);
+    const fairs = fairShares(redis, keys);
     const admitter = new Admitter({
-      fair, confirmQueue: queues.confirm, redis, outboxKey: keys.outbox, lead: admitLead(pc), staleMs: admittedStaleMs(pc), tickMs: admitTickMs(pc), log,
+      shards: fairs.map((fair, n) => ({ fair, outboxKey: keys.shards[n]!.outbox })), confirmQueue: queues.confirm, redis, lead: admitLead(pc), staleMs: admittedStaleMs(pc), tickMs: admitTickMs(pc), log,
     });
     const reconciler = new Reconciler({ pg, store, transitions, log, books, keys }, { lookbackMs: pc.RECONCILE_LOOKBACK_MS, settleMs: 60_000 });
     const refunder = new Refunder({
@@ -142,7 +144,7 @@ export async function startWorker(
       settleMs: pc.REFUND_SETTLE_MS, backoffBaseMs: pc.RETRY_BACKOFF_BASE_MS, backoffMaxMs: pc.RETRY_BACKOFF_MAX_MS,
       breakerWaitMs: pc.BREAKER_PROBE_INTERVAL_MS,
     });
-    sides.push({ provider, keys, transitions, pg, queues, fair, admitter, refunder, reconciler, workers: [confirmWorker, resolveWorker] });
+    sides.push({ provider, keys, transitions, pg, queues, fairs, admitter, refunder, reconciler, workers: [confirmWorker, resolveWorker] });
   }
   const first = sides[0]!;
   // Process-wide figures (gate, connections, timeouts) are the first provider's; the PG calls of

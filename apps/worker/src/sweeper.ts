@@ -9,10 +9,14 @@
  *    admitted). A job can vanish (failed after its attempts, stalled too often, cleaned from the
  *    dashboard). A payment that was never sent gets its confirm job back; one that may have been
  *    sent goes to inquiry first, never straight to another confirm.
+ * 3. Claims (several payment shards): claims intake took at the root for a payment its shard
+ *    never wrote (the API died between the two steps) are fenced and released (store/claims.ts).
+ *
+ * Each payment shard's outbox and backlog are swept in turn.
  */
 import { DEFAULT_PROVIDER } from '@sluice/config';
 import { confirmJobId, enqueueConfirms, resolveJobId, type Queues } from '@sluice/queue';
-import type { FairShare, Keys, PaymentStore, Transitions } from '@sluice/store';
+import { shardOfPaymentId, type FairShare, type Keys, type PaymentStore, type Transitions } from '@sluice/store';
 import type { Job, Queue } from 'bullmq';
 import type { Logger } from 'pino';
 import { startResolving } from './processors.ts';
@@ -24,6 +28,8 @@ export interface SweepReport {
   outboxEnqueued: number;
   checked: number;
   redriven: number;
+  /** Claims released whose payment never appeared (several shards). */
+  claimsReleased: number;
 }
 
 /** How often and how far back the sweeper looks. */
@@ -34,12 +40,17 @@ export interface SweeperOptions {
   liveGraceMs: number;
   /** Payments checked per sweep (the cursor walks the whole backlog over several sweeps). */
   chunk: number;
+  /**
+   * Claims older than this whose payment is not in its shard are fenced and released: far past
+   * the moment between intake's two steps (the fence keeps a later step from creating it anyway).
+   */
+  claimGraceMs: number;
 }
 
-/** One provider's side, as the sweeper needs it: its keys (its outbox), fair queues, transitions and queues. */
+/** One provider's side, as the sweeper needs it: its keys (its outboxes), fair queues (one per shard), transitions and queues. */
 export interface SweptProvider {
   keys: Keys;
-  fair: FairShare;
+  fairs: readonly FairShare[];
   transitions: Transitions;
   queues: Pick<Queues, 'confirm' | 'resolve'>;
 }
@@ -53,47 +64,58 @@ export interface SweeperDeps {
 
 /** Finds payments without a live job (an outbox entry never enqueued, a job lost or failed for good) and re-drives them. */
 export class Sweeper {
-  private cursor = 0;
+  /** Where the live-job walk is in each shard's backlog. */
+  private readonly cursors: number[];
 
   private readonly store: PaymentStore;
   private readonly providers: ReadonlyMap<string, SweptProvider>;
   private readonly log: Logger;
   private readonly o: SweeperOptions;
 
-  constructor(d: SweeperDeps, o: SweeperOptions = { outboxGraceMs: 3_000, liveGraceMs: 30_000, chunk: 500 }) {
+  constructor(d: SweeperDeps, o: SweeperOptions = { outboxGraceMs: 3_000, liveGraceMs: 30_000, chunk: 500, claimGraceMs: 60_000 }) {
     this.store = d.store;
+    this.cursors = d.store.keys.shards.map(() => 0);
     this.providers = d.providers;
     this.log = d.log;
     this.o = o;
   }
 
   async sweep(now = Date.now()): Promise<SweepReport> {
+    const claimsReleased = (await this.store.claims?.sweep(now, this.o.claimGraceMs)) ?? 0;
     const outboxEnqueued = await this.sweepOutbox(now);
-    const { checked, redriven } = await this.sweepLiveJobs(now);
+    let checked = 0;
+    let redriven = 0;
+    for (const [n, k] of this.store.keys.shards.entries()) {
+      const one = await this.sweepLiveJobs(now, n, k);
+      checked += one.checked;
+      redriven += one.redriven;
+    }
     if (outboxEnqueued || redriven) this.log.warn({ alert: true, outboxEnqueued, redriven }, 'sweeper re-drove payments');
-    return { outboxEnqueued, checked, redriven };
+    if (claimsReleased) this.log.warn({ alert: true, claimsReleased }, 'sweeper released the claims of payments never written');
+    return { outboxEnqueued, checked, redriven, claimsReleased };
   }
 
   private async sweepOutbox(now: number): Promise<number> {
     const r = this.store.redis;
     let n = 0;
     for (const side of this.providers.values()) {
-      const ids = await r.zrangebyscore(side.keys.outbox, '-inf', now - this.o.outboxGraceMs, 'LIMIT', 0, 1_000);
-      await enqueueConfirms(side.queues.confirm, r, side.keys.outbox, ids);
-      n += ids.length;
+      for (const k of side.keys.shards) {
+        const ids = await r.zrangebyscore(k.outbox, '-inf', now - this.o.outboxGraceMs, 'LIMIT', 0, 1_000);
+        await enqueueConfirms(side.queues.confirm, r, k.outbox, ids);
+        n += ids.length;
+      }
     }
     return n;
   }
 
-  private async sweepLiveJobs(now: number): Promise<{ checked: number; redriven: number }> {
+  private async sweepLiveJobs(now: number, shard: number, k: Keys): Promise<{ checked: number; redriven: number }> {
     const r = this.store.redis;
-    const k = this.store.keys;
-    let ids = await r.zrange(k.open, this.cursor, this.cursor + this.o.chunk - 1, 'WITHSCORES');
-    if (ids.length === 0 && this.cursor > 0) {
-      this.cursor = 0;
+    let ids = await r.zrange(k.open, this.cursors[shard]!, this.cursors[shard]! + this.o.chunk - 1, 'WITHSCORES');
+    if (ids.length === 0 && this.cursors[shard]! > 0) {
+      this.cursors[shard] = 0;
       ids = await r.zrange(k.open, 0, this.o.chunk - 1, 'WITHSCORES');
     }
-    this.cursor += ids.length / 2;
+    this.cursors[shard] = this.cursors[shard]! + ids.length / 2;
     let checked = 0;
     let redriven = 0;
     for (let i = 0; i < ids.length; i += 2) {
@@ -109,7 +131,7 @@ export class Sweeper {
   async ensureLiveJob(id: string): Promise<boolean> {
     const rec = await this.store.get(id);
     if (!rec || rec.phase === 'final') {
-      if (!rec) await this.store.redis.zrem(this.store.keys.open, id);
+      if (!rec) await this.store.redis.zrem(this.store.keys.shardOf(id).open, id);
       return false;
     }
     const side = this.providers.get(rec.provider ?? DEFAULT_PROVIDER);
@@ -122,7 +144,7 @@ export class Sweeper {
     const { confirm, resolve } = side.queues;
     if (rec.phase === 'queued') {
       // Still in its merchant's fair queue: admission adds its job, in its turn.
-      if (await side.fair.awaitingAdmission(rec)) return false;
+      if (await (side.fairs[shardOfPaymentId(id)] ?? side.fairs[0]!).awaitingAdmission(rec)) return false;
       return this.revive(confirm, confirmJobId(id), () => confirm.add('confirm', { paymentId: id }, { jobId: confirmJobId(id) }).then(() => undefined));
     }
     const resolveAlive = ALIVE.has(await resolve.getJobState(resolveJobId(id)));

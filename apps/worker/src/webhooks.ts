@@ -44,6 +44,8 @@ export interface WebhookOptions {
 
 /** How long an entry read by a dispatcher that died stays its own before another takes it, by default. */
 const CLAIM_IDLE_MS = 30_000;
+/** With several shards, how long a dispatch round that found nothing in any stream waits. */
+const IDLE_ROUND_MS = 50;
 /** How long the dispatcher keeps a merchant's endpoints before reading them again. */
 const ENDPOINTS_TTL_MS = 1_000;
 
@@ -51,18 +53,20 @@ const ENDPOINTS_TTL_MS = 1_000;
 export class Webhooks {
   readonly queue: Queue<DeliveryJob>;
   readonly worker: Worker<DeliveryJob>;
-  private readonly stream: BooksStream;
+  private readonly streams: BooksStream[];
   private readonly endpoints: WebhookEndpoints;
   private readonly agent: Agent;
   private readonly cache = new Map<string, { at: number; list: WebhookEndpoint[] }>();
   private running = false;
   private loop: Promise<void> = Promise.resolve();
-  private lastClaim = 0;
+  private readonly lastClaim: number[];
   /** Events this process dispatched (for tests and metrics). */
   dispatched = 0;
 
   constructor(private readonly o: WebhookOptions) {
-    this.stream = new BooksStream(o.redis, o.keys, WEBHOOKS_GROUP);
+    // Each payment shard's stream (one with REDIS_SHARDS=1).
+    this.streams = o.keys.shards.map((k) => new BooksStream(o.redis, k, WEBHOOKS_GROUP));
+    this.lastClaim = this.streams.map(() => 0);
     this.endpoints = new WebhookEndpoints(o.redis, o.keys.prefix);
     this.queue = createWebhookQueue(o.bullConnection, o.keys.prefix);
     this.agent = new Agent({
@@ -103,13 +107,24 @@ export class Webhooks {
 
   /** One round of the dispatcher: entries read (own pending first, idle ones of the dead, new ones), events turned into deliveries, entries acknowledged. Returns entries handled. */
   async dispatchOnce(blockMs = 1_000): Promise<number> {
-    let batch = await this.stream.read(this.o.reader, this.o.consumer, 200, true, 0);
+    if (this.streams.length === 1) return this.dispatchFrom(0, blockMs);
+    // Several shards' streams: no read blocks (a blocking read names one stream, and a cluster
+    // serves several only from one slot); a round that finds nothing waits a little.
+    let n = 0;
+    for (let i = 0; i < this.streams.length; i++) n += await this.dispatchFrom(i, 0);
+    if (n === 0) await new Promise((r) => setTimeout(r, Math.min(blockMs, IDLE_ROUND_MS)));
+    return n;
+  }
+
+  private async dispatchFrom(i: number, blockMs: number): Promise<number> {
+    const stream = this.streams[i]!;
+    let batch = await stream.read(this.o.reader, this.o.consumer, 200, true, 0);
     const idle = this.o.claimIdleMs ?? CLAIM_IDLE_MS;
-    if (batch.length === 0 && Date.now() - this.lastClaim > idle / 2) {
-      this.lastClaim = Date.now();
-      batch = await this.stream.claimIdle(this.o.consumer, idle, 200);
+    if (batch.length === 0 && Date.now() - this.lastClaim[i]! > idle / 2) {
+      this.lastClaim[i] = Date.now();
+      batch = await stream.claimIdle(this.o.consumer, idle, 200);
     }
-    if (batch.length === 0) batch = await this.stream.read(this.o.reader, this.o.consumer, 500, false, blockMs);
+    if (batch.length === 0) batch = await stream.read(this.o.reader, this.o.consumer, 500, false, blockMs);
     if (batch.length === 0) return 0;
     const events: WebhookEvent[] = [];
     for (const entry of batch) {
@@ -129,7 +144,7 @@ export class Webhooks {
       }
     }
     if (jobs.length > 0) await this.queue.addBulk(jobs);
-    await this.stream.ack(batch.map((e) => e.id));
+    await stream.ack(batch.map((e) => e.id));
     this.dispatched += events.length;
     return batch.length;
   }

@@ -121,6 +121,13 @@ describe('redisTargetOf', () => {
     expect(() => parseSentinels(' , ')).toThrow(/no address given/);
   });
 
+  it('takes REDIS_SHARDS from 1 (the default: every key where it has always been) to 256', () => {
+    expect(loadConfig({}).REDIS_SHARDS).toBe(1);
+    expect(loadConfig({ REDIS_CLUSTER_NODES: 'r1:7000', REDIS_PREFIX: '{sluice}', REDIS_SHARDS: '16', REDIS_WAIT_REPLICAS: '1' }).REDIS_SHARDS).toBe(16);
+    expect(() => loadConfig({ REDIS_SHARDS: '0' })).toThrow(/REDIS_SHARDS/);
+    expect(() => loadConfig({ REDIS_SHARDS: '257' })).toThrow(/REDIS_SHARDS: at most 256/);
+  });
+
   it('is the cluster with REDIS_CLUSTER_NODES, which asks a hash-tagged prefix', () => {
     const t = redisTargetOf(loadConfig({ REDIS_CLUSTER_NODES: 'r1:7000,r2:7001', REDIS_PREFIX: '{sluice}', REDIS_PASSWORD: 'pw', REDIS_TLS: 'true' }));
     expect(t).toEqual({ kind: 'cluster', nodes: [{ host: 'r1', port: 7000 }, { host: 'r2', port: 7001 }], password: 'pw', tls: true });

@@ -75,8 +75,15 @@ export const EnvSchema = z.object({
   REDIS_WAIT_REPLICAS: int(0, 0),
   /** How long intake waits for them; past it, 503 REPLICA_UNCONFIRMED with Retry-After. */
   REDIS_WAIT_TIMEOUT_MS: int(1_000, 1),
-  /** Key prefix for every Sluice and BullMQ key. On Redis Cluster it must hold a hash tag, `{sluice}` (one hash slot). */
+  /** Key prefix for every Sluice and BullMQ key. On Redis Cluster it must hold a hash tag, `{sluice}`, from which each family of keys gets its slot. */
   REDIS_PREFIX: z.string().min(1).default('sluice'),
+  /**
+   * Payment shards: each holds its payments' state keys under a prefix of its own (`{T:s<n>}`),
+   * so that a Redis Cluster spreads payments over its primaries (docs/redis-cluster.md). 1 keeps
+   * every key where it has always been. Fixed for the life of a deployment's keys: the start-up
+   * refuses a count other than the one the keys were written with.
+   */
+  REDIS_SHARDS: int(1, 1),
   /** Start even when Redis evicts keys (maxmemory-policy other than noeviction). Never in production. */
   REDIS_ALLOW_EVICTION: bool(false),
 
@@ -314,11 +321,12 @@ export const EnvSchema = z.object({
   if (c.REDIS_CLUSTER_NODES) {
     if (c.REDIS_SENTINELS) ctx.addIssue({ code: 'custom', path: ['REDIS_CLUSTER_NODES'], message: 'set REDIS_CLUSTER_NODES or REDIS_SENTINELS, not both' });
     // Every Lua script and BullMQ script touches several keys, which a cluster serves only from
-    // one hash slot: the prefix's hash tag puts every key Sluice writes in that slot.
+    // one hash slot: the prefix's hash tag is where each family's slot comes from.
     if (hashTagOf(c.REDIS_PREFIX) === null) {
-      ctx.addIssue({ code: 'custom', path: ['REDIS_PREFIX'], message: `on Redis Cluster it must hold a hash tag, as in {${c.REDIS_PREFIX.replace(/[{}]/g, '') || 'sluice'}}, so that all of Sluice's keys share one hash slot` });
+      ctx.addIssue({ code: 'custom', path: ['REDIS_PREFIX'], message: `on Redis Cluster it must hold a hash tag, as in {${c.REDIS_PREFIX.replace(/[{}]/g, '') || 'sluice'}}, so that each script's keys share a hash slot` });
     }
   }
+  if (c.REDIS_SHARDS > 256) ctx.addIssue({ code: 'custom', path: ['REDIS_SHARDS'], message: 'at most 256' });
   if (c.WORKER_FORKS !== undefined && c.WORKER_FORKS > c.WORKER_PROCESSES) {
     ctx.addIssue({ code: 'custom', path: ['WORKER_FORKS'], message: `must not exceed WORKER_PROCESSES (${c.WORKER_PROCESSES}), the count across all machines` });
   }

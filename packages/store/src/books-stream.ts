@@ -7,6 +7,7 @@
  */
 import type { Redis } from 'ioredis';
 import type { BookChange, RunChange } from '@sluice/domain';
+import type { RootClaims } from './claims.ts';
 import type { Keys } from './keys.ts';
 import { lua } from './lua/index.ts';
 
@@ -90,11 +91,17 @@ export class BooksStream {
    * @param group the consumer group this reader is in: the drainers' (the books), or the webhook
    *   dispatchers'. Each group reads every entry; trimming waits for every group.
    */
+  /**
+   * @param keys one payment shard's keys (each shard has its stream)
+   * @param claims with several shards, the root's claims, which archiving shortens or releases
+   */
   constructor(
     redis: Redis,
-    private readonly keys: Keys,
+    readonly keys: Keys,
     private readonly group: string = BOOKS_GROUP,
+    private readonly claims: RootClaims | null = null,
   ) {
+    if (keys.shards[0] !== keys) throw new Error('BooksStream: give one shard\'s keys (each shard has its stream)');
     if (!('sluiceArchive' in redis)) redis.defineCommand('sluiceArchive', { numberOfKeys: 5, lua: lua('archive') });
     this.r = redis as ArchiveRedis;
   }
@@ -189,7 +196,12 @@ export class BooksStream {
       k.payment(p.id), k.history(p.id), k.idempotency(p.merchantId, p.idemHash), k.byPaymentKey(p.paymentKey), k.byOrderId(p.orderId),
       p.id, p.version, hotMs, claimsUntil,
     );
-    return done === 1;
+    // Several shards: the claims are at the root, settled after the payment (a crash between the
+    // two leaves them as intake set them: kept for PAYMENT_RETENTION_MS, never released early).
+    if (done !== 0 && this.claims) {
+      await this.claims.release(p, done === 2 ? null : Math.max(Date.now() + hotMs, claimsUntil));
+    }
+    return done !== 0;
   }
 
   /**

@@ -54,6 +54,16 @@ export function breakerViewOf(fields: readonly (string | null)[]): BreakerView {
 }
 
 /** Reads the breaker as stored. */
-export async function readBreaker(redis: Redis, keys: Pick<Keys, 'breaker'>): Promise<BreakerView> {
-  return breakerViewOf(await redis.hmget(keys.breaker, ...BREAKER_FIELDS));
+export async function readBreaker(redis: Redis, keys: Pick<Keys, 'breaker' | 'shards'>): Promise<BreakerView> {
+  return worstBreaker(await Promise.all(keys.shards.map(async (k) => breakerViewOf(await redis.hmget(k.breaker, ...BREAKER_FIELDS)))));
+}
+
+const SEVERITY: Record<BreakerState, number> = { closed: 0, half_open: 1, open: 2 };
+
+/**
+ * The breaker an operator sees when each payment shard has its own: the least closed of them
+ * (one shard's open breaker holds its payments back; the others' still flow).
+ */
+export function worstBreaker(views: readonly BreakerView[]): BreakerView {
+  return views.reduce((a, b) => (SEVERITY[b.state] > SEVERITY[a.state] ? b : a), views[0] ?? breakerViewOf([]));
 }

@@ -48,11 +48,15 @@ export class FairShare {
   readonly keys: FairKeys;
   private readonly r: ScriptRedis;
 
-  /** One provider's fair queues: `allKeys` is that provider's view (`makeKeys(prefix, provider)`). */
+  /**
+   * One provider's fair queues in one payment shard: `allKeys` is that provider's view
+   * (`makeKeys(prefix, provider)`), or with several shards one of its `shards` ({@link fairShares}).
+   */
   constructor(
     redis: Redis,
     private readonly allKeys: Keys,
   ) {
+    if (allKeys.shards[0] !== allKeys) throw new Error('FairShare: give one shard\'s keys (fairShares gives one per shard)');
     this.keys = allKeys.fair(allKeys.provider);
     if (!('sluiceAdmit' in redis)) {
       redis.defineCommand('sluiceAdmit', { numberOfKeys: 5, lua: lua('admit') });
@@ -104,4 +108,39 @@ export class FairShare {
     }));
     return { admitted, merchants, activeWeights: Number(activeWeights ?? 0), top };
   }
+}
+
+/** One provider's fair queues in each payment shard (each shard admits its own payments). */
+export function fairShares(redis: Redis, keys: Keys): FairShare[] {
+  return keys.shards.map((k) => new FairShare(redis, k));
+}
+
+/**
+ * Where a new payment of `merchantId` would stand over all shards: each shard serves its part of
+ * the rate, so the slots ahead are the shards' slots added up (about S × one shard's).
+ */
+export async function estimateAll(fairs: readonly FairShare[], merchantId: string, weight: number): Promise<FairEstimate> {
+  const all = await Promise.all(fairs.map((f) => f.estimate(merchantId, weight)));
+  return all.reduce((a, b) => ({ slots: a.slots + b.slots, waiting: a.waiting + b.waiting, admitted: a.admitted + b.admitted }));
+}
+
+/** The fair queues of all shards at a glance: counts added up, merchants merged. */
+export async function viewAll(fairs: readonly FairShare[], limit = 20): Promise<FairView> {
+  const all = await Promise.all(fairs.map((f) => f.view(limit)));
+  if (all.length === 1) return all[0]!;
+  const top = new Map<string, WaitingMerchant>();
+  for (const v of all) {
+    for (const m of v.top) {
+      const seen = top.get(m.merchantId);
+      top.set(m.merchantId, seen ? { ...seen, waiting: seen.waiting + m.waiting } : { ...m });
+    }
+  }
+  const merchants = new Set(all.flatMap((v) => v.top.map((m) => m.merchantId)));
+  return {
+    admitted: all.reduce((n, v) => n + v.admitted, 0),
+    // A merchant waiting in several shards is one merchant; past `limit` per shard, the largest count.
+    merchants: Math.max(merchants.size, ...all.map((v) => v.merchants)),
+    activeWeights: Math.max(...all.map((v) => v.activeWeights)),
+    top: [...top.values()].sort((a, b) => b.waiting - a.waiting).slice(0, limit),
+  };
 }

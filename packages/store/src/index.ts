@@ -12,3 +12,4 @@ export * from './fair-share.ts';
 export * from './refunds.ts';
 export * from './webhook-endpoints.ts';
 export * from './replicas.ts';
+export * from './claims.ts';

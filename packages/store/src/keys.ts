@@ -1,10 +1,14 @@
 /**
- * Every Redis key of the payments' state, in one place. All start with the configured prefix; on
- * a Redis Cluster (REDIS_PREFIX `{sluice}`) they share its hash tag, so each multi-key Lua script
- * runs in one slot. BullMQ's keys and the permit gate's are in slots of their own there
- * (`queuePrefixOf`, `gatePrefixOf`; docs/redis-cluster.md).
+ * Every Redis key of the payments' state, in one place. All start with the configured prefix.
+ * With payment shards (REDIS_SHARDS) each shard holds a full set of the state keys under a prefix
+ * of its own (`shardPrefix`: on a Redis Cluster, `{sluice:s<n>:<k>}`, a slot of its own, so each
+ * multi-key Lua script runs in one slot), and the root holds only what all shards share: the
+ * claims. BullMQ's keys and the permit gate's are in slots of their own there (`queuePrefixOf`,
+ * `gatePrefixOf`; docs/redis-cluster.md).
  */
-import { DEFAULT_PROVIDER, providerKeyPrefix } from '@sluice/config';
+/// <reference path="./cluster-key-slot.d.ts" />
+import calculateSlot from 'cluster-key-slot';
+import { DEFAULT_PROVIDER, hashTagOf, providerKeyPrefix } from '@sluice/config';
 
 /**
  * Every key name, as one provider's view (several PGs): the keys of that PG's own state (its
@@ -78,6 +82,25 @@ export interface Keys {
   fair(provider: string): FairKeys;
   /** `<prefix>:fq:`: a provider's fair keys are under `<fairRoot><provider>:` (scripts that read a payment's provider derive them). */
   fairRoot: string;
+  /**
+   * The payment shards (REDIS_SHARDS): each a full set of the payments' state keys under a
+   * prefix of its own (`{T:s<n>:<k>}`, a hash slot of its own on a Redis Cluster: `shardPrefix`), for this
+   * provider. With one shard it is these keys themselves; with more, these keys are the root,
+   * which holds only what is shared by all shards (the paymentKey and orderId claims, the
+   * pending claims, the shard count), and every payment's state is in its shard's keys.
+   */
+  shards: readonly Keys[];
+  /** The shard keys of payment `id` (its id carries its shard: {@link shardOfPaymentId}). */
+  shardOf(id: string): Keys;
+  /** zset (root): paymentId → when intake took its claims, until a sweep sees its payment (several shards only). */
+  pendingClaims: string;
+  /** string (root): the shard count the keys were written with (checked at start-up). */
+  shardCount: string;
+  /**
+   * Every counters hash to add up: the shards' (their scripts count there) and, with several, the
+   * root's (what processes count outside a script: stalled jobs, reconciliation, webhooks).
+   */
+  allCounters: readonly string[];
 }
 
 /**
@@ -99,8 +122,78 @@ export interface FairKeys {
   admitted: string;
 }
 
-/** Every key name under a prefix, for one provider (the default one unless given). */
-export function makeKeys(prefix: string, provider: string = DEFAULT_PROVIDER): Keys {
+const SLOTS = 16_384;
+const shardPrefixes = new Map<string, string>();
+
+/** Tags tried for a shard before settling for the nearest slot (about 16,384 are needed on average). */
+const SHARD_TAG_TRIES = 300_000;
+
+/**
+ * The prefix of shard `n` of `shards`: without a hash tag (one Redis), `<prefix>:s<n>`; with one,
+ * `{T}` → `{T:s<n>:<k>}`, a slot of its own, with the first `k` whose slot is the middle of the
+ * n-th of `shards` equal ranges of the 16,384 slots. The shards' slots are then evenly spaced, so a
+ * cluster whose P primaries split the slots in equal ranges (as `redis-cli --cluster create` does)
+ * serves ⌊S/P⌋ or ⌈S/P⌉ shards on each (S a power of two), whatever the tag: with CRC16 alone,
+ * 16 shards over 3 primaries would leave one primary 3 or fewer about one time in five. The
+ * search (about 16,384 CRC16s a shard) runs once per prefix and shard.
+ */
+export function shardPrefix(prefix: string, n: number, shards: number): string {
+  const tag = hashTagOf(prefix);
+  if (tag === null) return `${prefix}:s${n}`;
+  const memo = `${prefix}\n${n}\n${shards}`;
+  let out = shardPrefixes.get(memo);
+  if (out === undefined) {
+    const target = Math.floor(((n + 0.5) * SLOTS) / shards);
+    let best = { k: 0, off: SLOTS };
+    for (let k = 0; k < SHARD_TAG_TRIES && best.off > 0; k++) {
+      const off = Math.abs(calculateSlot(`${tag}:s${n}:${k}`) - target);
+      if (off < best.off) best = { k, off };
+    }
+    out = prefix.replace(`{${tag}}`, `{${tag}:s${n}:${best.k}}`);
+    shardPrefixes.set(memo, out);
+  }
+  return out;
+}
+
+/** The shard a payment id names (`pay_…-s<n>`); an id without one is in shard 0. */
+export function shardOfPaymentId(id: string): number {
+  const m = /-s(\d{1,3})$/.exec(id);
+  return m ? Number(m[1]) : 0;
+}
+
+/**
+ * The shard of a new payment: from its idempotency key's hash (a SHA-256 in hex), so that a
+ * retry of the same request lands in the shard that holds its idempotency record.
+ */
+export function shardForKey(idemKeyHash: string, shards: number): number {
+  return shards <= 1 ? 0 : parseInt(idemKeyHash.slice(0, 8), 16) % shards;
+}
+
+/**
+ * Every key name under a prefix, for one provider (the default one unless given), over
+ * `shards` payment shards (REDIS_SHARDS; one keeps every key where it has always been).
+ */
+export function makeKeys(prefix: string, provider: string = DEFAULT_PROVIDER, shards = 1): Keys {
+  const alone = (under: Omit<Keys, 'shards' | 'shardOf' | 'allCounters'>): Keys => {
+    const k = under as Keys;
+    k.shards = [k];
+    k.shardOf = () => k;
+    k.allCounters = [k.counters];
+    return k;
+  };
+  const root = keysUnder(prefix, provider);
+  if (shards <= 1) return alone(root);
+  // Long polls listen on one channel, whichever shard a payment is in.
+  const all = Array.from({ length: shards }, (_, n) => alone({ ...keysUnder(shardPrefix(prefix, n, shards), provider), finalChannel: root.finalChannel }));
+  const k = root as Keys;
+  k.shards = all;
+  // An id naming no shard of these (a merchant's typo) is looked for, and not found, in the first.
+  k.shardOf = (id) => all[shardOfPaymentId(id)] ?? all[0]!;
+  k.allCounters = [k.counters, ...all.map((x) => x.counters)];
+  return k;
+}
+
+function keysUnder(prefix: string, provider: string): Omit<Keys, 'shards' | 'shardOf' | 'allCounters'> {
   const own = providerKeyPrefix(prefix, provider);
   return {
     prefix,
@@ -131,6 +224,8 @@ export function makeKeys(prefix: string, provider: string = DEFAULT_PROVIDER): K
     loginFailures: (who) => `${prefix}:login:fail:${who}`,
     books: `${prefix}:books`,
     fairRoot: `${prefix}:fq:`,
+    pendingClaims: `${prefix}:claims:pending`,
+    shardCount: `${prefix}:shards`,
     fair: (provider) => {
       const base = `${prefix}:fq:${provider}:`;
       return {

@@ -11,6 +11,7 @@
  * lost) the moment the slot moves or its primary fails over.
  */
 import { isCluster, type Redis } from './redis.ts';
+import type { Keys } from './keys.ts';
 
 /** Where the start-up checks log a warning. */
 export interface Warn {
@@ -98,4 +99,18 @@ async function checkNode(redis: Redis, allowEviction: boolean, log: Warn, inClus
 /** Share of maxmemory in use (0 when no maxmemory is set). */
 export function memoryPressure(s: Pick<RedisSafety, 'usedMemory' | 'maxMemory'>): number {
   return s.maxMemory > 0 ? s.usedMemory / s.maxMemory : 0;
+}
+
+/**
+ * Refuses to start with a REDIS_SHARDS other than the one the keys were written with: a payment's
+ * id names its shard, and a process that counts the shards otherwise would not see some of them
+ * (their payments would wait for ever). The first process to start writes the count.
+ */
+export async function checkShardCount(redis: Redis, keys: Pick<Keys, 'shardCount' | 'shards'>): Promise<void> {
+  const want = String(keys.shards.length);
+  await redis.set(keys.shardCount, want, 'NX');
+  const have = await redis.get(keys.shardCount);
+  if (have !== null && have !== want) {
+    throw new Error(`REDIS_SHARDS is ${want}, but the payments under this REDIS_PREFIX were written with ${have} shards: start with REDIS_SHARDS=${have} (the count is fixed for the life of the keys).`);
+  }
 }

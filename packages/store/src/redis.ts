@@ -193,3 +193,14 @@ export async function redisAnswers(url: string, connectTimeoutMs = 1_000): Promi
     r.disconnect();
   }
 }
+
+/**
+ * A command cut short by a slot moving on a Redis Cluster: a redirection the client could not
+ * follow (MOVED, ASK, TRYAGAIN, CLUSTERDOWN), or ioredis refusing to send a batch again once the
+ * move split its keys over two nodes (auto-pipelining batches the commands of one node, and it
+ * sends a batch again only when its other commands were reads). Such a command did not run, or was
+ * a read: its caller may try it again.
+ */
+export function cutBySlotMove(err: unknown): boolean {
+  return err instanceof Error && (/^(MOVED|ASK|TRYAGAIN|CLUSTERDOWN)\b/.test(err.message) || err.message.startsWith('All keys in the pipeline should belong to the same slots allocation group'));
+}

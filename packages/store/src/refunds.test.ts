@@ -91,7 +91,7 @@ describe('a merchant cancel request', () => {
     const id = await approved();
     const first = await ask(id, 2_000, 'same-key');
     expect(first.kind).toBe('ok');
-    await refunds().storeAnswer('m1', 'same-key', '{"stored":true}');
+    await refunds().storeAnswer(id, 'm1', 'same-key', '{"stored":true}');
     expect(await ask(id, 2_000, 'same-key')).toEqual({ kind: 'replay', cancelId: (first as { cancelId: string }).cancelId, body: '{"stored":true}' });
     expect((await ask(id, 3_000, 'same-key')).kind).toBe('reused');
     expect((await rec(id)).refunds).toHaveLength(1);

@@ -63,11 +63,13 @@ export interface RefundStoreOptions {
   prefix: string;
   /** How long a payment's history and a cancel's idempotency key are kept. */
   retentionMs: number;
+  /** Payment shards (REDIS_SHARDS); 1 when absent. */
+  shards?: number;
 }
 
 /** The options from the parsed config. */
 export function refundStoreOptionsOf(c: Config): RefundStoreOptions {
-  return { prefix: c.REDIS_PREFIX, retentionMs: c.PAYMENT_RETENTION_MS };
+  return { prefix: c.REDIS_PREFIX, retentionMs: c.PAYMENT_RETENTION_MS, shards: c.REDIS_SHARDS };
 }
 
 /** Merchant cancels in Redis, for one provider's keys (its refunds due and breaker). */
@@ -80,13 +82,13 @@ export class RefundStore {
     private readonly o: RefundStoreOptions,
     provider: string = DEFAULT_PROVIDER,
   ) {
-    this.keys = makeKeys(o.prefix, provider);
+    this.keys = makeKeys(o.prefix, provider, o.shards ?? 1);
     if (!('sluiceRefund' in redis)) redis.defineCommand('sluiceRefund', { numberOfKeys: 12, lua: lua('refund') });
     this.r = redis as ScriptRedis;
   }
 
-  private run(paymentId: string, op: string, args: (string | number)[], idemKey = ''): Promise<string[]> {
-    const k = this.keys;
+  /** refund.lua in the shard `k` (the payment's, or the one whose due set `claim` reads). */
+  private run(paymentId: string, op: string, args: (string | number)[], idemKey = '', k: Keys = this.keys.shardOf(paymentId)): Promise<string[]> {
     return this.r.sluiceRefund(
       k.payment(paymentId), k.history(paymentId), k.books, k.refundDue, k.counters, k.open, k.inDoubt, k.recentFailures, k.approved, k.finalRate,
       k.breaker, idemKey || `${k.prefix}:-`, op, this.o.retentionMs, k.finalChannel, ...args,
@@ -98,7 +100,8 @@ export class RefundStore {
     const res = await this.run(
       q.paymentId, 'request',
       [q.paymentId, q.merchantId, q.cancelId, q.amount ?? 0, q.reason, q.fingerprint],
-      this.keys.cancelIdempotency(q.merchantId, q.idemKeyHash),
+      // In the payment's shard, beside it: a key reused for a payment of another shard is not seen as reused.
+      this.keys.shardOf(q.paymentId).cancelIdempotency(q.merchantId, q.idemKeyHash),
     );
     switch (res[0]) {
       case 'ok':
@@ -117,13 +120,13 @@ export class RefundStore {
   }
 
   /** Keeps the answer sent for a cancel request, which a repeat of it answers. */
-  async storeAnswer(merchantId: string, idemKeyHash: string, body: string): Promise<void> {
-    await this.r.hset(this.keys.cancelIdempotency(merchantId, idemKeyHash), 'body', body);
+  async storeAnswer(paymentId: string, merchantId: string, idemKeyHash: string, body: string): Promise<void> {
+    await this.r.hset(this.keys.shardOf(paymentId).cancelIdempotency(merchantId, idemKeyHash), 'body', body);
   }
 
   /** The refunder's guard before a PG call for a refund. */
   async guard(g: RefundGuardRequest): Promise<RefundGuardResult> {
-    const res = await this.run(g.paymentId, g.op, [g.paymentId, g.cancelId, g.recheck ? '1' : '0', this.keys.fair(this.keys.provider).base]);
+    const res = await this.run(g.paymentId, g.op, [g.paymentId, g.cancelId, g.recheck ? '1' : '0', this.keys.shardOf(g.paymentId).fair(this.keys.provider).base]);
     if (res[0] === 'ok') return { ok: true, paymentKey: res[1]!, amount: Number(res[2]), reason: res[3] ?? '' };
     return { ok: false, reason: (res[1] as 'phase' | 'breaker' | 'missing') ?? 'missing' };
   }
@@ -150,19 +153,20 @@ export class RefundStore {
     await this.run(paymentId, 'idle', [paymentId]);
   }
 
-  /** Takes up to `max` due payments, each leased for `leaseMs`. */
+  /** Takes up to `max` due payments (from each shard), each leased for `leaseMs`. */
   async claim(max: number, leaseMs: number): Promise<string[]> {
-    return this.run('-', 'claim', [max, leaseMs]);
+    const all = await Promise.all(this.keys.shards.map((k) => this.run('-', 'claim', [max, leaseMs], '', k)));
+    return all.flat();
   }
 
   /** Puts a payment back in the due set at `delayMs` from now (a call held back before it was sent). */
   async later(paymentId: string, delayMs: number): Promise<void> {
-    await this.r.zadd(this.keys.refundDue, 'XX', Date.now() + delayMs, paymentId);
+    await this.r.zadd(this.keys.shardOf(paymentId).refundDue, 'XX', Date.now() + delayMs, paymentId);
   }
 
   /** A payment's refunds and in-flight state, as stored. */
   async read(paymentId: string): Promise<{ paymentKey: string; refunds: Refund[]; refundPhase: string; inFlight: string; sentAt: number } | null> {
-    const [refunds, phase, inFlight, sentAt, paymentKey] = await this.r.hmget(this.keys.payment(paymentId), 'refunds', 'refundPhase', 'refundInFlight', 'refundSentAt', 'paymentKey');
+    const [refunds, phase, inFlight, sentAt, paymentKey] = await this.r.hmget(this.keys.shardOf(paymentId).payment(paymentId), 'refunds', 'refundPhase', 'refundInFlight', 'refundSentAt', 'paymentKey');
     if (!paymentKey) return null;
     return { paymentKey, refunds: parseRefunds(refunds), refundPhase: phase ?? '', inFlight: inFlight ?? '', sentAt: Number(sentAt ?? 0) };
   }

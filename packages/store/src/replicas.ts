@@ -18,18 +18,27 @@
  *
  * On a Redis Cluster the writes go to the primary of the payments' slot: the waiter's connection
  * is a plain one to that node as the cluster client maps it, opened again when the slot moves,
- * and "the same server" is that node's address in the map ({@link clusterPlace}).
+ * and "the same server" is that node's address in the map ({@link clusterPlace}). With several
+ * payment shards a payment's writes go to two slots, the root's (its claims) and its shard's, each
+ * perhaps on its own primary: a write is confirmed once both are (one waiter per slot).
  */
 /// <reference path="./cluster-key-slot.d.ts" />
 import calculateSlot from 'cluster-key-slot';
 import { hashTagOf } from '@sluice/config';
 import { Redis as NodeClient, type RedisOptions } from 'ioredis';
+import { shardOfPaymentId, shardPrefix } from './keys.ts';
 import { isCluster, type Redis } from './redis.ts';
 
-/** Taken before a write: which connection epoch and server the write goes to. */
-export interface WriteMark {
+/** Taken before a write, for one place: which connection epoch and server the write goes to. */
+interface PlaceMark {
+  waiter: PlaceWaiter;
   epoch: number;
   addr: string | null;
+}
+
+/** Taken before a write: the places it goes to, each with its connection epoch and server. */
+export interface WriteMark {
+  readonly places: readonly PlaceMark[];
 }
 
 interface Ack {
@@ -123,8 +132,69 @@ export function clusterPlace(writer: Redis, slot: number): WritePlace {
   };
 }
 
-/** Confirms writes on `replicas` replicas within `timeoutMs`, one WAIT per batch of writers. */
+/** WAITs sent, writes confirmed and not confirmed (for metrics and tests). */
+interface WaiterStats {
+  waits: number;
+  confirmed: number;
+  unconfirmed: number;
+}
+
+/** The places a payment's writes go to (`null`: a write of no payment's), each named once. */
+export type PlacesOf = (paymentId: string | null) => readonly { key: string; place: () => WritePlace }[];
+
+/**
+ * Confirms writes on `replicas` replicas within `timeoutMs`: one waiter per place the writes go to
+ * (one server; with several payment shards on a cluster, each slot a payment writes), each
+ * sending one WAIT per batch of writers.
+ */
 export class ReplicaWaiter {
+  private readonly placesOf: PlacesOf;
+  private readonly waiters = new Map<string, PlaceWaiter>();
+  private closed = false;
+  readonly stats: WaiterStats = { waits: 0, confirmed: 0, unconfirmed: 0 };
+
+  constructor(
+    places: WritePlace | PlacesOf,
+    readonly replicas: number,
+    readonly timeoutMs: number,
+  ) {
+    this.placesOf = typeof places === 'function' ? places : () => [{ key: 'main', place: () => places }];
+    // Opened now, so that the first request's wait is the WAIT's, not a connect's.
+    for (const p of this.placesOf(null)) this.waiterOf(p.key, p.place);
+  }
+
+  /** Call before the write (of payment `paymentId`, whose shard says where it goes). */
+  mark(paymentId: string | null = null): WriteMark {
+    return { places: this.placesOf(paymentId).map((p) => this.waiterOf(p.key, p.place).mark()) };
+  }
+
+  /** After the write's answer: whether `replicas` replicas hold it (and everything before it) at every place it went. */
+  async confirm(mark: WriteMark): Promise<boolean> {
+    const each = await Promise.all(mark.places.map((m) => m.waiter.confirm(m)));
+    const ok = each.every(Boolean);
+    if (ok) this.stats.confirmed++;
+    else this.stats.unconfirmed++;
+    return ok;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.all([...this.waiters.values()].map((w) => w.close()));
+  }
+
+  private waiterOf(key: string, place: () => WritePlace): PlaceWaiter {
+    let w = this.waiters.get(key);
+    if (!w) {
+      w = new PlaceWaiter(place(), this.replicas, this.timeoutMs, this.stats);
+      if (this.closed) void w.close();
+      this.waiters.set(key, w);
+    }
+    return w;
+  }
+}
+
+/** Confirms writes to one place, one WAIT per batch of writers. */
+class PlaceWaiter {
   private conn: Redis | null = null;
   /** The writer's server when the connection was opened. */
   private openedFor: string | null = null;
@@ -133,38 +203,33 @@ export class ReplicaWaiter {
   private waiting: Waiting[] = [];
   private running = false;
   private closed = false;
-  /** WAITs sent, writes confirmed and not confirmed (for metrics and tests). */
-  readonly stats = { waits: 0, confirmed: 0, unconfirmed: 0 };
 
   constructor(
     private readonly place: WritePlace,
     readonly replicas: number,
     readonly timeoutMs: number,
+    private readonly stats: WaiterStats,
   ) {
     place.watchWriter(() => {
       this.writerEpoch++;
       // A cluster's node is up: open the connection to the slot's primary now if not yet.
       if (place.follows && !this.conn && !this.closed) this.connection();
     });
-    // Opened now, so that the first request's wait is the WAIT's, not a connect's.
     this.connection();
   }
 
   /** Call before the write. */
-  mark(): WriteMark {
-    return { epoch: this.writerEpoch, addr: this.place.writerAddr() };
+  mark(): PlaceMark {
+    return { waiter: this, epoch: this.writerEpoch, addr: this.place.writerAddr() };
   }
 
   /** After the write's answer: whether `replicas` replicas hold it (and everything before it). */
-  async confirm(mark: WriteMark): Promise<boolean> {
+  async confirm(mark: PlaceMark): Promise<boolean> {
     const ack = await new Promise<Ack>((resolve) => {
       this.waiting.push({ resolve });
       if (!this.running) void this.drain();
     });
-    const ok = ack.replicas >= this.replicas && mark.addr !== null && ack.addr === mark.addr && this.writerEpoch === mark.epoch && this.place.writerAddr() === mark.addr;
-    if (ok) this.stats.confirmed++;
-    else this.stats.unconfirmed++;
-    return ok;
+    return ack.replicas >= this.replicas && mark.addr !== null && ack.addr === mark.addr && this.writerEpoch === mark.epoch && this.place.writerAddr() === mark.addr;
   }
 
   async close(): Promise<void> {
@@ -256,10 +321,19 @@ export class ReplicaWaiter {
 
 /**
  * The waiter REDIS_WAIT_REPLICAS asks for, on `writer`'s server (on a Redis Cluster, the primary
- * of the payments' slot, REDIS_PREFIX's hash tag), or null when it is 0.
+ * of the payments' slot, REDIS_PREFIX's hash tag; with several shards, the root's slot and each
+ * payment's shard's), or null when it is 0.
  */
-export function replicaWaiterOf(c: { REDIS_WAIT_REPLICAS: number; REDIS_WAIT_TIMEOUT_MS: number; REDIS_PREFIX: string }, writer: Redis): ReplicaWaiter | null {
+export function replicaWaiterOf(c: { REDIS_WAIT_REPLICAS: number; REDIS_WAIT_TIMEOUT_MS: number; REDIS_PREFIX: string; REDIS_SHARDS?: number }, writer: Redis): ReplicaWaiter | null {
   if (c.REDIS_WAIT_REPLICAS <= 0) return null;
-  const place = isCluster(writer) ? clusterPlace(writer, calculateSlot(`{${hashTagOf(c.REDIS_PREFIX) ?? c.REDIS_PREFIX}}`)) : plainPlace(writer);
-  return new ReplicaWaiter(place, c.REDIS_WAIT_REPLICAS, c.REDIS_WAIT_TIMEOUT_MS);
+  if (!isCluster(writer)) return new ReplicaWaiter(plainPlace(writer), c.REDIS_WAIT_REPLICAS, c.REDIS_WAIT_TIMEOUT_MS);
+  const slotOf = (prefix: string): number => calculateSlot(`{${hashTagOf(prefix) ?? prefix}}`);
+  const root = { key: 'root', place: () => clusterPlace(writer, slotOf(c.REDIS_PREFIX)) };
+  const shards = c.REDIS_SHARDS ?? 1;
+  if (shards <= 1) return new ReplicaWaiter(clusterPlace(writer, slotOf(c.REDIS_PREFIX)), c.REDIS_WAIT_REPLICAS, c.REDIS_WAIT_TIMEOUT_MS);
+  return new ReplicaWaiter((paymentId) => {
+    if (paymentId === null) return [root];
+    const n = shardOfPaymentId(paymentId);
+    return [root, { key: `s${n}`, place: () => clusterPlace(writer, slotOf(shardPrefix(c.REDIS_PREFIX, n, shards))) }];
+  }, c.REDIS_WAIT_REPLICAS, c.REDIS_WAIT_TIMEOUT_MS);
 }

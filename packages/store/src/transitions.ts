@@ -110,7 +110,7 @@ export class Transitions {
    * asked again, and nothing is counted or moved.
    */
   async guard({ paymentId: id, call, allowed, to, recheck = false }: GuardRequest): Promise<GuardResult> {
-    const k = this.keys;
+    const k = this.keys.shardOf(id);
     const fair = k.fair(k.provider);
     const r = await this.r.sluiceGuard(
       k.payment(id), k.breaker, `${k.breaker}:probe`, k.breakerLog, k.open, k.counters, k.history(id),
@@ -136,7 +136,7 @@ export class Transitions {
    * null when another step got there first (the caller then does nothing more).
    */
   async apply({ paymentId: id, expected, step, event, settlesConfirm = false }: StepRequest): Promise<Phase | null> {
-    const k = this.keys;
+    const k = this.keys.shardOf(id);
     const args: (string | number)[] = [id, expected];
     const channel = k.finalChannel;
     const settles = settlesConfirm ? '1' : '0';
@@ -164,7 +164,7 @@ export class Transitions {
    * has seen ever changes. Counted, and kept in the payment's history with its reason.
    */
   async repair(id: string, status: FinalStatus, reason: string, event: Record<string, unknown>): Promise<boolean> {
-    const k = this.keys;
+    const k = this.keys.shardOf(id);
     const r = await this.r.sluiceApplyStep(
       k.payment(id), k.open, k.inDoubt, k.counters, k.recentFailures, k.history(id), k.approved, k.finalRate, k.books, k.refundDue,
       id, 'final', 'repair', JSON.stringify(event), this.o.retentionMs, k.finalChannel, '0', status, reason,
@@ -190,9 +190,20 @@ export class Transitions {
   async flushRecords(): Promise<void> {
     if (this.batchTimer) clearTimeout(this.batchTimer);
     this.batchTimer = null;
-    const batch = this.batch.splice(0);
-    if (batch.length === 0) return;
-    const k = this.keys;
+    const all = this.batch.splice(0);
+    if (all.length === 0) return;
+    // Each payment shard has its own breaker, told of its payments' calls (calls of no payment: the first's).
+    const byShard = new Map<Keys, typeof all>();
+    for (const x of all) {
+      const k = x.r.paymentId ? this.keys.shardOf(x.r.paymentId) : this.keys.shards[0]!;
+      const batch = byShard.get(k);
+      if (batch) batch.push(x);
+      else byShard.set(k, [x]);
+    }
+    await Promise.all([...byShard].map(([k, batch]) => this.recordIn(k, batch)));
+  }
+
+  private async recordIn(k: Keys, batch: { r: CallRecord; resolve: (s: BreakerState) => void; reject: (e: Error) => void }[]): Promise<void> {
     const b = this.o.breaker;
     const args: (string | number)[] = [];
     for (const { r } of batch) {

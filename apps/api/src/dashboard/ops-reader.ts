@@ -10,7 +10,7 @@
  */
 import type { Redis } from 'ioredis';
 import { FINAL_STATUSES, type FinalStatus, type PgCall } from '@sluice/domain';
-import { BREAKER_FIELDS, breakerViewOf, FairShare, INFO_OF_KEY_OWNER, livePgClientFigures, TIME_OF_KEY_OWNER, type BreakerView, type FairView, type Keys, type PgClientFigures } from '@sluice/store';
+import { BREAKER_FIELDS, breakerViewOf, cutBySlotMove, fairShares, INFO_OF_KEY_OWNER, livePgClientFigures, sumCounters, TIME_OF_KEY_OWNER, viewAll, worstBreaker, type BreakerView, type FairView, type Keys, type PgClientFigures } from '@sluice/store';
 
 /** The PG calls, in the order the dashboard stacks them. */
 export const PG_CALLS: readonly PgCall[] = ['confirm', 'inquire', 'cancel', 'transactions'];
@@ -123,42 +123,51 @@ export class OpsReader {
     private readonly providers: readonly ReadProvider[] = [{ id: keys.provider, keys, limitPerSecond }],
   ) {}
 
-  /** Each provider's row: one pipeline for all of them. */
+  /** Each provider's row: one pipeline per payment shard for all of them (a shard's keys share a slot), added up. */
   private async providerRows(redis: Redis, lastSec: number): Promise<ProviderRow[]> {
-    const pipe = redis.pipeline();
-    for (const p of this.providers) {
-      const f = p.keys.fair(p.id);
-      pipe
-        .hmget(p.keys.pgRate, ...PG_CALLS.map((c) => `${lastSec}:${c}`))
-        .hget(p.keys.breaker, 'state')
-        .hgetall(p.keys.pgClients)
-        .hget(f.meta, 'waiting')
-        .zcard(f.admitted);
-    }
-    const res = (await pipe.exec()) ?? [];
-    const at = (i: number): unknown => {
-      const [err, v] = res[i] ?? [null, null];
-      if (err) throw err;
-      return v;
-    };
+    const shards = Math.max(...this.providers.map((p) => p.keys.shards.length));
+    const perShard = await Promise.all(Array.from({ length: shards }, async (_, n) => {
+      const pipe = redis.pipeline();
+      for (const p of this.providers) {
+        const k = p.keys.shards[n] ?? p.keys.shards[0]!;
+        const f = k.fair(p.id);
+        pipe.hmget(k.pgRate, ...PG_CALLS.map((c) => `${lastSec}:${c}`)).hget(k.breaker, 'state').hget(f.meta, 'waiting').zcard(f.admitted);
+      }
+      return pipelined(await pipe.exec());
+    }));
+    const clients = await Promise.all(this.providers.map((p) => redis.hgetall(p.keys.pgClients)));
     return this.providers.map((p, i) => {
-      const o = i * 5;
-      const calls = (at(o) as (string | null)[]).reduce((a, v) => a + num(v), 0);
-      const clients = livePgClientFigures(at(o + 2) as Record<string, string>, Date.now());
+      const o = i * 4;
+      const rows = perShard.slice(0, p.keys.shards.length);
+      const live = livePgClientFigures(clients[i]!, Date.now());
       return {
         id: p.id,
         limitPerSecond: p.limitPerSecond,
-        callsPerSecond: calls,
-        breaker: breakerViewOf([(at(o + 1) as string | null) ?? null]).state,
-        connections: clients.reduce((a, c) => a + c.inFlight, 0),
-        waiting: Math.max(0, num(at(o + 3) as string | null)),
-        admitted: Number(at(o + 4)),
+        callsPerSecond: rows.reduce((a, r) => a + (r[o] as (string | null)[]).reduce((b, v) => b + num(v), 0), 0),
+        breaker: worstBreaker(rows.map((r) => breakerViewOf([(r[o + 1] as string | null) ?? null]))).state,
+        connections: live.reduce((a, c) => a + c.inFlight, 0),
+        waiting: rows.reduce((a, r) => a + Math.max(0, num(r[o + 2] as string | null)), 0),
+        admitted: rows.reduce((a, r) => a + Number(r[o + 3]), 0),
       };
     });
   }
 
-  /** One pipelined read. `seriesSeconds` of history (≥ {@link ETA_RATE_SECONDS} is read anyway). */
+  /**
+   * One pipelined read per payment shard (on a Redis Cluster each goes to its slot's owner whole,
+   * and is redirected together), and the root's; the shards' figures added up. `seriesSeconds` of
+   * history (≥ {@link ETA_RATE_SECONDS} is read anyway).
+   */
   async snapshot(seriesSeconds: number, failures = 0): Promise<OpsSnapshot> {
+    try {
+      return await this.read(seriesSeconds, failures);
+    } catch (err) {
+      // A slot moved under the reads (on a Redis Cluster): once more, on the new map.
+      if (!cutBySlotMove(err)) throw err;
+      return this.read(seriesSeconds, failures);
+    }
+  }
+
+  private async read(seriesSeconds: number, failures: number): Promise<OpsSnapshot> {
     const redis = await this.redis();
     if (this.offsetMs === null) this.offsetMs = redisMs((await redis.eval(TIME_OF_KEY_OWNER, 1, this.keys.counters) as string[]).map(String) as [string, string]) - Date.now();
     const k = this.keys;
@@ -168,41 +177,48 @@ export class OpsReader {
     const seconds = Array.from({ length: n }, (_, i) => last - n + 1 + i);
 
     const sent = Date.now();
-    const fairView = new FairShare(redis, k).view(DASHBOARD_MERCHANTS);
+    const fairView = viewAll(fairShares(redis, k), DASHBOARD_MERCHANTS);
     const providerRows = this.providerRows(redis, last);
-    const res = await redis
+    const countersRead = Promise.all(k.allCounters.map((c) => redis.hgetall(c)));
+    const root = redis
       .pipeline()
-      // TIME and INFO of the server that holds these keys, by scripts that name one of them: on a
-      // Redis Cluster the whole pipeline then goes to one node and is redirected together.
+      // TIME of the server that holds these keys, by a script that names one of them.
       .eval(TIME_OF_KEY_OWNER, 1, k.counters)
-      .hmget(k.pgRate, ...seconds.flatMap((s) => PG_CALLS.map((c) => `${s}:${c}`)))
-      .hmget(k.intakeRate, ...seconds.map(String))
-      .hmget(k.finalRate, ...seconds.flatMap((s) => FINAL_STATUSES.map((st) => `${s}:${st}`)))
-      .zcard(k.open)
-      .zrange(k.open, 0, 0, 'WITHSCORES')
-      .zcard(k.inDoubt)
-      .hmget(k.breaker, ...BREAKER_FIELDS)
-      .hgetall(k.counters)
-      .lrange(k.recentFailures, 0, Math.max(failures, 1) - 1)
-      .eval(INFO_OF_KEY_OWNER, 1, k.counters, 'memory')
       .hgetall(k.pgClients)
       .exec();
-    if (!res) throw new Error('ops read: pipeline aborted');
-    const out = res.map(([err, v]) => {
-      if (err) throw err;
-      return v;
-    });
-    const [time, pgRaw, intakeRaw, finalRaw, backlog, oldest, inDoubt, breaker, counters, failuresRaw, info, pgClients] = out as [
-      [string, string], (string | null)[], (string | null)[], (string | null)[], number, string[], number,
-      (string | null)[], Record<string, string>, string[], string, Record<string, string>,
-    ];
+    const shardsRead = Promise.all(k.shards.map(async (s) => pipelined(await redis
+      .pipeline()
+      .hmget(s.pgRate, ...seconds.flatMap((sec) => PG_CALLS.map((c) => `${sec}:${c}`)))
+      .hmget(s.intakeRate, ...seconds.map(String))
+      .hmget(s.finalRate, ...seconds.flatMap((sec) => FINAL_STATUSES.map((st) => `${sec}:${st}`)))
+      .zcard(s.open)
+      .zrange(s.open, 0, 0, 'WITHSCORES')
+      .zcard(s.inDoubt)
+      .hmget(s.breaker, ...BREAKER_FIELDS)
+      .lrange(s.recentFailures, 0, Math.max(failures, 1) - 1)
+      // INFO of the server that holds the shard, likewise.
+      .eval(INFO_OF_KEY_OWNER, 1, s.counters, 'memory')
+      .exec())));
+    // All awaited together: a read that fails leaves none of the others' rejections unheard.
+    const [fair, providers, counterHashes, rootRead, shards] = await Promise.all([fairView, providerRows, countersRead, root, shardsRead]);
+    const [time, pgClients] = pipelined(rootRead) as [[string, string], Record<string, string>];
     const at = redisMs(time);
     this.offsetMs = at - (sent + Date.now()) / 2;
 
-    const pg = Object.fromEntries(PG_CALLS.map((c, j) => [c, seconds.map((_, i) => num(pgRaw[i * PG_CALLS.length + j]))])) as Record<PgCall, number[]>;
+    type ShardRead = [(string | null)[], (string | null)[], (string | null)[], number, string[], number, (string | null)[], string[], string];
+    const reads = shards as ShardRead[];
+    const sumAt = (col: 0 | 1 | 2, i: number): number => reads.reduce((a, r) => a + num(r[col][i]), 0);
+    const pg = Object.fromEntries(PG_CALLS.map((c, j) => [c, seconds.map((_, i) => sumAt(0, i * PG_CALLS.length + j))])) as Record<PgCall, number[]>;
     const final = Object.fromEntries(
-      FINAL_STATUSES.map((st, j) => [st, seconds.map((_, i) => num(finalRaw[i * FINAL_STATUSES.length + j]))]),
+      FINAL_STATUSES.map((st, j) => [st, seconds.map((_, i) => sumAt(2, i * FINAL_STATUSES.length + j))]),
     ) as Record<FinalStatus, number[]>;
+    const intake = seconds.map((_, i) => sumAt(1, i));
+    const backlog = reads.reduce((a, r) => a + r[3], 0);
+    // The open zsets are scored by the intake time (Redis clock, ms): the oldest of their oldest.
+    const oldestAt = Math.min(...reads.map((r) => (r[4].length === 2 ? Number(r[4][1]) : Infinity)));
+    const inDoubt = reads.reduce((a, r) => a + r[5], 0);
+    const recent = reads.flatMap((r) => r[7].flatMap(parseFailure)).sort((a, b) => b.at - a.at).slice(0, failures);
+    const memory = reads.map((r) => parseRedisMemory(r[8])).reduce((a, b) => (b.ratio > a.ratio ? b : a));
     const confirmRate = pg.confirm.slice(-ETA_RATE_SECONDS).reduce((a, b) => a + b, 0) / ETA_RATE_SECONDS;
     const trim = <T>(a: T[]): T[] => (seriesSeconds > 0 ? a.slice(-seriesSeconds) : []);
 
@@ -210,23 +226,31 @@ export class OpsReader {
       at,
       seconds: trim(seconds),
       pg: Object.fromEntries(PG_CALLS.map((c) => [c, trim(pg[c])])) as Record<PgCall, number[]>,
-      intake: trim(intakeRaw.map(num)),
+      intake: trim(intake),
       final: Object.fromEntries(FINAL_STATUSES.map((st) => [st, trim(final[st])])) as Record<FinalStatus, number[]>,
       backlog,
-      // The open zset is scored by the intake time (Redis clock, ms).
-      oldestAgeSeconds: oldest.length === 2 ? Math.max(0, (at - Number(oldest[1])) / 1000) : 0,
+      oldestAgeSeconds: Number.isFinite(oldestAt) ? Math.max(0, (at - oldestAt) / 1000) : 0,
       inDoubt,
       confirmRate,
       etaSeconds: etaSeconds(backlog, confirmRate, this.limitPerSecond),
-      breaker: breakerViewOf(breaker),
-      counters: Object.fromEntries(Object.entries(counters).map(([f, v]) => [f, num(v)])),
-      failures: failures > 0 ? failuresRaw.flatMap(parseFailure) : [],
-      memory: parseRedisMemory(info),
+      breaker: worstBreaker(reads.map((r) => breakerViewOf(r[6]))),
+      counters: sumCounters(counterHashes),
+      failures: failures > 0 ? recent : [],
+      memory,
       pgClients: livePgClientFigures(pgClients, Date.now()),
-      fair: await fairView,
-      providers: await providerRows,
+      fair,
+      providers,
     };
   }
+}
+
+/** A pipeline's replies, throwing the first error. */
+function pipelined(res: [Error | null, unknown][] | null): unknown[] {
+  if (!res) throw new Error('ops read: pipeline aborted');
+  return res.map(([err, v]) => {
+    if (err) throw err;
+    return v;
+  });
 }
 
 function redisMs(t: [string, string]): number {

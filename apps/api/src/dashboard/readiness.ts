@@ -16,17 +16,20 @@ export const REDIS_MEMORY_WARN_RATIO = 0.8;
  * `noeviction` a full Redis refuses writes: every intake then fails, so operators need the
  * warning well before.
  */
-export function redisMemoryCheck(redis: Redis, keys: Pick<Keys, 'counters'>, warnRatio = REDIS_MEMORY_WARN_RATIO): ReadinessCheck {
+export function redisMemoryCheck(redis: Redis, keys: Pick<Keys, 'counters' | 'shards'>, warnRatio = REDIS_MEMORY_WARN_RATIO): ReadinessCheck {
   return {
     name: 'redisMemory',
     advisory: true,
-    // The server that holds the payments (on a Redis Cluster, their slot's owner).
-    check: async () => (parseRedisMemory((await redis.eval(INFO_OF_KEY_OWNER, 1, keys.counters, 'memory')) as string).ratio > warnRatio ? 'warn' : 'ok'),
+    // The servers that hold the payments (on a Redis Cluster, their shards' slots' owners): the fullest.
+    check: async () => {
+      const ratios = await Promise.all(keys.shards.map(async (k) => parseRedisMemory((await redis.eval(INFO_OF_KEY_OWNER, 1, k.counters, 'memory')) as string).ratio));
+      return Math.max(...ratios) > warnRatio ? 'warn' : 'ok';
+    },
   };
 }
 
 /** `breaker`: the shared PG circuit breaker's state (`closed`, `half_open`, `open`). */
-export function breakerCheck(redis: Redis, keys: Pick<Keys, 'breaker'>, name = 'breaker'): ReadinessCheck {
+export function breakerCheck(redis: Redis, keys: Pick<Keys, 'breaker' | 'shards'>, name = 'breaker'): ReadinessCheck {
   return {
     name,
     advisory: true,

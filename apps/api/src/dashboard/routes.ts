@@ -62,7 +62,7 @@ export function operatorRoutes(deps: OperatorDeps): OperatorRoutes {
   const redis = () => queues.confirm.client as unknown as Promise<Redis>;
   // The charts, breaker tile and merchants' queues are the first provider's (with one PG, that
   // PG's); every provider has its row.
-  const providers = providersOf(config).map((p) => ({ id: p.id, keys: makeKeys(p.config.REDIS_PREFIX, p.id), limitPerSecond: limitPerSecond(p.config) }));
+  const providers = providersOf(config).map((p) => ({ id: p.id, keys: makeKeys(p.config.REDIS_PREFIX, p.id, p.config.REDIS_SHARDS), limitPerSecond: limitPerSecond(p.config) }));
   const first = providers[0]!;
   const reader = new OpsReader(redis, first.keys, first.limitPerSecond, providers);
   const metrics = new ApiMetrics(reader, queues);

@@ -67,14 +67,15 @@ export class LocalPg implements PgPort {
 
   private opts(options: PortCallOptions = {}) {
     const guard = options.guard;
+    const paymentId = guard ? ('refund' in guard ? guard.refund.paymentId : guard.paymentId) : undefined;
     return {
       idempotencyKey: options.idempotencyKey,
       requestId: options.requestId,
-      paymentId: guard ? ('refund' in guard ? guard.refund.paymentId : guard.paymentId) : undefined,
+      paymentId,
       guard: guard
         ? async (recheck: boolean): Promise<Refusal | null> => {
             // A re-check (a later slot for the same call) stands on the first check's confirmation.
-            const mark = this.replicas && !recheck && needsReplica(guard) ? this.replicas.mark() : null;
+            const mark = this.replicas && !recheck && needsReplica(guard) ? this.replicas.mark(paymentId) : null;
             const refusal = await this.guardOnce(guard, recheck);
             if (refusal) return refusal;
             // The WAIT covers everything the server had answered before it: the guard's own write

@@ -20,7 +20,7 @@ const post = (m: FromSender): void => port.postMessage(m);
 const config = workerData.config as Config;
 const redis = connectConfigured(config, createLogger(config, { name: 'sender' }));
 // This provider's view of the keys: its breaker, its PG chart, its approvals.
-const transitions = new Transitions(redis, makeKeys(config.REDIS_PREFIX, config.PG_PROVIDER), transitionsOptionsOf(config));
+const transitions = new Transitions(redis, makeKeys(config.REDIS_PREFIX, config.PG_PROVIDER, config.REDIS_SHARDS), transitionsOptionsOf(config));
 // Call reports ride on the next reply (one message per call, not two: a message costs the sender
 // a structured clone and the main thread a wake-up); any left at the end of the loop's turn go
 // on their own, so the main thread's metrics never wait for a reply that does not come.

@@ -17,7 +17,11 @@
   - the claims (if this payment still holds them) expire after the hot window or ARGV[4], the later;
     claims the payment released are deleted.
 
-  Returns 1, or 0 when Redis holds a newer version, the payment is not final, or a merchant's
+  With several payment shards the claims are at the root: KEYS[4] and KEYS[5] are then the
+  shard's (never set), and the caller settles the root's claims (release-claims.lua) as the
+  answer says.
+
+  Returns 1 (2: archived, and its claims were released), or 0 when Redis holds a newer version, the payment is not final, or a merchant's
   cancel of it is pending (refund.lua): a later change will be archived when it is drained.
 ]]
 local p = redis.call('HMGET', KEYS[1], 'v', 'phase', 'reservedAmount')
@@ -43,4 +47,5 @@ for _, claim in ipairs({ KEYS[4], KEYS[5] }) do
     if released then redis.call('DEL', claim) else redis.call('PEXPIREAT', claim, claimsUntil) end
   end
 end
+if released then return 2 end
 return 1

@@ -20,6 +20,11 @@
   ARGV[12] the merchant's weight in the fair share       ARGV[13] the merchant's id
   ARGV[14] backlog ceiling for the merchant's queue at its share of its provider's rate, in that
            provider's send slots
+  ARGV[15] the claims: '' = KEYS[3] and KEYS[4] are the claims, checked and taken here (one
+           shard); with several shards they are taken at the root first (claim.lua) and
+           KEYS[3], KEYS[4] are not touched: 'granted' (they name this payment), or
+           'refused <kind> <id>' (held by another request's payment: the answer, unless the
+           idempotency key says this is a repeat)
 
   The 202 body is head .. eta .. tail, where eta is the ISO time at which this payment should
   reach the PG: now + fairSlots(...) × window ÷ limit (the same estimate view.lua makes for
@@ -44,6 +49,8 @@
     {'backlog_full', count}      all payments not final fill the ceiling
     {'merchant_backlog_full', seconds}  the merchant's queue fills the ceiling at its share;
                                  seconds: how long its share takes to drain the excess
+    {'fenced'}                   (granted) a sweep found no payment for these claims and fenced
+                                 the id (fence.lua): its claims are being released
 ]]
 --@include books
 --@include payment-hash
@@ -82,10 +89,22 @@ local function holder(claim)
   if id and redis.call('HGET', paymentPrefix .. id, 'claimsReleased') ~= '1' then return id end
   return nil
 end
-local heldPk = holder(KEYS[3])
-if heldPk then return {'dup_payment_key', heldPk} end
-local heldOid = holder(KEYS[4])
-if heldOid then return {'dup_order_id', heldOid} end
+local claims = ARGV[15] or ''
+if claims == '' then
+  local heldPk = holder(KEYS[3])
+  if heldPk then return {'dup_payment_key', heldPk} end
+  local heldOid = holder(KEYS[4])
+  if heldOid then return {'dup_order_id', heldOid} end
+elseif claims == 'granted' then
+  if redis.call('HEXISTS', KEYS[2], 'fenced') == 1 then return {'fenced'} end
+  -- The claims name a payment already written (its idempotency key has expired since): as one
+  -- shard answers a paymentKey its own payment holds.
+  local there = redis.call('HGET', KEYS[2], 'id')
+  if there then return {'dup_payment_key', there} end
+else
+  local kind, heldBy = string.match(claims, '^refused (%S+) (%S+)$')
+  return {kind, heldBy}
+end
 
 local backlog = redis.call('ZCARD', KEYS[5])
 if backlog >= tonumber(ARGV[6]) then return {'backlog_full', backlog} end
@@ -136,8 +155,10 @@ redis.call('HSET', KEYS[1], 'fp', string.sub(ARGV[1], 1, 32), 'id', id, 'eta', e
 redis.call('PEXPIRE', KEYS[1], idemTtl)
 
 writePaymentHash(KEYS[2], ARGV[11], retention)
-redis.call('SET', KEYS[3], id, 'PX', retention)
-redis.call('SET', KEYS[4], id, 'PX', retention)
+if claims == '' then
+  redis.call('SET', KEYS[3], id, 'PX', retention)
+  redis.call('SET', KEYS[4], id, 'PX', retention)
+end
 redis.call('ZADD', KEYS[5], now, id)
 -- Into the merchant's fair queue; a merchant with none waiting joins the ring.
 redis.call('RPUSH', KEYS[12], id)
