@@ -380,7 +380,7 @@ export function clusterTargets(x: ClusterResult | null): Target[] {
     {
       name: names[1]!,
       met: shares.every((sh) => sh >= 0.25),
-      figure: x.primaries.map((p, i) => `${(100 * shares[i]!).toFixed(0)} %`).join(' / ') + ' (the payments are in one slot: not spread yet)',
+      figure: x.primaries.map((p, i) => `${(100 * shares[i]!).toFixed(0)} %`).join(' / ') + ` of ${count(total)} payment hashes (${x.primaries.map((p) => p.shards).join(' / ')} of the shards)`,
     },
   ];
 }

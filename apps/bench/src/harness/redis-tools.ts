@@ -4,6 +4,8 @@
  * round trips, not 60,000.
  */
 import { Redis } from 'ioredis';
+import { DEFAULT_PROVIDER } from '@sluice/config';
+import { makeKeys, sumCounters, type Keys } from '@sluice/store';
 
 /** The Redis the bench uses (REDIS_URL, else the local one). */
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -13,9 +15,20 @@ export function connect(): Redis {
   return new Redis(REDIS_URL, { maxRetriesPerRequest: 3 });
 }
 
-/** Size of the backlog: payments that are not final yet. */
-export function openCount(redis: Redis, prefix: string): Promise<number> {
-  return redis.zcard(`${prefix}:open`);
+/** A run's keys, over the payment shards its processes wrote down at start-up (REDIS_SHARDS). */
+export async function keysOf(redis: Redis, prefix: string): Promise<Keys> {
+  return makeKeys(prefix, DEFAULT_PROVIDER, Number((await redis.get(`${prefix}:shards`)) ?? 1));
+}
+
+/** Size of the backlog: payments that are not final yet (in every shard). */
+export async function openCount(redis: Redis, prefix: string): Promise<number> {
+  const counts = await Promise.all((await keysOf(redis, prefix)).shards.map((k) => redis.zcard(k.open)));
+  return counts.reduce((a, b) => a + b, 0);
+}
+
+/** The counters, every shard's added up (as the dashboard reads them). */
+export async function readCounters(redis: Redis, prefix: string): Promise<Record<string, number>> {
+  return sumCounters(await Promise.all((await keysOf(redis, prefix)).allCounters.map((k) => redis.hgetall(k))));
 }
 
 /** The payment fields the reports use. */
@@ -27,23 +40,33 @@ const CHUNK = 2_000;
 
 /** HMGET of {@link PAYMENT_FIELDS} for every id (missing hashes come back with no fields). */
 export async function readPayments(redis: Redis, prefix: string, ids: readonly string[]): Promise<PaymentRow[]> {
-  const rows: PaymentRow[] = [];
+  const keys = await keysOf(redis, prefix);
+  const byId = new Map<string, PaymentRow>();
   for (let i = 0; i < ids.length; i += CHUNK) {
-    const chunk = ids.slice(i, i + CHUNK);
-    const pipe = redis.pipeline();
-    for (const id of chunk) pipe.hmget(`${prefix}:pay:${id}`, ...PAYMENT_FIELDS);
-    const results = (await pipe.exec()) ?? [];
-    chunk.forEach((id, j) => {
-      const values = (results[j]?.[1] ?? []) as (string | null)[];
-      const row: PaymentRow = { id };
-      PAYMENT_FIELDS.forEach((f, k) => {
-        const v = values[k];
-        if (v !== null && v !== undefined) row[f] = v;
+    // One pipeline per shard: on a Redis Cluster a pipeline's keys must share a node.
+    const groups = new Map<Keys, string[]>();
+    for (const id of ids.slice(i, i + CHUNK)) {
+      const k = keys.shardOf(id);
+      const group = groups.get(k);
+      if (group) group.push(id);
+      else groups.set(k, [id]);
+    }
+    await Promise.all([...groups].map(async ([k, chunk]) => {
+      const pipe = redis.pipeline();
+      for (const id of chunk) pipe.hmget(k.payment(id), ...PAYMENT_FIELDS);
+      const results = (await pipe.exec()) ?? [];
+      chunk.forEach((id, j) => {
+        const values = (results[j]?.[1] ?? []) as (string | null)[];
+        const row: PaymentRow = { id };
+        PAYMENT_FIELDS.forEach((f, n) => {
+          const v = values[n];
+          if (v !== null && v !== undefined) row[f] = v;
+        });
+        byId.set(id, row);
       });
-      rows.push(row);
-    });
+    }));
   }
-  return rows;
+  return ids.map((id) => byId.get(id)!);
 }
 
 /** Every key matching a glob (SCAN, never KEYS: the Redis is shared with other work). */

@@ -16,7 +16,7 @@ import { BacklogSampler, type BenchContext } from '../harness/context.ts';
 import { createPool, openLoop, type OpenLoopResult } from '../harness/load.ts';
 import { summarise, type Outcomes } from '../analysis/outcomes.ts';
 import { analysePg, type PgAnalysis } from '../analysis/pg-analysis.ts';
-import { deleteMatching, readPayments } from '../harness/redis-tools.ts';
+import { deleteMatching, readCounters, readPayments } from '../harness/redis-tools.ts';
 import { freePort, Stack } from '../harness/stack.ts';
 import { percentile } from '../analysis/stats.ts';
 
@@ -133,7 +133,7 @@ export async function runSlow(ctx: BenchContext, variant: SlowVariant): Promise<
     await sampler.stop();
     const text = await scrape(metricsPort);
     const [arrivals, ledger, stats, rows, counters] = await Promise.all([
-      sim.arrivals(), sim.ledger(), sim.stats(), readPayments(ctx.redis, prefix, intake.ids), ctx.redis.hgetall(`${prefix}:counters`),
+      sim.arrivals(), sim.ledger(), sim.stats(), readPayments(ctx.redis, prefix, intake.ids), readCounters(ctx.redis, prefix),
     ]);
     const outcomes = summarise(intake.ids, rows, ledger);
     const end = Number.isFinite(outcomes.lastFinal) ? outcomes.lastFinal : Date.now();
@@ -284,7 +284,7 @@ export async function runCrash(ctx: BenchContext, supervised: boolean): Promise<
     const drained = await sampler.waitEmpty(intake.lastAnswerAt, 300_000);
     await sampler.stop();
     const [arrivals, ledger, rows, counters] = await Promise.all([
-      sim.arrivals(), sim.ledger(), readPayments(ctx.redis, prefix, intake.ids), ctx.redis.hgetall(`${prefix}:counters`),
+      sim.arrivals(), sim.ledger(), readPayments(ctx.redis, prefix, intake.ids), readCounters(ctx.redis, prefix),
     ]);
     const outcomes = summarise(intake.ids, rows, ledger);
     const end = Number.isFinite(outcomes.lastFinal) ? outcomes.lastFinal : Date.now();

@@ -12,7 +12,7 @@ import { BacklogSampler, type BenchContext } from '../harness/context.ts';
 import { createPool, openLoop, type OpenLoopResult } from '../harness/load.ts';
 import { summarise, type Outcomes } from '../analysis/outcomes.ts';
 import { analysePg, type PgAnalysis } from '../analysis/pg-analysis.ts';
-import { callsBetween, commandStats, deleteMatching, readPayments, topCommands } from '../harness/redis-tools.ts';
+import { callsBetween, commandStats, deleteMatching, readCounters, readPayments, topCommands } from '../harness/redis-tools.ts';
 import { Stack } from '../harness/stack.ts';
 import { cpuDelta, sampleCpu, type CpuSample } from '../analysis/cpu.ts';
 import { median } from '../analysis/stats.ts';
@@ -124,7 +124,7 @@ export async function runOverload(ctx: BenchContext, config: OverloadConfig, run
     await probe.stop();
     progress.phase(`${name}: collecting evidence`);
     const [arrivals, ledger, stats, rows, counters] = await Promise.all([
-      sim.arrivals(), sim.ledger(), sim.stats(), readPayments(ctx.redis, prefix, intake.ids), ctx.redis.hgetall(`${prefix}:counters`),
+      sim.arrivals(), sim.ledger(), sim.stats(), readPayments(ctx.redis, prefix, intake.ids), readCounters(ctx.redis, prefix),
     ]);
     const outcomes = summarise(intake.ids, rows, ledger);
     await inspect?.(prefix);

@@ -1,15 +1,17 @@
 /**
  * Scenario "cluster" (issue "Outgrowing one Redis", Redis Cluster): the overload profile (one
- * worker process, the gate) on a Redis Cluster of 3 primaries, and the same on one redis-server,
- * both started here with the same settings, rounds taking turns. The cluster's prefix is one
- * whose three slots (the payments' state, BullMQ's queues, the gate) fall on three primaries. Per arm: utilisation, the PG's
- * busiest rolling second and 429s, intake p50/p99, and the payments against the PG's ledger. For
- * the cluster: which primary holds each family of keys (the payments' state, BullMQ's queues, the
- * gate), how many of the run's payment hashes each primary holds, and each primary's CPU seconds.
+ * worker process, the gate) on a Redis Cluster of 3 primaries with 16 payment shards
+ * (REDIS_SHARDS), and the same on one redis-server (one shard, as `npm start`), both started here
+ * with the same settings, rounds taking turns. The cluster's prefix is one whose three slots of
+ * their own (the claims at the root, BullMQ's queues, the gate) fall on three primaries; the
+ * shards spread by themselves (`shardPrefix`). Per arm: utilisation, the PG's busiest rolling
+ * second and 429s, intake p50/p99, and the payments against the PG's ledger. For the cluster:
+ * which primary serves each family of keys and how many shards, how many of the run's payment
+ * hashes each primary holds, and each primary's CPU seconds.
  */
 import { DEFAULT_PROVIDER, hashTagOf, parseNodes } from '@sluice/config';
 import { gatePrefixOf } from '@sluice/permit-gate';
-import { connectRedis } from '@sluice/store';
+import { connectRedis, shardPrefix } from '@sluice/store';
 import { startRedisCluster, startRedisServer, type RedisClusterGroup, type RedisServer } from '@sluice/test-support';
 import { queuePrefixOf } from '@sluice/queue';
 import type { Redis } from 'ioredis';
@@ -42,6 +44,8 @@ export interface ClusterPrimary {
   port: number;
   /** The key families whose slot it served. */
   families: string[];
+  /** The payment shards whose slot it served. */
+  shards: number;
   /** The run's payment hashes it held, summed over the rounds. */
   paymentKeys: number;
   /** Its CPU seconds, summed over the rounds. */
@@ -80,9 +84,12 @@ function armOf(runs: OverloadRun[]): ClusterArm {
   };
 }
 
-/** The families of keys under a prefix, each in its slot on a Redis Cluster. */
-function familiesOf(prefix: string): Record<'state' | 'queues' | 'gate', string> {
-  return { state: prefix, queues: queuePrefixOf(prefix), gate: gatePrefixOf({ REDIS_PREFIX: prefix, PG_PROVIDER: DEFAULT_PROVIDER }) };
+/** Payment shards of the cluster arm (REDIS_SHARDS). */
+const SHARDS = 16;
+
+/** The families of keys under a prefix besides the shards, each in its slot on a Redis Cluster. */
+function familiesOf(prefix: string): Record<'claims' | 'queues' | 'gate', string> {
+  return { claims: prefix, queues: queuePrefixOf(prefix), gate: gatePrefixOf({ REDIS_PREFIX: prefix, PG_PROVIDER: DEFAULT_PROVIDER }) };
 }
 
 /** `{<base>-<n>}` for the first n whose three families are served by three different primaries. */
@@ -116,7 +123,7 @@ export async function runRedisCluster(ctx: BenchContext): Promise<ClusterResult>
     single = await startRedisServer();
     const singleClient = single.client();
     const nodeClients = cluster.nodes.map((n) => n.client());
-    const primaries: ClusterPrimary[] = cluster.nodes.map((n) => ({ port: n.port, families: [], paymentKeys: 0, cpuSeconds: 0 }));
+    const primaries: ClusterPrimary[] = cluster.nodes.map((n) => ({ port: n.port, families: [], shards: 0, paymentKeys: 0, cpuSeconds: 0 }));
     const runs: { single: OverloadRun[]; cluster: OverloadRun[] } = { single: [], cluster: [] };
     let singleCpuSeconds = 0;
     const problems: string[] = [];
@@ -130,8 +137,9 @@ export async function runRedisCluster(ctx: BenchContext): Promise<ClusterResult>
       singleCpuSeconds += sCpu[0]!;
       problems.push(...s.problems.errors.map((e) => `single #${round}: ${e}`));
 
-      // The cluster: the prefix's hash tag puts the state, the queues and the gate in three slots;
-      // the run's tag is one whose three slots fall on three primaries (as an operator would pick).
+      // The cluster: the prefix's hash tag puts the claims, the queues and the gate in three slots
+      // of their own, and each shard in one; the run's tag is one whose three slots fall on three
+      // primaries (as an operator would pick). The shards fall evenly whatever the tag.
       const prefix = await spreadPrefix(cluster, ctx.newPrefix());
       const clusterCtx: BenchContext = { ...ctx, redis: clusterClient, newPrefix: () => prefix };
       const inspect = async (prefix: string): Promise<void> => {
@@ -140,10 +148,16 @@ export async function runRedisCluster(ctx: BenchContext): Promise<ClusterResult>
           const row = primaries.find((x) => x.port === owner)!;
           if (!row.families.includes(family)) row.families.push(family);
         }
-        for (const [i, node] of nodeClients.entries()) primaries[i]!.paymentKeys += (await scanKeys(node, `${prefix}:pay:*`)).filter((k) => !k.endsWith(':hist')).length;
+        const shardPrefixes = Array.from({ length: SHARDS }, (_, n) => shardPrefix(prefix, n, SHARDS));
+        // The shards each primary serves (the same split every round: the shards spread evenly).
+        const shardOwners = await Promise.all(shardPrefixes.map(async (p) => cluster.ownerOf(await cluster.slotOf(`{${hashTagOf(p)}}`))));
+        for (const row of primaries) row.shards = shardOwners.filter((o) => o === row.port).length;
+        for (const [i, node] of nodeClients.entries()) {
+          for (const p of shardPrefixes) primaries[i]!.paymentKeys += (await scanKeys(node, `${p}:pay:*`)).filter((k) => !k.endsWith(':hist')).length;
+        }
       };
       const [c, cCpu] = await cpuOver(nodeClients, () =>
-        runOverload(clusterCtx, { ...CONFIGS.gate1, label: 'Redis Cluster, 3 primaries', env: { REDIS_CLUSTER_NODES: cluster.nodeList } }, round, inspect));
+        runOverload(clusterCtx, { ...CONFIGS.gate1, label: 'Redis Cluster, 3 primaries', env: { REDIS_CLUSTER_NODES: cluster.nodeList, REDIS_SHARDS: String(SHARDS) } }, round, inspect));
       runs.cluster.push(c);
       cCpu.forEach((sec, i) => (primaries[i]!.cpuSeconds += sec));
       problems.push(...c.problems.errors.map((e) => `cluster #${round}: ${e}`));

@@ -346,11 +346,12 @@ function clusterPart(r: BenchResults): string {
       arm('cluster, 3 primaries', x.cluster, x.primaries.map((p) => p.cpuSeconds.toFixed(1)).join(' + ')),
     ]),
     '',
-    table(['primary', 'slots of', 'payment hashes', 'CPU s'], x.primaries.map((p) => [
-      `${p.port}`, p.families.join(', ') || '—', `${count(p.paymentKeys)} (${total > 0 ? ((100 * p.paymentKeys) / total).toFixed(0) : 0} %)`, p.cpuSeconds.toFixed(1),
+    table(['primary', 'slots of', 'payment shards', 'payment hashes', 'CPU s'], x.primaries.map((p) => [
+      `${p.port}`, p.families.join(', ') || '—', `${p.shards}`, `${count(p.paymentKeys)} (${total > 0 ? ((100 * p.paymentKeys) / total).toFixed(0) : 0} %)`, p.cpuSeconds.toFixed(1),
     ])),
     '',
-    'Sluice\'s keys are in three slots: the payments\' state, BullMQ\'s queues and the gate (README, "Redis Cluster"). The payments are in one slot, so one primary holds them all.',
+    `Sluice's keys on the cluster (REDIS_SHARDS=${x.primaries.reduce((a, p) => a + p.shards, 0)}): the claims at the root, BullMQ's queues and the gate in slots of their own, and each payment shard's state in one ` +
+      '(README, "Redis Cluster"; docs/redis-cluster.md). One redis-server runs one shard, as `npm start` does.',
     ...(x.problems.length > 0 ? ['', 'Error lines of the processes (first ten):', '', ...x.problems.slice(0, 10).map((e) => `- \`${e.replace(/`/g, "'")}\``)] : []),
   ].join('\n');
 }
