@@ -14,7 +14,7 @@
  * dead one's admitted payments are BullMQ jobs (taken over as BullMQ does), and one that died
  * between admitting and adding the jobs left outbox markers, which the sweeper turns into jobs.
  */
-import { enqueueConfirms, type ConfirmJob } from '@sluice/queue';
+import { enqueueConfirmsOf, type ConfirmJob } from '@sluice/queue';
 import type { FairShare, Redis } from '@sluice/store';
 import type { Queue } from 'bullmq';
 import type { Logger } from 'pino';
@@ -65,25 +65,17 @@ export class Admitter {
     await this.loop;
   }
 
-  /** One admission: admits what the lead allows and adds the jobs. Returns how many. */
+  /**
+   * One admission: each shard admits its part of the lead from its own merchants' queues, and
+   * their jobs are added together. Returns how many.
+   */
   async once(): Promise<number> {
-    return (await this.admitEach()).reduce((a, b) => a + b, 0);
-  }
-
-  /** One admission in each shard, each its part of the lead from its own merchants' queues; how many each admitted. */
-  private async admitEach(): Promise<number[]> {
-    const counts = await Promise.all(this.o.shards.map(async ({ fair, outboxKey }) => {
-      const ids = await fair.admit(this.shardLead, this.shardLead, this.o.staleMs);
-      await enqueueConfirms(this.o.confirmQueue, this.o.redis, outboxKey, ids);
-      return ids.length;
-    }));
-    this.admitted += counts.reduce((a, b) => a + b, 0);
-    return counts;
-  }
-
-  /** Each shard's part of the lead. */
-  private get shardLead(): number {
-    return Math.ceil(this.o.lead / this.o.shards.length);
+    const lead = Math.ceil(this.o.lead / this.o.shards.length);
+    const admitted = await Promise.all(this.o.shards.map(async ({ fair, outboxKey }) => ({ outboxKey, paymentIds: await fair.admit(lead, lead, this.o.staleMs) })));
+    await enqueueConfirmsOf(this.o.confirmQueue, this.o.redis, admitted);
+    const n = admitted.reduce((a, x) => a + x.paymentIds.length, 0);
+    this.admitted += n;
+    return n;
   }
 
   private async run(): Promise<void> {
@@ -92,8 +84,10 @@ export class Admitter {
     while (this.running) {
       let pause = this.o.tickMs;
       try {
-        // A shard's full lead admitted at once (a start, or a lead drained fast): look again at once.
-        if ((await this.admitEach()).some((n) => n >= this.shardLead)) pause = 0;
+        // A full lead admitted at once (a start, or a lead drained fast): look again at once. (Not
+        // one shard's part of it: with many shards a part is a few payments, and looking again at
+        // once would run every shard's admission back to back, for as few.)
+        if ((await this.once()) >= this.o.lead) pause = 0;
         if (this.failing) this.o.log.info('admission works again');
         this.failing = false;
       } catch (err) {

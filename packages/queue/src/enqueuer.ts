@@ -13,7 +13,16 @@ import { confirmJobId, type ConfirmJob } from './catalog.ts';
 
 /** Adds one confirm job per payment id (one `addBulk`), then clears their outbox markers (one `ZREM`). */
 export async function enqueueConfirms(queue: Queue<ConfirmJob>, redis: Redis, outboxKey: string, paymentIds: string[]): Promise<void> {
-  if (paymentIds.length === 0) return;
-  await queue.addBulk(paymentIds.map((paymentId) => ({ name: 'confirm', data: { paymentId }, opts: { jobId: confirmJobId(paymentId) } })));
-  await redis.zrem(outboxKey, ...paymentIds);
+  await enqueueConfirmsOf(queue, redis, [{ outboxKey, paymentIds }]);
+}
+
+/**
+ * {@link enqueueConfirms} for the payments of several outboxes (one per payment shard): one
+ * `addBulk` for all of them, then one `ZREM` per outbox (each outbox is in its shard's slot).
+ */
+export async function enqueueConfirmsOf(queue: Queue<ConfirmJob>, redis: Redis, outboxes: readonly { outboxKey: string; paymentIds: string[] }[]): Promise<void> {
+  const all = outboxes.flatMap((o) => o.paymentIds);
+  if (all.length === 0) return;
+  await queue.addBulk(all.map((paymentId) => ({ name: 'confirm', data: { paymentId }, opts: { jobId: confirmJobId(paymentId) } })));
+  await Promise.all(outboxes.filter((o) => o.paymentIds.length > 0).map((o) => redis.zrem(o.outboxKey, ...o.paymentIds)));
 }

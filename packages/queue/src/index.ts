@@ -1,2 +1,2 @@
 export * from './catalog.ts';
-export { enqueueConfirms } from './enqueuer.ts';
+export { enqueueConfirms, enqueueConfirmsOf } from './enqueuer.ts';

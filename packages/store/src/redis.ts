@@ -43,13 +43,14 @@ function open(target: string | RedisTarget, opts: RedisOptions): Redis {
 
 /**
  * A Redis Cluster client, typed as a Redis: every command Sluice sends names its keys, each
- * script's keys in one slot (the prefix's hash tag, which config asks for; the queues and the gate
- * in slots of their own), so the cluster client routes each to the node that owns the slot and it
- * answers as one Redis would. What differs is only in commands without a key: INFO, CONFIG and
- * TIME reach some node, so Sluice reads them through a script naming a key
+ * script's keys in one slot (the prefix's hash tag, which config asks for; the queues, the gate
+ * and each payment shard in slots of their own), so the cluster client routes each to the node
+ * that owns the slot and it answers as one Redis would. What differs is only in commands without a
+ * key: INFO, CONFIG and TIME reach some node, so Sluice reads them through a script naming a key
  * ({@link TIME_OF_KEY_OWNER}) or node by node (redis-safety.ts); and the client has no single
- * socket (`stream`; WAIT is refused with a cluster by config). While a slot moves, a command the
- * client cannot redirect fails as any Redis error does (it did not run). Reads go to primaries
+ * socket (`stream`; WAIT goes on connections of its own to each slot's primary: replicas.ts).
+ * While a slot moves, a command the client cannot redirect fails as any Redis error does (it did
+ * not run: {@link cutBySlotMove}). Reads go to primaries
  * only (`scaleReads: 'master'`): a replica's copy may be stale.
  */
 function openCluster(target: Extract<RedisTarget, { kind: 'cluster' }>, common: RedisOptions): Redis {
