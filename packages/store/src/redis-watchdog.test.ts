@@ -75,4 +75,37 @@ describe('the watchdog across a reconnect through Sentinel', () => {
       await group.stop();
     }
   });
+
+  it('a Sentinel client told to drop its connection while it asks the sentinels for the primary comes back, not ended for good', async () => {
+    // What ioredis's failover detector does when the sentinels announce the new primary while the
+    // client is already reconnecting after the old one died: it ends such a client for good
+    // ("Connection is closed." to every command after), unless the client is connected again.
+    const group = await startSentinelGroup({ replicas: 0, sentinels: 1 });
+    try {
+      const target = { kind: 'sentinel' as const, sentinels: parseSentinels(group.sentinelList), name: group.name, tls: false };
+      redis = connectRedis(target, {}, { hangMs: 0 });
+      redis.on('error', () => undefined);
+      expect(await redis.set('test-failover-detector', '1')).toBe('OK');
+      const connector = (redis as unknown as { connector: { disconnect(): void } }).connector;
+      const told = new Promise<void>((resolve) => {
+        redis!.once('connecting', () => {
+          connector.disconnect();
+          resolve();
+        });
+      });
+      redis.disconnect(true);
+      await told;
+      // What was queued at that moment fails once (ioredis flushes it); what follows is answered.
+      await expect.poll(() => redis!.set('test-failover-detector', '2').catch((e: Error) => e.message), { timeout: 15_000, interval: 100 }).toBe('OK');
+      expect(redis.status).toBe('ready');
+      // A client closed on purpose stays closed.
+      redis.disconnect();
+      await new Promise((r) => setTimeout(r, 500));
+      expect(redis.status).toBe('end');
+    } finally {
+      redis?.disconnect();
+      redis = null;
+      await group.stop();
+    }
+  });
 });

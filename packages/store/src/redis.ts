@@ -26,7 +26,7 @@ function open(target: string | RedisTarget, opts: RedisOptions): Redis {
   if (typeof target === 'string') return new Redis(target, common);
   if (target.kind === 'url') return new Redis(target.url, common);
   if (target.kind === 'cluster') return openCluster(target, common);
-  return new Redis({
+  return reconnectUnlessClosed(new Redis({
     sentinels: target.sentinels,
     name: target.name,
     role: 'master',
@@ -38,7 +38,32 @@ function open(target: string | RedisTarget, opts: RedisOptions): Redis {
     ...(target.sentinelPassword ? { sentinelPassword: target.sentinelPassword } : {}),
     ...(target.tls ? { tls: {}, sentinelTLS: {}, enableTLSForSentinelMode: true } : {}),
     ...common,
+  }));
+}
+
+/**
+ * ioredis ends a Sentinel client for good ("Connection is closed." to every command after) when
+ * its connector is told to disconnect while it is asking the sentinels for the primary: what its
+ * own failover detector does when the sentinels announce a new primary while the client is
+ * already reconnecting after the old one died. A client that ends without being closed (`quit`,
+ * `disconnect()`) is connected again.
+ */
+function reconnectUnlessClosed(redis: Redis): Redis {
+  let closing = false;
+  const quit = redis.quit.bind(redis);
+  const disconnect = redis.disconnect.bind(redis);
+  redis.quit = ((...args: Parameters<Redis['quit']>) => {
+    closing = true;
+    return quit(...args);
+  }) as Redis['quit'];
+  redis.disconnect = (reconnect = false) => {
+    if (!reconnect) closing = true;
+    disconnect(reconnect);
+  };
+  redis.on('end', () => {
+    if (!closing && redis.status === 'end') redis.connect().catch(() => undefined);
   });
+  return redis;
 }
 
 /**
@@ -141,7 +166,8 @@ export function watchRedis(redis: Redis, watch: HangWatch = {}): void {
   if (hangMs <= 0) return;
   let probe = 0;
   let pending: { id: number; timer: NodeJS.Timeout } | null = null;
-  const timer = setInterval(() => {
+  let timer: NodeJS.Timeout | null = null;
+  const round = () => {
     if (pending || redis.status !== 'ready') return;
     const id = ++probe;
     pending = {
@@ -164,18 +190,28 @@ export function watchRedis(redis: Redis, watch: HangWatch = {}): void {
       pending = null;
     };
     redis.ping().then(done, done);
-  }, Math.min(1_000, Math.max(10, Math.floor(hangMs / 2))));
-  timer.unref();
+  };
+  const start = () => {
+    if (timer) return;
+    timer = setInterval(round, Math.min(1_000, Math.max(10, Math.floor(hangMs / 2))));
+    timer.unref();
+  };
+  start();
   // A connection that closed is being made again: its probe's clock stops (the PING waits in the
   // queue and is sent again), and the next round, once it is ready, starts a new one.
   redis.on('close', () => {
     if (pending) clearTimeout(pending.timer);
     pending = null;
   });
-  redis.once('end', () => {
-    clearInterval(timer);
+  // Ended: nothing to watch (and nothing kept alive), until a client connected again after an
+  // end it did not ask for (reconnectUnlessClosed) is ready.
+  redis.on('end', () => {
+    if (timer) clearInterval(timer);
+    timer = null;
     if (pending) clearTimeout(pending.timer);
+    pending = null;
   });
+  redis.on('ready', start);
 }
 
 /** ioredis's client type, for the callers of this package. */
