@@ -7,7 +7,7 @@ import { hostname } from 'node:os';
 import { BooksWriter, booksPool, migrateBooks } from '@sluice/books';
 import { describeRedisTarget, hotWindowMs, loadConfig, redisTargetOf, required } from '@sluice/config';
 import { createLogger } from '@sluice/log';
-import { BooksStream, connectConfigured, PaymentStore, storeOptionsOf } from '@sluice/store';
+import { BooksStream, checkShardCount, connectConfigured, PaymentStore, storeOptionsOf } from '@sluice/store';
 import { Drainer } from './drainer.ts';
 
 async function main(): Promise<void> {
@@ -19,6 +19,8 @@ async function main(): Promise<void> {
 
   const redis = connectConfigured(config, log);
   const store = new PaymentStore(redis, storeOptionsOf(config));
+  // A drainer that counted the shards otherwise would leave some shards' books undrained.
+  await checkShardCount(redis, store.keys);
   const pool = booksPool(databaseUrl);
   const writer = new BooksWriter(pool);
   // One drainer per payment shard (each shard has its stream), each with a connection of its own
