@@ -5,8 +5,8 @@
  */
 import { Redis } from 'ioredis';
 import { randomUUID } from 'node:crypto';
-import { DEFAULT_PROVIDER, DEMO_SECRETS, hashApiKey, hashTagOf, parseNodes, parseSentinels } from '@sluice/config';
-import { connectRedis, makeKeys, shardPrefix, type Keys } from '@sluice/store';
+import { DEMO_SECRETS, hashApiKey, hashTagOf, parseNodes, parseSentinels } from '@sluice/config';
+import { connectRedis, keysAsWritten, shardPrefix } from '@sluice/store';
 import { freePort, startProcess, type Proc, type RedisClusterGroup } from '@sluice/test-support';
 import { dropDatabase, ensureDatabase } from '@sluice/books';
 import { TEST_POSTGRES } from '@sluice/books/testing';
@@ -204,9 +204,7 @@ export async function readPayments(redis: Redis, prefix: string, ids: string[]):
 }
 
 /** The keys under `prefix`, over the payment shards the stack's processes wrote down at start-up. */
-export async function keysOf(redis: Redis, prefix: string): Promise<Keys> {
-  return makeKeys(prefix, DEFAULT_PROVIDER, Number((await redis.get(`${prefix}:shards`)) ?? 1));
-}
+export const keysOf = keysAsWritten;
 
 /** Payments not final (the `open` zsets of every shard). */
 export async function openCount(redis: Redis, prefix: string): Promise<number> {

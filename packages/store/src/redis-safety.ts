@@ -11,7 +11,8 @@
  * lost) the moment the slot moves or its primary fails over.
  */
 import { isCluster, type Redis } from './redis.ts';
-import type { Keys } from './keys.ts';
+import { DEFAULT_PROVIDER } from '@sluice/config';
+import { makeKeys, type Keys } from './keys.ts';
 
 /** Where the start-up checks log a warning. */
 export interface Warn {
@@ -113,4 +114,9 @@ export async function checkShardCount(redis: Redis, keys: Pick<Keys, 'shardCount
   if (have !== null && have !== want) {
     throw new Error(`REDIS_SHARDS is ${want}, but the payments under this REDIS_PREFIX were written with ${have} shards: start with REDIS_SHARDS=${have} (the count is fixed for the life of the keys).`);
   }
+}
+
+/** The keys under `prefix` over the shard count its processes wrote down at start-up (one if none did yet): for tools and tests that read a deployment's keys. */
+export async function keysAsWritten(redis: Redis, prefix: string): Promise<Keys> {
+  return makeKeys(prefix, DEFAULT_PROVIDER, Number((await redis.get(makeKeys(prefix).shardCount)) ?? 1));
 }

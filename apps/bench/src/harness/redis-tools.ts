@@ -4,8 +4,7 @@
  * round trips, not 60,000.
  */
 import { Redis } from 'ioredis';
-import { DEFAULT_PROVIDER } from '@sluice/config';
-import { makeKeys, sumCounters, type Keys } from '@sluice/store';
+import { keysAsWritten, sumCounters, type Keys } from '@sluice/store';
 
 /** The Redis the bench uses (REDIS_URL, else the local one). */
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -15,20 +14,16 @@ export function connect(): Redis {
   return new Redis(REDIS_URL, { maxRetriesPerRequest: 3 });
 }
 
-/** A run's keys, over the payment shards its processes wrote down at start-up (REDIS_SHARDS). */
-export async function keysOf(redis: Redis, prefix: string): Promise<Keys> {
-  return makeKeys(prefix, DEFAULT_PROVIDER, Number((await redis.get(`${prefix}:shards`)) ?? 1));
-}
 
 /** Size of the backlog: payments that are not final yet (in every shard). */
 export async function openCount(redis: Redis, prefix: string): Promise<number> {
-  const counts = await Promise.all((await keysOf(redis, prefix)).shards.map((k) => redis.zcard(k.open)));
+  const counts = await Promise.all((await keysAsWritten(redis, prefix)).shards.map((k) => redis.zcard(k.open)));
   return counts.reduce((a, b) => a + b, 0);
 }
 
 /** The counters, every shard's added up (as the dashboard reads them). */
 export async function readCounters(redis: Redis, prefix: string): Promise<Record<string, number>> {
-  return sumCounters(await Promise.all((await keysOf(redis, prefix)).allCounters.map((k) => redis.hgetall(k))));
+  return sumCounters(await Promise.all((await keysAsWritten(redis, prefix)).allCounters.map((k) => redis.hgetall(k))));
 }
 
 /** The payment fields the reports use. */
@@ -40,7 +35,7 @@ const CHUNK = 2_000;
 
 /** HMGET of {@link PAYMENT_FIELDS} for every id (missing hashes come back with no fields). */
 export async function readPayments(redis: Redis, prefix: string, ids: readonly string[]): Promise<PaymentRow[]> {
-  const keys = await keysOf(redis, prefix);
+  const keys = await keysAsWritten(redis, prefix);
   const byId = new Map<string, PaymentRow>();
   for (let i = 0; i < ids.length; i += CHUNK) {
     // One pipeline per shard: on a Redis Cluster a pipeline's keys must share a node.
