@@ -45,8 +45,9 @@ describe('Sentinel failover under load', () => {
     await old.kill9();
     const newPort = await group.waitForFailover(firstPort, 30_000);
     expect(newPort).not.toBe(firstPort);
-    // Back as a replica of the new primary (the sentinels reconfigure it): writes resume.
-    await old.restart();
+    // Back as a replica of the new primary, as an operator brings back a node that kept nothing:
+    // writes resume once it is in sync (min-replicas-to-write).
+    await old.restart([['replicaof', '127.0.0.1', String(newPort)]]);
     await load;
     const results = await Promise.all(creates);
     const ids = results.map((r) => r.id).filter((id): id is string => id !== null);
@@ -62,7 +63,10 @@ describe('Sentinel failover under load', () => {
     const records = await readPayments(s.redis, s.prefix, ids);
     const views = new Map([...records].map(([id, r]) => [id, { id, paymentKey: r.paymentKey!, status: r.status! }]));
     const ledger = (await getJson<{ payments: Record<string, LedgerEntry> }>(`${s.simUrl}/__sim/ledger`)).payments;
-    const report = checkInvariants(ids, views, ledger);
+    // What each node and sentinel says, printed with the report if it fails.
+    const roles = await Promise.all(group.nodes.map((n) => n.client().call('ROLE').then((r) => `${n.port}: ${(r as unknown[])[0]}`, () => `${n.port}: away`)));
+    const named = await Promise.all(group.sentinels.map((x) => x.client().call('SENTINEL', 'get-master-addr-by-name', group.name).then((r) => (r as string[])[1], () => 'away')));
+    const report = { ...checkInvariants(ids, views, ledger), redis: { firstPort, newPort, roles, named } };
     expect(report).toMatchObject({ lost: [], notFinal: [], doubleCharges: [], mismatches: [], final: 800 });
   });
 });

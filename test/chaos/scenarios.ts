@@ -85,8 +85,8 @@ async function sentinelRedis(): Promise<ChaosRedis> {
       await node.kill9();
       const to = await group.waitForFailover(from, 30_000);
       const failoverMs = Date.now() - t0;
-      // Back, as a replica of the new primary (the sentinels reconfigure it).
-      await node.restart();
+      // Back from its AOF, as a replica of the new primary (README: "Bring a failed primary back").
+      await node.restart([['replicaof', '127.0.0.1', String(to)]]);
       return { primary: `${from} → ${to}`, failoverMs };
     },
     stop: () => group.stop(),

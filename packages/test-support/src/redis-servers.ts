@@ -41,8 +41,13 @@ export interface RedisServer {
   client(): Redis;
   /** SIGKILL, as a crash: nothing saved, connections cut. */
   kill9(): Promise<void>;
-  /** Starts it again on the same port with the same arguments (a crashed node coming back). */
-  restart(): Promise<void>;
+  /**
+   * Starts it again on the same port with the same arguments (a crashed node coming back), and
+   * `extra` lines after them (a data node without persistence comes back empty: give it
+   * `replicaof` the primary now, as an operator would, or a stale sentinel may make it the
+   * primary again and the others sync its empty dataset).
+   */
+  restart(extra?: string[][]): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -96,7 +101,8 @@ async function startOn(port: number, args: string[][], o: { sentinel?: boolean }
   // A file, not flags: a sentinel rewrites its configuration as the group changes.
   const conf = join(dir, 'redis.conf');
   const lines = [['port', String(port)], ['bind', '127.0.0.1'], ['dir', dir], ...(o.sentinel ? [] : NODE_DEFAULTS), ...args];
-  writeFileSync(conf, lines.map((l) => l.join(' ')).join('\n') + '\n');
+  const writeConf = (extra: string[][]) => writeFileSync(conf, [...lines, ...extra].map((l) => l.join(' ')).join('\n') + '\n');
+  writeConf([]);
   let shared: Redis | null = null;
   const server: RedisServer = {
     port,
@@ -116,8 +122,10 @@ async function startOn(port: number, args: string[][], o: { sentinel?: boolean }
       child.kill('SIGKILL');
       await gone;
     },
-    async restart() {
+    async restart(extra = []) {
       await server.kill9();
+      // A sentinel keeps the configuration it rewrote; a data node takes its own plus `extra`.
+      if (!o.sentinel) writeConf(extra);
       launch();
       if (!(await waitForOwnServer(port, server.child, 10_000))) throw new Error(`redis-server could not start again on ${port}: the port was taken`);
     },
@@ -155,7 +163,11 @@ export interface SentinelGroup {
   sentinelList: string;
   /** The port the sentinels name as primary now. */
   primaryPort(): Promise<number>;
-  /** Waits until the sentinels name a primary other than `port`, and it answers as one. */
+  /**
+   * Waits until every sentinel that answers names the same primary, other than `port`, and it
+   * answers as one (a sentinel that has not heard of the failover yet would still act on the old
+   * one's return).
+   */
   waitForFailover(fromPort: number, timeoutMs?: number): Promise<number>;
   stop(): Promise<void>;
 }
@@ -219,7 +231,13 @@ export async function startSentinelGroup(o: { replicas?: number; sentinels?: num
       async waitForFailover(fromPort, timeoutMs = 30_000) {
         const until = Date.now() + timeoutMs;
         while (Date.now() < until) {
-          const port = await primaryPort().catch(() => fromPort);
+          const named = await Promise.all(
+            sentinels.map((s) =>
+              (s.client().call('SENTINEL', 'get-master-addr-by-name', name) as Promise<[string, string]>).then(([, p]) => Number(p)).catch(() => null),
+            ),
+          );
+          const said = new Set(named.filter((p): p is number => p !== null));
+          const port = said.size === 1 ? [...said][0]! : fromPort;
           if (port !== fromPort) {
             const node = nodes.find((n) => n.port === port);
             const role = node ? await node.client().call('ROLE').catch(() => null) : null;

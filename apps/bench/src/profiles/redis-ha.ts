@@ -157,10 +157,11 @@ async function failover(ctx: BenchContext): Promise<RedisHaResult['failover']> {
       ctx.progress.phase(`redis: kill ${kills.length + 1} of the primary (:${port}), ${rate}/s offered`);
       const killedAt = Date.now();
       await node.kill9();
-      await group.waitForFailover(port, 30_000);
+      const newPort = await group.waitForFailover(port, 30_000);
       kills.push({ at: killedAt, failoverMs: Date.now() - killedAt });
-      // Back, as a replica of the new primary (the sentinels reconfigure it).
-      await node.restart();
+      // Back from its AOF, as a replica of the new primary (not, for a sentinel that has not
+      // heard of the failover, the primary again with the writes since lost).
+      await node.restart([['replicaof', '127.0.0.1', String(newPort)]]);
     }
     await load;
     const ids = (await Promise.all(creates)).filter((id): id is string => id !== null);
