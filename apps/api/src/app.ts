@@ -2,7 +2,11 @@
  * The API's composition: `createApp(deps)` wires middleware and routes over clients it is given.
  * `main.ts` builds those clients from the environment; tests build them over real Redis with a
  * prefix of their own. Nothing here opens a connection or reads `process.env`.
+ *
+ * What it returns is Node's request listener: the intake front (intake.ts) takes
+ * `POST /v1/payments`, Express everything else.
  */
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import express from 'express';
 import type { Logger } from 'pino';
 import { required, type Config } from '@sluice/config';
@@ -15,6 +19,8 @@ import { operatorRoutes } from './dashboard/routes.ts';
 import { MerchantAuth, operatorAuthOf } from './auth.ts';
 import { errorHandler, notFoundRoute } from './errors.ts';
 import { healthRoutes, redisCheck, type ReadinessCheck } from './health.ts';
+import { fromBooksOf } from './answers.ts';
+import { intakeFront, intakeHandler } from './intake.ts';
 import { FinalWaiters } from './long-poll.ts';
 import { buildOpenApi, docsRoutes } from './openapi.ts';
 import { allowedMethods } from './methods.ts';
@@ -22,7 +28,7 @@ import { paymentRoutes } from './payments.ts';
 import { providerRoutes } from './providers.ts';
 import { webhookRoutes } from './webhook-routes.ts';
 import { parseTrustProxy, refuseRepeatedHeaders, requestId } from './request-context.ts';
-import { securityHeaders } from './security-headers.ts';
+import { securityHeaders, securityHeaderSetter } from './security-headers.ts';
 
 /** What the API runs on. */
 export interface AppDeps {
@@ -46,8 +52,11 @@ export interface AppDeps {
   waiters?: FinalWaiters;
 }
 
-/** Builds the Express app. Throws at start-up when API_KEY_PEPPER is missing. */
-export function createApp(deps: AppDeps): express.Express {
+/** The API: Node's request listener, and the Express app behind it (whose routes the OpenAPI test walks). */
+export type ApiApp = ((req: IncomingMessage, res: ServerResponse) => void) & { readonly express: express.Express };
+
+/** Builds the API. Throws at start-up when API_KEY_PEPPER is missing. */
+export function createApp(deps: AppDeps): ApiApp {
   const { config, logger } = deps;
   const auth = new MerchantAuth(required(config, 'API_KEY_PEPPER'), config.MERCHANTS);
   if (config.MERCHANTS.length === 0) logger.warn('MERCHANTS is empty: every payment request will be refused with 401');
@@ -59,7 +68,8 @@ export function createApp(deps: AppDeps): express.Express {
   app.set('etag', false);
   app.set('trust proxy', parseTrustProxy(config.TRUST_PROXY));
 
-  app.use(securityHeaders()); // helmet()'s headers, computed once
+  const setSecurityHeaders = securityHeaderSetter(); // helmet()'s headers, computed once
+  app.use(securityHeaders(setSecurityHeaders));
   app.use(requestId());
   app.use(refuseRepeatedHeaders());
   const methods = allowedMethods(app);
@@ -71,7 +81,10 @@ export function createApp(deps: AppDeps): express.Express {
   app.post('/v1/payments', ops.countIntake); // intake outcomes for /metrics: one listener, no Redis
   // The intake route is matched first: every router layer in front of it is paid per payment.
   const waiters = deps.waiters ?? new FinalWaiters(() => deps.store.redis.duplicate({ enableAutoPipelining: false }), deps.store.keys.finalChannel);
-  app.use(paymentRoutes({ config, store: deps.store, auth, now: deps.now ?? Date.now, waiters, books: deps.books ?? null, replicas: deps.replicas ?? null }));
+  const now = deps.now ?? Date.now;
+  const books = deps.books ?? null;
+  const intake = intakeHandler({ config, store: deps.store, now, fromBooks: fromBooksOf(books), replicas: deps.replicas ?? null });
+  app.use(paymentRoutes({ config, store: deps.store, auth, now, waiters, books, replicas: deps.replicas ?? null, intake }));
   app.use(providerRoutes({ config, store: deps.store, auth, now: deps.now ?? Date.now }));
   let deliveries: Queue<DeliveryJob> | null = null;
   app.use(webhookRoutes({
@@ -88,5 +101,11 @@ export function createApp(deps: AppDeps): express.Express {
   app.use(methods.notAllowed);
   app.use(notFoundRoute());
   app.use(errorHandler(logger));
-  return app;
+
+  const front = intakeFront({
+    handle: intake, auth, bodyLimitBytes: config.BODY_LIMIT_BYTES, securityHeaders: setSecurityHeaders, countAnswer: ops.metrics.countAnswer, logger,
+  });
+  return Object.assign((req: IncomingMessage, res: ServerResponse): void => {
+    if (!front(req, res)) app(req, res);
+  }, { express: app });
 }

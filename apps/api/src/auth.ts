@@ -5,6 +5,7 @@
  * process environment only.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { hashApiKey } from '@sluice/config';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { SluiceError } from '@sluice/domain';
@@ -47,15 +48,20 @@ export class MerchantAuth {
     return timingSafeEqual(Buffer.from(hex, 'hex'), entry.hash) ? entry.id : null;
   }
 
+  /** The merchant whose key `req` presents; a 401 (with `WWW-Authenticate` on `res`) if none. */
+  authenticate(req: IncomingMessage, res: ServerResponse): string {
+    const merchantId = this.merchantFor(req.headers.authorization);
+    if (merchantId === null) {
+      res.setHeader('WWW-Authenticate', 'Bearer');
+      throw new SluiceError('UNAUTHORIZED', 'A valid API key is required (Authorization: Bearer <key>)', 401);
+    }
+    return merchantId;
+  }
+
   /** Express middleware: 401 unless a known merchant key is presented. */
   middleware() {
     return (req: Request, res: Response<unknown, ApiLocals>, next: NextFunction): void => {
-      const merchantId = this.merchantFor(req.headers.authorization);
-      if (merchantId === null) {
-        res.setHeader('WWW-Authenticate', 'Bearer');
-        throw new SluiceError('UNAUTHORIZED', 'A valid API key is required (Authorization: Bearer <key>)', 401);
-      }
-      res.locals.merchantId = merchantId;
+      res.locals.merchantId = this.authenticate(req, res);
       next();
     };
   }

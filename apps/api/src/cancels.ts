@@ -13,7 +13,7 @@ import { hotWindowMs, providersOf, type Config } from '@sluice/config';
 import { SluiceError } from '@sluice/domain';
 import { newCancelId, paymentIdTime, RefundStore, refundStoreOptionsOf, type PaymentStore, type PgRate, type ReplicaWaiter } from '@sluice/store';
 import type { BooksReader } from '@sluice/books';
-import { confirmReplicated, PAYMENT_ID, paymentNotFound, send202 } from './answers.ts';
+import { confirmReplicated, PAYMENT_ID, paymentNotFound, send202, type FromBooks } from './answers.ts';
 import { jsonBody, requireJson } from './json-body.ts';
 import { cancelFingerprintOf, idempotencyKeyOf, parseCancelRequest, sha256Hex } from './payment-request.ts';
 import { renderView } from './render.ts';
@@ -27,7 +27,7 @@ export interface CancelRouteDeps {
   now: () => number;
   rateOf: (provider: string | null) => PgRate;
   /** A books read that answers 503 when the database fails. */
-  fromBooks: <T>(res: Response<unknown, ApiLocals>, read: (b: BooksReader) => Promise<T>) => Promise<T>;
+  fromBooks: FromBooks;
   /** Replicas to confirm the request on before its 202 (REDIS_WAIT_REPLICAS); null: none. */
   replicas: ReplicaWaiter | null;
 }

@@ -3,6 +3,7 @@
  * reader, json-body.ts, raises its own); the router's URIError is mapped to a 400 so that a client
  * mistake is never a 500; anything else is a 500 INTERNAL that says nothing inside.
  */
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { NextFunction, Request, Response } from 'express';
 import type { Logger } from 'pino';
 import { isSluiceError, SluiceError } from '@sluice/domain';
@@ -62,23 +63,39 @@ export function notFoundRoute() {
   };
 }
 
-/** The error middleware. 5xx are logged (with the request id); 4xx are the client's and are not. */
+const JSON_CONTENT_TYPE = 'application/json; charset=utf-8';
+
+/**
+ * Answers `err` in the API's error shape, as Express's `res.status().json()` would (the same
+ * bytes and headers; a JSON Content-Type even where a route had set another before it failed). 5xx are logged (with the request id); 4xx are the client's and are not. An
+ * answer already under way cannot take another: the connection is cut.
+ */
+export function sendError(logger: Logger, err: unknown, req: IncomingMessage, res: ServerResponse, requestId: string | undefined, path: string): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const known = isSluiceError(err) ? err : (fromClient(err) ?? fromRedis(err));
+  const e = known ?? new SluiceError('INTERNAL', 'Internal error', 500);
+  if (e.code === 'REDIS_UNAVAILABLE' && !res.hasHeader('Retry-After')) res.setHeader('Retry-After', String(REDIS_RETRY_AFTER_SECONDS));
+  if (e.code === 'REDIS_UNAVAILABLE' || e.code === 'REPLICA_UNCONFIRMED') {
+    // A failover's moments, answered with Retry-After: expected, and one line each at most.
+    logger.warn({ code: e.code, reason: err instanceof Error ? err.message.slice(0, 80) : undefined, requestId, path }, 'request answered 503: Redis failing over');
+  } else if (e.httpStatus >= 500 && e.code !== 'BACKLOG_FULL' && e.code !== 'MERCHANT_BACKLOG_FULL') {
+    logger.error({ err: loggableError(err), requestId, method: req.method, path }, 'request failed');
+  }
+  res.statusCode = e.httpStatus;
+  res.setHeader('Content-Type', JSON_CONTENT_TYPE);
+  res.end(JSON.stringify(e.toBody()));
+}
+
+/** The error middleware: {@link sendError}; past the headers, Express closes the connection. */
 export function errorHandler(logger: Logger) {
   return (err: unknown, req: Request, res: Response<unknown, ApiLocals>, next: NextFunction): void => {
     if (res.headersSent) {
-      // Too late for a body of ours; Express closes the connection.
       next(err);
       return;
     }
-    const known = isSluiceError(err) ? err : (fromClient(err) ?? fromRedis(err));
-    const e = known ?? new SluiceError('INTERNAL', 'Internal error', 500);
-    if (e.code === 'REDIS_UNAVAILABLE' && !res.hasHeader('Retry-After')) res.set('Retry-After', String(REDIS_RETRY_AFTER_SECONDS));
-    if (e.code === 'REDIS_UNAVAILABLE' || e.code === 'REPLICA_UNCONFIRMED') {
-      // A failover's moments, answered with Retry-After: expected, and one line each at most.
-      logger.warn({ code: e.code, reason: err instanceof Error ? err.message.slice(0, 80) : undefined, requestId: res.locals.requestId, path: req.path }, 'request answered 503: Redis failing over');
-    } else if (e.httpStatus >= 500 && e.code !== 'BACKLOG_FULL' && e.code !== 'MERCHANT_BACKLOG_FULL') {
-      logger.error({ err: loggableError(err), requestId: res.locals.requestId, method: req.method, path: req.path }, 'request failed');
-    }
-    res.status(e.httpStatus).json(e.toBody());
+    sendError(logger, err, req, res, res.locals.requestId, req.path);
   };
 }

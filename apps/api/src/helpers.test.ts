@@ -6,7 +6,7 @@ import type { PaymentRecord } from '@sluice/store';
 import { hashApiKey } from '@sluice/config';
 import { MerchantAuth } from './auth.ts';
 import { canonicalJson, fingerprintOf, parsePaymentRequest, paymentRequestSchema, sha256Hex } from './payment-request.ts';
-import { backlogCeiling } from './payments.ts';
+import { backlogCeiling } from './intake.ts';
 import { bodyTemplate, etaOf, newRecord, renderPayment } from './render.ts';
 import { parseTrustProxy } from './request-context.ts';
 

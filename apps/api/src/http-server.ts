@@ -3,9 +3,8 @@
  * refuses malformed HTTP (`clientError`), and a request that does not arrive in time is cut off.
  * Both answer in the API's error shape, `{ code, message }`, like every other error.
  */
-import { createServer, STATUS_CODES, type Server } from 'node:http';
+import { createServer, STATUS_CODES, type RequestListener, type Server } from 'node:http';
 import type { Socket } from 'node:net';
-import type { Express } from 'express';
 import type { Config } from '@sluice/config';
 import type { ErrorCode } from '@sluice/domain';
 
@@ -40,7 +39,7 @@ function onClientError(err: NodeJS.ErrnoException, socket: Socket): void {
 }
 
 /** An HTTP server for `app` with REQUEST_TIMEOUT_MS in force and JSON answers to bad HTTP. */
-export function createHttpServer(app: Express, config: Pick<Config, 'REQUEST_TIMEOUT_MS'>): Server {
+export function createHttpServer(app: RequestListener, config: Pick<Config, 'REQUEST_TIMEOUT_MS'>): Server {
   const server = createServer(
     {
       requestTimeout: config.REQUEST_TIMEOUT_MS,

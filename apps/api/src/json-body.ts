@@ -11,6 +11,7 @@
  * - a key given twice in one object (`"amount":1,"amount":999999`) is a 400: JSON.parse keeps the
  *   last one, another parser the first, and a payment body must mean one thing.
  */
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { NextFunction, Request, Response } from 'express';
 import { SluiceError } from '@sluice/domain';
 
@@ -86,15 +87,16 @@ export function parseJsonBody(bytes: Buffer): unknown {
 const tooLarge = (): SluiceError => new SluiceError('PAYLOAD_TOO_LARGE', 'The request body is too large', 413);
 
 /**
- * Express middleware: reads a JSON body of at most `limitBytes` into `req.body`. The caller has
- * checked the Content-Type. An answer sent before the body was read closes the connection.
+ * Reads a JSON body of at most `limitBytes` from `req`. The caller has checked the Content-Type.
+ * A refusal before the whole body was read sets `Connection: close` on `res`: the rest is not
+ * read, so the connection cannot carry another request. A client that goes away mid-body gets no
+ * answer (there is no one to send it to): the promise then never settles.
  */
-export function jsonBody(limitBytes: number) {
-  return (req: Request, res: Response, next: NextFunction): void => {
+export function readJsonBody(req: IncomingMessage, res: ServerResponse, limitBytes: number): Promise<unknown> {
+  return new Promise((resolve, reject) => {
     const fail = (err: SluiceError): void => {
-      // The rest of the body is not read: the connection cannot carry another request.
       res.setHeader('Connection', 'close');
-      next(err);
+      reject(err);
     };
     const encoding = req.headers['content-encoding'];
     if (encoding !== undefined && encoding.trim().toLowerCase() !== 'identity') {
@@ -130,23 +132,35 @@ export function jsonBody(limitBytes: number) {
       if (done) return;
       done = true;
       try {
-        req.body = parseJsonBody(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
+        resolve(parseJsonBody(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)));
       } catch (err) {
-        next(err);
-        return;
+        reject(err);
       }
-      next();
     });
-    // A client that goes away mid-body gets no answer: there is no one to send it to.
+  });
+}
+
+/** Express middleware: {@link readJsonBody} into `req.body`. */
+export function jsonBody(limitBytes: number) {
+  return (req: Request, res: Response, next: NextFunction): void => {
+    readJsonBody(req, res, limitBytes).then((body) => {
+      req.body = body;
+      next();
+    }, next);
   };
 }
 
 const JSON_TYPE = /^application\/json\s*(?:;|$)/i;
 
 /** 415 before the body is read: only JSON is accepted. */
-export function requireJson(req: Request, _res: Response, next: NextFunction): void {
+export function assertJsonType(req: IncomingMessage): void {
   if (!JSON_TYPE.test(req.headers['content-type'] ?? '')) {
     throw new SluiceError('UNSUPPORTED_MEDIA_TYPE', 'Content-Type must be application/json', 415);
   }
+}
+
+/** Express middleware: {@link assertJsonType}. */
+export function requireJson(req: Request, _res: Response, next: NextFunction): void {
+  assertJsonType(req);
   next();
 }

@@ -11,6 +11,7 @@
  * would refuse the second registration of a name.
  */
 import type { Request, RequestHandler, Response, NextFunction } from 'express';
+import type { ServerResponse } from 'node:http';
 import cluster, { type Worker } from 'node:cluster';
 import { AggregatorRegistry, collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import { booksLagOf } from './dashboard/data.ts';
@@ -155,10 +156,15 @@ export class ApiMetrics {
    * for POST only; it costs one listener per request, no Redis.
    */
   readonly countIntake: RequestHandler = (_req: Request, res: Response, next: NextFunction): void => {
+    this.countAnswer(res);
+    next();
+  };
+
+  /** {@link countIntake} for the intake served ahead of Express (intake.ts): counts `res` once it closes. */
+  readonly countAnswer = (res: ServerResponse): void => {
     res.once('close', () => {
       this.intake.inc({ outcome: intakeOutcome(res.statusCode, res.getHeader('idempotent-replayed') === 'true', res.writableFinished) });
     });
-    next();
   };
 
   /** Reads Redis and the queues, then renders every metric. */

@@ -57,7 +57,7 @@ const documented = (d: OpenApiDocument): Set<string> =>
 function appRoutes(overrides: Record<string, string | undefined> = {}): { routes: Set<string>; doc: OpenApiDocument } {
   const config = { ...t.config, ...overrides } as typeof t.config;
   const app = createApp({ config, store: t.store, queues: t.queues, logger: pino({ level: 'silent' }) });
-  return { routes: routesOf((app as unknown as { router: { stack: Layer[] } }).router.stack), doc: buildOpenApi(config) };
+  return { routes: routesOf((app.express as unknown as { router: { stack: Layer[] } }).router.stack), doc: buildOpenApi(config) };
 }
 
 describe('the document and the router', () => {

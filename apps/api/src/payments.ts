@@ -1,26 +1,21 @@
 /**
- * The merchant routes: intake (`POST /v1/payments`) and status reads, which may long-poll
- * (`?wait=N`, see long-poll.ts) and carry the `eta` of a QUEUED payment.
- *
- * The POST is the hot path, measured against a no-op Express JSON route: it validates in
- * memory, renders its 202 body up front (with a hole for `eta`, which the script fills from the
- * merchant's place in the fair share), and makes exactly one Redis round trip (the intake
- * script). The 202 is sent once Redis has acknowledged the script, which put the payment in its
- * merchant's fair queue: the workers admit it from there by turns between merchants, and add its
- * confirm job then.
+ * The merchant routes: intake (`POST /v1/payments`, whose handler is intake.ts's) and status
+ * reads, which may long-poll (`?wait=N`, see long-poll.ts) and carry the `eta` of a QUEUED
+ * payment; lists and summaries from the books; cancels (cancels.ts).
  */
 import { Router, type NextFunction, type Request, type Response } from 'express';
-import { merchantWeight, providersOf, type Config } from '@sluice/config';
-import { assertNever, isFinalStatus, SluiceError } from '@sluice/domain';
-import { parseRecord, paymentIdTime, type NewPayment, type PaymentStore, type PaymentView, type PgRate, type ReplicaWaiter } from '@sluice/store';
+import type { Config } from '@sluice/config';
+import { isFinalStatus, SluiceError } from '@sluice/domain';
+import { parseRecord, paymentIdTime, type PaymentStore, type PaymentView, type ReplicaWaiter } from '@sluice/store';
 import type { BooksReader } from '@sluice/books';
 import type { MerchantAuth } from './auth.ts';
-import { confirmReplicated, PAYMENT_ID, paymentNotFound, send202 } from './answers.ts';
+import { fromBooksOf, PAYMENT_ID, paymentNotFound } from './answers.ts';
 import { addCancelRoute } from './cancels.ts';
+import { providerLimits, type IntakeHandler } from './intake.ts';
 import { jsonBody, requireJson } from './json-body.ts';
 import type { FinalWaiters } from './long-poll.ts';
-import { fingerprintOf, idempotencyKeyOf, listQueryOf, ORDER_ID, parsePaymentRequest, paymentRequestSchema, sha256Hex, summaryQueryOf, waitSecondsOf } from './payment-request.ts';
-import { bodyTemplate, intakeBody, renderPayment, renderView } from './render.ts';
+import { listQueryOf, ORDER_ID, summaryQueryOf, waitSecondsOf } from './payment-request.ts';
+import { renderPayment, renderView } from './render.ts';
 import type { ApiLocals } from './request-context.ts';
 
 /** What the payment routes need: the store, the long-poll waiters, the books and the config. */
@@ -35,25 +30,11 @@ export interface PaymentRouteDeps {
   books: BooksReader | null;
   /** Replicas to confirm a write on before its 202 (REDIS_WAIT_REPLICAS); null: none. */
   replicas: ReplicaWaiter | null;
+  /** The intake's handler (intake.ts), the same the intake front runs. */
+  intake: IntakeHandler;
 }
-
-/** How long a merchant is told to wait when the books do not answer. */
-const BOOKS_RETRY_AFTER_SECONDS = 5;
 
 type Res = Response<unknown, ApiLocals>;
-
-/** What a merchant is told to wait when the backlog is full: long enough for the PG to drain some. */
-export const BACKLOG_RETRY_AFTER_SECONDS = 30;
-
-/**
- * The backlog ceiling in PG send slots: BACKLOG_MAX_SECONDS of work at the PG's rate limit
- * (PG_RATE_LIMIT calls per PG_RATE_WINDOW_MS), never below one. It bounds the payments not
- * final, and each merchant's payments waiting at its share of the rate.
- */
-export function backlogCeiling(c: Pick<Config, 'BACKLOG_MAX_SECONDS' | 'PG_RATE_LIMIT' | 'PG_RATE_WINDOW_MS'>): number {
-  return Math.max(1, Math.floor((c.BACKLOG_MAX_SECONDS * 1000 * c.PG_RATE_LIMIT) / c.PG_RATE_WINDOW_MS));
-}
-
 
 /** A payment read from the books, as a view: the same record as Redis held, and no backlog rank (it is final or drained). */
 const bookedView = (booked: { snapshot: Record<string, string> } | null): PaymentView | null => {
@@ -65,16 +46,7 @@ const bookedView = (booked: { snapshot: Record<string, string> } | null): Paymen
 export function paymentRoutes(deps: PaymentRouteDeps): Router {
   const { store, now, waiters, books } = deps;
 
-  /** A books read; the database failing is a 503 the merchant may retry, never a 500. */
-  const fromBooks = async <T>(res: Res, read: (b: BooksReader) => Promise<T>): Promise<T> => {
-    if (!books) throw new SluiceError('BOOKS_UNAVAILABLE', 'The books are not configured (DATABASE_URL)', 503);
-    try {
-      return await read(books);
-    } catch (err) {
-      res.set('Retry-After', String(BOOKS_RETRY_AFTER_SECONDS));
-      throw new SluiceError('BOOKS_UNAVAILABLE', 'The books did not answer; retry', 503, true, undefined, { cause: err });
-    }
-  };
+  const fromBooks = fromBooksOf(books);
   /** A payment: from Redis while it is hot, then from the books, in the same shape (a final payment has no rank). */
   const viewOf = async (res: Res, id: string): Promise<PaymentView | null> => {
     const hot = await store.view(id);
@@ -82,15 +54,7 @@ export function paymentRoutes(deps: PaymentRouteDeps): Router {
     return bookedView(await fromBooks(res, (b) => b.byId(id, paymentIdTime(id) ?? undefined)));
   };
   const currency = deps.config.PG_CURRENCY;
-  // Each provider's rate (for the eta) and backlog ceiling (for its merchants' queues); the
-  // ceiling of all payments not final is the sum of the providers'.
-  const providers = new Map(
-    providersOf(deps.config).map((p) => [p.id, { rate: { windowMs: p.config.PG_RATE_WINDOW_MS, limit: p.config.PG_RATE_LIMIT } as PgRate, ceiling: backlogCeiling(p.config) }]),
-  );
-  const [firstProvider] = providers.keys();
-  const ceilingAll = [...providers.values()].reduce((a, p) => a + p.ceiling, 0);
-  const rateOf = (provider: string | null): PgRate => (providers.get(provider ?? firstProvider!) ?? providers.get(firstProvider!)!).rate;
-  const schema = paymentRequestSchema(currency, [...providers.keys()]);
+  const { rateOf } = providerLimits(deps.config);
   const router = Router();
 
   const authenticate = deps.auth.middleware();
@@ -100,80 +64,11 @@ export function paymentRoutes(deps: PaymentRouteDeps): Router {
     authenticate(req, res, next);
   });
 
-  router.post(
-    '/v1/payments',
-    requireJson,
-    jsonBody(deps.config.BODY_LIMIT_BYTES),
-    async (req: Request, res: Res) => {
-      const idemKey = idempotencyKeyOf(req.headers['idempotency-key']);
-      const body = parsePaymentRequest(schema, req.body);
-      const { merchantId, requestId } = res.locals;
-      const createdAt = now();
-      // Validated by the schema: one of the providers (optional when there is only one).
-      const provider = body.provider ?? firstProvider!;
-      const at = providers.get(provider)!;
-      const idemHash = sha256Hex(idemKey);
-      const p: NewPayment = {
-        id: store.newId(createdAt, idemHash),
-        merchantId,
-        provider,
-        paymentKey: body.paymentKey,
-        orderId: body.orderId,
-        amount: body.amount,
-        currency,
-        metadata: body.metadata ?? null,
-        requestId,
-        createdAt,
-      };
-      // The script fills in `eta` from the backlog it counts: the body sent is the body stored.
-      const weight = merchantWeight(deps.config, merchantId);
-      const mark = deps.replicas?.mark(p.id) ?? null;
-      const result = await store.create(p, idemHash, fingerprintOf(body, currency, provider), (id) => bodyTemplate({ ...p, id }, at.rate), { all: ceilingAll, merchant: at.ceiling }, weight);
-      switch (result.kind) {
-        case 'created':
-          await confirmReplicated(deps.replicas, mark, res);
-          send202(res, result.id, result.body, false);
-          return;
-        case 'replay': {
-          // The body sent then: rendered again from the payment while it is hot; once it is
-          // archived (Redis kept the fingerprint and the id), from the books.
-          const a = result.answer;
-          const body =
-            a.from === 'record' ? intakeBody(a.record, a.eta, rateOf(a.record.provider))
-            : a.from === 'body' ? a.body
-            : (await fromBooks(res, (b) => b.byId(result.id, paymentIdTime(result.id) ?? undefined)))?.intakeBody;
-          if (!body) throw new SluiceError('BOOKS_UNAVAILABLE', 'The stored answer is not in the books yet; retry', 503, true);
-          // The first answer may have been this 503: the payment is on a replica only once confirmed.
-          await confirmReplicated(deps.replicas, mark, res);
-          send202(res, result.id, body, true);
-          return;
-        }
-        case 'reused':
-          throw new SluiceError('IDEMPOTENCY_KEY_REUSED', 'This Idempotency-Key was used with a different request', 422);
-        case 'dup_payment_key':
-          // Who holds it is not said: it may be another merchant's payment.
-          throw new SluiceError('DUPLICATE_PAYMENT_KEY', 'A payment with this paymentKey already exists', 409);
-        case 'dup_order_id':
-          throw new SluiceError('DUPLICATE_ORDER_ID', 'A payment with this orderId already exists', 409);
-        case 'backlog_full':
-          res.set('Retry-After', String(BACKLOG_RETRY_AFTER_SECONDS));
-          // 503, never 429: the merchant is not over a limit of its own; Sluice is full.
-          throw new SluiceError('BACKLOG_FULL', 'Sluice is at its backlog ceiling; retry later', 503, true);
-        case 'merchant_backlog_full':
-          // This merchant only: its payments waiting would not all reach the PG within the
-          // ceiling at its share of the rate. Others are still accepted.
-          res.set('Retry-After', String(result.retryAfterSeconds));
-          throw new SluiceError('MERCHANT_BACKLOG_FULL', 'Your payments waiting are at the backlog ceiling for your share of the PG; retry later', 503, true);
-        case 'fenced':
-          // Several shards: this request's first try left its claims and never wrote the payment,
-          // and a sweep fenced it as this one came. Nothing was written; the retry starts afresh.
-          res.set('Retry-After', '1');
-          throw new SluiceError('REDIS_UNAVAILABLE', 'The payment could not be written; retry with the same Idempotency-Key', 503, true);
-        default:
-          assertNever(result);
-      }
-    },
-  );
+  // Served ahead of Express by the intake front; this route serves the paths Express also matches
+  // (`/v1/payments/`, another case) with the same handler.
+  router.post('/v1/payments', requireJson, jsonBody(deps.config.BODY_LIMIT_BYTES), async (req: Request, res: Res) => {
+    await deps.intake(req, res, { requestId: res.locals.requestId, merchantId: res.locals.merchantId, body: req.body });
+  });
 
   router.get('/v1/payments/:id', async (req: Request<{ id: string }>, res: Res) => {
     const waitSeconds = waitSecondsOf(req.query.wait);

@@ -4,6 +4,7 @@
  * once authenticated, the merchant id.
  */
 import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { NextFunction, Request, Response } from 'express';
 import { SluiceError } from '@sluice/domain';
 
@@ -21,13 +22,18 @@ export interface ApiLocals {
  */
 const SANE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
+/** The request's id (the caller's when sane, else a new one), set as the `X-Request-Id` response header. */
+export function takeRequestId(req: IncomingMessage, res: ServerResponse): string {
+  const given = req.headers['x-request-id'];
+  const id = typeof given === 'string' && SANE_REQUEST_ID.test(given) ? given : randomUUID();
+  res.setHeader('X-Request-Id', id);
+  return id;
+}
+
 /** Express middleware: sets `res.locals.requestId` and the `X-Request-Id` response header. */
 export function requestId() {
   return (req: Request, res: Response<unknown, ApiLocals>, next: NextFunction): void => {
-    const given = req.headers['x-request-id'];
-    const id = typeof given === 'string' && SANE_REQUEST_ID.test(given) ? given : randomUUID();
-    res.locals.requestId = id;
-    res.setHeader('X-Request-Id', id);
+    res.locals.requestId = takeRequestId(req, res);
     next();
   };
 }
@@ -52,21 +58,25 @@ export function parseTrustProxy(value: string): boolean | number | string[] {
  */
 const SINGLE_HEADERS = new Set(['authorization', 'content-type', 'content-length', 'idempotency-key']);
 
+/** Throws a 400 when a header of {@link SINGLE_HEADERS} appears more than once in `raw` (Node's `rawHeaders`). */
+export function refuseRepeated(raw: readonly string[]): void {
+  let seen: string[] | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!.toLowerCase();
+    if (!SINGLE_HEADERS.has(name)) continue;
+    if (seen?.includes(name)) {
+      throw new SluiceError('INVALID_REQUEST', `The ${name} header is given more than once`, 400, false, [
+        { path: `headers.${name}`, code: 'repeated', message: `${name}: give it once` },
+      ]);
+    }
+    (seen ??= []).push(name);
+  }
+}
+
 /** Express middleware: 400 when a header of {@link SINGLE_HEADERS} appears more than once. */
 export function refuseRepeatedHeaders() {
   return (req: Request, _res: Response, next: NextFunction): void => {
-    const raw = req.rawHeaders;
-    let seen: string[] | undefined;
-    for (let i = 0; i < raw.length; i += 2) {
-      const name = raw[i]!.toLowerCase();
-      if (!SINGLE_HEADERS.has(name)) continue;
-      if (seen?.includes(name)) {
-        throw new SluiceError('INVALID_REQUEST', `The ${name} header is given more than once`, 400, false, [
-          { path: `headers.${name}`, code: 'repeated', message: `${name}: give it once` },
-        ]);
-      }
-      (seen ??= []).push(name);
-    }
+    refuseRepeated(req.rawHeaders);
     next();
   };
 }

@@ -6,6 +6,7 @@
  * helmet once against a recording response gives the exact headers it would set; setting them
  * from that list cut the intake's per-request CPU (measured with apps/api/perf/intake-load.ts).
  */
+import type { ServerResponse } from 'node:http';
 import type { NextFunction, Request, Response } from 'express';
 import helmet, { type HelmetOptions } from 'helmet';
 
@@ -39,12 +40,19 @@ export function recordHelmet(options: Readonly<HelmetOptions> = {}): RecordedHea
   return out;
 }
 
-/** Express middleware that sets helmet's headers, as helmet(options) would. */
-export function securityHeaders(options: Readonly<HelmetOptions> = {}) {
+/** Sets helmet's headers on a response, as helmet(options) would. */
+export function securityHeaderSetter(options: Readonly<HelmetOptions> = {}): (res: ServerResponse) => void {
   const { set, removed } = recordHelmet(options);
-  return (_req: Request, res: Response, next: NextFunction): void => {
+  return (res) => {
     for (const name of removed) res.removeHeader(name);
     for (const [name, value] of set) res.setHeader(name, value);
+  };
+}
+
+/** Express middleware that sets helmet's headers, as helmet(options) would. */
+export function securityHeaders(setHeaders: (res: ServerResponse) => void = securityHeaderSetter()) {
+  return (_req: Request, res: Response, next: NextFunction): void => {
+    setHeaders(res);
     next();
   };
 }

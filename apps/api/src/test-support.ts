@@ -4,8 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { connect, type AddressInfo } from 'node:net';
-import type { Server } from 'node:http';
-import type { Express } from 'express';
+import type { RequestListener, Server } from 'node:http';
 import { pino, type Logger } from 'pino';
 import { testConfig, type Config } from '@sluice/config';
 import { BooksStream, connectRedis, PaymentStore, replicaWaiterOf, type Redis } from '@sluice/store';
@@ -96,7 +95,7 @@ export async function startTestApp(
 }
 
 /** Serves an app on 127.0.0.1, port 0. */
-export async function listen(app: Express, config: Pick<Config, 'REQUEST_TIMEOUT_MS'> = { REQUEST_TIMEOUT_MS: 10_000 }): Promise<{ url: string; close(): Promise<void> }> {
+export async function listen(app: RequestListener, config: Pick<Config, 'REQUEST_TIMEOUT_MS'> = { REQUEST_TIMEOUT_MS: 10_000 }): Promise<{ url: string; close(): Promise<void> }> {
   const server: Server = await new Promise((resolve) => {
     const s = createHttpServer(app, config).listen(0, '127.0.0.1', () => resolve(s));
   });
