@@ -79,13 +79,14 @@ export function createApp(deps: AppDeps): ApiApp {
   const operatorAuth = operatorAuthOf(config, () => deps.queues.confirm.client as unknown as Promise<Redis>, deps.store.keys);
   const ops = operatorRoutes({ config, store: deps.store, queues: deps.queues, auth: operatorAuth });
   app.post('/v1/payments', ops.countIntake); // intake outcomes for /metrics: one listener, no Redis
-  // The intake route is matched first: every router layer in front of it is paid per payment.
+  // The front serves POST /v1/payments; Express's intake route, for the paths the front leaves to
+  // it, is still matched first.
   const waiters = deps.waiters ?? new FinalWaiters(() => deps.store.redis.duplicate({ enableAutoPipelining: false }), deps.store.keys.finalChannel);
   const now = deps.now ?? Date.now;
   const books = deps.books ?? null;
   const intake = intakeHandler({ config, store: deps.store, now, fromBooks: fromBooksOf(books), replicas: deps.replicas ?? null });
   app.use(paymentRoutes({ config, store: deps.store, auth, now, waiters, books, replicas: deps.replicas ?? null, intake }));
-  app.use(providerRoutes({ config, store: deps.store, auth, now: deps.now ?? Date.now }));
+  app.use(providerRoutes({ config, store: deps.store, auth, now }));
   let deliveries: Queue<DeliveryJob> | null = null;
   app.use(webhookRoutes({
     config, store: deps.store, auth, books: deps.books ?? null,

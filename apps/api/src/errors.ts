@@ -67,8 +67,9 @@ const JSON_CONTENT_TYPE = 'application/json; charset=utf-8';
 
 /**
  * Answers `err` in the API's error shape, as Express's `res.status().json()` would (the same
- * bytes and headers; a JSON Content-Type even where a route had set another before it failed). 5xx are logged (with the request id); 4xx are the client's and are not. An
- * answer already under way cannot take another: the connection is cut.
+ * bytes and headers; a JSON Content-Type even where a route had set another before it failed).
+ * 5xx are logged (with the request id); 4xx are the client's and are not. An answer already under
+ * way cannot take another: the connection is cut.
  */
 export function sendError(logger: Logger, err: unknown, req: IncomingMessage, res: ServerResponse, requestId: string | undefined, path: string): void {
   if (res.headersSent) {

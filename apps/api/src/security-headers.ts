@@ -4,7 +4,7 @@
  * helmet runs a dozen middlewares per request and rebuilds its Content-Security-Policy string
  * each time (its directives may be functions of the request). Ours are all constant, so running
  * helmet once against a recording response gives the exact headers it would set; setting them
- * from that list cut the intake's per-request CPU (measured with apps/api/perf/intake-load.ts).
+ * from that list cut the intake's per-request CPU (`npm run bench -- --only intake`).
  */
 import type { ServerResponse } from 'node:http';
 import type { NextFunction, Request, Response } from 'express';
