@@ -65,7 +65,7 @@ describe('Sentinel failover under load', () => {
     const ledger = (await getJson<{ payments: Record<string, LedgerEntry> }>(`${s.simUrl}/__sim/ledger`)).payments;
     // What each node and sentinel says, printed with the report if it fails.
     const roles = await Promise.all(group.nodes.map((n) => n.client().call('ROLE').then((r) => `${n.port}: ${(r as unknown[])[0]}`, () => `${n.port}: away`)));
-    const named = await Promise.all(group.sentinels.map((x) => x.client().call('SENTINEL', 'get-master-addr-by-name', group.name).then((r) => (r as string[])[1], () => 'away')));
+    const named = await group.primaryPorts();
     const report = { ...checkInvariants(ids, views, ledger), redis: { firstPort, newPort, roles, named } };
     expect(report).toMatchObject({ lost: [], notFinal: [], doubleCharges: [], mismatches: [], final: 800 });
   });

@@ -31,7 +31,7 @@ import { bodyTemplate, intakeBody } from './render.ts';
 import { refuseRepeated, takeRequestId } from './request-context.ts';
 
 /** What a merchant is told to wait when the backlog is full: long enough for the PG to drain some. */
-export const BACKLOG_RETRY_AFTER_SECONDS = 30;
+const BACKLOG_RETRY_AFTER_SECONDS = 30;
 
 /**
  * The backlog ceiling in PG send slots: BACKLOG_MAX_SECONDS of work at the PG's rate limit

@@ -161,8 +161,10 @@ export interface SentinelGroup {
   sentinels: RedisServer[];
   /** `host:port,…` of the sentinels, as REDIS_SENTINELS takes them. */
   sentinelList: string;
-  /** The port the sentinels name as primary now. */
+  /** The port the sentinels name as primary now (the first that answers). */
   primaryPort(): Promise<number>;
+  /** The port each sentinel names as primary now, in order; null for one that does not answer. */
+  primaryPorts(): Promise<(number | null)[]>;
   /**
    * Waits until every sentinel that answers names the same primary, other than `port`, and it
    * answers as one (a sentinel that has not heard of the failover yet would still act on the old
@@ -211,14 +213,15 @@ export async function startSentinelGroup(o: { replicas?: number; sentinels?: num
       started.push(s);
       sentinels.push(s);
     }
+    /** The primary's port as sentinel `s` names it; null when it does not answer. */
+    const namedBy = (s: RedisServer): Promise<number | null> =>
+      (s.client().call('SENTINEL', 'get-master-addr-by-name', name) as Promise<[string, string]>).then(([, port]) => Number(port), () => null);
+    const primaryPorts = (): Promise<(number | null)[]> => Promise.all(sentinels.map(namedBy));
     const primaryPort = async (): Promise<number> => {
       for (const s of sentinels) {
-        try {
-          const [, port] = (await s.client().call('SENTINEL', 'get-master-addr-by-name', name)) as [string, string];
-          return Number(port);
-        } catch {
-          // This sentinel is away; ask the next.
-        }
+        const port = await namedBy(s);
+        if (port !== null) return port;
+        // This sentinel is away; ask the next.
       }
       throw new Error('no sentinel answered');
     };
@@ -228,15 +231,11 @@ export async function startSentinelGroup(o: { replicas?: number; sentinels?: num
       sentinels,
       sentinelList: sentinels.map((s) => `127.0.0.1:${s.port}`).join(','),
       primaryPort,
+      primaryPorts,
       async waitForFailover(fromPort, timeoutMs = 30_000) {
         const until = Date.now() + timeoutMs;
         while (Date.now() < until) {
-          const named = await Promise.all(
-            sentinels.map((s) =>
-              (s.client().call('SENTINEL', 'get-master-addr-by-name', name) as Promise<[string, string]>).then(([, p]) => Number(p)).catch(() => null),
-            ),
-          );
-          const said = new Set(named.filter((p): p is number => p !== null));
+          const said = new Set((await primaryPorts()).filter((p): p is number => p !== null));
           const port = said.size === 1 ? [...said][0]! : fromPort;
           if (port !== fromPort) {
             const node = nodes.find((n) => n.port === port);
