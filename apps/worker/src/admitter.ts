@@ -1,30 +1,30 @@
 /**
  * Admission: every worker process tops the payments admitted and not yet sent up to the lead
  * (ADMIT_LEAD_MS of the PG's rate), taking them from the merchants' fair queues by turns
- * (the store's `FairShare.admit`, one Lua script), and adds their confirm jobs.
+ * (the store's `FairShare.admit`, one Lua script), and starts their first sends here
+ * (first-sends.ts), at most as many as it has room for.
  *
- * Why a lead and not the whole backlog: BullMQ's queue is first in, first out. Whatever is in it
- * is served before a payment that arrives later, so only a short lead goes in, and a merchant
- * arriving behind another's flood waits about the lead, not the flood. The lead must cover what
- * passes between two admissions (ADMIT_TICK_MS, the job's add and fetch), or the gate's
- * waiters run dry and the PG's budget goes unused; 300 ms at 500/s is 150 payments (400 ms measured
- * no better for the budget and let the small merchant's p99 reach 1.17 s on a loaded box).
+ * Why a lead and not the whole backlog: whatever is admitted is served before a payment that
+ * arrives later, so only a short lead is admitted, and a merchant arriving behind another's flood
+ * waits about the lead, not the flood. The lead must cover what passes between two admissions
+ * (ADMIT_TICK_MS), or the gate's waiters run dry and the PG's budget goes unused; 300 ms at
+ * 500/s is 150 payments (400 ms measured no better for the budget and let the small merchant's
+ * p99 reach 1.17 s on a loaded box).
  *
- * Nothing here is owned by a process: any live worker's admission serves every merchant, a
- * dead one's admitted payments are BullMQ jobs (taken over as BullMQ does), and one that died
- * between admitting and adding the jobs left outbox markers, which the sweeper turns into jobs.
+ * Nothing here is owned for long by a process: any live worker's admission serves every
+ * merchant, and a dead one's admitted payments keep their outbox markers, which stop being
+ * renewed; the sweeper turns markers past its grace into confirm jobs for any worker to run.
  */
-import { enqueueConfirmsOf, type ConfirmJob } from '@sluice/queue';
-import type { FairShare, Redis } from '@sluice/store';
-import type { Queue } from 'bullmq';
+import type { FairShare } from '@sluice/store';
 import type { Logger } from 'pino';
+import type { FirstSends } from './first-sends.ts';
 
-/** What admission needs: the fair queues, where jobs go, and how much to keep admitted. */
+/** What admission needs: the fair queues, who sends what is admitted, and how much to keep admitted. */
 export interface AdmitterOptions {
   /** Each payment shard's fair queues and outbox (one with REDIS_SHARDS=1). */
   shards: { fair: FairShare; outboxKey: string }[];
-  confirmQueue: Queue<ConfirmJob>;
-  redis: Redis;
+  /** Drives what this process admitted to its first answer, under the outbox markers. */
+  sends: Pick<FirstSends, 'room' | 'take'>;
   /** The most payments admitted and not yet sent (config `admitLead`), over all shards. */
   lead: number;
   /** How long an admitted payment counts against the lead (config `admittedStaleMs`). */
@@ -58,7 +58,7 @@ export class Admitter {
     this.loop = this.run();
   }
 
-  /** Stops the loop once its current admission has added its jobs. */
+  /** Stops the loop once its current admission has handed its payments on. */
   async stop(): Promise<void> {
     this.running = false;
     this.wake?.();
@@ -71,8 +71,11 @@ export class Admitter {
    */
   async once(): Promise<number> {
     const lead = Math.ceil(this.o.lead / this.o.shards.length);
-    const admitted = await Promise.all(this.o.shards.map(async ({ fair, outboxKey }) => ({ outboxKey, paymentIds: await fair.admit(lead, lead, this.o.staleMs) })));
-    await enqueueConfirmsOf(this.o.confirmQueue, this.o.redis, admitted);
+    // No more than this process has room for: what it admits, it sends.
+    const max = Math.min(lead, Math.floor(this.o.sends.room() / this.o.shards.length));
+    if (max === 0) return 0;
+    const admitted = await Promise.all(this.o.shards.map(async ({ fair, outboxKey }) => ({ outboxKey, paymentIds: await fair.admit(lead, max, this.o.staleMs) })));
+    for (const { outboxKey, paymentIds } of admitted) this.o.sends.take(outboxKey, paymentIds);
     const n = admitted.reduce((a, x) => a + x.paymentIds.length, 0);
     this.admitted += n;
     return n;
@@ -92,7 +95,7 @@ export class Admitter {
         this.failing = false;
       } catch (err) {
         // Redis away: nothing can be admitted, and nothing is lost (payments stay in their
-        // queues; admitted ones keep their outbox markers until their jobs exist).
+        // queues; admitted ones keep their outbox markers until their first send has ended).
         if (!this.failing) this.o.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'admission failed; trying again');
         this.failing = true;
         pause = ERROR_PAUSE_MS;

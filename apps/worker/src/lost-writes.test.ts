@@ -1,13 +1,13 @@
 /**
  * A failover that loses the last writes (replication is asynchronous): Redis comes back as it was
- * a moment before, with the payment not yet sent and its job waiting, although the PG already
- * charged the card and Sluice had shown it APPROVED. The job runs again; the phase guard lets the
+ * a moment before, with the payment not yet sent and waiting for admission, although the PG already
+ * charged the card and Sluice had shown it APPROVED. It is admitted and sent again; the phase guard lets the
  * confirm out again with the payment's one Idempotency-Key, and the PG answers with its stored
  * answer instead of charging twice. The final state is the PG's: for an approval, a decline, and
  * an approval Sluice first learnt by inquiry (its answer came after the read timeout).
  *
  * The lost writes are made real: every key under the worker's prefix is dumped while the payment
- * waits (worker paused), and restored, all of it, after the payment is final.
+ * waits (admission stopped), and restored, all of it, after the payment is final.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Redis } from 'ioredis';
@@ -43,17 +43,15 @@ async function restore(redis: Redis, prefix: string, snap: Map<string, Buffer>):
 async function loseWritesOf(paymentKey: string) {
   const redis = h.worker.redis;
   const prefix = h.config.REDIS_PREFIX;
-  const confirm = h.worker.workers[0]!;
-  // pause() without doNotWaitActive: it also drops the worker's blocking fetch, which would
-  // otherwise wake on the new job's marker and take it although the worker is paused.
-  await confirm.pause();
+  // Admission stopped: the payment waits in its merchant's queue, not yet sent, as the replica
+  // last got it.
+  await h.worker.admitter.stop();
   const id = await h.pay(paymentKey, 4_200);
-  // Admitted and its job waiting: what the replica last got.
-  await expect.poll(async () => h.worker.queues.confirm.getJobState(id), { timeout: 10_000 }).toBe('waiting');
+  expect(await h.worker.fairs[0]!.awaitingAdmission((await h.worker.store.get(id))!)).toBe(true);
   expect((await h.worker.store.get(id))!.status).toBe('QUEUED');
   const snap = await snapshot(redis, prefix);
 
-  confirm.resume();
+  h.worker.admitter.start();
   const [first] = await h.settle([id]);
   const pgBefore = { ...h.ledger()[paymentKey]! };
 

@@ -14,7 +14,7 @@ describe('WorkerMetrics', () => {
     const m = new WorkerMetrics();
     const stats = { ...emptyStats(), tooLate: 2, marginMs: 12, inFlight: 7, unusedSlots: 3 };
     stats.readTimeouts = { ...stats.readTimeouts, confirm: { timeoutMs: 2_400, typicalMs: 340, p75Ms: 800 } };
-    m.bind(() => stats);
+    m.bind(() => stats, () => 42);
 
     const report = (r: Partial<CallReport>): CallReport => ({
       call: 'confirm', transport: 'answered', httpStatus: 200, outcome: 'approved', pgFailed: false,
@@ -48,6 +48,7 @@ describe('WorkerMetrics', () => {
     expect(line(text, 'sluice_gate_margin_seconds')).toBe('0.012');
     expect(line(text, 'sluice_gate_permits_too_late_total')).toBe('2');
     expect(line(text, 'sluice_pg_connections_in_use')).toBe('7');
+    expect(line(text, 'sluice_worker_first_sends')).toBe('42');
     expect(text).toContain('\nprocess_resident_memory_bytes ');
 
     // The too-late counter follows the gate's running count, without double counting.

@@ -60,6 +60,7 @@ export class WorkerMetrics implements Required<CallObserver> {
     registers: [this.registry],
   });
   private stats: (() => SenderStats) | null = null;
+  private firstSends: (() => number) | null = null;
   /** Connection holds since the last {@link takeHoldMeans}: sum (ms) and count per call. */
   private holds: Record<string, { sum: number; n: number }> = {};
 
@@ -126,6 +127,14 @@ export class WorkerMetrics implements Required<CallObserver> {
       },
     });
     new Gauge({
+      name: 'sluice_worker_first_sends',
+      help: 'Payments in their first send in this process (admitted, under their outbox marker)',
+      registers: [this.registry],
+      collect() {
+        if (self.firstSends) this.set(self.firstSends());
+      },
+    });
+    new Gauge({
       name: 'sluice_pg_connections_in_use',
       help: "Connections of this process's share of the PG's cap in use",
       registers: [this.registry],
@@ -135,9 +144,10 @@ export class WorkerMetrics implements Required<CallObserver> {
     });
   }
 
-  /** Reads the sender's margin, too-late count and connections in use at scrape time. */
-  bind(stats: () => SenderStats): void {
+  /** Reads the sender's margin, too-late count and connections in use, and the first sends in flight, at scrape time. */
+  bind(stats: () => SenderStats, firstSends?: () => number): void {
     this.stats = stats;
+    this.firstSends = firstSends ?? null;
   }
 
   /** Mean connection hold (ms) per call type since the last call (null: no calls), for the dashboard. */

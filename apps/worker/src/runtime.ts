@@ -17,6 +17,7 @@ import { Worker } from 'bullmq';
 import { createLogger } from '@sluice/log';
 import type { Logger } from 'pino';
 import { Admitter } from './admitter.ts';
+import { FirstSends } from './first-sends.ts';
 import { PaymentDriver } from './driver.ts';
 import { WorkerMetrics } from './metrics.ts';
 import { confirmProcessor, resolveProcessor } from './processors.ts';
@@ -43,6 +44,8 @@ export interface ProviderSide {
   /** Its fair queues in each payment shard. */
   fairs: FairShare[];
   admitter: Admitter;
+  /** What this process admitted, driven to its first answer (first-sends.ts). */
+  sends: FirstSends;
   /** Merchants' refunds of approved payments (refunder.ts). */
   refunder: Refunder;
   reconciler: Reconciler;
@@ -132,8 +135,11 @@ export async function startWorker(
     });
     const resolveWorker = new Worker(names.resolve, retryPolicy(resolveProcessor(deps)), { ...common, concurrency: pc.RESOLVE_CONCURRENCY });
     const fairs = fairShares(redis, keys);
+    const sends = new FirstSends({
+      driver, redis, confirmQueue: queues.confirm, resolveQueue: queues.resolve, concurrency: workerConcurrency(pc), probeIntervalMs: pc.BREAKER_PROBE_INTERVAL_MS, log,
+    });
     const admitter = new Admitter({
-      shards: fairs.map((fair, n) => ({ fair, outboxKey: keys.shards[n]!.outbox })), confirmQueue: queues.confirm, redis, lead: admitLead(pc), staleMs: admittedStaleMs(pc), tickMs: admitTickMs(pc), log,
+      shards: fairs.map((fair, n) => ({ fair, outboxKey: keys.shards[n]!.outbox })), sends, lead: admitLead(pc), staleMs: admittedStaleMs(pc), tickMs: admitTickMs(pc), log,
     });
     const reconciler = new Reconciler({ pg, store, transitions, log, books, keys }, { lookbackMs: pc.RECONCILE_LOOKBACK_MS, settleMs: 60_000 });
     const refunder = new Refunder({
@@ -144,12 +150,12 @@ export async function startWorker(
       settleMs: pc.REFUND_SETTLE_MS, backoffBaseMs: pc.RETRY_BACKOFF_BASE_MS, backoffMaxMs: pc.RETRY_BACKOFF_MAX_MS,
       breakerWaitMs: pc.BREAKER_PROBE_INTERVAL_MS,
     });
-    sides.push({ provider, keys, transitions, pg, queues, fairs, admitter, refunder, reconciler, workers: [confirmWorker, resolveWorker] });
+    sides.push({ provider, keys, transitions, pg, queues, fairs, admitter, sends, refunder, reconciler, workers: [confirmWorker, resolveWorker] });
   }
   const first = sides[0]!;
   // Process-wide figures (gate, connections, timeouts) are the first provider's; the PG calls of
   // every provider are counted (with their provider in Redis for the dashboard and /metrics).
-  metrics.bind(() => first.pg.stats());
+  metrics.bind(() => first.pg.stats(), () => sides.reduce((n, side) => n + side.sends.size(), 0));
 
   const sweeper = new Sweeper({ store, providers: new Map(sides.map((s) => [s.provider.id, s])), log });
   const maintenanceWorker = new Worker(
@@ -226,7 +232,7 @@ export async function startWorker(
   return {
     config, redis, store, providers: sides, ...first, sweeper, workers, metrics, log, webhooks,
     close: async () => {
-      // No more admissions: what this process admitted is in BullMQ, for any worker to run.
+      // No more admissions: what this process admitted is in flight here, or in BullMQ.
       await Promise.all(sides.map((side) => side.admitter.stop()));
       // No new refund steps; those under way settle within the grace period, or their leases
       // lapse and another worker queries what they sent.
@@ -234,12 +240,14 @@ export async function startWorker(
       clearInterval(figuresTimer);
       await Promise.all(sides.map((side) => redis.hdel(side.keys.pgClients, processId).catch(() => undefined)));
       const grace = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), config.WORKER_SHUTDOWN_GRACE_MS).unref());
-      const graceful = Promise.all([...workers.map((w) => w.close()), refundersStopped]).then(() => 'closed' as const);
+      const graceful = Promise.all([...workers.map((w) => w.close()), ...sides.map((side) => side.sends.drained()), refundersStopped]).then(() => 'closed' as const);
       if ((await Promise.race([graceful, grace])) === 'timeout') {
         // Hand the jobs back: their locks lapse and another worker picks them up, and a confirm
-        // that may have been sent is re-sent with the same key or inquired.
+        // that may have been sent is re-sent with the same key or inquired. First sends still in
+        // flight keep their outbox markers, no longer renewed: the sweeper takes them.
         await Promise.all(workers.map((w) => w.close(true)));
       }
+      for (const side of sides) side.sends.close();
       await webhooks?.close();
       await Promise.all(sides.map((side) => side.pg.close()));
       await replicas?.close();

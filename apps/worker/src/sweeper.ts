@@ -1,9 +1,9 @@
 /**
  * The sweeper: the safety net under admission's outbox and under BullMQ.
  *
- * 1. Outbox: a payment admitted from its merchant's fair queue but whose confirm job was never
- *    added (the worker died between the two) is enqueued. The job id is the payment id, so an
- *    add that races the admitter's own is a no-op.
+ * 1. Outbox: a payment admitted from its merchant's fair queue whose marker has aged past the
+ *    grace (the worker driving its first send died, or stalled, first-sends.ts) gets a confirm
+ *    job. The job id is the payment id, so a second add is a no-op.
  * 2. Live jobs: every payment that is not final must have a live job (waiting, delayed, active or
  *    prioritized), unless it is still waiting in its merchant's fair queue (it needs none until
  *    admitted). A job can vanish (failed after its attempts, stalled too often, cleaned from the
@@ -15,13 +15,11 @@
  * Each payment shard's outbox and backlog are swept in turn.
  */
 import { DEFAULT_PROVIDER } from '@sluice/config';
-import { confirmJobId, enqueueConfirms, resolveJobId, type Queues } from '@sluice/queue';
-import { shardOfPaymentId, type FairShare, type Keys, type PaymentStore, type Transitions } from '@sluice/store';
-import type { Job, Queue } from 'bullmq';
+import { confirmJobId, enqueueConfirms, LIVE_JOB_STATES as ALIVE, resolveJobId, reviveJob, type Queues } from '@sluice/queue';
+import { redisNowMs, shardOfPaymentId, type FairShare, type Keys, type PaymentStore, type Transitions } from '@sluice/store';
 import type { Logger } from 'pino';
+import { OUTBOX_LEASE_MS } from './first-sends.ts';
 import { startResolving } from './processors.ts';
-
-const ALIVE = new Set(['waiting', 'delayed', 'active', 'prioritized', 'waiting-children']);
 
 /** What one sweep found and did. */
 export interface SweepReport {
@@ -34,7 +32,7 @@ export interface SweepReport {
 
 /** How often and how far back the sweeper looks. */
 export interface SweeperOptions {
-  /** Outbox markers younger than this are left to the API's own enqueue. */
+  /** Outbox markers younger than this are left to the worker whose first send renews them. */
   outboxGraceMs: number;
   /** Payments younger than this are not checked for a live job. */
   liveGraceMs: number;
@@ -72,7 +70,7 @@ export class Sweeper {
   private readonly log: Logger;
   private readonly o: SweeperOptions;
 
-  constructor(d: SweeperDeps, o: SweeperOptions = { outboxGraceMs: 3_000, liveGraceMs: 30_000, chunk: 500, claimGraceMs: 60_000 }) {
+  constructor(d: SweeperDeps, o: SweeperOptions = { outboxGraceMs: OUTBOX_LEASE_MS, liveGraceMs: 30_000, chunk: 500, claimGraceMs: 60_000 }) {
     this.store = d.store;
     this.cursors = d.store.keys.shards.map(() => 0);
     this.providers = d.providers;
@@ -82,7 +80,7 @@ export class Sweeper {
 
   async sweep(now = Date.now()): Promise<SweepReport> {
     const claimsReleased = (await this.store.claims?.sweep(now, this.o.claimGraceMs)) ?? 0;
-    const outboxEnqueued = await this.sweepOutbox(now);
+    const outboxEnqueued = await this.sweepOutbox();
     let checked = 0;
     let redriven = 0;
     for (const [n, k] of this.store.keys.shards.entries()) {
@@ -95,8 +93,10 @@ export class Sweeper {
     return { outboxEnqueued, checked, redriven, claimsReleased };
   }
 
-  private async sweepOutbox(now: number): Promise<number> {
+  private async sweepOutbox(): Promise<number> {
     const r = this.store.redis;
+    // Markers are written and renewed on Redis's clock (admit.lua, renew-outbox.lua).
+    const now = await redisNowMs(r);
     let n = 0;
     for (const side of this.providers.values()) {
       for (const k of side.keys.shards) {
@@ -141,11 +141,14 @@ export class Sweeper {
       this.log.warn({ alert: true, paymentId: id, provider: rec.provider }, 'payment of a provider this worker does not have');
       return false;
     }
+    // Admitted and in flight in a worker's first sends (its outbox marker is the lease): that
+    // worker drives it, or the outbox sweep does once the marker has aged.
+    if ((await this.store.redis.zscore(side.keys.shardOf(id).outbox, id)) !== null) return false;
     const { confirm, resolve } = side.queues;
     if (rec.phase === 'queued') {
       // Still in its merchant's fair queue: admission adds its job, in its turn.
       if (await (side.fairs[shardOfPaymentId(id)] ?? side.fairs[0]!).awaitingAdmission(rec)) return false;
-      return this.revive(confirm, confirmJobId(id), () => confirm.add('confirm', { paymentId: id }, { jobId: confirmJobId(id) }).then(() => undefined));
+      return reviveJob(confirm, confirmJobId(id), () => confirm.add('confirm', { paymentId: id }, { jobId: confirmJobId(id) }).then(() => undefined));
     }
     const resolveAlive = ALIVE.has(await resolve.getJobState(resolveJobId(id)));
     if (rec.phase === 'confirming') {
@@ -154,23 +157,6 @@ export class Sweeper {
       // It may have been sent: learn the PG's state by inquiry before anything else.
       await side.transitions.apply({ paymentId: id, expected: 'confirming', step: { do: 'inquire', delayMs: 0, answered: false }, event: { call: 'sweeper', step: 'inquire' } });
     } else if (resolveAlive) return false;
-    return this.revive(resolve, resolveJobId(id), () => startResolving(resolve, id, 0));
-  }
-
-  private async revive(queue: Queue, jobId: string, add: () => Promise<void>): Promise<boolean> {
-    const job = (await queue.getJob(jobId)) as Job | undefined;
-    if (job) {
-      const state = await job.getState();
-      if (ALIVE.has(state)) return false;
-      if (state === 'failed') {
-        // With its attempts reset: a revived job gets its retries and their backoff again, rather than
-        // failing for good (and being revived) at its next error, in a loop.
-        await job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
-        return true;
-      }
-      await job.remove();
-    }
-    await add();
-    return true;
+    return reviveJob(resolve, resolveJobId(id), () => startResolving(resolve, id, 0));
   }
 }

@@ -14,7 +14,7 @@ export interface Harness {
   sim: RunningSimulator;
   worker: RunningWorker;
   config: Config;
-  /** Creates a payment as the intake would (the worker admits it and adds its job). Returns its id. */
+  /** Creates a payment as the intake would (the worker admits it and sends it). Returns its id. */
   pay(paymentKey: string, amount?: number): Promise<string>;
   /** Waits until every id is final (or the timeout), and returns the records. */
   settle(ids: string[], timeoutMs?: number): Promise<PaymentRecord[]>;

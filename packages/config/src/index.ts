@@ -221,9 +221,10 @@ export const EnvSchema = z.object({
   /** A payment still QUEUED past this age is not sent: FAILED EXPIRED_IN_QUEUE. */
   QUEUE_MAX_AGE_MS: int(25 * 60_000, 1),
   /**
-   * Confirm jobs at once per worker process; 0 = 1.5 × this process's connection share. A job
-   * holds its slot for the whole PG round trip, so by Little's law the pool needs more than
-   * rate × latency jobs in flight (500/s × ~0.25 s ≈ 125), plus some waiting at the gate.
+   * First sends at once per worker process (admission takes no more), and as many confirm jobs;
+   * 0 = 1.5 × this process's connection share. Each holds its place for the whole PG round trip,
+   * so by Little's law the pool needs more than rate × latency in flight (500/s × ~0.25 s ≈ 125),
+   * plus some waiting at the gate.
    */
   WORKER_CONCURRENCY: int(0, 0),
   RESOLVE_CONCURRENCY: int(50, 1),

@@ -77,7 +77,7 @@ export const VARIABLE_DOCS: VariableDoc[] = [
   { variables: ["ADMIT_LEAD_MS"], meaning: "how far ahead of the PG (ms of its rate) the workers admit payments from the merchants' fair queues" },
   { variables: ["ADMIT_TICK_MS"], meaning: "how often the worker processes, together, top up the admitted payments (each every `ADMIT_TICK_MS` × `WORKER_PROCESSES`)" },
   { variables: ["QUEUE_MAX_AGE_MS"], meaning: "a payment still `QUEUED` past this is not sent: `FAILED EXPIRED_IN_QUEUE`" },
-  { variables: ["WORKER_CONCURRENCY"], meaning: "confirm jobs at once per worker process; 0 = 1.5 × its connection share (300 with one process). A job holds its slot for the whole PG round trip" },
+  { variables: ["WORKER_CONCURRENCY"], meaning: "first sends at once per worker process (admission takes no more), and as many confirm jobs; 0 = 1.5 × its connection share (300 with one process). Each holds its place for the whole PG round trip" },
   { variables: ["RESOLVE_CONCURRENCY"], meaning: "in-doubt jobs at once per worker process" },
   { variables: ["WORKER_LOCK_MS"], meaning: "BullMQ job lock, renewed every half of it; a killed worker's jobs are taken over after about this plus `WORKER_STALLED_CHECK_MS`" },
   { variables: ["WORKER_STALLED_CHECK_MS"], meaning: "how often a worker looks for jobs whose lock lapsed" },

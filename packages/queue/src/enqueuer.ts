@@ -7,7 +7,7 @@
  * the sweeper finds the marker and adds the job again; the job id is the payment id, so a double
  * add is a no-op.
  */
-import type { Queue } from 'bullmq';
+import type { Job, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { confirmJobId, type ConfirmJob } from './catalog.ts';
 
@@ -25,4 +25,28 @@ export async function enqueueConfirmsOf(queue: Queue<ConfirmJob>, redis: Redis, 
   if (all.length === 0) return;
   await queue.addBulk(all.map((paymentId) => ({ name: 'confirm', data: { paymentId }, opts: { jobId: confirmJobId(paymentId) } })));
   await Promise.all(outboxes.filter((o) => o.paymentIds.length > 0).map((o) => redis.zrem(o.outboxKey, ...o.paymentIds)));
+}
+
+/** The job states in which a job will still run. */
+export const LIVE_JOB_STATES: ReadonlySet<string> = new Set(['waiting', 'delayed', 'active', 'prioritized', 'waiting-children']);
+
+/**
+ * Makes sure the job `jobId` will run: a live one is left alone, a failed one is retried with its
+ * attempts reset (rather than failing for good again at its next error, in a loop), and one that
+ * ended otherwise (completed, or missing) is removed and added anew with `add` (an add under an
+ * id that still exists would be a no-op). Returns whether a job was retried or added.
+ */
+export async function reviveJob(queue: Queue, jobId: string, add: () => Promise<void>): Promise<boolean> {
+  const job = (await queue.getJob(jobId)) as Job | undefined;
+  if (job) {
+    const state = await job.getState();
+    if (LIVE_JOB_STATES.has(state)) return false;
+    if (state === 'failed') {
+      await job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
+      return true;
+    }
+    await job.remove();
+  }
+  await add();
+  return true;
 }

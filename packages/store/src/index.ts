@@ -13,3 +13,4 @@ export * from './refunds.ts';
 export * from './webhook-endpoints.ts';
 export * from './replicas.ts';
 export * from './claims.ts';
+export * from './outbox.ts';
