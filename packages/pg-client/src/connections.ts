@@ -29,6 +29,12 @@ interface Unit {
   socket: Socket | null;
   /** A socket opened for the next request, not yet handed to the Client. */
   opened: Socket | null;
+  /**
+   * The unit's one connection attempt in flight, shared by `ready` and the Client's connector:
+   * two attempts at once would leave the unit two open connections, one of them idle and counted
+   * by the PG until its keep-alive closes it (seen: 201 open to the simulator from a pool of 196).
+   */
+  connecting: Promise<Socket | Error> | null;
 }
 
 const alive = (socket: Socket | null): boolean => socket !== null && !socket.destroyed && socket.readyState === 'open';
@@ -50,7 +56,7 @@ export class Connections {
       ...(https ? { servername: options.origin.hostname } : {}),
     };
     this.units = Array.from({ length: options.size }, () => {
-      const unit = { socket: null, opened: null } as unknown as Unit;
+      const unit = { socket: null, opened: null, connecting: null } as unknown as Unit;
       unit.client = new Client(options.origin.origin, {
         pipelining: 1,
         connect: (target, callback) => {
@@ -61,7 +67,7 @@ export class Connections {
           // made within the connector call.
           if (opened !== null && alive(opened)) return queueMicrotask(() => callback(null, this.adopt(unit, opened)));
           opened?.destroy();
-          this.connect(target, (err, socket) => (err ? callback(err, null) : callback(null, this.adopt(unit, socket as Socket))));
+          void this.open(unit).then((socket) => (socket instanceof Error ? callback(socket, null) : callback(null, this.adopt(unit, socket))));
         },
         headersTimeout: options.headersTimeoutMs,
         bodyTimeout: options.bodyTimeoutMs,
@@ -73,7 +79,24 @@ export class Connections {
     });
   }
 
+  /** The unit's connection attempt: the one in flight, or a new one. */
+  private open(unit: Unit): Promise<Socket | Error> {
+    unit.connecting ??= new Promise<Socket | Error>((resolve) => {
+      this.connect(this.target, (err, socket) => {
+        unit.connecting = null;
+        resolve(err ?? (socket as Socket));
+      });
+    });
+    return unit.connecting;
+  }
+
   private adopt(unit: Unit, socket: Socket): Socket {
+    // One open connection per unit, whatever the order things happened in.
+    if (unit.opened === socket) unit.opened = null;
+    else if (unit.opened !== null) {
+      unit.opened.destroy();
+      unit.opened = null;
+    }
     unit.socket = socket;
     socket.once('close', () => {
       if (unit.socket === socket) unit.socket = null;
@@ -93,13 +116,17 @@ export class Connections {
   ready(unit: number): Promise<string | null> {
     const entry = this.units[unit]!;
     if (alive(entry.socket) || alive(entry.opened)) return Promise.resolve(null);
-    return new Promise((resolve) => {
-      this.connect(this.target, (err, socket) => {
-        if (err) return resolve((err as { code?: string }).code ?? err.name);
-        entry.opened?.destroy();
-        entry.opened = socket as Socket;
-        resolve(null);
-      });
+    return this.open(entry).then((socket) => {
+      if (socket instanceof Error) return (socket as { code?: string }).code ?? socket.name;
+      // The Client took it already (its own connect shared this attempt), or holds another.
+      if (entry.socket === socket) return null;
+      if (alive(entry.socket)) {
+        socket.destroy();
+        return null;
+      }
+      if (entry.opened !== socket) entry.opened?.destroy();
+      entry.opened = socket;
+      return null;
     });
   }
 
