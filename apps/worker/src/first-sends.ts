@@ -7,8 +7,8 @@
  * confirm job, as it always did for a worker that died between admitting and enqueueing.
  *
  * Why: a BullMQ job per payment cost three scripts (the add, `moveToActive`, `moveToFinished`),
- * its lock renewals and their events: about half of the worker's CPU and Redis's commands per
- * payment (docs/perf.md, "The first send without a job"). Everything after the first answer that
+ * its lock renewals and their events: a third of Redis's commands per payment, and a third of
+ * the worker's main thread (docs/perf.md, "The first send without a job"). Everything after the first answer that
  * waits (a retry's backoff, a breaker's probe interval, an answer in doubt) still goes to BullMQ,
  * whose delays, retries and takeover carry it as before.
  *
@@ -17,7 +17,7 @@
  * stalled BullMQ job, the phase guard and the payment's one PG key keep that from charging twice.
  */
 import { confirmJobId, RETRY_BACKOFF, reviveJob, type ConfirmJob, type ResolveJob } from '@sluice/queue';
-import { renewOutboxMarkers, type Redis } from '@sluice/store';
+import { OutboxLeases, type Redis } from '@sluice/store';
 import type { Queue } from 'bullmq';
 import type { Logger } from 'pino';
 import type { PaymentDriver } from './driver.ts';
@@ -54,11 +54,13 @@ export class FirstSends {
   private lastFlush: Promise<void> = Promise.resolve();
   private readonly renewTimer: NodeJS.Timeout;
   private idle: (() => void) | null = null;
+  private readonly leases: OutboxLeases;
   /** Payments sent first here (for metrics and tests). */
   started = 0;
 
   constructor(private readonly o: FirstSendsOptions) {
-    this.renewTimer = setInterval(() => void this.renew(), o.renewEveryMs ?? OUTBOX_LEASE_MS / 3);
+    this.leases = new OutboxLeases(o.redis);
+    this.renewTimer = setInterval(() => void this.renew().catch(() => undefined), o.renewEveryMs ?? OUTBOX_LEASE_MS / 3);
     this.renewTimer.unref();
   }
 
@@ -164,6 +166,6 @@ export class FirstSends {
     }
     // A renewal lost (Redis away) lets a lease lapse: the sweeper's job and this send may then
     // both run the payment, which its phase guard and its one PG key keep safe.
-    await Promise.all([...byOutbox].map(([key, ids]) => renewOutboxMarkers(this.o.redis, key, ids))).catch(() => undefined);
+    await Promise.all([...byOutbox].map(([key, ids]) => this.leases.renew(key, ids))).catch(() => undefined);
   }
 }

@@ -8,10 +8,28 @@ import { lua } from './lua/index.ts';
 
 type ScriptRedis = Redis & { sluiceRenewOutbox(key: string, ...ids: string[]): Promise<number> };
 
-/** Renews the markers of `ids` in `outboxKey` to Redis's now (those still there). Returns how many. */
-export function renewOutboxMarkers(redis: Redis, outboxKey: string, ids: readonly string[]): Promise<number> {
-  if (!('sluiceRenewOutbox' in redis)) redis.defineCommand('sluiceRenewOutbox', { numberOfKeys: 1, lua: lua('renew-outbox') });
-  return (redis as ScriptRedis).sluiceRenewOutbox(outboxKey, ...ids);
+/** Renews outbox markers (lua/renew-outbox.lua). */
+export class OutboxLeases {
+  private readonly r: ScriptRedis;
+
+  /**
+   * Make it when the process starts, as every store class here defines its scripts: ioredis's
+   * auto-pipelining adds a command to the pipeline of the current turn by the command's name, and
+   * a pipeline made before the script was defined has no such name. The command is then lost
+   * from the pipeline while its caller still waits for an answer, the pipeline's answers no
+   * longer line up with its callers, and ioredis throws where nothing catches it (seen: a worker
+   * that defined this script at its first renewal, under load, died with `results[i] is not
+   * iterable`).
+   */
+  constructor(redis: Redis) {
+    if (!('sluiceRenewOutbox' in redis)) redis.defineCommand('sluiceRenewOutbox', { numberOfKeys: 1, lua: lua('renew-outbox') });
+    this.r = redis as ScriptRedis;
+  }
+
+  /** Renews the markers of `ids` in `outboxKey` to Redis's now (those still there). Returns how many. */
+  renew(outboxKey: string, ids: readonly string[]): Promise<number> {
+    return this.r.sluiceRenewOutbox(outboxKey, ...ids);
+  }
 }
 
 /** Redis's clock now, in ms: what outbox markers' ages are read against. */
