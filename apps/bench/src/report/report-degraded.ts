@@ -56,7 +56,9 @@ export function crashSection(r: BenchResults): string {
     '## 6. Crash',
     '',
     '400 payments/s offered for 30 s at the default simulator; at 10 s one worker process is killed with SIGKILL. "Held" payments ' +
-      'were sent to the PG and not final at the kill. Job locks: WORKER_LOCK_MS 5 s, checked every WORKER_STALLED_CHECK_MS 1.5 s.',
+      'were sent to the PG and not final at the kill. A first send\'s lease (its outbox marker) lapses 3 s after its last renewal and the ' +
+      'sweeper takes it every SWEEP_INTERVAL_MS (5 s); job locks: WORKER_LOCK_MS 5 s, checked every WORKER_STALLED_CHECK_MS 1.5 s. ' +
+      '"Spawn → next PG request" includes the process\'s start (about 2 s on the 2-core bench machine while idle).',
     '',
     table(
       ['', ...r.crash.map((x) => x.label)],
