@@ -25,7 +25,7 @@ import { startResolving } from './processors.ts';
 
 /**
  * How old an outbox marker must be before the sweeper takes it for a payment nobody drives: its
- * worker renews it every third of this while the payment is in flight.
+ * worker renews it every third of this while the payment is in flight, well within it.
  */
 export const OUTBOX_LEASE_MS = 3_000;
 
@@ -37,8 +37,6 @@ export interface FirstSendsOptions {
   resolveQueue: Queue<ResolveJob>;
   /** The most payments in flight here at once (the confirm worker's concurrency). */
   concurrency: number;
-  /** How often in-flight payments' markers are renewed: well within the sweeper's grace ({@link OUTBOX_LEASE_MS}). */
-  renewEveryMs?: number;
   /** How long a confirm held back by the open breaker waits (BREAKER_PROBE_INTERVAL_MS). */
   probeIntervalMs: number;
   log: Logger;
@@ -55,12 +53,10 @@ export class FirstSends {
   private readonly renewTimer: NodeJS.Timeout;
   private idle: (() => void) | null = null;
   private readonly leases: OutboxLeases;
-  /** Payments sent first here (for metrics and tests). */
-  started = 0;
 
   constructor(private readonly o: FirstSendsOptions) {
     this.leases = new OutboxLeases(o.redis);
-    this.renewTimer = setInterval(() => void this.renew().catch(() => undefined), o.renewEveryMs ?? OUTBOX_LEASE_MS / 3);
+    this.renewTimer = setInterval(() => void this.renew().catch(() => undefined), OUTBOX_LEASE_MS / 3);
     this.renewTimer.unref();
   }
 
@@ -84,7 +80,6 @@ export class FirstSends {
     for (const id of paymentIds) {
       if (this.inFlight.has(id)) continue;
       this.inFlight.set(id, outboxKey);
-      this.started++;
       void this.run(id, outboxKey);
     }
   }

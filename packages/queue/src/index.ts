@@ -1,2 +1,2 @@
 export * from './catalog.ts';
-export { enqueueConfirms, enqueueConfirmsOf, LIVE_JOB_STATES, reviveJob } from './enqueuer.ts';
+export { enqueueConfirms, LIVE_JOB_STATES, reviveJob } from './enqueuer.ts';
