@@ -60,6 +60,28 @@ describe('Redis safety at start-up', () => {
     expect(quiet.warnings).toEqual([]);
   });
 
+  it('warns when the primary has more replicas than REDIS_WAIT_REPLICAS waits for', async () => {
+    const replicaOf = () => startRedisServer([['replicaof', '127.0.0.1', String(server.port)]]);
+    const replicas = [await replicaOf(), await replicaOf()];
+    try {
+      for (let i = 0; i < 100 && !/connected_slaves:2/.test(await redis.info('replication')); i++) await new Promise((r) => setTimeout(r, 50));
+      const one = collect();
+      expect(await checkRedisSafety(redis, false, one.log, 1)).toMatchObject({ replicas: 2 });
+      expect(one.warnings.join()).toMatch(/2 replicas but REDIS_WAIT_REPLICAS is 1: .* Set REDIS_WAIT_REPLICAS=2/);
+      const both = collect();
+      await checkRedisSafety(redis, false, both.log, 2);
+      expect(both.warnings).toEqual([]);
+      // Not waiting at all is a choice of its own (no WAIT, no claim): not this warning.
+      const none = collect();
+      await checkRedisSafety(redis, false, none.log, 0);
+      expect(none.warnings).toEqual([]);
+      // A replica is not a primary: nothing to count there.
+      expect(await checkRedisSafety(replicas[0]!.client(), false, collect().log, 1)).toMatchObject({ replicas: 0 });
+    } finally {
+      for (const r of replicas) await r.stop();
+    }
+  });
+
   it('measures memory pressure against maxmemory', async () => {
     expect(memoryPressure({ usedMemory: 900, maxMemory: 1000 })).toBe(0.9);
     expect(memoryPressure({ usedMemory: 900, maxMemory: 0 })).toBe(0);

@@ -49,9 +49,9 @@ ${notes(single)}
 
 The same scenarios on a Sentinel group of the suite's own: 1 primary and 2 replicas (each with the
 AOF above and \`min-replicas-to-write 1\`) and 3 sentinels (down after 1 s); every process follows
-the sentinels (\`REDIS_SENTINELS\`) and waits for a replica (\`REDIS_WAIT_REPLICAS=1\`). The Redis kill
-is a kill -9 of the primary: the sentinels promote a replica, and the old primary comes back as a
-replica of it.
+the sentinels (\`REDIS_SENTINELS\`) and waits for both replicas (\`REDIS_WAIT_REPLICAS=2\`: the sentinels
+may promote either). The Redis kill is a kill -9 of the primary: the sentinels promote a replica, and
+the old primary comes back as a replica of it.
 
 ${HEADER}
 ${rows(sentinel)}

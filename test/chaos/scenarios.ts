@@ -4,8 +4,9 @@
  * and one fault per scenario. After each: drain, reconcile, and the invariant checker.
  *
  * `redis: 'sentinel'` runs the same on a Sentinel group of its own (1 primary, 2 replicas, 3
- * sentinels; AOF; `min-replicas-to-write 1`; the apps with REDIS_WAIT_REPLICAS=1), where the Redis
- * kill is a kill -9 of the primary, failed over, and the old one brought back as a replica.
+ * sentinels; AOF; `min-replicas-to-write 1`; the apps with REDIS_WAIT_REPLICAS=2, every replica a
+ * failover may promote), where the Redis kill is a kill -9 of the primary, failed over, and the old
+ * one brought back as a replica.
  * `redis: 'cluster'`: on a Redis Cluster of its own (3 primaries with a replica each; the same
  * settings; 8 payment shards), where the Redis kill is a kill -9 of the primary of the claims'
  * slot, which serves payment shards too, and which the cluster fails over to its replica.
@@ -77,7 +78,7 @@ async function sentinelRedis(): Promise<ChaosRedis> {
     nodeArgs: [...PRIVATE_REDIS_ARGS, ['min-replicas-to-write', '1'], ['min-replicas-max-lag', '10']],
   });
   return {
-    env: { REDIS_SENTINELS: group.sentinelList, REDIS_SENTINEL_NAME: group.name, REDIS_WAIT_REPLICAS: '1', REDIS_WAIT_TIMEOUT_MS: '500', REDIS_HANG_MS: '2000' },
+    env: { REDIS_SENTINELS: group.sentinelList, REDIS_SENTINEL_NAME: group.name, REDIS_WAIT_REPLICAS: '2', REDIS_WAIT_TIMEOUT_MS: '500', REDIS_HANG_MS: '2000' },
     async crash() {
       const from = await group.primaryPort();
       const node = group.nodes.find((n) => n.port === from)!;

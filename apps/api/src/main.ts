@@ -50,7 +50,7 @@ async function serve(config: Config, logger: Logger): Promise<void> {
   const redis = connectConfigured(config, logger);
   const queueRedis = connectConfigured(config, logger);
   // An evicting Redis loses payments and idempotency keys: refuse it (unless overridden).
-  await checkRedisSafety(redis, config.REDIS_ALLOW_EVICTION, logger);
+  await checkRedisSafety(redis, config.REDIS_ALLOW_EVICTION, logger, config.REDIS_WAIT_REPLICAS);
 
   const store = new PaymentStore(redis, storeOptionsOf(config));
   await checkShardCount(redis, store.keys);

@@ -86,7 +86,7 @@ export async function startWorker(
 ): Promise<RunningWorker> {
   const redis = connectConfigured(config, log);
   const bullConnection = connectConfigured(config, log, { enableAutoPipelining: false });
-  await checkRedisSafety(redis, config.REDIS_ALLOW_EVICTION, log);
+  await checkRedisSafety(redis, config.REDIS_ALLOW_EVICTION, log, config.REDIS_WAIT_REPLICAS);
   const store = new PaymentStore(redis, storeOptionsOf(config));
   await checkShardCount(redis, store.keys);
   // REDIS_WAIT_REPLICAS: final states on the replicas before their jobs end (driver.ts).

@@ -9,6 +9,10 @@
  * through REDIS_URL is refused: a plain client does not follow the cluster's MOVED redirections,
  * so it would work only while that node owns Sluice's slot, and fail (writes refused, not money
  * lost) the moment the slot moves or its primary fails over.
+ *
+ * With REDIS_WAIT_REPLICAS, a primary with more replicas than the WAIT counts is warned about:
+ * `WAIT n` is answered once any n replicas hold a write, and Sentinel (or the cluster) may promote
+ * another, which then brings the others in line with itself: a payment answered 202 gone.
  */
 import { isCluster, type Redis } from './redis.ts';
 import { DEFAULT_PROVIDER } from '@sluice/config';
@@ -30,6 +34,8 @@ export interface RedisSafety {
   maxMemory: number;
   /** `cluster_enabled:1`: a node of a Redis Cluster. */
   cluster: boolean;
+  /** Replicas connected to this node (`connected_slaves`), 0 for a replica or none. */
+  replicas: number;
 }
 
 /** Reads the settings that matter (null where CONFIG is not allowed). */
@@ -42,8 +48,9 @@ export async function readRedisSafety(redis: Redis): Promise<RedisSafety> {
       return null;
     }
   };
-  const [policy, aof, fsync, save, info, cluster] = await Promise.all([
+  const [policy, aof, fsync, save, info, cluster, replication] = await Promise.all([
     get('maxmemory-policy'), get('appendonly'), get('appendfsync'), get('save'), redis.info('memory'), redis.info('cluster').catch(() => ''),
+    redis.info('replication').catch(() => ''),
   ]);
   const field = (k: string) => Number(new RegExp(`^${k}:(\\d+)`, 'm').exec(info)?.[1] ?? 0);
   return {
@@ -54,11 +61,15 @@ export async function readRedisSafety(redis: Redis): Promise<RedisSafety> {
     usedMemory: field('used_memory'),
     maxMemory: field('maxmemory'),
     cluster: /^cluster_enabled:1/m.test(cluster),
+    replicas: /^role:master/m.test(replication) ? Number(/^connected_slaves:(\d+)/m.exec(replication)?.[1] ?? 0) : 0,
   };
 }
 
-/** Throws on an evicting policy (unless allowed); warns on missing persistence. */
-export async function checkRedisSafety(redis: Redis, allowEviction: boolean, log: Warn): Promise<RedisSafety> {
+/**
+ * Throws on an evicting policy (unless allowed); warns on missing persistence, and on a primary
+ * with more replicas than `waitReplicas` (REDIS_WAIT_REPLICAS, when above 0) counts.
+ */
+export async function checkRedisSafety(redis: Redis, allowEviction: boolean, log: Warn, waitReplicas = 0): Promise<RedisSafety> {
   if (isCluster(redis)) {
     // Every primary: Sluice's slot may move to any of them.
     await redis.ping();
@@ -66,16 +77,16 @@ export async function checkRedisSafety(redis: Redis, allowEviction: boolean, log
     let first: RedisSafety | null = null;
     for (const node of primaries) {
       const at = `${node.options.host}:${node.options.port}`;
-      const s = await checkNode(node, allowEviction, { warn: (obj, msg) => log.warn({ node: at, ...obj }, msg) }, true);
+      const s = await checkNode(node, allowEviction, { warn: (obj, msg) => log.warn({ node: at, ...obj }, msg) }, true, waitReplicas);
       first ??= s;
     }
     if (!first) throw new Error('the Redis Cluster named no primary');
     return first;
   }
-  return checkNode(redis, allowEviction, log, false);
+  return checkNode(redis, allowEviction, log, false, waitReplicas);
 }
 
-async function checkNode(redis: Redis, allowEviction: boolean, log: Warn, inCluster: boolean): Promise<RedisSafety> {
+async function checkNode(redis: Redis, allowEviction: boolean, log: Warn, inCluster: boolean, waitReplicas: number): Promise<RedisSafety> {
   const s = await readRedisSafety(redis);
   if (s.cluster && !inCluster) {
     throw new Error('REDIS_URL is a node of a Redis Cluster: give the cluster\'s nodes in REDIS_CLUSTER_NODES instead (a single-node client does not follow the cluster\'s redirections; README: "Redis Cluster").');
@@ -93,6 +104,12 @@ async function checkNode(redis: Redis, allowEviction: boolean, log: Warn, inClus
     log.warn({ appendonly: 'no' }, 'Redis AOF is off: snapshots alone lose the writes since the last one');
   } else if (s.aof === true && s.fsync !== null && s.fsync !== 'always') {
     log.warn({ appendfsync: s.fsync }, 'Redis appendfsync is not always: a crash can lose acknowledged writes (payments answered 202, phase changes). Use appendfsync always.');
+  }
+  if (waitReplicas > 0 && s.replicas > waitReplicas) {
+    log.warn(
+      { replicas: s.replicas, REDIS_WAIT_REPLICAS: waitReplicas },
+      `Redis primary has ${s.replicas} replicas but REDIS_WAIT_REPLICAS is ${waitReplicas}: a payment answered 202 may rest on a replica that a failover does not promote, and be lost. Set REDIS_WAIT_REPLICAS=${s.replicas}.`,
+    );
   }
   return s;
 }

@@ -6,7 +6,7 @@
  * 2. What REDIS_WAIT_REPLICAS=1 costs intake: the same closed loop on a primary with one replica,
  *    the wait off and on, rounds taking turns.
  * 3. Failover under load: API and worker on a Sentinel group (1 primary, 2 replicas, 3 sentinels;
- *    min-replicas-to-write 1), 300 payments/s offered by merchants that retry anything but a 202
+ *    min-replicas-to-write 1; REDIS_WAIT_REPLICAS=2, both replicas, since either may be promoted), 300 payments/s offered by merchants that retry anything but a 202
  *    or a 4xx with the same key, and the primary killed -9 five times, brought back each time as a
  *    replica. Per kill: how long until the sentinels named a new primary, and until intake answered
  *    202 again to a request sent after the kill. Then every acknowledged payment against the PG's
@@ -127,7 +127,7 @@ async function failover(ctx: BenchContext): Promise<RedisHaResult['failover']> {
   });
   const prefix = ctx.newPrefix();
   const stack = new Stack(prefix, ctx.sim.pgUrl, {
-    REDIS_SENTINELS: group.sentinelList, REDIS_SENTINEL_NAME: group.name, REDIS_WAIT_REPLICAS: '1', REDIS_WAIT_TIMEOUT_MS: '500',
+    REDIS_SENTINELS: group.sentinelList, REDIS_SENTINEL_NAME: group.name, REDIS_WAIT_REPLICAS: '2', REDIS_WAIT_TIMEOUT_MS: '500',
     REDIS_HANG_MS: '2000', WORKER_LOCK_MS: '5000',
   });
   const agent = new Agent({ connections: 256 });

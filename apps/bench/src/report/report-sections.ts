@@ -312,7 +312,7 @@ export function redisSection(r: BenchResults): string {
     'The box has 2 cores, shared by the load generator, Redis and its replica: a second API process can only take what the others leave.',
     '',
     `Failover: API and one worker process on a Sentinel group (1 primary, 2 replicas, 3 sentinels, down-after 1 s; \`min-replicas-to-write 1\`; ` +
-      `\`REDIS_WAIT_REPLICAS=1\`), ${f.rate} payments/s offered for ${f.seconds} s (${count(f.offered)}) by merchants that retry anything but a 202 or a 4xx ` +
+      `\`REDIS_WAIT_REPLICAS=2\`: both replicas, since the sentinels may promote either), ${f.rate} payments/s offered for ${f.seconds} s (${count(f.offered)}) by merchants that retry anything but a 202 or a 4xx ` +
       'with the same key (250 ms apart, up to a minute). The primary killed -9 five times and brought back as a replica each time.',
     '',
     table(['kill', 'at', 'new primary named after', 'first 202 (sent after the kill) after'], f.kills.map((k, i) => [
