@@ -47,4 +47,21 @@ describe('OpsReader on a Redis Cluster', () => {
       expect(await memory.check()).toBe('ok');
     }
   });
+
+  it('reads through several slots moved one after another, each a slot the snapshot reads', async () => {
+    const keys = makeKeys('{opsm}', undefined, 4);
+    for (const [i, s] of keys.shards.entries()) await redis.zadd(s.open, Date.now(), `p${i}`);
+    const reader = new OpsReader(async () => redis, keys, 500);
+    expect((await reader.snapshot(10)).backlog).toBe(4);
+    for (let round = 0; round < 3; round++) {
+      // The root's slot and every shard's, each to another primary, before the next read.
+      for (const prefix of ['{opsm}', ...keys.shards.map((s) => s.prefix)]) {
+        const slot = await cluster.slotOf(prefix);
+        const from = await cluster.ownerOf(slot);
+        await cluster.moveSlot(slot, cluster.nodes.map((n) => n.port).find((p) => p !== from)!);
+      }
+      const snaps = await Promise.all([reader.snapshot(10), reader.snapshot(10), reader.snapshot(10)]);
+      expect(snaps.map((s) => s.backlog)).toEqual([4, 4, 4]);
+    }
+  });
 });

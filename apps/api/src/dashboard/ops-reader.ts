@@ -19,6 +19,10 @@ export const PG_CALLS: readonly PgCall[] = ['confirm', 'inquire', 'cancel', 'tra
 export const ETA_RATE_SECONDS = 10;
 /** Merchants the dashboard lists with their payments waiting (in round-robin order). */
 export const DASHBOARD_MERCHANTS = 20;
+/** Reads of a snapshot cut short by slot moves before the error reaches the operator (a 503). */
+const SLOT_MOVE_ATTEMPTS = 5;
+/** Wait before the n-th attempt again: n × this (1 s over all five). */
+const SLOT_MOVE_BACKOFF_MS = 100;
 
 
 /** A failure as apply-step.lua pushes it onto the `failures` list. */
@@ -158,12 +162,15 @@ export class OpsReader {
    * history (≥ {@link ETA_RATE_SECONDS} is read anyway).
    */
   async snapshot(seriesSeconds: number, failures = 0): Promise<OpsSnapshot> {
-    try {
-      return await this.read(seriesSeconds, failures);
-    } catch (err) {
-      // A slot moved under the reads (on a Redis Cluster): once more, on the new map.
-      if (!cutBySlotMove(err)) throw err;
-      return this.read(seriesSeconds, failures);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.read(seriesSeconds, failures);
+      } catch (err) {
+        // A slot moved under the reads (on a Redis Cluster): again, once the client has heard of
+        // the new map. The reads touch many slots, and several may be moving one after another.
+        if (!cutBySlotMove(err) || attempt >= SLOT_MOVE_ATTEMPTS) throw err;
+        await new Promise((r) => setTimeout(r, SLOT_MOVE_BACKOFF_MS * attempt));
+      }
     }
   }
 
