@@ -1,7 +1,7 @@
 /** The gate's options, derived from the one parsed config next to the gate's definition. */
 import { providerKeyPrefix, slotPrefix, type Config } from '@sluice/config';
 import type { Redis } from 'ioredis';
-import { PermitGate } from './gate.ts';
+import { PermitGate, type GateOptions } from './gate.ts';
 
 /**
  * Where a provider's gate keys live: under its prefix, and on a Redis Cluster in a slot of their
@@ -16,7 +16,7 @@ export function gatePrefixOf(c: Pick<Config, 'REDIS_PREFIX' | 'PG_PROVIDER'>): s
  * The permit gate as the configuration describes it (the PG's limit and window, the margins and
  * horizons): one gate per provider (PG_PROVIDER), each with its own keys and limit.
  */
-export function permitGateOf(c: Config, redis: Redis): PermitGate {
+export function permitGateOf(c: Config, redis: Redis, lastMs: GateOptions['lastMs'] = 'turns'): PermitGate {
   return new PermitGate(redis, {
     prefix: gatePrefixOf(c),
     limit: c.PG_RATE_LIMIT,
@@ -26,5 +26,6 @@ export function permitGateOf(c: Config, redis: Redis): PermitGate {
     horizonMs: c.GATE_HORIZON_MS,
     priorityHorizonMs: c.GATE_PRIORITY_HORIZON_MS,
     batchMax: c.GATE_BATCH_MAX,
+    lastMs,
   });
 }

@@ -52,6 +52,13 @@ export interface GateOptions {
   clientId?: string;
   /** The local clock, epoch ms. */
   now?: () => number;
+  /**
+   * How the last millisecond before a slot is waited (timers fire on whole milliseconds):
+   * `turns` looks again on every turn of the event loop (a busy wait, half of the thread's time
+   * at 500 slots a second); `sleep` blocks the thread for what is left (`Atomics.wait`, woken
+   * within a few tens of µs). Only for a thread that does nothing but send, never a main thread.
+   */
+  lastMs?: 'turns' | 'sleep';
 }
 
 interface Waiter {
@@ -75,6 +82,8 @@ interface Scheduled extends Held {
 const SCRIPT = readFileSync(new URL('./acquire.lua', import.meta.url), 'utf8');
 const NEED_TTL_US = 10_000_000;
 const localNow = (): number => performance.timeOrigin + performance.now();
+/** What `lastMs: 'sleep'` blocks on: nothing ever wakes it, its timeout does. */
+const SLEEPER = new Int32Array(new SharedArrayBuffer(4));
 
 type GateRedis = Redis & { sluiceGateAcquire(...args: (string | number)[]): Promise<number[]> };
 
@@ -119,11 +128,11 @@ export class PermitGate {
   private replid: string | null = null;
   /** Connection closes seen: a fetch whose connection closed meanwhile uses none of its answer. */
   private closes = 0;
-  /** Observability: grants, re-acquires (too late), and time spent waiting. */
-  readonly stats = { granted: 0, tooLate: 0, fetches: 0, fetchErrors: 0, rateLimited: 0 };
+  /** Observability: grants, re-acquires (too late), fetches, and looks at the schedule (`fire`). */
+  readonly stats = { granted: 0, tooLate: 0, fetches: 0, fetchErrors: 0, rateLimited: 0, looks: 0 };
 
   constructor(redis: Redis, opts: GateOptions) {
-    this.o = { clientId: randomUUID(), now: localNow, ...opts };
+    this.o = { clientId: randomUUID(), now: localNow, lastMs: 'turns', ...opts };
     this.margin = new MarginEstimator({ minMs: opts.marginMinMs, maxMs: opts.marginMaxMs, windowMs: opts.windowMs });
     this.lastMarginMs = opts.marginMinMs;
     this.keys = [`${opts.prefix}:gate:slots`, `${opts.prefix}:gate:last`, `${opts.prefix}:gate:margins`, `${opts.prefix}:gate:replid`];
@@ -234,14 +243,22 @@ export class PermitGate {
   private fire(): void {
     this.timer = null;
     this.immediate = null;
-    const now = this.o.now();
+    this.stats.looks++;
+    let now = this.o.now();
+    const first = this.scheduled[0];
+    if (first && this.o.lastMs === 'sleep' && first.dueMs > now && first.dueMs - now < 1) {
+      // Nothing due yet and the next slot within the millisecond: sleep until it, then hand it out.
+      Atomics.wait(SLEEPER, 0, 0, first.dueMs - now);
+      now = this.o.now();
+    }
     while (this.scheduled.length > 0 && this.scheduled[0]!.dueMs <= now) {
       const s = this.scheduled.shift()!;
       this.stats.granted++;
       s.waiter.resolve({ slotMs: s.slotMs, marginMs: s.marginMs, priority: s.waiter.priority });
     }
     if (this.scheduled.length > 0 && this.scheduled[0]!.dueMs - now < 1) {
-      // Timers fire on whole milliseconds; never send early, so look again on the next turn.
+      // Timers fire on whole milliseconds; never send early, so look again on the next turn
+      // (after the sends just resolved have gone out: never sleep in front of them).
       this.immediate = setImmediate(() => this.fire());
       return;
     }

@@ -8,7 +8,9 @@
  *   raw-paced    the same, each request at its own moment, RATE a second (one timer each)
  *   raw-burst    the same pace, released 10 at a time
  *   client       pg-client's PgClient without a gate
- *   gated        PgClient behind the Redis permit gate at RATE a second
+ *   gated        PgClient behind the Redis permit gate at RATE a second, its last millisecond
+ *                before each slot waited by event-loop turns (the main thread's way) or by
+ *                sleeping (the sender thread's)
  *
  *   npx tsx apps/bench/src/tools/pace-cost.ts [N] [RATE]
  *
@@ -90,11 +92,14 @@ await measure('client: PgClient, no gate, full speed', () => () => client.confir
 await client.close();
 
 const redis = connectConfigured(config, pino({ level: 'silent' }));
-const gate = permitGateOf(config, redis);
-const gated = new PgClient(pgClientOptionsOf(config), gate);
-await measure(`gated: PgClient behind the gate at ${RATE}/s`, () => () => gated.confirm(payment(), { idempotencyKey: randomUUID() }));
-await gated.close();
-gate.close();
+for (const lastMs of ['turns', 'sleep'] as const) {
+  const gate = permitGateOf({ ...config, REDIS_PREFIX: `${prefix}-${lastMs}` }, redis, lastMs);
+  const gated = new PgClient(pgClientOptionsOf(config), gate);
+  await measure(`gated: PgClient behind the gate at ${RATE}/s, last ms ${lastMs}`, () => () => gated.confirm(payment(), { idempotencyKey: randomUUID() }));
+  console.log(`  margin kept at the last grant: ${gate.currentMarginMs().toFixed(1)} ms`);
+  await gated.close();
+  gate.close();
+}
 const keys = await redis.keys(`${prefix}*`);
 if (keys.length > 0) await redis.unlink(...keys);
 redis.disconnect();

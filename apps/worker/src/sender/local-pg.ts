@@ -3,6 +3,7 @@
  * config. The sender thread runs exactly this; `PG_SENDER_THREAD=false` runs it in the worker's
  * main thread instead.
  */
+import { isMainThread } from 'node:worker_threads';
 import type { Config } from '@sluice/config';
 import { PgClient, pgClientOptionsOf, Ungated, type CallObserver, type CancelBody } from '@sluice/pg-client';
 import { permitGateOf, type PermitGate } from '@sluice/permit-gate';
@@ -42,7 +43,9 @@ export class LocalPg implements PgPort {
     this.refunds = new RefundStore(redis, refundStoreOptionsOf(config), config.PG_PROVIDER);
     this.ownsReplicas = replicas === undefined;
     this.replicas = replicas === undefined ? replicaWaiterOf(config, redis) : replicas;
-    this.gate = config.GATE_ENABLED ? permitGateOf(config, redis) : null;
+    // The sender thread sleeps through the last millisecond before a slot; a main thread, which
+    // has other work, looks again each turn.
+    this.gate = config.GATE_ENABLED ? permitGateOf(config, redis, isMainThread ? 'turns' : 'sleep') : null;
     this.client = new PgClient(
       pgClientOptionsOf(config),
       this.gate ?? new Ungated(),
