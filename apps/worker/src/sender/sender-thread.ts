@@ -12,7 +12,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { LocalPg } from './local-pg.ts';
 import type { CallReport } from '@sluice/pg-client';
 import type { PortResult } from './pg-port.ts';
-import type { FromSender, ToSender } from './protocol.ts';
+import { REPLY_BATCH_MS, type FromSender, type Settled, type ToSender } from './protocol.ts';
 
 const port = parentPort!;
 const post = (m: FromSender): void => port.postMessage(m);
@@ -21,23 +21,25 @@ const config = workerData.config as Config;
 const redis = connectConfigured(config, createLogger(config, { name: 'sender' }));
 // This provider's view of the keys: its breaker, its PG chart, its approvals.
 const transitions = new Transitions(redis, makeKeys(config.REDIS_PREFIX, config.PG_PROVIDER, config.REDIS_SHARDS), transitionsOptionsOf(config));
-// Call reports ride on the next reply (one message per call, not two: a message costs the sender
-// a structured clone and the main thread a wake-up); any left at the end of the loop's turn go
-// on their own, so the main thread's metrics never wait for a reply that does not come.
+// Ended calls and call reports go back together, gathered for REPLY_BATCH_MS (protocol.ts).
+let replies: Settled[] = [];
 let reports: CallReport[] = [];
-let reportsFlush: NodeJS.Immediate | null = null;
-const takeReports = (): CallReport[] => {
-  const taken = reports;
+let flushTimer: NodeJS.Timeout | null = null;
+const flush = (): void => {
+  if (flushTimer) clearTimeout(flushTimer);
+  flushTimer = null;
+  if (replies.length === 0 && reports.length === 0) return;
+  post({ type: 'settled', replies, reports });
+  replies = [];
   reports = [];
-  return taken;
+};
+const soon = (): void => {
+  flushTimer ??= setTimeout(flush, REPLY_BATCH_MS);
 };
 const pg = new LocalPg(config, redis, transitions, {
   onCall: (report) => {
     reports.push(report);
-    reportsFlush ??= setImmediate(() => {
-      reportsFlush = null;
-      if (reports.length > 0) post({ type: 'called', reports: takeReports() });
-    });
+    soon();
   },
 });
 const statsTimer = setInterval(() => post({ type: 'stats', stats: pg.stats() }), 500);
@@ -63,14 +65,14 @@ port.on('message', (message: ToSender) => {
       .then(() => redis.quit())
       .catch(() => undefined)
       .finally(() => {
-        if (reports.length > 0) post({ type: 'called', reports: takeReports() });
+        flush();
         post({ type: 'closed' });
       });
     return;
   }
   run(message).then(
-    (result) => post({ type: 'reply', id: message.id, result, reports: takeReports() }),
-    (err: unknown) => post({ type: 'failed', id: message.id, message: err instanceof Error ? err.message : String(err) }),
-  );
+    (result) => replies.push({ id: message.id, result }),
+    (err: unknown) => replies.push({ id: message.id, failed: err instanceof Error ? err.message : String(err) }),
+  ).finally(soon);
 });
 post({ type: 'ready' });

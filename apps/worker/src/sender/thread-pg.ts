@@ -41,16 +41,13 @@ export class ThreadPg implements PgPort {
         case 'ready':
           readyResolve();
           break;
-        case 'reply':
-          // The reports of calls made so far (this one's among them) before its result.
+        case 'settled':
+          // The reports of calls made so far (these among them) before their results.
           for (const report of message.reports) observer.onCall?.(report);
-          this.settle(message.id)?.resolve(message.result);
-          break;
-        case 'failed':
-          this.settle(message.id)?.reject(new Error(`sender thread: ${message.message}`));
-          break;
-        case 'called':
-          for (const report of message.reports) observer.onCall?.(report);
+          for (const r of message.replies) {
+            if ('result' in r) this.settle(r.id)?.resolve(r.result);
+            else this.settle(r.id)?.reject(new Error(`sender thread: ${r.failed}`));
+          }
           break;
         case 'stats':
           this.last = message.stats;
