@@ -14,7 +14,8 @@ export function gatePrefixOf(c: Pick<Config, 'REDIS_PREFIX' | 'PG_PROVIDER'>): s
 
 /**
  * The permit gate as the configuration describes it (the PG's limit and window, the margins and
- * horizons): one gate per provider (PG_PROVIDER), each with its own keys and limit.
+ * horizons): one gate per provider (PG_PROVIDER), each with its own keys and limit. `lastMs`: how
+ * the last millisecond before a slot is waited (`GateOptions`), `sleep` only off the main thread.
  */
 export function permitGateOf(c: Config, redis: Redis, lastMs: GateOptions['lastMs'] = 'turns'): PermitGate {
   return new PermitGate(redis, {
