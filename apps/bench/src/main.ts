@@ -30,10 +30,8 @@ import { Progress } from './harness/progress.ts';
 import { connect, deleteMatching, redisVersion } from './harness/redis-tools.ts';
 import { renderReport } from './report/report.ts';
 import type { BenchResults } from './analysis/results.ts';
-import { SimClient } from './harness/sim-client.ts';
-import { startSimulatorProcess, ROOT } from '@sluice/test-support';
-import { getPriority, setPriority } from 'node:os';
-import { activeStacks, freePort, profileInto, stopProc } from './harness/stack.ts';
+import { ROOT } from '@sluice/test-support';
+import { activeStacks, profileInto, startBenchSimulator, stopProc } from './harness/stack.ts';
 
 const argv = process.argv.slice(2);
 let opts: BenchOptions;
@@ -63,18 +61,9 @@ let runs = 0;
 const progress = new Progress();
 progress.start();
 progress.phase('starting the PG simulator');
-// The bench's own /__sim/* traffic goes to a separate admin port, so that it never takes one of
-// the PG's 200 connections from the worker (nor shows in the PG's connection peak).
-const adminPort = await freePort();
-const sim = await startSimulatorProcess({ SIM_ADMIN_PORT: String(adminPort) });
-try {
-  setPriority(sim.proc.child.pid!, opts.simNice);
-} catch (err) {
-  console.error(`cannot set the simulator's priority to ${opts.simNice}: ${err instanceof Error ? err.message : String(err)}`);
-}
-// The report states the priority in effect, which is not the one asked for if that failed.
-const simNice = getPriority(sim.proc.child.pid!);
-const ctx: BenchContext = { opts, sim: new SimClient(`http://127.0.0.1:${adminPort}`, sim.url), redis, progress, root, newPrefix: () => `${root}-${++runs}`, simPid: sim.proc.child.pid };
+const sim = await startBenchSimulator(opts.simNice);
+const simNice = sim.nice;
+const ctx: BenchContext = { opts, sim: sim.client, redis, progress, root, newPrefix: () => `${root}-${++runs}`, simPid: sim.proc.child.pid };
 
 /** Whatever happens, the run's keys go (the children are killed by the helpers on exit). */
 async function cleanup(): Promise<void> {

@@ -31,8 +31,8 @@ export interface BenchContext {
 const { GATE_MARGIN_MIN_MS: MARGIN_MIN_MS, GATE_MARGIN_MAX_MS: MARGIN_MAX_MS } = testConfig();
 
 /** The margin the gate keeps now: the largest live need any process reported, within bounds. */
-async function gateMarginMs(redis: Redis, prefix: string, nowMs: number): Promise<number | null> {
-  const needs = await redis.hgetall(`${gatePrefixOf({ REDIS_PREFIX: prefix, PG_PROVIDER: DEFAULT_PROVIDER })}:gate:margins`);
+async function gateMarginMs(redis: Redis, prefix: string, provider: string, nowMs: number): Promise<number | null> {
+  const needs = await redis.hgetall(`${gatePrefixOf({ REDIS_PREFIX: prefix, PG_PROVIDER: provider })}:gate:margins`);
   let margin = MARGIN_MIN_MS;
   let live = 0;
   for (const v of Object.values(needs)) {
@@ -71,9 +71,11 @@ export class BacklogSampler {
   private running = false;
   private loop: Promise<void> = Promise.resolve();
 
+  /** `provider`: whose gate's margin and slots are read (the only PG's by default). */
   constructor(
     private readonly ctx: BenchContext,
     private readonly prefix: string,
+    private readonly provider: string = DEFAULT_PROVIDER,
   ) {}
 
   start(): void {
@@ -92,7 +94,7 @@ export class BacklogSampler {
         if (t - lastStats >= 1_000) {
           lastStats = t;
           this.ctx.progress.state.pgRps = (await this.ctx.sim.stats()).rps;
-          const m = await gateMarginMs(this.ctx.redis, this.prefix, t);
+          const m = await gateMarginMs(this.ctx.redis, this.prefix, this.provider, t);
           if (m !== null) this.margins.push({ t, marginMs: m });
           await this.countSlots();
         }
@@ -124,7 +126,7 @@ export class BacklogSampler {
   }
 
   private async countSlots(): Promise<void> {
-    const slots = await this.ctx.redis.zrangebyscore(`${gatePrefixOf({ REDIS_PREFIX: this.prefix, PG_PROVIDER: DEFAULT_PROVIDER })}:gate:slots`, `(${this.lastSlot}`, '+inf');
+    const slots = await this.ctx.redis.zrangebyscore(`${gatePrefixOf({ REDIS_PREFIX: this.prefix, PG_PROVIDER: this.provider })}:gate:slots`, `(${this.lastSlot}`, '+inf');
     if (slots.length === 0) return;
     this.slotsGranted += slots.length;
     this.lastSlot = Number(slots[slots.length - 1]);

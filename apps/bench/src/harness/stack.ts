@@ -6,8 +6,10 @@
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { hashApiKey } from '@sluice/config';
-import { freePort, startProcess, type Proc } from '@sluice/test-support';
+import { getPriority, setPriority } from 'node:os';
+import { freePort, startProcess, startSimulatorProcess, type Proc } from '@sluice/test-support';
 import { REDIS_URL } from './redis-tools.ts';
+import { SimClient } from './sim-client.ts';
 
 /** The bench's merchant: its key goes in `Authorization: Bearer`, its HMAC in MERCHANTS. */
 export const BENCH_API_KEY = 'sk_bench_sluice_0123456789abcdef';
@@ -26,6 +28,25 @@ export function merchantsEnv(merchants: readonly { id: string; apiKey: string }[
 export const PG_SECRET_KEY = 'test_sk_sluice_demo';
 
 export { freePort };
+
+/**
+ * Starts a PG simulator with its `/__sim/*` on an admin port of its own (so the bench's traffic
+ * never takes one of the PG's connections) at scheduling priority `nice` (`--sim-nice`): it
+ * stands in for a PG on a machine of its own. Every simulator of a run gets the same priority,
+ * or the one left at 0 is starved by the rest and reads arrivals in bursts. `nice` in the result
+ * is the priority in effect, which is not the one asked for if setting it failed.
+ */
+export async function startBenchSimulator(nice: number, env: Record<string, string> = {}): Promise<{ proc: Proc; client: SimClient; nice: number }> {
+  const adminPort = await freePort();
+  const { proc, url } = await startSimulatorProcess({ SIM_ADMIN_PORT: String(adminPort), ...env });
+  const pid = proc.child.pid!;
+  try {
+    setPriority(pid, nice);
+  } catch (err) {
+    console.error(`cannot set the simulator's priority to ${nice}: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  return { proc, client: new SimClient(`http://127.0.0.1:${adminPort}`, url), nice: getPriority(pid) };
+}
 
 /** Resolves once `re` has matched `times` lines of the process's output. */
 async function waitForCount(proc: Proc, name: string, re: RegExp, times: number, timeoutMs = 60_000): Promise<void> {

@@ -12,14 +12,14 @@
  * nothing of one PG's reaching the other.
  */
 import { randomUUID } from 'node:crypto';
-import { startSimulatorProcess } from '@sluice/test-support';
 import { treeCpuSeconds } from '../analysis/cpu.ts';
 import { analysePg } from '../analysis/pg-analysis.ts';
+import { StallProbe, stallNear } from '../analysis/stall-probe.ts';
 import { BacklogSampler, type BenchContext } from '../harness/context.ts';
 import { createPool, openLoop } from '../harness/load.ts';
 import { readPayments } from '../harness/redis-tools.ts';
-import { SimClient } from '../harness/sim-client.ts';
-import { freePort, PG_SECRET_KEY, Stack, stopProc } from '../harness/stack.ts';
+import type { SimClient } from '../harness/sim-client.ts';
+import { PG_SECRET_KEY, Stack, startBenchSimulator, stopProc } from '../harness/stack.ts';
 
 /** One run's figures. */
 export interface ProvidersRun {
@@ -34,6 +34,15 @@ export interface ProvidersRun {
   pgaPhases: [number, number, number];
   /** CPU seconds while the load ran: worker process, API process. */
   cpu: { worker: number; api: number };
+  /**
+   * Where a PG's rolling second went over its limit: seconds from the run's start, the worst
+   * count, the slowest probe of that simulator around it and the gate's margin then (ms; null if
+   * none): a simulator that could not read for longer than the margin stamps apart-sent requests
+   * together, which no client-side gate can prevent.
+   */
+  overLimit: { pg: string; atS: number; count: number; probeMs: number | null; marginMs: number | null }[];
+  /** Seconds from the run's start of each 429 (both PGs). */
+  at429: number[];
 }
 
 /** What the profile measured. */
@@ -76,8 +85,13 @@ async function runOnce(ctx: BenchContext, simB: SimClient | null, down: boolean,
   try {
     await stack.startWorker(1);
     const apiUrl = await stack.startApi();
-    const sampler = new BacklogSampler(ctx, prefix);
+    const sampler = new BacklogSampler(ctx, prefix, PGA.id);
     sampler.start();
+    // pgb's gate margin, for the over-limit attribution (the backlog it also samples is unused).
+    const samplerB = simB ? new BacklogSampler(ctx, prefix, PGB.id) : null;
+    samplerB?.start();
+    const probes = [new StallProbe(sim.url, ctx.redis), ...(simB ? [new StallProbe(simB.url, ctx.redis)] : [])];
+    for (const p of probes) p.start();
     progress.phase(`${label}: pga ${PGA.rate}/s${simB ? `, pgb ${PGB.rate}/s${down ? ` (refusing ${DOWN[0]}–${DOWN[1]} s)` : ''}` : ''} for ${SECONDS} s`);
     const startedAt = Date.now();
     const cpuAt = () => ({ worker: treeCpuSeconds(stack.worker?.child.pid), api: treeCpuSeconds(stack.api?.child.pid) });
@@ -102,11 +116,23 @@ async function runOnce(ctx: BenchContext, simB: SimClient | null, down: boolean,
     const lastAnswerAt = Math.max(a!.lastAnswerAt, b?.lastAnswerAt ?? 0);
     await sampler.waitEmpty(lastAnswerAt, 180_000);
     await sampler.stop();
+    await samplerB?.stop();
+    for (const p of probes) await p.stop();
     const drainedAt = Date.now();
     const arrivalsA = await sim.arrivals();
-    const pgA = analysePg(arrivalsA, sampler.samples, drainedAt);
+    const pgA = analysePg(arrivalsA, sampler.samples, drainedAt, PGA.limit);
     const arrivalsB = simB ? await simB.arrivals() : [];
-    const pgB = simB ? analysePg(arrivalsB, sampler.samples, drainedAt) : null;
+    const pgB = simB ? analysePg(arrivalsB, sampler.samples, drainedAt, PGB.limit) : null;
+    const since = (t: number) => (t - startedAt) / 1_000;
+    // The margin in force as the window filled: the last 1 s sample before it closed.
+    const attribute = (pg: string, v: { from: number; to: number; count: number }, probe: StallProbe, margins: BacklogSampler['margins']) => ({
+      pg, atS: since(v.to), count: v.count, probeMs: stallNear(probe.samples, v.from, v.to)?.rttMs ?? null, marginMs: margins.filter((m) => m.t <= v.from).pop()?.marginMs ?? null,
+    });
+    const overLimit = [
+      ...pgA.violations.map((v) => attribute(PGA.id, v, probes[0]!, sampler.margins)),
+      ...(pgB?.violations ?? []).map((v) => attribute(PGB.id, v, probes[1]!, samplerB!.margins)),
+    ];
+    const at429 = [...arrivalsA, ...arrivalsB].filter((a) => a.status === 429).map((a) => since(a.t));
     const run: ProvidersRun = {
       pgaConfirmsPerSecond: confirmsBetween(arrivalsA, startedAt + 2_000, loadEnd) / (SECONDS - 2),
       pgaMaxInWindow: pgA.maxInWindow,
@@ -120,6 +146,8 @@ async function runOnce(ctx: BenchContext, simB: SimClient | null, down: boolean,
         confirmsBetween(arrivalsA, startedAt + DOWN[1] * 1_000, loadEnd) / (SECONDS - DOWN[1]),
       ],
       cpu: { worker: cpu1.worker - cpu0.worker, api: cpu1.api - cpu0.api },
+      overLimit,
+      at429,
     };
     progress.note(`${label}: pga ${run.pgaConfirmsPerSecond.toFixed(1)} confirms/s (${run.pgaPhases.map((x) => x.toFixed(0)).join(' / ')}), cpu worker ${run.cpu.worker.toFixed(1)} s api ${run.cpu.api.toFixed(1)} s, max/window ${run.pgaMaxInWindow}${simB ? `; pgb max/window ${run.pgbMaxInWindow}` : ''}`);
     return { run, prefix, pgbIds: b?.ids ?? [], problems: stack.problems().errors, drainedAt: drainedAt - startedAt };
@@ -148,14 +176,15 @@ function combine(runs: ProvidersRun[]): ProvidersRun {
     pgb429: runs.reduce((a, r) => a + r.pgb429, 0),
     pgaPhases: [m((r) => r.pgaPhases[0]), m((r) => r.pgaPhases[1]), m((r) => r.pgaPhases[2])],
     cpu: { worker: m((r) => r.cpu.worker), api: m((r) => r.cpu.api) },
+    overLimit: runs.flatMap((r) => r.overLimit),
+    at429: runs.flatMap((r) => r.at429),
   };
 }
 
 /** Runs the profile: pga alone, both healthy, and pgb refusing for a while, ROUNDS times each. */
 export async function runProviders(ctx: BenchContext): Promise<ProvidersResult> {
-  const adminPort = await freePort();
-  const procB = await startSimulatorProcess({ SIM_ADMIN_PORT: String(adminPort), SIM_SEED: '17' });
-  const simB = new SimClient(`http://127.0.0.1:${adminPort}`, procB.url);
+  const procB = await startBenchSimulator(ctx.opts.simNice, { SIM_SEED: '17' });
+  const simB = procB.client;
   const arms = { alone: [] as ProvidersRun[], healthy: [] as ProvidersRun[], both: [] as ProvidersRun[] };
   const pgb = { accepted: 0, final: 0, approved: 0, mismatches: 0, doubleCharges: 0, drainedSeconds: 0 };
   const problems: string[] = [];

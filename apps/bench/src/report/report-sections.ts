@@ -237,11 +237,36 @@ export function providersSection(r: BenchResults): string {
       '(100/s, then its backlog at up to 200/s once it recovers) costs the worker and the API CPU on this 2-core box, which the load generator, both ' +
       'simulators and Redis also share, whether pgb was ever down or not ("both healthy" against "pga alone" shows that cost).',
     '',
+    overLimitLine(p, d0, d1),
+    '',
     `pgb's payments after it recovered, over the ${p.rounds} "down" runs: ${count(p.pgb.final)} of ${count(p.pgb.accepted)} final (${count(p.pgb.approved)} approved), ` +
       `${p.pgb.mismatches} mismatches with its ledger, ${p.pgb.doubleCharges} double charges, drained at most ${p.pgb.drainedSeconds.toFixed(1)} s after the start; ` +
       `${p.crossed} payments at the other PG.`,
     ...(p.problems.length > 0 ? ['', 'Error lines of the processes (first ten):', '', ...p.problems.slice(0, 10).map((e) => `- \`${e.replace(/`/g, "'")}\``)] : []),
   ].join('\n');
+}
+
+/**
+ * Section 9's over-limit attribution: each rolling second over a PG's limit with the slowest probe
+ * of that simulator around it, and when the 429s came, so that a simulator that stalled (and read
+ * apart-sent requests together) is told from a gate that sent too many.
+ */
+function overLimitLine(p: NonNullable<BenchResults['providers']>, d0: number, d1: number): string {
+  const arms = [['both healthy', p.healthy], [`pgb down`, p.both], ['pga alone', p.alone]] as const;
+  const episodes = arms.flatMap(([arm, x]) =>
+    x.overLimit.map(
+      (v) =>
+        `${arm}: ${v.pg} ${v.count} at +${v.atS.toFixed(1)} s, its simulator's slowest probe then ${v.probeMs === null ? 'n/a' : `${v.probeMs.toFixed(0)} ms`}` +
+        ` against a gate margin of ${v.marginMs === null ? 'n/a' : `${v.marginMs.toFixed(0)} ms`}`,
+    ),
+  );
+  const at429 = arms.flatMap(([, x]) => x.at429);
+  const when = at429.length === 0 ? '' : ` The 429s came at ${[...new Set(at429.map((t) => `+${t.toFixed(1)} s`))].slice(0, 10).join(', ')} from the start (pgb refused from +${d0} s to +${d1} s in the "down" arm).`;
+  return (
+    `Over a limit in a rolling second (every run, as each simulator stamped the arrivals; its probe is an admin request every 20 ms on the same event loop): ` +
+    (episodes.length === 0 ? 'none.' : `${episodes.slice(0, 8).join('; ')}${episodes.length > 8 ? `; … (${episodes.length} episodes)` : ''}.`) +
+    when
+  );
 }
 
 /** Section 10: merchants' refunds racing under cancel faults. */
