@@ -1,12 +1,14 @@
 /**
  * CPU per PG call of the sending side, alone, at full speed and at the PG's pace (docs/perf.md,
- * "The pace's floor"). A simulator in its own process (rate limit lifted, ~3 ms answers); this
- * process makes the calls and reads its own CPU (all its threads, from /proc via
+ * "The gate's pace" and "The floors"). A simulator in its own process (rate limit lifted, ~3 ms
+ * answers); this process makes the calls and reads its own CPU (all its threads, from /proc via
  * `process.cpuUsage`) over N calls, 100 at a time:
  *
  *   raw          undici Pool requests, as fast as they go
  *   raw-paced    the same, each request at its own moment, RATE a second (one timer each)
  *   raw-burst    the same pace, released 10 at a time
+ *   raw-stored   raw-paced, each answer then stored by one Redis script call: the least a worker
+ *                does per payment (a paced PG call and its result kept), in one thread
  *   client       pg-client's PgClient without a gate
  *   gated        PgClient behind the Redis permit gate at RATE a second, its last millisecond
  *                before each slot waited by event-loop turns (the main thread's way) or by
@@ -84,14 +86,20 @@ const raw = async () => {
 await measure('raw: undici Pool, full speed', () => raw);
 await measure(`raw-paced: ${RATE}/s, one timer per request`, paced(1, raw));
 await measure(`raw-burst: ${RATE}/s, 10 at a time`, paced(10, raw));
+const config = testConfig({ PG_BASE_URL: url, PG_SECRET_KEY: SECRET, REDIS_PREFIX: prefix, PG_RATE_LIMIT: RATE });
+const redis = connectConfigured(config, pino({ level: 'silent' }));
+let stored = 0;
+const store = "redis.call('SET', KEYS[1], ARGV[1]) return 1";
+await measure(`raw-stored: ${RATE}/s, one Redis script after each`, paced(1, async () => {
+  await raw();
+  await redis.eval(store, 1, `${prefix}:stored:${++stored}`, 'APPROVED');
+}));
 await pool.close();
 
-const config = testConfig({ PG_BASE_URL: url, PG_SECRET_KEY: SECRET, REDIS_PREFIX: prefix, PG_RATE_LIMIT: RATE });
 const client = new PgClient(pgClientOptionsOf(config), new Ungated());
 await measure('client: PgClient, no gate, full speed', () => () => client.confirm(payment(), { idempotencyKey: randomUUID() }));
 await client.close();
 
-const redis = connectConfigured(config, pino({ level: 'silent' }));
 for (const lastMs of ['turns', 'sleep'] as const) {
   const gate = permitGateOf({ ...config, REDIS_PREFIX: `${prefix}-${lastMs}` }, redis, lastMs);
   const gated = new PgClient(pgClientOptionsOf(config), gate);
