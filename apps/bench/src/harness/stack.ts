@@ -4,9 +4,9 @@
  * of the run's own. The PG simulator is started once per bench run (see `main.ts`) and shared.
  */
 import { mkdirSync } from 'node:fs';
+import { getPriority, setPriority } from 'node:os';
 import { resolve } from 'node:path';
 import { hashApiKey } from '@sluice/config';
-import { getPriority, setPriority } from 'node:os';
 import { freePort, startProcess, startSimulatorProcess, type Proc } from '@sluice/test-support';
 import { REDIS_URL } from './redis-tools.ts';
 import { SimClient } from './sim-client.ts';
