@@ -11,6 +11,7 @@ function violations(r: OverloadRun): string | null {
   const v = r.violationStalls;
   if (v.length === 0) return null;
   const stalled = v.filter((e) => e.stall && e.marginMs !== null && e.stall.rttMs > e.marginMs);
+  const worst = v.reduce((a, e) => (e.count > a.count ? e : a));
   const example = stalled[0];
   const what =
     stalled.length > 0 && example?.stall
@@ -18,7 +19,9 @@ function violations(r: OverloadRun): string | null {
         `(e.g. ${ms(example.stall.rttMs)} vs ${ms(example.marginMs ?? Number.NaN)}, bench timer lag ${ms(example.stall.benchLagMs)}): the ` +
         "simulator's event loop stalled, and requests that had been sent apart were read, and counted, together. The gate spaces sends; " +
         'a PG-side read delay longer than its margin is outside what it measures.'
-      : 'No simulator stall longer than the margin was seen around them: look at the sending side.';
+      : 'No simulator stall longer than the margin was seen around them: look at the sending side. ' +
+        `The arrivals over the worst: longest gap ${ms(worst.gapMs)}, most in 50 ms ${worst.densest50} (the gate's pace is about 24): ` +
+        (worst.gapMs > (worst.marginMs ?? Number.POSITIVE_INFINITY) ? 'requests were held past the margin, then read together.' : 'no hole longer than the margin: they went out closer together than their slots.');
   return (
     `**${r.config.key} #${r.run}**: ${v.length} over-limit episode(s), up to ${Math.max(...v.map((e) => e.count))} in a rolling second, ` +
     `${r.pg.status429} × 429. ${what}`

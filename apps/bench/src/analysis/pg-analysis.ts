@@ -54,7 +54,7 @@ export interface PgAnalysis {
   /** Arrivals in each of the first three seconds from the first confirm: how fast a burst reaches the budget. */
   firstSeconds: number[];
   /** Over-limit windows, merged into episodes: first and last arrival that ended one, and the worst count. */
-  violations: { from: number; to: number; count: number }[];
+  violations: ViolationEpisode[];
 }
 
 const ENDPOINT_NAMES: Record<string, string> = { c: 'confirm', i: 'inquire', o: 'inquireByOrder', x: 'cancel', t: 'transactions', '?': 'other' };
@@ -131,9 +131,24 @@ export function analysePg(arrivals: readonly Arrival[], samples: readonly Backlo
   };
 }
 
+/**
+ * An over-limit episode, and the shape of the arrivals over it ((from − window, to]): a long gap
+ * followed by a dense 50 ms says requests were held somewhere and then read together; an even
+ * stream with no gap says they were sent too close.
+ */
+export interface ViolationEpisode {
+  from: number;
+  to: number;
+  count: number;
+  /** The longest gap between two arrivals in the episode's windows, or ending in them (ms). */
+  gapMs: number;
+  /** The most arrivals in any 50 ms of them (at the gate's pace, about 24). */
+  densest50: number;
+}
+
 /** Windows (t − windowMs, t] holding more than `limit` arrivals, merged when they overlap. */
-export function violationEpisodes(times: readonly number[], limit: number, windowMs: number): { from: number; to: number; count: number }[] {
-  const out: { from: number; to: number; count: number }[] = [];
+export function violationEpisodes(times: readonly number[], limit: number, windowMs: number): ViolationEpisode[] {
+  const out: ViolationEpisode[] = [];
   let start = 0;
   for (let end = 0; end < times.length; end++) {
     while (times[start]! <= times[end]! - windowMs) start++;
@@ -144,8 +159,14 @@ export function violationEpisodes(times: readonly number[], limit: number, windo
       last.to = times[end]!;
       last.count = Math.max(last.count, n);
     } else {
-      out.push({ from: times[end]!, to: times[end]!, count: n });
+      out.push({ from: times[end]!, to: times[end]!, count: n, gapMs: 0, densest50: 0 });
     }
+  }
+  for (const e of out) {
+    // From the arrival before the first window: a hole that ends inside it counts whole.
+    const span = times.slice(Math.max(0, lowerBound(times, e.from - windowMs) - 1), lowerBound(times, e.to) + 1);
+    for (let i = 1; i < span.length; i++) e.gapMs = Math.max(e.gapMs, span[i]! - span[i - 1]!);
+    e.densest50 = maxInRollingWindow(span, 50);
   }
   return out;
 }

@@ -11,7 +11,7 @@ import type { OverloadKey } from '../args.ts';
 import { BacklogSampler, type BenchContext } from '../harness/context.ts';
 import { createPool, openLoop, type OpenLoopResult } from '../harness/load.ts';
 import { summarise, type Outcomes } from '../analysis/outcomes.ts';
-import { analysePg, type PgAnalysis } from '../analysis/pg-analysis.ts';
+import { analysePg, type PgAnalysis, type ViolationEpisode } from '../analysis/pg-analysis.ts';
 import { callsBetween, commandStats, deleteMatching, readCounters, readPayments, topCommands } from '../harness/redis-tools.ts';
 import { Stack } from '../harness/stack.ts';
 import { cpuDelta, sampleCpu, type CpuSample } from '../analysis/cpu.ts';
@@ -61,7 +61,7 @@ export interface OverloadRun {
   /** The simulator's responsiveness over the run. */
   stalls: StallSummary;
   /** Per over-limit episode: the slowest simulator probe around it (null if none was taken). */
-  violationStalls: { from: number; to: number; count: number; stall: StallSample | null; marginMs: number | null }[];
+  violationStalls: (ViolationEpisode & { stall: StallSample | null; marginMs: number | null })[];
   /** Slots the gate granted over the run (0 without a gate). */
   slotsGranted: number;
   /** Jobs whose lock lapsed (stalled) plus lock renewals that failed, over the run. */

@@ -52,7 +52,7 @@ function overloadTable(runs: readonly OverloadRun[]): string {
       `${r.stalls.slow} of ${count(r.stalls.probes)} / ${ms(r.stalls.maxRttMs)} (${ms(r.stalls.maxBenchLagMs)})`,
     ),
     row('Redis PINGs slower than 10 ms / slowest', (r) => `${r.stalls.redisSlow} / ${ms(r.stalls.maxRedisMs)}`),
-    row('over-limit episodes: worst count at +s; slowest simulator probe in the second before vs the gate margin then', (r) =>
+    row('over-limit episodes: worst count at +s; slowest simulator probe in the second before vs the gate margin then; longest gap between arrivals and most in 50 ms over it', (r) =>
       r.violationStalls.length === 0
         ? 'none'
         : r.violationStalls
@@ -60,7 +60,8 @@ function overloadTable(runs: readonly OverloadRun[]): string {
             .map(
               (v) =>
                 `${v.count} at +${((v.to - r.pg.firstArrival) / 1000).toFixed(1)} s; probe ${v.stall ? ms(v.stall.rttMs) : 'n/a'}` +
-                (v.marginMs === null ? '' : ` vs margin ${ms(v.marginMs)}`),
+                (v.marginMs === null ? '' : ` vs margin ${ms(v.marginMs)}`) +
+                `; gap ${ms(v.gapMs)}, ${v.densest50} in 50 ms`,
             )
             .join('; ') + (r.violationStalls.length > 3 ? `; … (${r.violationStalls.length} episodes)` : ''),
     ),
