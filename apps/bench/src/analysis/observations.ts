@@ -3,9 +3,17 @@
  * target was missed (a PG-side stall, the gate's margin, the drain's tail, CPU per request)
  * without redoing the arithmetic. Nothing here is hand-written about a particular run.
  */
+import { testConfig } from '@sluice/config';
 import type { OverloadRun } from '../profiles/overload.ts';
 import { machineShares, type BenchResults } from './results.ts';
 import { count, median, ms, percentile, ratio, secs } from './stats.ts';
+
+/**
+ * What the margin leaves for delivery and the PG's read: the send guard lets a send be up to the
+ * margin less this late. And the probe's spacing: a stall can outlast the slowest probe by it.
+ */
+const { GATE_MARGIN_MIN_MS: DELIVERY_MS } = testConfig();
+const PROBE_EVERY_MS = 20;
 
 function violations(r: OverloadRun): string | null {
   const v = r.violationStalls;
@@ -19,9 +27,16 @@ function violations(r: OverloadRun): string | null {
         `(e.g. ${ms(example.stall.rttMs)} vs ${ms(example.marginMs ?? Number.NaN)}, bench timer lag ${ms(example.stall.benchLagMs)}): the ` +
         "simulator's event loop stalled, and requests that had been sent apart were read, and counted, together. The gate spaces sends; " +
         'a PG-side read delay longer than its margin is outside what it measures.'
-      : 'No simulator stall longer than the margin was seen around them: look at the sending side. ' +
-        `The arrivals over the worst: longest gap ${ms(worst.gapMs)}, most in 50 ms ${worst.densest50} (the gate's pace is about 24): ` +
-        (worst.gapMs > (worst.marginMs ?? Number.POSITIVE_INFINITY) ? 'requests were held past the margin, then read together.' : 'no hole longer than the margin: they went out closer together than their slots.');
+      : worst.stall && worst.stall.rttMs + PROBE_EVERY_MS > DELIVERY_MS
+        ? `Around the worst a simulator probe took ${ms(worst.stall.rttMs)} (probes ${PROBE_EVERY_MS} ms apart: a stall of up to ` +
+          `${ms(worst.stall.rttMs + PROBE_EVERY_MS)}), less than the margin (${ms(worst.marginMs ?? Number.NaN)}) but more than the ${DELIVERY_MS} ms it ` +
+          'leaves for delivery once a send has used the lateness the send guard allows: a stall and late sends together can explain it. ' +
+          `The arrivals over it: longest gap ${ms(worst.gapMs)}, most in 50 ms ${worst.densest50} (the gate's pace is about 24).`
+        : 'No simulator stall longer than the margin was seen around them: look at the sending side. ' +
+          `The arrivals over the worst: longest gap ${ms(worst.gapMs)}, most in 50 ms ${worst.densest50} (the gate's pace is about 24): ` +
+          (worst.gapMs > (worst.marginMs ?? Number.POSITIVE_INFINITY)
+            ? 'requests were held past the margin, then read together.'
+            : 'no hole longer than the margin: they went out closer together than their slots.');
   return (
     `**${r.config.key} #${r.run}**: ${v.length} over-limit episode(s), up to ${Math.max(...v.map((e) => e.count))} in a rolling second, ` +
     `${r.pg.status429} × 429. ${what}`
