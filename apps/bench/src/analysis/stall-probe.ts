@@ -108,3 +108,16 @@ export function stallNear(samples: readonly StallSample[], from: number, to: num
   }
   return worst;
 }
+
+/**
+ * What was around an over-limit window (from, to]: the slowest probe near it ({@link stallNear})
+ * and the gate's margin in force as it filled (the last 1 s sample before `from`; null if none).
+ */
+export function episodeContext(
+  samples: readonly StallSample[],
+  margins: readonly { t: number; marginMs: number }[],
+  from: number,
+  to: number,
+): { stall: StallSample | null; marginMs: number | null } {
+  return { stall: stallNear(samples, from, to), marginMs: margins.filter((m) => m.t <= from).pop()?.marginMs ?? null };
+}

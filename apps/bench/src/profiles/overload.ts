@@ -16,7 +16,7 @@ import { callsBetween, commandStats, deleteMatching, readCounters, readPayments,
 import { Stack } from '../harness/stack.ts';
 import { cpuDelta, sampleCpu, type CpuSample } from '../analysis/cpu.ts';
 import { median } from '../analysis/stats.ts';
-import { StallProbe, stallNear, summariseStalls, type StallSample, type StallSummary } from '../analysis/stall-probe.ts';
+import { episodeContext, StallProbe, summariseStalls, type StallSample, type StallSummary } from '../analysis/stall-probe.ts';
 
 /** One configuration of the stack under overload. */
 export interface OverloadConfig {
@@ -149,12 +149,7 @@ export async function runOverload(ctx: BenchContext, config: OverloadConfig, run
       cpuWallSeconds,
       margin: sampler.margins.length === 0 ? null : { median: median(sampler.margins.map((m) => m.marginMs)), max: Math.max(...sampler.margins.map((m) => m.marginMs)) },
       stalls: summariseStalls(probe.samples),
-      violationStalls: pg.violations.map((v) => ({
-        ...v,
-        stall: stallNear(probe.samples, v.from, v.to),
-        // The margin in force as the window filled: the last 1 s sample before it closed.
-        marginMs: sampler.margins.filter((m) => m.t <= v.from).pop()?.marginMs ?? null,
-      })),
+      violationStalls: pg.violations.map((v) => ({ ...v, ...episodeContext(probe.samples, sampler.margins, v.from, v.to) })),
       slotsGranted: sampler.slotsGranted,
       stalled: Number(counters['jobs:stalled'] ?? 0) + Number(counters['jobs:lockRenewalFailed'] ?? 0),
       redisTop,

@@ -13,8 +13,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import { treeCpuSeconds } from '../analysis/cpu.ts';
-import { analysePg } from '../analysis/pg-analysis.ts';
-import { StallProbe, stallNear } from '../analysis/stall-probe.ts';
+import { analysePg, type ViolationEpisode } from '../analysis/pg-analysis.ts';
+import { episodeContext, StallProbe } from '../analysis/stall-probe.ts';
 import { BacklogSampler, type BenchContext } from '../harness/context.ts';
 import { createPool, openLoop } from '../harness/load.ts';
 import { readPayments } from '../harness/redis-tools.ts';
@@ -124,10 +124,10 @@ async function runOnce(ctx: BenchContext, simB: SimClient | null, down: boolean,
     const arrivalsB = simB ? await simB.arrivals() : [];
     const pgB = simB ? analysePg(arrivalsB, sampler.samples, drainedAt, PGB.limit) : null;
     const since = (t: number) => (t - startedAt) / 1_000;
-    // The margin in force as the window filled: the last 1 s sample before it closed.
-    const attribute = (pg: string, v: { from: number; to: number; count: number }, probe: StallProbe, margins: BacklogSampler['margins']) => ({
-      pg, atS: since(v.to), count: v.count, probeMs: stallNear(probe.samples, v.from, v.to)?.rttMs ?? null, marginMs: margins.filter((m) => m.t <= v.from).pop()?.marginMs ?? null,
-    });
+    const attribute = (pg: string, v: ViolationEpisode, probe: StallProbe, margins: BacklogSampler['margins']) => {
+      const { stall, marginMs } = episodeContext(probe.samples, margins, v.from, v.to);
+      return { pg, atS: since(v.to), count: v.count, probeMs: stall?.rttMs ?? null, marginMs };
+    };
     const overLimit = [
       ...pgA.violations.map((v) => attribute(PGA.id, v, probes[0]!, sampler.margins)),
       ...(pgB?.violations ?? []).map((v) => attribute(PGB.id, v, probes[1]!, samplerB!.margins)),
