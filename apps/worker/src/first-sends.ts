@@ -9,8 +9,8 @@
  * Why: a BullMQ job per payment cost three scripts (the add, `moveToActive`, `moveToFinished`),
  * its lock renewals and their events: a third of Redis's commands per payment, and a third of
  * the worker's main thread (docs/perf.md, "The first send without a job"). Everything after the
- * first answer that waits (a retry's backoff, a breaker's probe interval, an answer in doubt) still goes to BullMQ,
- * whose delays, retries and takeover carry it as before.
+ * first answer that waits (a retry's backoff, a breaker's probe interval, an answer in doubt)
+ * still goes to BullMQ, whose delays, retries and takeover carry it as before.
  *
  * Safety: a payment is stepped twice only if its lease lapsed while it was in flight (this
  * process stalled past the sweeper's grace) and the sweeper's job ran beside it: as with a
