@@ -1,10 +1,12 @@
 /**
  * The outbox's leases over real Redis (outbox.ts, lua/renew-outbox.lua): a renewal moves only the
- * markers still there to Redis's now, and a first renewal in a busy turn of an auto-pipelined
- * connection answers like every other command of that turn.
+ * markers still there to Redis's now, and a first renewal in a busy turn answers like every other
+ * command of that turn, on an auto-pipelined connection (a Redis Cluster's) as on one that writes
+ * each turn's commands together (a single Redis's or Sentinel's).
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Redis as IoRedis } from 'ioredis';
 import { OutboxLeases, redisNowMs } from './outbox.ts';
 import { connectRedis, type Redis } from './redis.ts';
 
@@ -37,11 +39,13 @@ describe('OutboxLeases', () => {
     expect(await redis.zscore(outbox, 'p3')).toBeNull();
   });
 
-  it('renews in the same turn as many other commands of an auto-pipelined connection', async () => {
+  it.each([
+    ['auto-pipelined (ioredis, as on a Redis Cluster)', () => new IoRedis(REDIS_URL, { enableAutoPipelining: true, maxRetriesPerRequest: null })],
+    ['written turn by turn (connectRedis)', () => connectRedis(REDIS_URL)],
+  ])('renews in the same turn as many other commands of a busy connection, %s', async (_, open) => {
     // A connection of its own, busy from its first command, as a worker's is under load.
-    const busy = connectRedis(REDIS_URL);
+    const busy = open();
     try {
-      expect(busy.options.enableAutoPipelining).toBe(true);
       const leases = new OutboxLeases(busy);
       await busy.zadd(outbox, 1_000, 'q1');
       const others = Array.from({ length: 200 }, (_, i) => busy.set(`${prefix}:k${i}`, String(i)));

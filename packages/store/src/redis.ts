@@ -3,7 +3,7 @@ import { redisTargetOf, type RedisTarget } from '@sluice/config';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 
 /**
- * A Redis connection as Sluice uses one (auto-pipelining on unless asked otherwise), to one URL,
+ * A Redis connection as Sluice uses one (the commands of one event-loop turn written together), to one URL,
  * to the primary of a Sentinel group, or to a Redis Cluster. With Sentinel the client asks the
  * sentinels for the primary at every (re)connect, and `failoverDetector` drops the connection as
  * soon as they announce a new one, so writes never go on to a demoted primary. With Cluster the
@@ -18,15 +18,17 @@ export function connectRedis(target: string | RedisTarget, opts: RedisOptions = 
 function open(target: string | RedisTarget, opts: RedisOptions): Redis {
   const common: RedisOptions = {
     maxRetriesPerRequest: null,
-    enableAutoPipelining: true,
     // Reconnect forever with a small cap: Sluice fails closed while Redis is away, then resumes.
     retryStrategy: (n) => Math.min(50 * n, 1_000),
     ...opts,
   };
-  if (typeof target === 'string') return new Redis(target, common);
-  if (target.kind === 'url') return new Redis(target.url, common);
+  // One socket: each turn's commands go together by corking it, never through ioredis's
+  // pipelines (which `enableAutoPipelining` asks for on a Cluster client only).
+  const single = { ...common, enableAutoPipelining: false };
+  if (typeof target === 'string') return writeTurnByTurn(new Redis(target, single));
+  if (target.kind === 'url') return writeTurnByTurn(new Redis(target.url, single));
   if (target.kind === 'cluster') return openCluster(target, common);
-  return reconnectUnlessClosed(new Redis({
+  return writeTurnByTurn(reconnectUnlessClosed(new Redis({
     sentinels: target.sentinels,
     name: target.name,
     role: 'master',
@@ -37,8 +39,38 @@ function open(target: string | RedisTarget, opts: RedisOptions): Redis {
     ...(target.sentinelUsername ? { sentinelUsername: target.sentinelUsername } : {}),
     ...(target.sentinelPassword ? { sentinelPassword: target.sentinelPassword } : {}),
     ...(target.tls ? { tls: {}, sentinelTLS: {}, enableTLSForSentinelMode: true } : {}),
-    ...common,
-  }));
+    ...single,
+  })));
+}
+
+/**
+ * Writes the commands of one event-loop turn to the socket together: the socket is corked at the
+ * turn's first command and uncorked once the turn's I/O callbacks have run (`setImmediate`), so
+ * that requests read together (several intakes, several answers from the PG) send their commands
+ * in one system call. ioredis's auto-pipelining does the same by gathering each turn's commands
+ * into a `Pipeline`, whose construction copies every script the connection has defined (Sluice's
+ * define dozens): a cost per batch that a command arriving alone paid in full (docs/perf.md,
+ * "Each turn's commands in one write"). Commands are still written in the order they are sent,
+ * and answered as on any connection; a command sent while the connection is down waits in
+ * ioredis's offline queue as before, and is written, corked the same way, once it is back.
+ */
+function writeTurnByTurn(redis: Redis): Redis {
+  const send = redis.sendCommand.bind(redis);
+  let corked: Redis['stream'] | null = null;
+  const uncork = (): void => {
+    corked?.uncork();
+    corked = null;
+  };
+  redis.sendCommand = ((command, stream) => {
+    const socket = redis.stream as Redis['stream'] | undefined;
+    if (corked === null && stream === undefined && redis.status === 'ready' && socket?.writable) {
+      corked = socket;
+      socket.cork();
+      setImmediate(uncork);
+    }
+    return send(command, stream);
+  }) as Redis['sendCommand'];
+  return redis;
 }
 
 /**
