@@ -3,11 +3,13 @@ import { redisTargetOf, type RedisTarget } from '@sluice/config';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 
 /**
- * A Redis connection as Sluice uses one (the commands of one event-loop turn written together), to one URL,
- * to the primary of a Sentinel group, or to a Redis Cluster. With Sentinel the client asks the
- * sentinels for the primary at every (re)connect, and `failoverDetector` drops the connection as
- * soon as they announce a new one, so writes never go on to a demoted primary. With Cluster the
- * client learns the slots from the nodes and follows MOVED and ASK (a failover, a resharding).
+ * A Redis connection as Sluice uses one, to one URL, to the primary of a Sentinel group, or to a
+ * Redis Cluster, with the commands of one event-loop turn written together. With Sentinel the
+ * client asks the sentinels for the primary at every (re)connect, and `failoverDetector` drops the
+ * connection as soon as they announce a new one, so writes never go on to a demoted primary. With
+ * Cluster the client learns the slots from the nodes and follows MOVED and ASK (a failover, a
+ * resharding). `enableAutoPipelining: false` (BullMQ's connection, blocking readers) matters to a
+ * Cluster client only: one socket is always batched by corking it ({@link writeTurnByTurn}).
  */
 export function connectRedis(target: string | RedisTarget, opts: RedisOptions = {}, watch: HangWatch = {}): Redis {
   const redis = open(target, opts);
