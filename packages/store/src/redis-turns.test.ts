@@ -2,7 +2,7 @@
  * Sluice's connections write the commands of one event-loop turn together (redis.ts,
  * writeTurnByTurn), over real Redis: one socket write for a turn's commands, each answered in
  * order, a command alone answered too, and commands sent while the connection is down written
- * once it is back.
+ * once it is back; and a connection that asked for no batching writes each command at once.
  */
 import { randomUUID } from 'node:crypto';
 import { Redis as IoRedis } from 'ioredis';
@@ -59,11 +59,21 @@ describe('a connection that writes turn by turn', () => {
     expect(writes()).toBe(1);
   });
 
-  it('batches whatever the caller asks of ioredis (its auto-pipelining is for Cluster clients only)', async () => {
+  it('writes each command at once on a connection that asked for no batching (BullMQ, blocking readers)', async () => {
     const r = await connect({ enableAutoPipelining: false });
     expect(r.options.enableAutoPipelining).toBe(false);
     const writes = countWrites(r);
-    await Promise.all(Array.from({ length: 50 }, (_, i) => r.set(`${prefix}:b${i}`, String(i))));
+    const sets = Array.from({ length: 50 }, (_, i) => r.set(`${prefix}:b${i}`, String(i)));
+    // Written before the turn ends: nothing waits for the turn's other callbacks.
+    expect(writes()).toBe(50);
+    expect(await Promise.all(sets)).toEqual(sets.map(() => 'OK'));
+  });
+
+  it('never uses ioredis\'s auto-pipelining on one socket (it is for Cluster clients only)', async () => {
+    const r = await connect({ enableAutoPipelining: true });
+    expect(r.options.enableAutoPipelining).toBe(false);
+    const writes = countWrites(r);
+    await Promise.all(Array.from({ length: 50 }, (_, i) => r.set(`${prefix}:f${i}`, String(i))));
     expect(writes()).toBe(1);
   });
 

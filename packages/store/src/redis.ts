@@ -8,8 +8,9 @@ import { Cluster, Redis, type RedisOptions } from 'ioredis';
  * client asks the sentinels for the primary at every (re)connect, and `failoverDetector` drops the
  * connection as soon as they announce a new one, so writes never go on to a demoted primary. With
  * Cluster the client learns the slots from the nodes and follows MOVED and ASK (a failover, a
- * resharding). `enableAutoPipelining: false` (BullMQ's connection, blocking readers) matters to a
- * Cluster client only: one socket is always batched by corking it ({@link writeTurnByTurn}).
+ * resharding). Commands are batched by default: a Cluster client by ioredis's auto-pipelining, one
+ * socket by corking it for the turn ({@link writeTurnByTurn}). `enableAutoPipelining: false`
+ * (BullMQ's connection, blocking readers) asks for each command to be written at once instead.
  */
 export function connectRedis(target: string | RedisTarget, opts: RedisOptions = {}, watch: HangWatch = {}): Redis {
   const redis = open(target, opts);
@@ -25,12 +26,18 @@ function open(target: string | RedisTarget, opts: RedisOptions): Redis {
     ...opts,
   };
   // One socket: each turn's commands go together by corking it, never through ioredis's
-  // pipelines (which `enableAutoPipelining` asks for on a Cluster client only).
+  // pipelines (which `enableAutoPipelining` asks for on a Cluster client only). A connection that
+  // asked for no batching writes each command at once: corking holds a command back until the
+  // turn's other callbacks have run, a few ms on a busy loop, and BullMQ's workers and the
+  // blocking readers make a round trip per job or read, where that wait is paid in latency (the
+  // webhooks' deliveries slowed from p99 0.99 s to 2.2 s with it, docs/perf.md) for no CPU.
+  const batched = opts.enableAutoPipelining !== false;
+  const turns = (r: Redis): Redis => (batched ? writeTurnByTurn(r) : r);
   const single = { ...common, enableAutoPipelining: false };
-  if (typeof target === 'string') return writeTurnByTurn(new Redis(target, single));
-  if (target.kind === 'url') return writeTurnByTurn(new Redis(target.url, single));
+  if (typeof target === 'string') return turns(new Redis(target, single));
+  if (target.kind === 'url') return turns(new Redis(target.url, single));
   if (target.kind === 'cluster') return openCluster(target, common);
-  return writeTurnByTurn(reconnectUnlessClosed(new Redis({
+  return turns(reconnectUnlessClosed(new Redis({
     sentinels: target.sentinels,
     name: target.name,
     role: 'master',
