@@ -4,11 +4,10 @@ import { Cluster, Redis, type RedisOptions } from 'ioredis';
 
 /**
  * A Redis connection as Sluice uses one, to one URL, to the primary of a Sentinel group, or to a
- * Redis Cluster, with the commands of one event-loop turn written together. With Sentinel the
- * client asks the sentinels for the primary at every (re)connect, and `failoverDetector` drops the
- * connection as soon as they announce a new one, so writes never go on to a demoted primary. With
- * Cluster the client learns the slots from the nodes and follows MOVED and ASK (a failover, a
- * resharding). Commands are batched by default: a Cluster client by ioredis's auto-pipelining, one
+ * Redis Cluster. With Sentinel the client asks the sentinels for the primary at every (re)connect,
+ * and `failoverDetector` drops the connection as soon as they announce a new one, so writes never
+ * go on to a demoted primary. With Cluster the client learns the slots from the nodes and follows
+ * MOVED and ASK (a failover, a resharding). Commands are batched by default: a Cluster client by ioredis's auto-pipelining, one
  * socket by corking it for the turn ({@link writeTurnByTurn}). `enableAutoPipelining: false`
  * (BullMQ's connection, blocking readers) asks for each command to be written at once instead.
  */
