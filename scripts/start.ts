@@ -11,7 +11,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { redisAnswers } from '@sluice/store';
-import { DEMO_SECRETS, hashApiKey } from '@sluice/config';
+import { DEMO_SECRETS, hashApiKey, WORKER_NODE_FLAGS } from '@sluice/config';
 import { ensureDatabase } from '@sluice/books';
 
 const root = resolve(import.meta.dirname, '..');
@@ -72,8 +72,8 @@ or point REDIS_URL at a running Redis, then run npm start again.`);
   }
 }
 
-function run(name: string, entry: string, extra: Record<string, string> = {}): ChildProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', resolve(root, entry)], { env: { ...env, ...extra }, stdio: ['ignore', 'inherit', 'inherit'] });
+function run(name: string, entry: string, extra: Record<string, string> = {}, nodeFlags: readonly string[] = []): ChildProcess {
+  const child = spawn(process.execPath, [...nodeFlags, '--import', 'tsx', resolve(root, entry)], { env: { ...env, ...extra }, stdio: ['ignore', 'inherit', 'inherit'] });
   child.on('exit', (code, signal) => {
     if (!stopping) {
       console.error(`${name} exited (${code ?? signal}); stopping the stack`);
@@ -146,7 +146,7 @@ for (const s of SIMS) {
   });
 }
 run('drainer', 'apps/drainer/src/main.ts');
-run('worker', 'apps/worker/src/main.ts');
+run('worker', 'apps/worker/src/main.ts', {}, WORKER_NODE_FLAGS);
 run('api', 'apps/api/src/main.ts');
 
 const base = `http://127.0.0.1:${PORT}`;

@@ -3,7 +3,7 @@
  * what matters: durable Redis flags, the services, two worker replicas, and every variable each
  * app requires set so that its config parses.
  */
-import { DEMO_SECRETS, demoSecretsInUse, hashApiKey, loadConfig, redisTargetOf, refuseDemoSecrets, required } from '@sluice/config';
+import { DEMO_SECRETS, demoSecretsInUse, hashApiKey, loadConfig, redisTargetOf, refuseDemoSecrets, required, WORKER_NODE_FLAGS } from '@sluice/config';
 import { DEFAULT_SECRET_KEY } from '@sluice/pg-simulator';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -71,6 +71,10 @@ describe('docker-compose.yml', () => {
     const published = Object.values(compose.services).flatMap((svc) => svc.ports ?? []);
     expect(published.length).toBeGreaterThan(0);
     for (const p of published) expect(p).toMatch(/^127\.0\.0\.1:\d+:\d+$/);
+  });
+
+  it('starts the worker with the Node flags every other way of starting it uses', () => {
+    expect(compose.services.worker!.command).toEqual(['node', ...WORKER_NODE_FLAGS, '--import', 'tsx', 'apps/worker/src/main.ts']);
   });
 
   it('holds no secret itself: without an env file it does not start, naming what is missing', () => {

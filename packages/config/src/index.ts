@@ -480,6 +480,7 @@ export { hashApiKey } from './api-keys.ts';
 export { describeRedisTarget, hashTagOf, parseNodes, slotPrefix, parseSentinels, redisTargetOf, type NodeAddress, type RedisTarget, type SentinelAddress } from './redis-target.ts';
 export { DEFAULT_PROVIDER, PROVIDER_ID, ProviderEntrySchema, readProviderList, type ProviderEntry } from './providers.ts';
 export { DEMO_SECRETS, demoSecretsInUse, refuseDemoSecrets } from './demo.ts';
+export { WORKER_NODE_FLAGS, WORKER_SEMI_SPACE_MB, WORKER_YOUNG_GENERATION_MB } from './node-flags.ts';
 
 /* The README's configuration table, generated from the schema and VARIABLE_DOCS (`npm run gen:docs`). */
 

@@ -6,7 +6,7 @@
 import { mkdirSync } from 'node:fs';
 import { getPriority, setPriority } from 'node:os';
 import { resolve } from 'node:path';
-import { hashApiKey } from '@sluice/config';
+import { hashApiKey, WORKER_NODE_FLAGS } from '@sluice/config';
 import { freePort, startProcess, startSimulatorProcess, type Proc } from '@sluice/test-support';
 import { REDIS_URL } from './redis-tools.ts';
 import { SimClient } from './sim-client.ts';
@@ -133,7 +133,7 @@ export class Stack {
   /** Starts the worker with WORKER_PROCESSES=`processes` and waits for every process to start. */
   async startWorker(processes: number, env: Record<string, string> = {}): Promise<void> {
     activeStacks.add(this);
-    this.worker = startProcess('apps/worker/src/main.ts', { ...this.env, ...env, WORKER_PROCESSES: String(processes) }, nodeArgs);
+    this.worker = startProcess('apps/worker/src/main.ts', { ...this.env, ...env, WORKER_PROCESSES: String(processes) }, [...WORKER_NODE_FLAGS, ...nodeArgs]);
     await waitForCount(this.worker, 'worker', /worker started/, processes);
   }
 

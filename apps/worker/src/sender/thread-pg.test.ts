@@ -1,11 +1,12 @@
 /**
  * Ended calls come back gathered: several in one message, each with its own result, the calls'
  * reports heard before the results. The sender thread's death: every call from then on rejects at once (none waits for ever on a
- * thread that is gone), the owner hears of it once, and a close is not a death.
+ * thread that is gone), the owner hears of it once, and a close is not a death. The thread's
+ * young generation is the worker's.
  */
 import { randomUUID } from 'node:crypto';
 import type { Worker } from 'node:worker_threads';
-import { testConfig } from '@sluice/config';
+import { testConfig, WORKER_YOUNG_GENERATION_MB } from '@sluice/config';
 import { startSimulator } from '@sluice/pg-simulator';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { FromSender } from './protocol.ts';
@@ -34,6 +35,15 @@ describe('ThreadPg', () => {
       new Promise((r) => setTimeout(() => r('still waiting'), 2_000)),
     ]);
     expect(late).toMatch(/sender thread exited/);
+  });
+
+  it("runs the sender thread with the worker's young generation, not Node's default", async () => {
+    const pg = new ThreadPg(config);
+    threads.push(pg);
+    await pg.ready;
+    // V8's default for a thread is 48 MB (three 16 MB semi-spaces); the worker's is 192 (docs/perf.md).
+    expect((pg as unknown as { worker: Worker }).worker.resourceLimits?.maxYoungGenerationSizeMb).toBe(WORKER_YOUNG_GENERATION_MB);
+    expect(WORKER_YOUNG_GENERATION_MB).toBeGreaterThan(48);
   });
 
   it('is not a death when it was asked to close', async () => {

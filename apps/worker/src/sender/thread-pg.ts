@@ -4,7 +4,7 @@
  * BullMQ processor treats like any infrastructure error: the job is retried, and a confirm that
  * may have left is resolved by the same key or by inquiry.
  */
-import type { Config } from '@sluice/config';
+import { WORKER_YOUNG_GENERATION_MB, type Config } from '@sluice/config';
 import type { CallObserver, CancelBody } from '@sluice/pg-client';
 import { Worker } from 'node:worker_threads';
 import { emptyStats, type PgPort, type PortCallOptions, type PortResult, type SenderStats, type TransactionsQuery } from './pg-port.ts';
@@ -28,8 +28,12 @@ export class ThreadPg implements PgPort {
    * PG call any more, and every call from now on rejects at once rather than waiting for ever.
    */
   constructor(config: Config, observer: CallObserver = {}, onDeath: (err: Error) => void = () => undefined) {
-    // The boot file registers tsx itself: the thread runs TypeScript, also under vitest.
-    this.worker = new Worker(new URL('./sender-thread-boot.mjs', import.meta.url), { workerData: { config } });
+    // The boot file registers tsx itself: the thread runs TypeScript, also under vitest. Its
+    // young generation is the worker's (WORKER_NODE_FLAGS), however the process was started.
+    this.worker = new Worker(new URL('./sender-thread-boot.mjs', import.meta.url), {
+      workerData: { config },
+      resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB },
+    });
     let readyResolve: () => void = () => undefined;
     let readyReject: (e: Error) => void = () => undefined;
     this.ready = new Promise((res, rej) => {
