@@ -9,7 +9,7 @@
  * the worker's CPU for the run's 60,000 payments 41.4 and 41.5 s without, 38.0 and 38.0 s with,
  * 40.2 s with it in the sender thread alone (docs/perf.md, "A larger young generation"). It
  * costs memory: up to 96 MB more per thread (two semi-spaces of 64 MB instead of 16). The API
- * showed no gain (15.4–16.0 s either way), so it keeps Node's default.
+ * showed no gain (15.4–16.1 s either way), so it keeps Node's default.
  */
 export const WORKER_SEMI_SPACE_MB = 64;
 
