@@ -7,9 +7,10 @@ import { Cluster, Redis, type RedisOptions } from 'ioredis';
  * Redis Cluster. With Sentinel the client asks the sentinels for the primary at every (re)connect,
  * and `failoverDetector` drops the connection as soon as they announce a new one, so writes never
  * go on to a demoted primary. With Cluster the client learns the slots from the nodes and follows
- * MOVED and ASK (a failover, a resharding). Commands are batched by default: a Cluster client by ioredis's auto-pipelining, one
- * socket by corking it for the turn ({@link writeTurnByTurn}). `enableAutoPipelining: false`
- * (BullMQ's connection, blocking readers) asks for each command to be written at once instead.
+ * MOVED and ASK (a failover, a resharding). Commands are batched by default: a Cluster client by
+ * ioredis's auto-pipelining, one socket by corking it for the turn ({@link writeTurnByTurn}).
+ * `enableAutoPipelining: false` (BullMQ's connection, blocking readers) asks for each command to
+ * be written at once instead.
  */
 export function connectRedis(target: string | RedisTarget, opts: RedisOptions = {}, watch: HangWatch = {}): Redis {
   const redis = open(target, opts);
